@@ -1,0 +1,73 @@
+"""Gaussian noise with a prescribed spectrum: white, power-law ``|k|^{-p}``, or matched to a dataset.
+
+A spectrum here is the per-mode variance ``P(k) = E|x̂_k|²`` on the (n, n) FFT grid (``x̂ = fft2(x,
+norm="forward")``, see ``engine.spectral``). The mean mode is always zero (``A[0, 0] = 0`` in Chen &
+Vanden-Eijnden), so every noise has zero spatial mean. A noise field is white pixel noise ``w`` coloured
+in Fourier space, ``x = irfft2(sqrt(N² P) · rfft2(w))``, which is exactly Gaussian and stationary with
+modal variance P; colouring the *same* ``w`` with two spectra compares them on the same randomness.
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.errors import EngineError
+from engine.spectral import modal_from_shells, wavenumber_magnitude
+
+Tensor = torch.Tensor
+NOISE_KINDS = ("white", "powerlaw", "matched")
+
+
+def _normalized(power: Tensor, variance: float) -> Tensor:
+    """Zero the mean mode and scale so that the pixel variance ``Σ_k P(k)`` equals ``variance``."""
+    power = power.clone()
+    power[0, 0] = 0.0
+    return power * (variance / power.sum())
+
+
+def white_spectrum(n: int, variance: float = 1.0, device=None) -> Tensor:
+    """Flat ``P(k) = variance / (N² − 1)`` for k ≠ 0: white noise of the given pixel variance."""
+    return _normalized(torch.ones(n, n, dtype=torch.float64, device=device), variance)
+
+
+def powerlaw_spectrum(n: int, exponent: float, variance: float = 1.0, device=None) -> Tensor:
+    """``P(k) ∝ |k|^{-p}`` for k ≠ 0, scaled to the given pixel variance (p = 0 is white)."""
+    kmag = wavenumber_magnitude(n, device, torch.float64)
+    kmag[0, 0] = 1.0
+    return _normalized(kmag ** (-exponent), variance)
+
+
+def matched_spectrum(shell_spectrum: Tensor, n: int) -> Tensor:
+    """Isotropic spectrum from a dataset's shell-mean modal variance (N_s,), spread on the (n, n) grid."""
+    power = modal_from_shells(shell_spectrum.to(torch.float64), n).clone()
+    power[0, 0] = 0.0
+    return power
+
+
+def noise_spectrum(kind: str, n: int, data_shell_spectrum: Tensor | None = None,
+                   exponent: float = 2.0, device=None) -> Tensor:
+    """The per-mode variance of the chosen noise, scaled to the data's pixel variance when data is given."""
+    if kind not in NOISE_KINDS:
+        raise EngineError(f"noise kind must be one of {', '.join(NOISE_KINDS)}, not {kind!r}")
+    if kind == "matched":
+        if data_shell_spectrum is None:
+            raise EngineError("matched noise needs a data spectrum: pass a dataset that stores one")
+        return matched_spectrum(data_shell_spectrum, n).to(device)
+    variance = 1.0 if data_shell_spectrum is None else float(matched_spectrum(data_shell_spectrum, n).sum())
+    if kind == "white":
+        return white_spectrum(n, variance, device)
+    return powerlaw_spectrum(n, exponent, variance, device)
+
+
+def colour(white: Tensor, power: Tensor) -> Tensor:
+    """Colour unit-variance white noise w (..., n, n) to modal variance P: ``irfft2(sqrt(N² P) rfft2(w))``."""
+    n = white.shape[-1]
+    amplitude = torch.sqrt(power[:, : n // 2 + 1] * n * n).to(white.dtype)
+    return torch.fft.irfft2(torch.fft.rfft2(white) * amplitude, s=(n, n))
+
+
+def sample_noise(power: Tensor, count: int, generator: torch.Generator | None = None,
+                 dtype=torch.float32) -> Tensor:
+    """``count`` stationary Gaussian fields with modal variance P (n, n) → (count, n, n)."""
+    n = power.shape[-1]
+    white = torch.randn(count, n, n, generator=generator, device=power.device, dtype=dtype)
+    return colour(white, power)

@@ -1,0 +1,123 @@
+"""Spectral toolkit for doubly periodic N×N fields.
+
+Conventions (used everywhere in the engine):
+- ``x̂ = fft2(x, norm="forward")``, so a field's modal variance ``P(k) = E|x̂_k|²`` does not depend on N
+  for a smooth field, and the pixel variance is ``Σ_k P(k)``.
+- Integer wavenumbers ``k_x, k_y ∈ {-N/2, …, N/2-1}``; ``|k| = sqrt(k_x² + k_y²)``.
+- Radial spectra are shell *sums* over shells with edges 0.5, 1.5, …, N/2 + 0.5 (shell k holds the modes
+  with ``round(|k|) = k``), averaged over every leading (batch) dimension, as in Chen & Vanden-Eijnden.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+Tensor = torch.Tensor
+
+
+def wavenumbers(n: int, device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
+    """Integer wavenumber grids ``(k_y, k_x)`` of shape (n, n) in FFT order."""
+    k = torch.fft.fftfreq(n, d=1.0 / n, device=device, dtype=dtype)
+    return torch.meshgrid(k, k, indexing="ij")
+
+
+def wavenumber_magnitude(n: int, device=None, dtype=torch.float32) -> Tensor:
+    """``|k|`` on the full (n, n) FFT grid."""
+    ky, kx = wavenumbers(n, device, dtype)
+    return torch.sqrt(kx**2 + ky**2)
+
+
+def shell_index(n: int, device=None) -> Tensor:
+    """Shell of each mode, ``round(|k|)``, clipped to N/2 + 1 for the corner modes beyond the last shell."""
+    kmag = wavenumber_magnitude(n, device, torch.float64)
+    return torch.clamp(torch.round(kmag), max=n // 2 + 1).long()
+
+
+def shell_counts(n: int, device=None) -> Tensor:
+    """Number of modes in each shell 0..N/2, shape (N/2 + 1,)."""
+    return torch.bincount(shell_index(n, device).flatten(), minlength=n // 2 + 2)[: n // 2 + 1]
+
+
+def modal_power(x: Tensor) -> Tensor:
+    """Modal variance ``|x̂_k|²`` averaged over leading dims. x: (..., n, n) → (n, n), float64."""
+    xh = torch.fft.fft2(x.to(torch.float64), norm="forward")
+    power = xh.real**2 + xh.imag**2
+    return power.reshape(-1, *power.shape[-2:]).mean(0)
+
+
+def shell_sum(field2d: Tensor) -> Tensor:
+    """Sum a per-mode quantity (..., n, n) over shells 0..N/2 → (..., N/2 + 1)."""
+    n = field2d.shape[-1]
+    idx = shell_index(n, field2d.device).flatten()
+    flat = field2d.reshape(-1, n * n)
+    out = torch.zeros(flat.shape[0], n // 2 + 2, dtype=field2d.dtype, device=field2d.device)
+    out.index_add_(1, idx, flat)
+    return out[:, : n // 2 + 1].reshape(*field2d.shape[:-2], n // 2 + 1)
+
+
+def radial_spectrum(x: Tensor) -> Tensor:
+    """Radially summed power spectrum ``S(k) = Σ_{round|k'|=k} E|x̂_k'|²``. x: (..., n, n) → (N/2 + 1,)."""
+    return shell_sum(modal_power(x))
+
+
+def energy_spectrum(vorticity: Tensor) -> Tensor:
+    """Kinetic-energy spectrum from vorticity ω: ``E(k) = Σ_shell |ω̂|² / (2|k|²)`` (k = 0 excluded)."""
+    n = vorticity.shape[-1]
+    k2 = wavenumber_magnitude(n, vorticity.device, torch.float64) ** 2
+    k2[0, 0] = math.inf
+    return shell_sum(modal_power(vorticity) / (2.0 * k2))
+
+
+def isotropic_modal_spectrum(x: Tensor) -> Tensor:
+    """Shell-mean modal variance, shape (N/2 + 1,): the radially smooth spectrum stored with a dataset."""
+    n = x.shape[-1]
+    return radial_spectrum(x) / shell_counts(n, x.device).clamp(min=1)
+
+
+def modal_from_shells(shell_values: Tensor, n: int) -> Tensor:
+    """Spread a per-shell value (N_s,) onto the (n, n) grid; shells beyond the given ones take the last value.
+
+    Lets a spectrum measured at one resolution define noise at another (shells are in physical wavenumbers).
+    """
+    idx = shell_index(n, shell_values.device).clamp(max=shell_values.shape[0] - 1)
+    return shell_values[idx]
+
+
+def band_edges(n: int) -> tuple[float, float, float, float]:
+    """Log-spaced low/mid/high band edges from k = 1 to N/2 (N = 64: 1, 3.17, 10.08, 32), as in paper 001."""
+    kmax = n / 2
+    return tuple(kmax ** (i / 3) for i in range(4))  # type: ignore[return-value]
+
+
+def log_spectral_ratio(s_gen: Tensor, s_ref: Tensor) -> Tensor:
+    """``|log(S_gen / S_ref)|`` per shell, shells 1..N/2 (the mean mode is excluded); float64."""
+    tiny = torch.finfo(torch.float64).tiny
+    g = s_gen[1:].to(torch.float64).clamp(min=tiny)
+    r = s_ref[1:].to(torch.float64).clamp(min=tiny)
+    return torch.abs(torch.log(g / r))
+
+
+def spectral_errors(s_gen: Tensor, s_ref: Tensor, n: int) -> dict[str, float]:
+    """Mean |log S_gen/S_ref| over all resolved shells and within the low/mid/high bands."""
+    err = log_spectral_ratio(s_gen, s_ref)
+    k = torch.arange(1, err.shape[0] + 1, dtype=torch.float64)
+    e0, e1, e2, e3 = band_edges(n)
+    bands = {"low": (k >= e0) & (k < e1), "mid": (k >= e1) & (k < e2), "high": (k >= e2) & (k <= e3)}
+    out = {"spectral_error": float(err.mean())}
+    for name, mask in bands.items():
+        out[f"{name}_band_error"] = float(err[mask].mean()) if mask.any() else float("nan")
+    return out
+
+
+def spectral_filter(x: Tensor, transfer: Tensor) -> Tensor:
+    """Multiply each Fourier mode of x (..., n, n) by a real transfer function on the (n, n) grid."""
+    n = x.shape[-1]
+    xh = torch.fft.rfft2(x)
+    return torch.fft.irfft2(xh * transfer[..., : n // 2 + 1].to(xh.real.dtype), s=(n, n))
+
+
+def lowpass(x: Tensor, kcut: float) -> Tensor:
+    """Sharp spectral low-pass: keep modes with |k| ≤ kcut."""
+    n = x.shape[-1]
+    return spectral_filter(x, (wavenumber_magnitude(n, x.device) <= kcut).to(x.dtype))
