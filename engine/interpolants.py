@@ -82,7 +82,7 @@ class GaussianModel:
         """Exact drift ``b(t, x)`` for x: (..., n, n)."""
         return apply_modal(x, self.gain(t).to(x.device))
 
-    def score(self, t, x: Tensor) -> Tensor:
+    def score(self, t, x: Tensor, b: Tensor | None = None) -> Tensor:
         """Exact noise-preconditioned score ``C_n ∇log p_t(x) = −F⁻¹[(S_n / V_k) x̂_k]``."""
         var = self.variance(t).to(x.device)
         ratio = _half(self.noise_power).to(x.device) / torch.where(var > 0, var, 1.0)
@@ -97,9 +97,10 @@ class ScoreFromDrift:
     drift: Drift
     schedule: Callable[[Tensor], Coefficients]
 
-    def __call__(self, t, x: Tensor) -> Tensor:
+    def __call__(self, t, x: Tensor, b: Tensor | None = None) -> Tensor:
+        """``C_n ∇log p_t(x)``; pass the drift b at (t, x) when it is already known to save an evaluation."""
         c = self.schedule(torch.as_tensor(t, dtype=torch.float64).clamp(INTERIOR, 1 - INTERIOR))
-        b = self.drift(t, x)
+        b = self.drift(t, x) if b is None else b
         denoised_x0 = (c.beta * b - c.dbeta * x) / (c.beta * c.dalpha - c.dbeta * c.alpha).to(x.dtype)
         return -denoised_x0 / c.alpha.to(x.dtype)
 

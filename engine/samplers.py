@@ -87,13 +87,14 @@ def sample_heun(drift: Drift, x: Tensor, ts: Tensor, callback: Callback = None) 
     return x
 
 
-def sample_euler_maruyama(drift: Drift, score: Drift, x: Tensor, ts: Tensor, eps: Callable[[Tensor], Tensor],
+def sample_euler_maruyama(drift: Drift, score: Callable[[Tensor, Tensor, Tensor], Tensor], x: Tensor, ts: Tensor, eps: Callable[[Tensor], Tensor],
                           noise_power: Tensor, generator: torch.Generator | None = None,
                           callback: Callback = None) -> Tensor:
     """Euler–Maruyama on ``dX = [b + ε(t) C s] dt + sqrt(2ε(t)) C^½ dW``.
 
-    ``score(t, x)`` returns the preconditioned score ``C ∇log p_t(x)``; C has modal variance ``noise_power``
-    (n, n). One drift and one score evaluation per step where ε > 0.
+    ``score(t, x, b)`` returns the preconditioned score ``C ∇log p_t(x)`` given the drift b already
+    evaluated there (a drift-derived score reuses it: one network call per step); C has modal variance
+    ``noise_power`` (n, n).
     """
     noise_power = noise_power.to(x.device)
     for i in range(len(ts) - 1):
@@ -101,7 +102,7 @@ def sample_euler_maruyama(drift: Drift, score: Drift, x: Tensor, ts: Tensor, eps
         e = eps(ts[i]).to(x.dtype)
         update = drift(ts[i], x)
         if float(e) > 0:
-            update = update + e * score(ts[i], x)
+            update = update + e * score(ts[i], x, update)
             white = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             x = x + h * update + torch.sqrt(2 * e * h) * colour(white, noise_power)
         else:

@@ -4,13 +4,13 @@ from engine.interpolants import GaussianModel, ScheduleTransfer, ScoreFromDrift,
 from engine.noise import sample_noise, white_spectrum
 from engine.schedules import make_schedule
 from engine.spectral import modal_power
-from tests.engine.helpers import grf_power
+from engine.data.grf import grf_power
 
 N = 16
 
 
 def _model(kind="linear", **kw):
-    return GaussianModel(white_spectrum(N, variance=float(grf_power(N).sum())), grf_power(N),
+    return GaussianModel(white_spectrum(N, variance=float(grf_power(N, 3.0).sum())), grf_power(N, 3.0),
                          make_schedule(kind, dimension=N * N, **kw))
 
 
@@ -56,14 +56,14 @@ def test_exact_variance_matches_sampled_interpolant():
 def test_score_from_drift_equals_exact_score():
     model = _model("linear")
     score = ScoreFromDrift(model, model.schedule)
-    x = sample_noise(grf_power(N), 4, torch.Generator().manual_seed(3), torch.float64)
+    x = sample_noise(grf_power(N, 3.0), 4, torch.Generator().manual_seed(3), torch.float64)
     for t in (0.1, 0.5, 0.9):
         assert torch.allclose(score(torch.tensor(t, dtype=torch.float64), x), model.score(t, x), atol=1e-9)
 
 
 def test_schedule_transfer_reproduces_the_target_schedules_exact_drift():
     trained = _model("linear")
-    x = sample_noise(grf_power(N), 3, torch.Generator().manual_seed(4), torch.float64)
+    x = sample_noise(grf_power(N, 3.0), 3, torch.Generator().manual_seed(4), torch.float64)
     for kind, kw in [("vp", {}), ("designed", {"r": 1e-4}), ("vp_dilated", {"dilation_k": 3.0})]:
         target = _model(kind, **kw)
         transfer = ScheduleTransfer(trained, trained.schedule, target.schedule)

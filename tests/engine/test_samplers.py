@@ -9,11 +9,11 @@ from engine.samplers import (CountedDrift, diffusion, dilated_grid, sample_euler
                              sample_heun, uniform_grid)
 from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum, shell_counts, shell_sum, spectral_errors
-from tests.engine.helpers import grf_power
+from engine.data.grf import grf_power
 
 
 def _model(n, noise="white", schedule="linear"):
-    data = grf_power(n)
+    data = grf_power(n, 3.0)
     noise_power = noise_spectrum(noise, n, shell_sum(data) / shell_counts(n), exponent=4.0)
     r = spectral_ratio_at_highest_wavenumber(data, noise_power)
     return GaussianModel(noise_power, data, make_schedule(schedule, dimension=n * n, r=r))

@@ -1,0 +1,38 @@
+"""Atomic checkpoint files: written to a temporary name and renamed, read with ``weights_only=True``."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from engine.errors import EngineError
+
+FORMAT = "emulator-studio/drift-v1"
+
+
+def save_checkpoint(payload: dict, path: str | Path) -> Path:
+    """``torch.save`` to ``.name.tmp`` beside the target, then ``os.replace``: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": FORMAT, **payload}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint safely (tensors and plain Python values only) and check its format."""
+    path = Path(path)
+    if not path.is_file():
+        raise EngineError(f"no such checkpoint: {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or foreign files
+        raise EngineError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise EngineError(f"{path}: not an Emulator Studio drift checkpoint (format {FORMAT})")
+    return payload

@@ -1,0 +1,93 @@
+"""Option sets for every engine job: one source of truth for the CLI flags and the dashboard's widgets.
+
+Each class is a ``param.Parameterized``: bounds, choices, defaults and docs live here; an invalid value
+raises ``ValueError`` naming the option and what it accepts.
+"""
+from __future__ import annotations
+
+import param
+
+from engine.noise import NOISE_KINDS
+from engine.samplers import DIFFUSION_SHAPES
+from engine.schedules import BETA_FORMS, SCHEDULE_KINDS
+
+MODEL_SIZES = ("tiny", "small", "base", "large")
+
+
+class NoiseConfig(param.Parameterized):
+    """The source distribution x0: a stationary Gaussian field with a chosen spectrum."""
+
+    kind = param.Selector(default="matched", objects=list(NOISE_KINDS),
+                          doc="white: flat spectrum; powerlaw: per-mode variance ∝ |k|^-p; matched: the data's own spectrum")
+    exponent = param.Number(default=4.0, bounds=(0.0, 12.0),
+                            doc="p for power-law noise; it should not exceed the data's slope, or the drift becomes stiff")
+
+
+class ScheduleConfig(param.Parameterized):
+    """The interpolation x_t = α(t) x0 + β(t) x1 + γ(t) z."""
+
+    kind = param.Selector(default="linear", objects=list(SCHEDULE_KINDS),
+                          doc="linear; vp (cos/sin); ve; designed (scale-adaptive, paper 000); powerlaw β(t) family; "
+                              "time-dilated vp/ve (paper 003)")
+    r = param.Number(default=None, allow_None=True, bounds=(1e-12, 1e12),
+                     doc="designed schedule's data-to-noise ratio at the highest wavenumber; empty: measured from the spectra")
+    beta_form = param.Selector(default="t", objects=list(BETA_FORMS), doc="β(t) of the power-law family")
+    gamma_sigma = param.Number(default=0.0, bounds=(0.0, 10.0), doc="σ in γ(t) = σ(1 − t)√t of the power-law family")
+    sigma_max = param.Number(default=None, allow_None=True, bounds=(1.0, 1e5),
+                             doc="VE noise scale; empty: √d, d the number of pixels (paper 003)")
+    dilation_k = param.Number(default=5.0, bounds=(0.1, 1000.0), doc="k of paper 003's time dilation")
+
+
+class SamplerConfig(param.Parameterized):
+    """How to integrate from noise to data."""
+
+    method = param.Selector(default="ode", objects=["ode", "sde"],
+                            doc="ode: probability flow dX = b dt; sde: adds ε(t)·score and noise, same marginals")
+    integrator = param.Selector(default="euler", objects=["euler", "heun"], doc="ODE integrator (the SDE uses Euler–Maruyama)")
+    steps = param.Integer(default=16, bounds=(1, 10000), doc="number of time steps")
+    grid = param.Selector(default="uniform", objects=["uniform", "dilated"],
+                          doc="time grid: uniform, or paper 003's VP dilation (half the steps early)")
+    eps = param.Number(default=1.0, bounds=(0.0, 100.0), doc="diffusion scale ε of the SDE")
+    eps_shape = param.Selector(default="sine", objects=list(DIFFUSION_SHAPES),
+                               doc="ε(t): constant, sine ε·sin(πt), alpha2 ε·α(t)²")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise: equal seeds compare configurations on the same noise")
+
+
+class ModelConfig(param.Parameterized):
+    """The drift b(t, x)."""
+
+    kind = param.Selector(default="unet", objects=["unet", "analytic"],
+                          doc="unet: a trained network; analytic: the exact drift for Gaussian data with the data's spectrum")
+    size = param.Selector(default="tiny", objects=list(MODEL_SIZES), doc="U-Net width and depth, tiny (CPU demo) to large (GPU)")
+
+
+class TrainingConfig(param.Parameterized):
+    """Regression of the drift on the interpolant target."""
+
+    steps = param.Integer(default=2000, bounds=(1, 10_000_000), doc="optimizer steps")
+    batch_size = param.Integer(default=32, bounds=(1, 4096), doc="fields per step")
+    lr = param.Number(default=2e-3, bounds=(1e-7, 1.0), doc="AdamW learning rate (cosine-decayed after warm-up)")
+    weight_decay = param.Number(default=0.0, bounds=(0.0, 1.0), doc="AdamW weight decay")
+    ema_decay = param.Number(default=0.999, bounds=(0.0, 0.99999), doc="decay of the EMA weights used for sampling")
+    grad_clip = param.Number(default=1.0, bounds=(0.0, 1e6), doc="gradient-norm clip (0: off)")
+    checkpoint_every = param.Integer(default=500, bounds=(1, 10_000_000), doc="steps between atomic checkpoints")
+    log_every = param.Integer(default=25, bounds=(1, 100_000), doc="steps between loss events")
+    max_seconds = param.Number(default=None, allow_None=True, bounds=(1.0, 1e7), doc="stop after this wall time")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of initialization and batches")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+
+
+class GRFConfig(param.Parameterized):
+    """Stationary Gaussian random fields with per-mode variance σ²(|k|² + ℓ²)^(−s) (science.md §1)."""
+
+    size = param.Integer(default=64, bounds=(8, 2048), doc="grid points per side (even)")
+    count = param.Integer(default=256, bounds=(1, 1_000_000), doc="number of fields")
+    slope = param.Number(default=3.0, bounds=(0.0, 10.0), doc="s: per-mode variance decays as |k|^(−2s)")
+    ell = param.Number(default=1.0, bounds=(1e-3, 1e3), doc="ℓ: wavenumber below which the spectrum flattens")
+    sigma = param.Number(default=1.0, bounds=(1e-6, 1e6), doc="σ: amplitude")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="random seed")
+
+
+def options(config: param.Parameterized) -> dict:
+    """The config's values as a plain dict (stored in checkpoints and netCDF attrs)."""
+    return {name: value for name, value in config.param.values().items() if name != "name"}

@@ -1,0 +1,1 @@
+"""Datasets: generators (Gaussian random fields, …) and xarray/netCDF I/O."""

@@ -1,0 +1,128 @@
+"""A periodic U-Net drift network ``b_θ(t, x)``: circular-padded convolutions, FiLM time conditioning.
+
+Doubly periodic fields have no boundary, so every convolution wraps around (``padding_mode="circular"``)
+and the network is exactly translation-equivariant on the grid. Sizes run from ``tiny`` (a CPU demo that
+trains in a minute) to ``large`` (for a GPU).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from engine.errors import EngineError
+
+# size → (base channels, channel multipliers per level, residual blocks per level)
+UNET_SIZES = {
+    "tiny": (16, (1, 2), 1),  # ~115k parameters: ~15 steps/s at 32², batch 32, on 2 CPU cores
+    "small": (32, (1, 2, 2), 1),
+    "base": (64, (1, 2, 4), 2),  # paper 001's U-Net width and multipliers
+    "large": (128, (1, 2, 2, 4), 2),
+}
+
+
+def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, padding_mode="circular")
+
+
+def _norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(8, channels), channels)
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal features of t ∈ [0, 1] followed by an MLP."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), dim // 2)), persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        angles = t[:, None] * self.freqs[None, :]
+        return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=1))
+
+
+class ResBlock(nn.Module):
+    """GroupNorm–SiLU–conv twice, with a per-channel scale and shift from the time embedding (FiLM)."""
+
+    def __init__(self, cin: int, cout: int, tdim: int):
+        super().__init__()
+        self.norm1, self.conv1 = _norm(cin), _conv(cin, cout)
+        self.film = nn.Linear(tdim, 2 * cout)
+        self.norm2, self.conv2 = _norm(cout), _conv(cout, cout)
+        self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(self.act(self.norm1(x)))
+        scale, shift = self.film(temb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        return self.skip(x) + self.conv2(self.act(h))
+
+
+class UNet(nn.Module):
+    """x: (batch, in_channels, n, n), t: (batch,) → (batch, out_channels, n, n); n divisible by 2^(levels−1)."""
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: int = 32,
+                 multipliers: tuple[int, ...] = (1, 2, 2), blocks: int = 1):
+        super().__init__()
+        self.levels = len(multipliers)
+        tdim = 4 * channels
+        self.time = TimeEmbedding(tdim)
+        self.stem = _conv(in_channels, channels)
+        widths = [channels * m for m in multipliers]
+        self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
+        cin, skips = channels, []
+        for i, w in enumerate(widths):
+            level = nn.ModuleList()
+            for _ in range(blocks):
+                level.append(ResBlock(cin, w, tdim))
+                cin = w
+            self.down.append(level)
+            skips.append(w)
+            self.downsample.append(_conv(w, w, stride=2) if i < self.levels - 1 else nn.Identity())
+        self.mid = ResBlock(cin, cin, tdim)
+        self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
+        for i, w in reversed(list(enumerate(widths))):
+            level = nn.ModuleList()
+            for j in range(blocks):
+                level.append(ResBlock(cin + (skips[i] if j == 0 else 0), w, tdim))
+                cin = w
+            self.up.append(level)
+            self.upsample.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(w, w))
+                                 if i > 0 else nn.Identity())
+        self.head = nn.Sequential(_norm(cin), nn.SiLU(), _conv(cin, out_channels))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        factor = 2 ** (self.levels - 1)
+        if x.dim() != 4 or x.shape[-1] != x.shape[-2] or x.shape[-1] % factor:
+            raise EngineError(f"the U-Net needs square fields (batch, channels, n, n) with n divisible by {factor}, "
+                              f"got shape {tuple(x.shape)}")
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        temb = self.time(t)
+        h = self.stem(x)
+        skips = []
+        for level, down in zip(self.down, self.downsample):
+            for block in level:
+                h = block(h, temb)
+            skips.append(h)
+            h = down(h)
+        h = self.mid(h, temb)
+        for level, up in zip(self.up, self.upsample):
+            h = torch.cat([h, skips.pop()], dim=1)
+            for block in level:
+                h = block(h, temb)
+            h = up(h)
+        return self.head(h)
+
+
+def build_unet(size: str, in_channels: int = 1, out_channels: int = 1) -> UNet:
+    """A U-Net of a named size (see ``UNET_SIZES``)."""
+    if size not in UNET_SIZES:
+        raise EngineError(f"model size must be one of {', '.join(UNET_SIZES)}, not {size!r}")
+    channels, multipliers, blocks = UNET_SIZES[size]
+    return UNet(in_channels, out_channels, channels, multipliers, blocks)
