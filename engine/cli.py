@@ -108,8 +108,9 @@ def _train(args) -> None:
     from engine.data.store import load_fields
     from engine.training import Trainer
 
+    configs = [config_from_args(args, spec) for spec in (NOISE, SCHEDULE, MODEL, TRAINING)]
+    training = configs[-1]
     data = load_fields(args.data, args.variable)
-    training = config_from_args(args, TRAINING)
     bar = tqdm(total=training.steps, unit="step", dynamic_ncols=True)
 
     def report(event: dict) -> None:
@@ -117,8 +118,7 @@ def _train(args) -> None:
             bar.update(event["step"] - bar.n)
             bar.set_postfix(loss=f"{event['loss']:.4f}")
 
-    trainer = Trainer(data, config_from_args(args, NOISE), config_from_args(args, SCHEDULE),
-                      config_from_args(args, MODEL), training, args.out, report, data_source=str(args.data))
+    trainer = Trainer(data, *configs, args.out, report, data_source=str(args.data))
     path = trainer.run()
     bar.close()
     print(f"wrote {path}")
@@ -130,11 +130,11 @@ def _sample(args) -> None:
 
     if args.count < 1:
         raise EngineError(f"--count must be at least 1, got {args.count}")
-    data = load_fields(args.data, args.variable)
     model, sampler = config_from_args(args, MODEL), config_from_args(args, SAMPLER)
+    noise, schedule = config_from_args(args, NOISE), config_from_args(args, SCHEDULE)
     device = pick_device(args.device)
-    setup = make_setup(model, data, config_from_args(args, NOISE), config_from_args(args, SCHEDULE),
-                       args.checkpoint, device)
+    data = load_fields(args.data, args.variable)
+    setup = make_setup(model, data, noise, schedule, args.checkpoint, device)
     result = generate(setup, sampler, args.count, device)
     if args.out:
         write_netcdf(samples_dataset(result, data, setup, sampler), args.out)

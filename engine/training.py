@@ -100,11 +100,14 @@ class Trainer:
         self.data_source = data_source
         self.device = resolve_device(training.device)
         self.problem = make_problem(data, noise, schedule)
-        torch.manual_seed(training.seed)
-        self.net = build_unet(model.size).to(self.device)
+        self.uses_gamma = float(self.problem.schedule(0.5).gamma) != 0
+        with torch.random.fork_rng(devices=[]):  # seeded initialization without touching the caller's RNG
+            torch.manual_seed(training.seed)
+            self.net = build_unet(model.size).to(self.device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
         self.step, self.history = 0, []
+        self.generator = torch.Generator(device=self.device).manual_seed(training.seed)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -115,7 +118,8 @@ class Trainer:
                 "optimizer_state": self.optimizer.state_dict(), "configs": self.configs,
                 "data": {"n": self.data.n, "scale": self.problem.scale, "spectrum": self.data.spectrum.cpu(),
                          "variable": self.data.variable, "source": self.data_source},
-                "history": self.history, "engine_version": engine.__version__}
+                "rng_state": self.generator.get_state(), "history": self.history,
+                "engine_version": engine.__version__}
 
     def _resume(self) -> None:
         state = load_checkpoint(self.checkpoint_path, self.device)
@@ -125,6 +129,7 @@ class Trainer:
         self.net.load_state_dict(state["model_state"])
         self.ema.load_state_dict(state["ema_state"])
         self.optimizer.load_state_dict(state["optimizer_state"])
+        self.generator.set_state(state["rng_state"].cpu())
         self.step, self.history = state["step"], [list(h) for h in state["history"]]
 
     def _batch_loss(self, fields: torch.Tensor, noise_power: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -133,7 +138,7 @@ class Trainer:
         x0 = sample_noise(noise_power, batch, generator)
         t = T_EPS + (1 - 2 * T_EPS) * torch.rand(batch, generator=generator, device=self.device, dtype=torch.float64)
         c = self.problem.schedule(t)
-        z = torch.randn(x1.shape, generator=generator, device=self.device) if bool((c.gamma != 0).any()) else None
+        z = torch.randn(x1.shape, generator=generator, device=self.device) if self.uses_gamma else None
         xt, target = interpolate(c, x0, x1, z), velocity_target(c, x0, x1, z)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             prediction = self.net(xt[:, None], t.float())[:, 0]
@@ -146,13 +151,12 @@ class Trainer:
         cfg, device = self.training, self.device
         fields = self.problem.fields.to(device)
         noise_power = self.problem.noise_power.to(device)
-        generator = torch.Generator(device=device).manual_seed(cfg.seed + self.step)
         start, running, count = time.monotonic(), torch.zeros((), device=device), 0
         last_log, last_step = start, self.step
         while self.step < cfg.steps:
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(self.step, cfg.steps)
-            loss = self._batch_loss(fields, noise_power, generator)
+            loss = self._batch_loss(fields, noise_power, self.generator)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
