@@ -77,3 +77,14 @@ def exact_spectral_errors(model: GaussianModel, ts: Tensor, integrator: str = "e
     """Spectral error of the expected generated spectrum against the data's (no sampling noise)."""
     gen = shell_sum(generated_power(model, ts, integrator, eps))
     return spectral_errors(gen, shell_sum(model.data_power), model.n)
+
+
+def expected_drift_norm(model: GaussianModel, ts: Tensor) -> Tensor:
+    """RMS drift per pixel along the path, ``sqrt(Σ_k c_k(t)² V_k(t))`` (full grid), for each t in ts."""
+    return torch.stack([torch.sqrt((_full(model.gain(t) ** 2 * model.variance(t), model.n)).sum()) for t in ts])
+
+
+def drift_lipschitz(model: GaussianModel, ts: Tensor) -> Tensor:
+    """``max_k |c_k(t)|``: the drift's Lipschitz constant, which sets the step size an explicit integrator needs.
+    It stays bounded when the noise is no smoother than the data and grows like 1/(1 − t) otherwise."""
+    return torch.stack([model.gain(t).abs().max() for t in ts])

@@ -102,3 +102,12 @@ def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
         spectrum = (torch.from_numpy(ds["spectrum"].values.astype(np.float64)) if "spectrum" in ds
                     else isotropic_modal_spectrum(fields))
         return FieldData(fields, spectrum, name, dict(ds.attrs))
+
+
+def data_dir() -> Path:
+    """The data folder: ``$EMULATOR_STUDIO_DATA``, else ``~/.cache/emulator-studio``."""
+    root = os.environ.get("EMULATOR_STUDIO_DATA") or Path.home() / ".cache" / "emulator-studio"
+    path = Path(root).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
