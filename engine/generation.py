@@ -18,7 +18,7 @@ from engine.data.store import FieldData, provenance
 from engine.errors import EngineError
 from engine.interpolants import GaussianModel, ScheduleTransfer, ScoreFromDrift
 from engine.models import build_unet
-from engine.noise import colour, matched_spectrum, noise_spectrum
+from engine.noise import colour, matched_spectrum, noise_generator, noise_spectrum
 from engine.samplers import (CountedDrift, diffusion, dilated_grid, sample_euler, sample_euler_maruyama,
                              sample_heun, uniform_grid)
 from engine.spectral import radial_spectrum, shell_sum, spectral_errors
@@ -120,7 +120,7 @@ def run_sampler(setup: Setup, sampler: SamplerConfig, count: int, device: torch.
                 callback=None) -> tuple[torch.Tensor, int, float]:
     """Draw ``count`` samples; returns (samples, NFE, seconds). The noise comes from ``sampler.seed``."""
     n = setup.data_power.shape[-1]
-    generator = torch.Generator(device=device).manual_seed(sampler.seed)
+    generator = noise_generator(sampler.seed, device)
     noise_power = setup.noise_power.to(device)
     ts = time_grid(sampler, n)
     c0 = setup.schedule(0.0)

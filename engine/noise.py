@@ -71,3 +71,9 @@ def sample_noise(power: Tensor, count: int, generator: torch.Generator | None = 
     n = power.shape[-1]
     white = torch.randn(count, n, n, generator=generator, device=power.device, dtype=dtype)
     return colour(white, power)
+
+
+def noise_generator(seed: int, device=None) -> torch.Generator:
+    """The generator of a sampler's noise for a seed: its own stream, so sampler seed 0 never reproduces the
+    white noise that made a dataset with seed 0 (which would start the sampler on a data field)."""
+    return torch.Generator(device=device).manual_seed((seed + 0x2545F4914F6CDD1D) % 2**63)

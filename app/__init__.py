@@ -1,0 +1,1 @@
+"""Emulator Studio dashboard (Panel). Renders the engine's configs and results; holds no science."""

@@ -1,0 +1,50 @@
+"""Bokeh figures built once and updated in place through their ColumnDataSources."""
+from __future__ import annotations
+
+import numpy as np
+from bokeh.models import ColumnDataSource, LinearColorMapper
+from bokeh.palettes import RdBu11
+from bokeh.plotting import figure
+
+PALETTE = tuple(reversed(RdBu11))  # diverging: blue negative, red positive
+LINE_COLOURS = {"data": "#222222", "noise": "#999999", "generated": "#d62728", "A": "#1f77b4", "B": "#d62728",
+                "x_t": "#2ca02c", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
+
+
+class FieldPlot:
+    """A periodic field as an image with a fixed, shared diverging colour range."""
+
+    def __init__(self, title: str, mapper: LinearColorMapper, size: int = 300):
+        self.source = ColumnDataSource({"image": [np.zeros((2, 2), np.float32)]})
+        self.figure = figure(title=title, width=size, height=size, x_range=(0, 1), y_range=(0, 1),
+                             toolbar_location=None, match_aspect=True, name=title)
+        self.figure.image("image", x=0, y=0, dw=1, dh=1, color_mapper=mapper, source=self.source)
+        self.figure.axis.visible = False
+        self.figure.grid.visible = False
+
+    def update(self, field: np.ndarray) -> None:
+        self.source.data = {"image": [np.asarray(field, dtype=np.float32)]}
+
+
+def shared_mapper(limit: float) -> LinearColorMapper:
+    return LinearColorMapper(palette=PALETTE, low=-limit, high=limit)
+
+
+class CurvePlot:
+    """Named lines on one figure (log–log for spectra), each updated in place."""
+
+    def __init__(self, title: str, names: list[str], x_label: str, y_label: str, log_x=True, log_y=True,
+                 width: int = 420, height: int = 300):
+        self.figure = figure(title=title, width=width, height=height, x_axis_label=x_label, y_axis_label=y_label,
+                             x_axis_type="log" if log_x else "linear", y_axis_type="log" if log_y else "linear",
+                             toolbar_location="above", tools="pan,wheel_zoom,box_zoom,reset,save", name=title)
+        self.sources = {}
+        for name in names:
+            self.sources[name] = ColumnDataSource({"x": [], "y": []})
+            self.figure.line("x", "y", source=self.sources[name], legend_label=name, line_width=2, name=name,
+                             color=LINE_COLOURS.get(name, "#555555"))
+        self.figure.legend.location = "bottom_left"
+        self.figure.legend.click_policy = "hide"
+
+    def update(self, name: str, x, y) -> None:
+        self.sources[name].data = {"x": np.asarray(x, dtype=np.float64), "y": np.asarray(y, dtype=np.float64)}

@@ -1,0 +1,79 @@
+"""The real dashboard in a real browser (Playwright + system Chromium)."""
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SPECTRUM_JS = """(title) => {
+  const doc = Bokeh.documents[0];
+  const fig = doc.get_model_by_name(title);
+  const out = {};
+  for (const r of fig.renderers) out[r.name] = Array.from(r.data_source.data.y);
+  return out;
+}"""
+
+
+def _open(page, url):
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                           "Bokeh.documents[0].get_model_by_name('radial power spectrum') !== null", timeout=60000)
+    page.wait_for_timeout(1000)
+    return errors
+
+
+def _spectra(page, title):
+    return page.evaluate(SPECTRUM_JS, title)
+
+
+def test_every_view_renders_without_console_errors(page, server_url, artifacts):
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    for tab in ("Interpolant", "Sample", "Compare"):
+        page.locator(".bk-tab", has_text=tab).click()
+        page.wait_for_timeout(700)
+        page.screenshot(path=str(artifacts / f"dashboard-{tab.lower()}.png"))
+    assert page.locator(".bk-Canvas, canvas").count() > 0
+    assert errors == []
+    spectra = _spectra(page, "radial power spectrum")
+    assert len(spectra["data"]) == 32 and len(spectra["generated"]) == 32  # shells 1..N/2 on 64²
+
+
+def test_noise_control_changes_the_plotted_spectrum_and_warns_when_too_smooth(page, server_url):
+    _open(page, server_url)
+    before = _spectra(page, "radial power spectrum")["noise"]
+    page.get_by_role("button", name="white", exact=True).click()
+    page.wait_for_function("""(before) => {
+      const fig = Bokeh.documents[0].get_model_by_name('radial power spectrum');
+      const y = fig.renderers.find(r => r.name === 'noise').data_source.data.y;
+      return y.length === before.length && y[y.length - 1] !== before[before.length - 1];
+    }""", arg=before, timeout=20000)
+    after = _spectra(page, "radial power spectrum")["noise"]
+    assert after[-1] > 100 * before[-1]  # white noise puts far more power at k = N/2 than matched noise
+    # power-law noise steeper than the data is smoother than the data: the page says why that is bad
+    page.get_by_role("button", name="powerlaw", exact=True).click()
+    handle = page.locator(".bk-input-group", has_text="Exponent").locator(".noUi-handle").first
+    handle.focus()
+    handle.press("End")  # the slider's maximum, p = 12: far steeper than the data's |k|^-6
+    page.get_by_text("smoother than the data").wait_for(timeout=20000)
+
+
+def test_compare_view_shows_two_samples_with_metrics(page, server_url):
+    _open(page, server_url)
+    page.locator(".bk-tab", has_text="Compare").click()
+    spectra = _spectra(page, "spectra: A, B and the data")
+    assert len(spectra["A"]) == len(spectra["B"]) == 32 and spectra["A"] != spectra["B"]
+    metrics = page.locator(".markdown", has_text="spectral error").last
+    assert "| A |" in metrics.inner_html() or metrics.get_by_text("A").count() > 0
+
+
+def test_a_bad_combination_shows_its_reason(page, server_url):
+    _open(page, server_url)
+    page.locator("select").first.wait_for()
+    kind = page.locator(".bk-input-group", has_text="Kind").locator("select").first
+    kind.select_option("ve_dilated")
+    handle = page.locator(".bk-input-group", has_text="Dilation k").locator(".noUi-handle").first
+    handle.focus()
+    handle.press("End")  # k = 1000 > √d = 64 on 64² fields
+    page.get_by_text("VE dilation needs k² < d").wait_for(timeout=20000)
