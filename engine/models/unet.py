@@ -108,6 +108,7 @@ class UNet(nn.Module):
                               f"got shape {tuple(x.shape)}")
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
         temb = self.time(t)
         h = self.stem(x)
         skips = []
