@@ -5,6 +5,8 @@ built once and updated in place.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import panel as pn
 import param
@@ -21,6 +23,7 @@ from engine.noise import NOISE_KINDS, colour, noise_generator, noise_spectrum
 from engine.oracle import drift_lipschitz
 from engine.schedules import spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum, shell_sum
+from engine.training import resolve_device
 
 SAMPLES = 32  # fields per generated batch: enough for a smooth spectrum, fast on 2 cores
 # numbers that may be empty (None = "derive it") and seeds need typed inputs, not sliders
@@ -51,6 +54,7 @@ class Studio(pn.viewable.Viewer):
     def __init__(self, data_path=None, **params):
         super().__init__(**params)
         self.data = load_fields(data_path or default_grf_path())
+        self.device = resolve_device(os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # set by launch.py --device
         self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
         self.sampler_a = SamplerConfig(name="Sampler A")
         self.sampler_b = SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2")
@@ -173,7 +177,7 @@ class Studio(pn.viewable.Viewer):
         self.snr_source.data = {"image": [snr.clamp(-8, 8).numpy()], "dw": [1.0], "dh": [float(data.shape[0])]}
 
     def _run(self, sampler: SamplerConfig):
-        result = generate(self.setup, sampler, SAMPLES)
+        result = generate(self.setup, sampler, SAMPLES, self.device)
         spectrum = radial_spectrum(result.samples)
         return result, spectrum
 

@@ -126,13 +126,14 @@ def _train(args) -> None:
 
 def _sample(args) -> None:
     from engine.data.store import load_fields, write_netcdf
-    from engine.generation import generate, make_setup, pick_device, samples_dataset
+    from engine.generation import generate, make_setup, samples_dataset
+    from engine.training import resolve_device
 
     if args.count < 1:
         raise EngineError(f"--count must be at least 1, got {args.count}")
     model, sampler = config_from_args(args, MODEL), config_from_args(args, SAMPLER)
     noise, schedule = config_from_args(args, NOISE), config_from_args(args, SCHEDULE)
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     data = load_fields(args.data, args.variable)
     setup = make_setup(model, data, noise, schedule, args.checkpoint, device)
     result = generate(setup, sampler, args.count, device)

@@ -22,7 +22,7 @@ from engine.noise import colour, matched_spectrum, noise_generator, noise_spectr
 from engine.samplers import (CountedDrift, diffusion, dilated_grid, sample_euler, sample_euler_maruyama,
                              sample_heun, uniform_grid)
 from engine.spectral import radial_spectrum, shell_sum, spectral_errors
-from engine.training import build_schedule, resolve_device
+from engine.training import build_schedule
 
 
 class NetworkDrift(torch.nn.Module):
@@ -66,6 +66,11 @@ def analytic_setup(data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig
                  {"model": "analytic", "noise": options(noise), "schedule": options(schedule)})
 
 
+def same_noise(a: dict, b: dict) -> bool:
+    """Two noise configs give the same source distribution (the exponent matters for power-law noise only)."""
+    return a["kind"] == b["kind"] and (a["kind"] != "powerlaw" or a["exponent"] == b["exponent"])
+
+
 def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig,
                      device: torch.device) -> Setup:
     """A trained drift; sampling with another schedule than the training one uses ``ScheduleTransfer``."""
@@ -73,7 +78,7 @@ def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: S
     trained = state["configs"]
     if state["data"]["n"] != data.n:
         raise EngineError(f"{path} was trained on {state['data']['n']}² fields, the data is {data.n}²")
-    if trained["noise"] != options(noise):
+    if not same_noise(trained["noise"], options(noise)):
         raise EngineError(f"{path} was trained with noise {trained['noise']}; sample with the same noise "
                           "(the network learned that source distribution)")
     net = build_unet(trained["model"]["size"]).to(device)
@@ -102,9 +107,12 @@ def make_setup(model: ModelConfig, data: FieldData, noise: NoiseConfig, schedule
     return checkpoint_setup(checkpoint, data, noise, schedule, device or torch.device("cpu"))
 
 
+GRID_DILATION_K = 5.0  # paper 003's k for the dilated time grid, with d = n² pixels
+
+
 def time_grid(sampler: SamplerConfig, n: int) -> torch.Tensor:
     if sampler.grid == "dilated":
-        return dilated_grid(sampler.steps, 5.0, n * n)
+        return dilated_grid(sampler.steps, GRID_DILATION_K, n * n)
     return uniform_grid(sampler.steps)
 
 
@@ -171,7 +179,3 @@ def samples_dataset(result: Generated, data: FieldData, setup: Setup, sampler: S
         coords={"sample": np.arange(result.samples.shape[0]), "y": coord, "x": coord,
                 "wavenumber": np.arange(spectrum.shape[0])},
         attrs=attrs)
-
-
-def pick_device(choice: str = "auto") -> torch.device:
-    return resolve_device(choice)
