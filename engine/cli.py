@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine data grf | train | sample``.
+"""Command line: ``python -m engine data grf | data kolmogorov | train | sample``.
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
 bounds are checked there). Every error exits with status 2 and one line on stderr, never a traceback.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import param
 
-from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
+from engine.config import GRFConfig, KolmogorovConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.errors import EngineError
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -22,6 +22,7 @@ MODEL = (ModelConfig, "model-", {"kind": "model"})
 SAMPLER = (SamplerConfig, "", {"method": "sampler"})
 TRAINING = (TrainingConfig, "", {})
 GRF = (GRFConfig, "", {})
+KOLMOGOROV = (KolmogorovConfig, "", {})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     grf = kinds.add_parser("grf", help="Gaussian random fields σ²(|k|² + ℓ²)^(−s)")
     add_config_flags(grf, GRF)
     grf.add_argument("--out", required=True, help="output netCDF file")
+    kolmogorov = kinds.add_parser("kolmogorov", help="2-D Kolmogorov flow vorticity(trajectory, time, y, x)")
+    add_config_flags(kolmogorov, KOLMOGOROV)
+    kolmogorov.add_argument("--out", required=True, help="output netCDF file")
 
     train = commands.add_parser("train", help="train a drift network on a dataset")
     train.add_argument("--data", required=True, help="netCDF dataset (a variable with dims (..., y, x))")
@@ -94,12 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data_grf(args) -> None:
-    from engine.data.grf import generate_grf
+def _data(args) -> None:
     from engine.data.store import write_netcdf
 
-    path = write_netcdf(generate_grf(config_from_args(args, GRF)), args.out)
-    print(f"wrote {path}")
+    if args.kind == "grf":
+        from engine.data.grf import generate_grf
+
+        ds = generate_grf(config_from_args(args, GRF))
+    else:
+        from tqdm import tqdm
+
+        from engine.data.kolmogorov import simulate
+
+        config = config_from_args(args, KOLMOGOROV)
+        with tqdm(unit="save", dynamic_ncols=True) as bar:
+            def report(event):
+                bar.total = event["steps"]
+                bar.update(event["step"] - bar.n)
+
+            ds = simulate(config, report)
+    print(f"wrote {write_netcdf(ds, args.out)}")
 
 
 def _train(args) -> None:
@@ -150,7 +168,7 @@ def _sample(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        {"data": _data_grf, "train": _train, "sample": _sample}[args.command](args)
+        {"data": _data, "train": _train, "sample": _sample}[args.command](args)
     except (EngineError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -91,3 +91,21 @@ class GRFConfig(param.Parameterized):
 def options(config: param.Parameterized) -> dict:
     """The config's values as a plain dict (stored in checkpoints and netCDF attrs)."""
     return {name: value for name, value in config.param.values().items() if name != "name"}
+
+
+class KolmogorovConfig(param.Parameterized):
+    """2-D Kolmogorov flow, vorticity form, on [0, 2π)² (defaults: the PDD setup of science.md §3)."""
+
+    size = param.Integer(default=64, bounds=(8, 4096), doc="grid points per side (even)")
+    trajectories = param.Integer(default=8, bounds=(1, 100_000), doc="independent trajectories, integrated as one batch")
+    snapshots = param.Integer(default=200, bounds=(1, 1_000_000), doc="saved states per trajectory")
+    viscosity = param.Number(default=1e-3, bounds=(1e-7, 10.0), doc="kinematic viscosity ν")
+    drag = param.Number(default=0.1, bounds=(0.0, 10.0), doc="linear drag μ")
+    forcing_wavenumber = param.Integer(default=4, bounds=(1, 64), doc="n in the forcing sin(n y) of the x-velocity")
+    save_interval = param.Number(default=0.5, bounds=(1e-4, 1e4), doc="time between saved snapshots Δt_save")
+    spin_up = param.Number(default=50.0, bounds=(0.0, 1e6), doc="time integrated and discarded before saving")
+    max_velocity = param.Number(default=8.0, bounds=(1e-3, 1e4),
+                                doc="velocity bound for the CFL time step; the run stops with an error if exceeded")
+    cfl = param.Number(default=0.5, bounds=(0.01, 1.0), doc="Courant number of the time step")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the random initial conditions")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
