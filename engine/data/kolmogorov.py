@@ -16,9 +16,16 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
+import xarray as xr
 
+from engine.config import KolmogorovConfig, options
+from engine.data.store import provenance, spectrum_variable
 from engine.errors import EngineError
+from engine.noise import colour
+from engine.spectral import wavenumber_magnitude
+from engine.training import resolve_device
 
 Tensor = torch.Tensor
 
@@ -118,9 +125,6 @@ def stable_time_step(max_speed: float, n: int, cfl: float = 0.5) -> float:
 def random_vorticity(n: int, batch: int, generator: torch.Generator, peak: int = 4, rms: float = 2.0,
                      device=None) -> Tensor:
     """Smooth random initial vorticity: Gaussian with modal variance ∝ k⁴ exp(−(k/k_peak)²), scaled to ``rms``."""
-    from engine.noise import colour
-    from engine.spectral import wavenumber_magnitude
-
     k = wavenumber_magnitude(n, device, torch.float64)
     power = k**4 * torch.exp(-((k / peak) ** 2))
     power[0, 0] = 0.0
@@ -129,15 +133,8 @@ def random_vorticity(n: int, batch: int, generator: torch.Generator, peak: int =
     return omega * rms
 
 
-def simulate(config, callback: Callable[[dict], None] | None = None) -> "xr.Dataset":
+def simulate(config: KolmogorovConfig, callback: Callable[[dict], None] | None = None) -> xr.Dataset:
     """Spin up ``config.trajectories`` flows, then save ``config.snapshots`` states every ``save_interval``."""
-    import numpy as np
-    import xarray as xr
-
-    from engine.config import options
-    from engine.data.store import provenance, spectrum_variable
-    from engine.training import resolve_device
-
     device = resolve_device(config.device)
     n = config.size
     if config.forcing_wavenumber > n // 3:
