@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine data grf | data kolmogorov | train | sample``.
+"""Command line: ``python -m engine data grf|kolmogorov|lorenz96 | train | sample``.
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
 bounds are checked there). Every error exits with status 2 and one line on stderr, never a traceback.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import param
 
-from engine.config import GRFConfig, KolmogorovConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
+from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.errors import EngineError
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -23,6 +23,7 @@ SAMPLER = (SamplerConfig, "", {"method": "sampler"})
 TRAINING = (TrainingConfig, "", {})
 GRF = (GRFConfig, "", {})
 KOLMOGOROV = (KolmogorovConfig, "", {})
+LORENZ96 = (Lorenz96Config, "", {})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     kolmogorov = kinds.add_parser("kolmogorov", help="2-D Kolmogorov flow vorticity(trajectory, time, y, x)")
     add_config_flags(kolmogorov, KOLMOGOROV)
     kolmogorov.add_argument("--out", required=True, help="output netCDF file")
+    lorenz = kinds.add_parser("lorenz96", help="two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)")
+    add_config_flags(lorenz, LORENZ96)
+    lorenz.add_argument("--out", required=True, help="output netCDF file")
 
     train = commands.add_parser("train", help="train a drift network on a dataset")
     train.add_argument("--data", required=True, help="netCDF dataset (a variable with dims (..., y, x))")
@@ -108,9 +112,14 @@ def _data(args) -> None:
     else:
         from tqdm import tqdm
 
-        from engine.data.kolmogorov import simulate
+        if args.kind == "kolmogorov":
+            from engine.data.kolmogorov import simulate
 
-        config = config_from_args(args, KOLMOGOROV)
+            config = config_from_args(args, KOLMOGOROV)
+        else:
+            from engine.data.lorenz96 import simulate
+
+            config = config_from_args(args, LORENZ96)
         with tqdm(unit="save", dynamic_ncols=True) as bar:
             def report(event):
                 bar.total = event["steps"]

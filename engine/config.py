@@ -109,3 +109,20 @@ class KolmogorovConfig(param.Parameterized):
     cfl = param.Number(default=0.5, bounds=(0.01, 1.0), doc="Courant number of the time step")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the random initial conditions")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+
+
+class Lorenz96Config(param.Parameterized):
+    """Two-scale Lorenz-96 (science.md §3: K = 32, J = 4, F = b = c = 10, h = 1, dt = 5·10⁻⁴)."""
+
+    slow = param.Integer(default=32, bounds=(4, 100_000), doc="K slow variables X_k")
+    fast_per_slow = param.Integer(default=4, bounds=(1, 1000), doc="J fast variables Y_{j,k} per slow variable")
+    forcing = param.Number(default=10.0, bounds=(-100.0, 100.0), doc="F")
+    coupling = param.Number(default=1.0, bounds=(0.0, 100.0), doc="h")
+    space_scale = param.Number(default=10.0, bounds=(0.01, 1000.0), doc="b: amplitude ratio of slow to fast")
+    time_scale = param.Number(default=10.0, bounds=(0.01, 1000.0), doc="c: speed ratio of fast to slow")
+    dt = param.Number(default=5e-4, bounds=(1e-7, 0.1), doc="RK4 time step")
+    save_every = param.Integer(default=100, bounds=(1, 10_000_000), doc="steps between saved states")
+    snapshots = param.Integer(default=1000, bounds=(1, 10_000_000), doc="saved states per trajectory")
+    spin_up = param.Number(default=10.0, bounds=(0.0, 1e6), doc="time integrated and discarded before saving")
+    trajectories = param.Integer(default=4, bounds=(1, 100_000), doc="independent trajectories (one batch)")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the initial perturbations")
