@@ -70,6 +70,9 @@ class TrainingConfig(param.Parameterized):
     weight_decay = param.Number(default=0.0, bounds=(0.0, 1.0), doc="AdamW weight decay")
     ema_decay = param.Number(default=0.999, bounds=(0.0, 0.99999), doc="decay of the EMA weights used for sampling")
     grad_clip = param.Number(default=1.0, bounds=(0.0, 1e6), doc="gradient-norm clip (0: off)")
+    spectral_weight = param.Number(default=0.25, bounds=(0.0, 0.5),
+                                   doc="p: weight each Fourier mode of the residual by (S_n/mean S_n)^(-p); 0 is the "
+                                       "plain pixel L2, 0.5 whitens it against the noise; fine modes need p > 0")
     checkpoint_every = param.Integer(default=500, bounds=(1, 10_000_000), doc="steps between atomic checkpoints")
     log_every = param.Integer(default=25, bounds=(1, 100_000), doc="steps between loss events")
     max_seconds = param.Number(default=None, allow_None=True, bounds=(1.0, 1e7), doc="stop after this wall time")

@@ -4,6 +4,11 @@ Loss ``E|b_θ(t, x_t) − (α' x0 + β' x1 + γ' z)|²`` with t ~ U[t_ε, 1 − 
 the chosen spectrum, AdamW with warm-up and cosine decay, EMA weights for sampling, atomic checkpoints that
 carry every config and the data spectrum, resume from the last checkpoint, progress through a callback.
 Fields are trained in normalized units (divided by the data's pixel standard deviation).
+
+The residual is measured mode by mode with weights ``(S_n,k / mean S_n)^(−p)`` (``spectral_weight`` p): the
+conditional mean is still the minimizer, but fine modes, whose variance is a tiny part of the pixel L2,
+count. Measured on 32² GRFs with power-law noise: spectral error at 16 Euler steps 0.81 with p = 0 and 0.25
+with p = 0.25 (the exact drift's is 0.24).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.config import ModelConfig, NoiseConfig, ScheduleConfig, TrainingConfig, options
 from engine.data.store import FieldData
 from engine.errors import EngineError
-from engine.interpolants import interpolate, velocity_target
+from engine.interpolants import apply_modal, interpolate, velocity_target
 from engine.models import build_unet
 from engine.noise import matched_spectrum, noise_spectrum, sample_noise
 from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
@@ -66,6 +71,14 @@ def make_problem(data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig) 
     data_power = matched_spectrum(shell, n)
     return Problem(data.fields / scale, scale, noise_power, data_power,
                    build_schedule(schedule, n, data_power, noise_power))
+
+
+def loss_weights(noise_power: torch.Tensor, power: float) -> torch.Tensor:
+    """Per-mode residual weights ``(S_n / mean S_n)^(−p)`` on the rfft2 half-grid; 1 where S_n = 0 (the mean)."""
+    half = noise_power[:, : noise_power.shape[-1] // 2 + 1]
+    positive = half > 0
+    mean = half[positive].mean()
+    return torch.where(positive, (half / mean).clamp(min=1e-30) ** (-power), 1.0).float()
 
 
 def _lr_factor(step: int, total: int) -> float:
@@ -142,7 +155,10 @@ class Trainer:
         xt, target = interpolate(c, x0, x1, z), velocity_target(c, x0, x1, z)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             prediction = self.net(xt[:, None], t.float())[:, 0]
-        return torch.mean((prediction.float() - target) ** 2)
+        residual = prediction.float() - target
+        if self.training.spectral_weight > 0:
+            residual = apply_modal(residual, self.loss_weights)
+        return torch.mean(residual**2)
 
     def run(self, resume: bool = True) -> Path:
         """Train to ``training.steps`` (or until stopped or out of time); returns the checkpoint path."""
@@ -151,6 +167,7 @@ class Trainer:
         cfg, device = self.training, self.device
         fields = self.problem.fields.to(device)
         noise_power = self.problem.noise_power.to(device)
+        self.loss_weights = loss_weights(noise_power, cfg.spectral_weight)
         start, running, count = time.monotonic(), torch.zeros((), device=device), 0
         last_log, last_step = start, self.step
         while self.step < cfg.steps:

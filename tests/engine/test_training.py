@@ -107,3 +107,15 @@ def test_tiny_unet_trained_briefly_samples_as_well_as_the_exact_drift(grf32, tmp
         xt = interpolate(exact.schedule(t), x0, x1)
         b_exact, b_net = exact.drift(t, xt), trained.drift(torch.tensor(t), xt)
         assert float((b_net - b_exact).norm() / b_exact.norm()) < 0.5, t
+
+
+def test_loss_weights_emphasize_modes_where_the_noise_is_weak():
+    from engine.noise import powerlaw_spectrum, white_spectrum
+    from engine.training import loss_weights
+
+    white = loss_weights(white_spectrum(16), 0.25)
+    assert torch.allclose(white, torch.ones_like(white))  # white noise: plain pixel L2
+    steep = loss_weights(powerlaw_spectrum(16, 4.0), 0.25)
+    assert steep[0, 0] == 1.0  # the mean mode, where the noise has no variance, keeps weight 1
+    # (|k|^-4)^(-¼) = |k|: the mode k = 8 weighs 8 times the mode k = 1
+    assert torch.allclose(steep[0, 8] / steep[0, 1], torch.tensor(8.0))
