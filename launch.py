@@ -29,9 +29,9 @@ def main(argv=None) -> None:
     import panel as pn
 
     from app.dashboard import Studio
-    from engine.data.grf import default_grf_path
+    from engine.data.catalog import install_defaults
 
-    default_grf_path()  # make the built-in dataset before the first visitor arrives
+    install_defaults()  # the built-in datasets, in place before the first visitor arrives
 
     def session():
         return Studio().__panel__()

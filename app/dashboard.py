@@ -14,8 +14,8 @@ import torch
 
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.config import NoiseConfig, SamplerConfig, ScheduleConfig
-from engine.data.grf import default_grf_path
-from engine.data.store import load_fields
+from engine.data.catalog import install_defaults
+from engine.data.store import DataStore, load_fields
 from engine.errors import EngineError
 from engine.generation import Setup, analytic_setup, generate
 from engine.interpolants import GaussianModel, interpolate
@@ -53,7 +53,7 @@ class Studio(pn.viewable.Viewer):
 
     def __init__(self, data_path=None, **params):
         super().__init__(**params)
-        self.data = load_fields(data_path or default_grf_path())
+        self.data = load_fields(data_path or DataStore().path(install_defaults()[1]))
         self.device = resolve_device(os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # set by launch.py --device
         self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
         self.sampler_a = SamplerConfig(name="Sampler A")

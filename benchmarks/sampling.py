@@ -15,7 +15,7 @@ import torch
 
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.data.grf import generate_grf
-from engine.data.store import load_fields, write_netcdf
+from engine.data.store import load_fields, write_dataset
 from engine.generation import generate, make_setup
 from engine.noise import NOISE_KINDS
 from engine.training import Trainer
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     folder = Path(tempfile.mkdtemp(prefix="es-bench-"))
-    path = write_netcdf(generate_grf(GRFConfig(size=args.size, count=1024, seed=1)), folder / "grf.nc")
+    path = write_dataset(generate_grf(GRFConfig(size=args.size, count=1024, seed=1)), folder / "grf.nc")
     data = load_fields(path)
     print(f"# sampling: {args.size}² GRFs (s = 3), linear schedule, Euler ODE, {args.count} samples, "
           f"mean |log S_gen/S_data|; trained: tiny U-Net, {args.train_steps} steps\n")

@@ -1,7 +1,9 @@
-"""Command line: ``python -m engine data grf|kolmogorov|lorenz96 | train | sample``.
+"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list | train | sample``.
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
-bounds are checked there). Every error exits with status 2 and one line on stderr, never a traceback.
+bounds are checked there). Dataset names live in the data folder (``--data-dir``, else ``$EMULATOR_STUDIO_DATA``,
+else ``~/.cache/emulator-studio``); paths outside it are refused. Every error exits with status 2 and one line
+on stderr, never a traceback.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import param
 
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
+from engine.config import CoarseConfig, GRFConfig, KolmogorovConfig, Lorenz96Config, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.errors import EngineError
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -24,6 +26,8 @@ TRAINING = (TrainingConfig, "", {})
 GRF = (GRFConfig, "", {})
 KOLMOGOROV = (KolmogorovConfig, "", {})
 LORENZ96 = (Lorenz96Config, "", {})
+COARSE = (CoarseConfig, "", {})
+GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,32 +72,46 @@ def config_from_args(args: argparse.Namespace, spec):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m engine", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="data folder (default: $EMULATOR_STUDIO_DATA or ~/.cache/emulator-studio)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    data = commands.add_parser("data", help="generate a dataset")
+    data = commands.add_parser("data", help="generate, coarse-grain, import or list datasets")
     kinds = data.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    grf = kinds.add_parser("grf", help="Gaussian random fields σ²(|k|² + ℓ²)^(−s)")
-    add_config_flags(grf, GRF)
-    grf.add_argument("--out", required=True, help="output netCDF file")
-    kolmogorov = kinds.add_parser("kolmogorov", help="2-D Kolmogorov flow vorticity(trajectory, time, y, x)")
-    add_config_flags(kolmogorov, KOLMOGOROV)
-    kolmogorov.add_argument("--out", required=True, help="output netCDF file")
-    lorenz = kinds.add_parser("lorenz96", help="two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)")
-    add_config_flags(lorenz, LORENZ96)
-    lorenz.add_argument("--out", required=True, help="output netCDF file")
+    helps = {"grf": "Gaussian random fields σ²(|k|² + ℓ²)^(−s)",
+             "kolmogorov": "2-D Kolmogorov flow vorticity(trajectory, time, y, x); Ctrl-C keeps its state, rerun resumes",
+             "lorenz96": "two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)"}
+    for kind, spec in GENERATORS.items():
+        generator = kinds.add_parser(kind, help=helps[kind])
+        add_config_flags(generator, spec)
+        generator.add_argument("--out", help="dataset name in the data folder, .nc or .zarr "
+                                             "(default: a name encoding the parameters, reused if present)")
+    coarse = kinds.add_parser("coarse", help="coarse-grain a dataset at diffusion scale λ (both the noisy sample "
+                                             "and its deterministic part e^(μλ)x)")
+    coarse.add_argument("--data", required=True, help="dataset name in the data folder")
+    coarse.add_argument("--variable", help="variable to coarse-grain (default: the first with dims (..., y, x), "
+                                           "else the first variable)")
+    add_config_flags(coarse, COARSE)
+    coarse.add_argument("--out", help="output name (default: <data>-lam<λ>.nc)")
+    imported = kinds.add_parser("import", help="validate a netCDF/zarr file of fields (..., y, x) and copy it in")
+    imported.add_argument("file", help="the file to import")
+    imported.add_argument("--name", help="name in the data folder (default: the file's name)")
+    imported.add_argument("--variable", help="the field variable (default: the first with dims (..., y, x))")
+    listed = kinds.add_parser("list", help="the datasets in the data folder with their variables and sizes")
+    listed.add_argument("--json", action="store_true", help="print a JSON list")
 
     train = commands.add_parser("train", help="train a drift network on a dataset")
-    train.add_argument("--data", required=True, help="netCDF dataset (a variable with dims (..., y, x))")
+    train.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, x))")
     train.add_argument("--out", required=True, help="run folder for checkpoint.pt (resumed if present)")
     train.add_argument("--variable", help="data variable to train on (default: the first with dims (..., y, x))")
     for spec in (NOISE, SCHEDULE, MODEL, TRAINING):
         add_config_flags(train, spec)
 
     sample = commands.add_parser("sample", help="generate samples with the exact or a trained drift")
-    sample.add_argument("--data", required=True, help="dataset whose spectrum defines the noise and the errors")
+    sample.add_argument("--data", required=True, help="dataset (name in the data folder) whose spectrum defines the "
+                                                      "noise and the errors")
     sample.add_argument("--checkpoint", help="trained checkpoint (with --model unet)")
     sample.add_argument("--count", type=int, default=64, help="number of samples (default: 64)")
-    sample.add_argument("--out", help="output netCDF file for the samples")
+    sample.add_argument("--out", help="name in the data folder for the samples (.nc or .zarr)")
     sample.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
     sample.add_argument("--json", action="store_true", help="print one JSON object with NFE, time and errors")
@@ -102,42 +120,100 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data(args) -> None:
-    from engine.data.store import write_netcdf
+class _ProgressBar:
+    """A tqdm bar driven by engine progress events, opened at the first event (errors before it stay one line)."""
 
-    if args.kind == "grf":
-        from engine.data.grf import generate_grf
+    def __init__(self, unit: str):
+        self.unit, self.bar = unit, None
 
-        ds = generate_grf(config_from_args(args, GRF))
-    else:
+    def __call__(self, event: dict) -> None:
         from tqdm import tqdm
 
-        if args.kind == "kolmogorov":
-            from engine.data.kolmogorov import simulate
+        if self.bar is None:
+            self.bar = tqdm(total=event["steps"], unit=self.unit, dynamic_ncols=True)
+        if event["kind"] == "resumed":
+            self.bar.write(f"resuming an interrupted run at {self.unit} {event['step']} of {event['steps']}")
+        self.bar.update(event["step"] - self.bar.n)
 
-            config = config_from_args(args, KOLMOGOROV)
-        else:
-            from engine.data.lorenz96 import simulate
+    def __enter__(self):
+        return self
 
-            config = config_from_args(args, LORENZ96)
-        with tqdm(unit="save", dynamic_ncols=True) as bar:
-            def report(event):
-                bar.total = event["steps"]
-                bar.update(event["step"] - bar.n)
+    def __exit__(self, *_):
+        if self.bar is not None:
+            self.bar.close()
 
-            ds = simulate(config, report)
-    print(f"wrote {write_netcdf(ds, args.out)}")
+
+def _generate(args, store) -> None:
+    from engine.data.catalog import cached_name, generate
+    from engine.data.store import write_dataset
+
+    config = config_from_args(args, GENERATORS[args.kind])
+    name = args.out or cached_name(config)
+    path = store.path(name)
+    if args.out is None and path.exists():
+        print(f"{name} is already in {store.root} (same parameters)")
+        return
+    partial = store.partial_path(name)
+    with _ProgressBar("save") as report:
+        ds = generate(config, report, partial)
+    write_dataset(ds, path)
+    partial.unlink(missing_ok=True)
+    print(f"wrote {name} in {store.root}")
+
+
+def _coarse(args, store) -> None:
+    from engine.coarse import OUProcess, coarse_grain_dataset, spatial_dims
+    from engine.data.store import field_variable, write_dataset
+
+    config = config_from_args(args, COARSE)
+    with store.open(args.data) as ds:
+        variable = args.variable or (field_variable(ds, None, args.data) if any(
+            da.dims[-2:] == ("y", "x") for da in ds.data_vars.values()) else next(iter(ds.data_vars)))
+        if variable not in ds.data_vars:
+            raise EngineError(f"{args.data}: no variable {variable!r}; it has {', '.join(map(str, ds.data_vars))}")
+        process = OUProcess(config.a, config.b2, ndim=len(spatial_dims(ds[variable])))
+        out = coarse_grain_dataset(ds.load(), variable, config.lam, process, config.seed)
+    name = args.out or f"{Path(args.data).stem}-lam{config.lam:g}.nc"
+    write_dataset(out, store.path(name))
+    print(f"wrote {name} in {store.root}")
+
+
+def _list(args, store) -> None:
+    entries = store.list()
+    if args.json:
+        print(json.dumps(entries))
+        return
+    if not entries:
+        print(f"no datasets in {store.root} yet: try `python -m engine data kolmogorov`")
+    for entry in entries:
+        shapes = ", ".join(f"{v}{tuple(sizes.values())}" for v, sizes in entry.get("variables", {}).items())
+        print(f"{entry['name']:40s} {entry['mib']:8.2f} MiB  {entry.get('generator', '?'):26s} "
+              f"{entry.get('error') or shapes}")
+
+
+def _data(args) -> None:
+    from engine.data.store import DataStore
+
+    store = DataStore(args.data_dir)
+    if args.kind == "import":
+        print(f"imported {store.import_file(args.file, args.name, args.variable).name} into {store.root}")
+    elif args.kind == "coarse":
+        _coarse(args, store)
+    elif args.kind == "list":
+        _list(args, store)
+    else:
+        _generate(args, store)
 
 
 def _train(args) -> None:
     from tqdm import tqdm
 
-    from engine.data.store import load_fields
+    from engine.data.store import DataStore, load_fields
     from engine.training import Trainer
 
     configs = [config_from_args(args, spec) for spec in (NOISE, SCHEDULE, MODEL, TRAINING)]
     training = configs[-1]
-    data = load_fields(args.data, args.variable)
+    data = load_fields(DataStore(args.data_dir).path(args.data), args.variable)
     bar = tqdm(total=training.steps, unit="step", dynamic_ncols=True)
 
     def report(event: dict) -> None:
@@ -152,7 +228,7 @@ def _train(args) -> None:
 
 
 def _sample(args) -> None:
-    from engine.data.store import load_fields, write_netcdf
+    from engine.data.store import DataStore, load_fields, write_dataset
     from engine.generation import generate, make_setup, samples_dataset
     from engine.training import resolve_device
 
@@ -161,11 +237,12 @@ def _sample(args) -> None:
     model, sampler = config_from_args(args, MODEL), config_from_args(args, SAMPLER)
     noise, schedule = config_from_args(args, NOISE), config_from_args(args, SCHEDULE)
     device = resolve_device(args.device)
-    data = load_fields(args.data, args.variable)
+    store = DataStore(args.data_dir)
+    data = load_fields(store.path(args.data), args.variable)
     setup = make_setup(model, data, noise, schedule, args.checkpoint, device)
     result = generate(setup, sampler, args.count, device)
     if args.out:
-        write_netcdf(samples_dataset(result, data, setup, sampler), args.out)
+        write_dataset(samples_dataset(result, data, setup, sampler), store.path(args.out))
     summary = {"nfe": result.nfe, "seconds": round(result.seconds, 4), "count": args.count, **result.errors,
                "out": args.out}
     if args.json:

@@ -6,14 +6,13 @@ coloured in Fourier space (``engine.noise.colour``), so each field is exactly Ga
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 
 from engine.config import GRFConfig, options
-from engine.data.store import data_dir, provenance, spectrum_variable, write_netcdf
+from engine.data.store import provenance, spectrum_variable
 from engine.errors import EngineError
 from engine.noise import sample_noise
 from engine.spectral import wavenumber_magnitude
@@ -43,11 +42,3 @@ def generate_grf(config: GRFConfig) -> xr.Dataset:
         attrs=provenance("engine.data.grf", **options(config),
                          spectrum_formula="sigma^2 (|k|^2 + ell^2)^(-slope) per mode"),
     )
-
-
-def default_grf_path() -> Path:
-    """The built-in dataset (64², 256 fields, s = 3) in the data folder, generated on first use (< 1 s)."""
-    path = data_dir() / "grf-64.nc"
-    if not path.exists():
-        write_netcdf(generate_grf(GRFConfig(size=64, count=256, seed=0)), path)
-    return path

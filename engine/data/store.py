@@ -1,12 +1,17 @@
-"""xarray I/O for field datasets: atomic netCDF writes and validated loading.
+"""The data folder: xarray I/O for field datasets, validation, listing, import and cached generation.
 
-A field dataset holds one data variable whose last two dims are ``(y, x)`` on a square periodic grid,
-plus ``spectrum(wavenumber)``: the shell-mean modal variance ``E|x̂_k|²`` (``engine.spectral``
-conventions) that matched noise and the analytic model use.
+A field dataset holds a data variable whose last two dims are ``(y, x)`` on a square periodic grid, plus
+``spectrum(wavenumber)``: the shell-mean modal variance ``E|x̂_k|²`` (``engine.spectral`` conventions) that
+matched noise and the analytic model use. Files are netCDF (``.nc``, the default) or zarr (``.zarr``), always
+written atomically. ``DataStore`` confines every name to one folder: ``$EMULATOR_STUDIO_DATA``, else
+``~/.cache/emulator-studio``.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +27,8 @@ SPECTRUM_ATTRS = {
     "long_name": "shell-mean modal variance",
     "description": "mean over modes with round(|k|) = wavenumber of |fft2(field, norm='forward')|^2, averaged over samples",
 }
+SUFFIXES = (".nc", ".zarr")
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 def spectrum_variable(fields: torch.Tensor) -> xr.DataArray:
@@ -38,17 +45,50 @@ def provenance(generator: str, **parameters) -> dict:
     return attrs
 
 
-def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write atomically: to a temporary name beside the target, then rename (no half-written files)."""
+def _compression(ds: xr.Dataset) -> dict:
+    """Lossless zlib + shuffle for float variables of netCDF files (vorticity compresses by ~10%)."""
+    return {name: {"zlib": True, "complevel": 4, "shuffle": True}
+            for name, da in ds.data_vars.items() if da.dtype.kind == "f" and da.ndim >= 2}
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write netCDF or zarr (by suffix) to a temporary name beside the target, then rename: never half a file."""
     path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise EngineError(f"{path.name}: dataset files end in .nc (netCDF) or .zarr, not {path.suffix or 'nothing'!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
+        if path.suffix == ".zarr":
+            ds.to_zarr(tmp, mode="w", zarr_format=2)  # format 2: readable by every zarr and xarray version
+            old = path.with_name(f".{path.name}.{os.getpid()}.old")
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            ds.to_netcdf(tmp, engine="h5netcdf", encoding=_compression(ds))
+            os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
     return path
+
+
+def open_dataset(path: str | Path) -> xr.Dataset:
+    """Open lazily (netCDF via h5netcdf, or zarr); unreadable files give one clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise EngineError(f"no such data file: {path}")
+    try:
+        if path.suffix == ".zarr" or path.is_dir():
+            return xr.open_zarr(path)
+        return xr.open_dataset(path, engine="h5netcdf")
+    except Exception as err:  # h5py, zarr and xarray raise many types for foreign files
+        kind = "zarr store" if path.suffix == ".zarr" else "netCDF file"
+        raise EngineError(f"{path.name}: not a readable {kind} ({type(err).__name__})") from None
 
 
 @dataclass
@@ -65,41 +105,48 @@ class FieldData:
         return self.fields.shape[-1]
 
 
-def _field_variable(ds: xr.Dataset, variable: str | None, path: Path) -> str:
-    candidates = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
+def field_variable(ds: xr.Dataset, variable: str | None, where: str) -> str:
+    """The variable to use: ``variable`` if given and valid, else the first with dims (..., y, x)."""
     if variable is not None:
         if variable not in ds.data_vars:
-            raise EngineError(f"{path}: no variable {variable!r}; it has {', '.join(map(str, ds.data_vars)) or 'none'}")
+            raise EngineError(f"{where}: no variable {variable!r}; it has {', '.join(map(str, ds.data_vars)) or 'none'}")
         if ds[variable].dims[-2:] != ("y", "x"):
-            raise EngineError(f"{path}: variable {variable!r} has dims {ds[variable].dims}; the last two must be (y, x)")
+            raise EngineError(f"{where}: variable {variable!r} has dims {ds[variable].dims}; the last two must be (y, x)")
         return variable
+    candidates = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
     if not candidates:
-        raise EngineError(f"{path}: no variable with dims ending in (y, x); found "
-                          + ", ".join(f"{n}{tuple(da.dims)}" for n, da in ds.data_vars.items()))
+        raise EngineError(f"{where}: no variable with dims ending in (y, x); found "
+                          + (", ".join(f"{n}{tuple(da.dims)}" for n, da in ds.data_vars.items()) or "no variables"))
     return candidates[0]
+
+
+def check_fields(ds: xr.Dataset, variable: str | None, where: str) -> tuple[str, np.ndarray]:
+    """Validate a field variable (square, even size, finite) and return its values as (samples, n, n) float32."""
+    name = field_variable(ds, variable, where)
+    da = ds[name]
+    ny, nx = da.sizes["y"], da.sizes["x"]
+    if ny != nx or nx % 2 or nx < 4:
+        raise EngineError(f"{where}: {name} is {ny}×{nx}; fields must be square with an even size ≥ 4 (periodic grid)")
+    try:
+        values = np.asarray(da.values, dtype=np.float32).reshape(-1, ny, nx)
+    except (TypeError, ValueError):
+        raise EngineError(f"{where}: {name} has dtype {da.dtype}; fields must be real numbers") from None
+    if values.shape[0] == 0:
+        raise EngineError(f"{where}: {name} holds no fields")
+    if not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).any(axis=(1, 2)).sum())
+        raise EngineError(f"{where}: {name} has NaN or infinite values in {bad} of {values.shape[0]} fields")
+    return name, values
 
 
 def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
     """Open a field dataset, check it (dims (..., y, x), square, even size, finite) and load it as a tensor."""
     path = Path(path)
-    if not path.is_file():
-        raise EngineError(f"no such data file: {path}")
-    try:
-        ds = xr.open_dataset(path, engine="h5netcdf")
-    except (OSError, ValueError) as err:
-        raise EngineError(f"{path}: not a readable netCDF file ({err})") from None
-    with ds:
-        name = _field_variable(ds, variable, path)
-        da = ds[name]
-        ny, nx = da.sizes["y"], da.sizes["x"]
-        if ny != nx or nx % 2:
-            raise EngineError(f"{path}: {name} is {ny}×{nx}; fields must be square with an even size")
-        values = np.asarray(da.values, dtype=np.float32).reshape(-1, ny, nx)
-        if not np.isfinite(values).all():
-            bad = int((~np.isfinite(values)).any(axis=(1, 2)).sum())
-            raise EngineError(f"{path}: {name} has NaN or infinite values in {bad} of {values.shape[0]} fields")
+    with open_dataset(path) as ds:
+        name, values = check_fields(ds, variable, path.name)
         fields = torch.from_numpy(values)
-        spectrum = (torch.from_numpy(ds["spectrum"].values.astype(np.float64)) if "spectrum" in ds
+        spectrum = (torch.from_numpy(ds["spectrum"].values.astype(np.float64))
+                    if "spectrum" in ds and ds["spectrum"].size == values.shape[-1] // 2 + 1
                     else isotropic_modal_spectrum(fields))
         return FieldData(fields, spectrum, name, dict(ds.attrs))
 
@@ -111,3 +158,73 @@ def data_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
 
+
+def parameter_digest(parameters: dict) -> str:
+    """8 hex digits naming a parameter set (the device does not change the data)."""
+    kept = {k: v for k, v in sorted(parameters.items()) if k != "device"}
+    return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+class DataStore:
+    """One data folder: names resolve inside it and nowhere else."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).expanduser().resolve() if root else data_dir()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str | Path) -> Path:
+        """The file for ``name`` (relative to the folder, or absolute inside it); anything else is refused."""
+        candidate = Path(name).expanduser()
+        resolved = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise EngineError(f"{name}: outside the data folder {self.root}; use `python -m engine data import` "
+                              "to copy a file in, or --data-dir to choose another folder")
+        return resolved
+
+    def names(self) -> list[str]:
+        """Dataset files in the folder (netCDF and zarr), relative names, sorted."""
+        found = [p for p in self.root.rglob("*") if p.suffix in SUFFIXES and not p.name.startswith(".")
+                 and not any(part.endswith(".zarr") for part in p.relative_to(self.root).parts[:-1])]
+        return sorted(str(p.relative_to(self.root)) for p in found)
+
+    def open(self, name: str) -> xr.Dataset:
+        """Open a dataset lazily (values are read when used)."""
+        return open_dataset(self.path(name))
+
+    def describe(self, name: str) -> dict:
+        """Name, generator, variables with dims and sizes, and file size in MiB."""
+        path = self.path(name)
+        size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
+        info = {"name": name, "mib": round(size / 2**20, 2)}
+        try:
+            with self.open(name) as ds:
+                info["generator"] = ds.attrs.get("generator", "imported")
+                info["variables"] = {str(v): dict(ds[v].sizes) for v in ds.data_vars}
+                info["lam"] = float(ds.attrs["lam"]) if "lam" in ds.attrs else None
+        except EngineError as err:
+            info["error"] = str(err)
+        return info
+
+    def list(self) -> list[dict]:
+        return [self.describe(name) for name in self.names()]
+
+    def import_file(self, source: str | Path, name: str | None = None, variable: str | None = None) -> Path:
+        """Validate a user's netCDF/zarr file and copy it into the folder (netCDF unless ``name`` ends in .zarr)."""
+        source = Path(source).expanduser()
+        name = name or (source.stem + (".zarr" if source.suffix == ".zarr" else ".nc"))
+        target = self.path(name)
+        if target.exists():
+            raise EngineError(f"{name} already exists in {self.root}; choose another --name")
+        with open_dataset(source) as ds:
+            chosen, values = check_fields(ds, variable, source.name)
+            out = ds.load()
+            if "spectrum" not in out:
+                out["spectrum"] = spectrum_variable(torch.from_numpy(values))
+            out.attrs.setdefault("generator", "imported")
+            out.attrs.update(imported_from=source.name, field_variable=chosen)
+            return write_dataset(out, target)
+
+    def partial_path(self, name: str) -> Path:
+        """Where an interrupted generation of ``name`` keeps its state."""
+        path = self.path(name)
+        return path.with_name(f".{path.name}.partial.pt")

@@ -14,10 +14,11 @@ def _run(*args):
 
 def test_grf_then_analytic_sample_json(tmp_path, capsys):
     data, out = tmp_path / "grf.nc", tmp_path / "samples.nc"
-    assert main(["data", "grf", "--size", "32", "--count", "64", "--seed", "2", "--out", str(data)]) == 0
+    assert main(["--data-dir", str(tmp_path), "data", "grf", "--size", "32", "--count", "64", "--seed", "2",
+                 "--out", "grf.nc"]) == 0
     capsys.readouterr()
-    assert main(["sample", "--data", str(data), "--model", "analytic", "--noise", "matched", "--schedule", "linear",
-                 "--sampler", "ode", "--steps", "16", "--count", "32", "--out", str(out), "--json"]) == 0
+    assert main(["--data-dir", str(tmp_path), "sample", "--data", str(data), "--model", "analytic", "--noise", "matched", "--schedule", "linear",
+                 "--sampler", "ode", "--steps", "16", "--count", "32", "--out", "samples.nc", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["nfe"] == 16 and summary["seconds"] > 0
     assert {"spectral_error", "low_band_error", "mid_band_error", "high_band_error"} <= summary.keys()
@@ -28,12 +29,12 @@ def test_grf_then_analytic_sample_json(tmp_path, capsys):
 
 
 def test_train_then_sample_with_the_checkpoint_by_sde(tmp_path, capsys):
-    data, run = tmp_path / "grf.nc", tmp_path / "run"
-    main(["data", "grf", "--size", "16", "--count", "32", "--out", str(data)])
-    assert main(["train", "--data", str(data), "--out", str(run), "--steps", "6", "--batch-size", "4",
+    folder, run = ["--data-dir", str(tmp_path)], tmp_path / "run"
+    main([*folder, "data", "grf", "--size", "16", "--count", "32", "--out", "grf.nc"])
+    assert main([*folder, "train", "--data", "grf.nc", "--out", str(run), "--steps", "6", "--batch-size", "4",
                  "--noise", "white"]) == 0
     capsys.readouterr()
-    assert main(["sample", "--data", str(data), "--checkpoint", str(run / "checkpoint.pt"), "--noise", "white",
+    assert main([*folder, "sample", "--data", "grf.nc", "--checkpoint", str(run / "checkpoint.pt"), "--noise", "white",
                  "--schedule", "vp", "--sampler", "sde", "--steps", "4", "--count", "4", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["nfe"] == 4  # the score reuses the drift evaluation
 
@@ -43,19 +44,53 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     values = np.ones((2, 8, 8), np.float32)
     values[0, 0, 0] = np.nan
     xr.Dataset({"u": (("s", "y", "x"), values)}).to_netcdf(bad, engine="h5netcdf")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere.nc"
     cases = [
-        (["sample", "--data", str(tmp_path / "missing.nc"), "--model", "analytic"], "no such data file"),
-        (["sample", "--data", str(bad), "--model", "analytic"], "NaN or infinite"),
-        (["sample", "--data", str(bad), "--noise", "pink"], "invalid choice: 'pink'"),
-        (["data", "grf", "--size", "4", "--out", str(tmp_path / "x.nc")], "--size: "),
-        (["sample", "--data", str(bad), "--steps", "0"], "at least 1"),
+        (["sample", "--data", "missing.nc", "--model", "analytic"], "no such data file"),
+        (["sample", "--data", "nan.nc", "--model", "analytic"], "NaN or infinite"),
+        (["sample", "--data", "nan.nc", "--noise", "pink"], "invalid choice: 'pink'"),
+        (["data", "grf", "--size", "4", "--out", "x.nc"], "--size: "),
+        (["sample", "--data", "nan.nc", "--steps", "0"], "at least 1"),
+        (["data", "kolmogorov", "--viscosity", "-0.001", "--out", "x.nc"], "--viscosity: "),
+        (["data", "kolmogorov", "--size", "16", "--forcing-wavenumber", "8", "--out", "x.nc"], "not resolved"),
+        (["data", "kolmogorov", "--size", "16", "--max-velocity", "0.01", "--spin-up", "1", "--out", "x.nc"],
+         "raise max_velocity"),
+        (["data", "grf", "--size", "8", "--out", str(elsewhere)], "outside the data folder"),
+        (["data", "grf", "--size", "8", "--out", "../x.nc"], "outside the data folder"),
+        (["data", "grf", "--size", "8", "--out", "x.txt"], "end in .nc"),
+        (["data", "coarse", "--data", "nan.nc", "--lam", "0.1"], "NaN or infinite"),
+        (["data", "coarse", "--data", "nan.nc", "--lam", "2"], "--lam: "),
+        (["data", "import", str(bad), "--name", "copy.nc"], "NaN or infinite"),
+        (["train", "--data", str(elsewhere), "--out", str(tmp_path / "run")], "outside the data folder"),
     ]
     for args, fragment in cases:
-        result = _run(*args)
+        result = _run("--data-dir", str(tmp_path), *args)
         assert result.returncode == 2, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr, result.stderr
-    assert not (tmp_path / "x.nc").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.nc"]  # nothing left behind
+    assert not elsewhere.exists()
+
+
+def test_coarse_import_and_list(tmp_path, capsys):
+    folder = ["--data-dir", str(tmp_path / "data")]
+    assert main([*folder, "data", "grf", "--size", "16", "--count", "8"]) == 0
+    name = capsys.readouterr().out.split()[1]
+    assert name.startswith("grf-16-") and name.endswith(".nc")
+    assert main([*folder, "data", "grf", "--size", "16", "--count", "8"]) == 0
+    assert "already" in capsys.readouterr().out  # cached by parameters
+    assert main([*folder, "data", "coarse", "--data", name, "--lam", "0.05", "--out", "coarse.zarr"]) == 0
+    coarse = xr.open_zarr(tmp_path / "data" / "coarse.zarr")
+    assert float(coarse["lam"]) == 0.05 and {"field", "field_smooth"} <= set(coarse.data_vars)
+    own = tmp_path / "mine.nc"
+    xr.Dataset({"w": (("time", "y", "x"), np.random.default_rng(0).normal(size=(3, 8, 8)))}).to_netcdf(own)
+    assert main([*folder, "data", "import", str(own)]) == 0
+    capsys.readouterr()
+    assert main([*folder, "data", "list", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    assert set(entries) == {name, "coarse.zarr", "mine.nc"}
+    assert entries["mine.nc"]["variables"]["w"] == {"time": 3, "y": 8, "x": 8}
+    assert entries["coarse.zarr"]["lam"] == 0.05 and entries[name]["generator"] == "engine.data.grf"
 
 
 def test_importing_the_engine_loads_no_dashboard_library():

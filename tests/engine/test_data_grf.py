@@ -5,7 +5,7 @@ import xarray as xr
 
 from engine.config import GRFConfig
 from engine.data.grf import generate_grf, grf_power
-from engine.data.store import load_fields, write_netcdf
+from engine.data.store import load_fields, write_dataset
 from engine.errors import EngineError
 from engine.spectral import shell_counts, shell_sum
 
@@ -18,7 +18,7 @@ def test_grf_dataset_has_coords_attrs_and_the_requested_spectrum(tmp_path):
     expected = (shell_sum(grf_power(32, 2.5)) / shell_counts(32)).numpy()
     measured = ds["spectrum"].values
     assert np.allclose(measured[1:], expected[1:], rtol=0.15)
-    path = write_netcdf(ds, tmp_path / "grf.nc")
+    path = write_dataset(ds, tmp_path / "grf.nc")
     data = load_fields(path)
     assert data.fields.shape == (400, 32, 32) and data.variable == "field"
     assert torch.allclose(data.spectrum, torch.from_numpy(measured))
@@ -54,5 +54,5 @@ def test_loading_rejects_bad_files_with_specific_messages(tmp_path):
 
 def test_write_is_atomic_and_leaves_no_temporary(tmp_path):
     ds = generate_grf(GRFConfig(size=8, count=1))
-    write_netcdf(ds, tmp_path / "a.nc")
+    write_dataset(ds, tmp_path / "a.nc")
     assert [p.name for p in tmp_path.iterdir()] == ["a.nc"]

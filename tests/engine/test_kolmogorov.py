@@ -86,8 +86,8 @@ def test_spun_up_flow_is_stationary_with_the_forced_peak_and_a_steep_decay(tmp_p
     assert slope < -3  # steep (enstrophy-cascade) decay past the forcing scale
     # the CLI writes the same dataset atomically
     out = tmp_path / "k.nc"
-    assert main(["data", "kolmogorov", "--size", "32", "--trajectories", "1", "--snapshots", "2",
-                 "--spin-up", "0", "--out", str(out)]) == 0
+    assert main(["--data-dir", str(tmp_path), "data", "kolmogorov", "--size", "32", "--trajectories", "1", "--snapshots", "2",
+                 "--spin-up", "0", "--out", "k.nc"]) == 0
     assert out.exists() and [p.name for p in tmp_path.iterdir()] == ["k.nc"]
 
 
@@ -97,3 +97,26 @@ def test_a_flow_faster_than_its_cfl_bound_stops_with_a_clear_error():
 
     with pytest.raises(EngineError, match="raise max_velocity"):
         simulate(KolmogorovConfig(size=32, trajectories=1, snapshots=2, spin_up=0.0, max_velocity=0.01))
+
+
+def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
+    from engine.config import KolmogorovConfig
+    from engine.data.kolmogorov import simulate
+
+    config = KolmogorovConfig(size=16, trajectories=2, snapshots=6, spin_up=1.0, save_interval=0.5, device="cpu")
+    full = simulate(config)
+    state = tmp_path / ".k.partial.pt"
+
+    def interrupt(event):
+        if event["step"] == 4:  # after the spin-up and two saved snapshots
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(config, interrupt, state)
+    assert state.exists()
+    events = []
+    resumed = simulate(config, events.append, state)
+    assert events[0] == {"kind": "resumed", "step": 4, "steps": 8} and len(events) == 1 + 4
+    assert torch.equal(torch.from_numpy(resumed["vorticity"].values), torch.from_numpy(full["vorticity"].values))
+    with pytest.raises(EngineError, match="other parameters"):
+        simulate(KolmogorovConfig(size=16, trajectories=2, snapshots=7, spin_up=1.0, device="cpu"), None, state)

@@ -52,7 +52,7 @@ def test_cli_writes_the_dataset(tmp_path):
     from engine.cli import main
 
     out = tmp_path / "l96.nc"
-    assert main(["data", "lorenz96", "--snapshots", "5", "--spin-up", "0", "--trajectories", "1",
-                 "--out", str(out)]) == 0
+    assert main(["--data-dir", str(tmp_path), "data", "lorenz96", "--snapshots", "5", "--spin-up", "0", "--trajectories", "1",
+                 "--out", "l96.nc"]) == 0
     ds = xr.open_dataset(out, engine="h5netcdf")
     assert ds["slow"].shape == (1, 5, 32) and ds.attrs["generator"] == "engine.data.lorenz96"

@@ -6,7 +6,7 @@ import torch
 from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.data.grf import generate_grf
-from engine.data.store import load_fields, write_netcdf
+from engine.data.store import load_fields, write_dataset
 from engine.errors import EngineError
 from engine.generation import generate, make_setup
 from engine.interpolants import interpolate
@@ -17,7 +17,7 @@ from engine.training import Trainer
 @pytest.fixture(scope="module")
 def grf32(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "grf32.nc"
-    write_netcdf(generate_grf(GRFConfig(size=32, count=512, seed=1)), path)
+    write_dataset(generate_grf(GRFConfig(size=32, count=512, seed=1)), path)
     return load_fields(path)
 
 

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from engine.config import GRFConfig, KolmogorovConfig
+from engine.data.catalog import SHIPPED_KOLMOGOROV, cached_name, ensure, install_defaults
+from engine.data.store import DataStore, load_fields, write_dataset
+from engine.errors import EngineError
+
+
+def _fields(values, dims=("time", "y", "x")):
+    return xr.Dataset({"w": (dims, values)})
+
+
+def test_names_outside_the_folder_are_refused(tmp_path):
+    store = DataStore(tmp_path / "data")
+    assert store.path("a.nc") == tmp_path / "data" / "a.nc"
+    assert store.path(tmp_path / "data" / "sub" / "b.nc") == tmp_path / "data" / "sub" / "b.nc"
+    for name in ("../a.nc", tmp_path / "a.nc", "/etc/passwd", "sub/../../a.nc"):
+        with pytest.raises(EngineError, match="outside the data folder"):
+            store.path(name)
+    (tmp_path / "data" / "link").symlink_to(tmp_path)
+    with pytest.raises(EngineError, match="outside the data folder"):
+        store.path("link/a.nc")
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_write_is_atomic_round_trips_and_lists(tmp_path, suffix):
+    store = DataStore(tmp_path)
+    values = np.random.default_rng(0).normal(size=(3, 8, 8)).astype(np.float32)
+    write_dataset(_fields(values).assign_attrs(generator="test"), store.path("a" + suffix))
+    write_dataset(_fields(2 * values).assign_attrs(generator="test"), store.path("a" + suffix))  # overwrite
+    assert [p.name for p in tmp_path.iterdir()] == ["a" + suffix]
+    data = load_fields(store.path("a" + suffix))
+    np.testing.assert_array_equal(data.fields.numpy(), 2 * values)
+    [entry] = store.list()
+    assert entry["name"] == "a" + suffix and entry["variables"] == {"w": {"time": 3, "y": 8, "x": 8}}
+    assert entry["generator"] == "test"
+
+
+def test_import_validates_and_explains(tmp_path):
+    store = DataStore(tmp_path / "data")
+    good = tmp_path / "good.nc"
+    _fields(np.ones((2, 8, 8))).to_netcdf(good)
+    assert store.import_file(good).name == "good.nc"
+    imported = xr.open_dataset(store.path("good.nc"))
+    assert imported.attrs["imported_from"] == "good.nc" and "spectrum" in imported
+    with pytest.raises(EngineError, match="already exists"):
+        store.import_file(good)
+    cases = [
+        (_fields(np.ones((2, 8, 6))), "must be square"),
+        (_fields(np.ones((2, 7, 7))), "even size"),
+        (_fields(np.ones((2, 8, 8)), ("time", "a", "b")), r"no variable with dims ending in \(y, x\)"),
+        (_fields(np.full((2, 8, 8), np.inf)), "NaN or infinite values in 2 of 2 fields"),
+    ]
+    for i, (ds, message) in enumerate(cases):
+        path = tmp_path / f"bad{i}.nc"
+        ds.to_netcdf(path)
+        with pytest.raises(EngineError, match=message):
+            store.import_file(path)
+    (tmp_path / "text.nc").write_text("not netcdf")
+    with pytest.raises(EngineError, match="not a readable netCDF file"):
+        store.import_file(tmp_path / "text.nc")
+    assert store.names() == ["good.nc"]  # nothing half-imported
+
+
+def test_generation_is_cached_by_parameters(tmp_path):
+    store = DataStore(tmp_path)
+    config = GRFConfig(size=8, count=2, seed=3)
+    name = ensure(config, store)
+    assert name == cached_name(GRFConfig(size=8, count=2, seed=3)) != cached_name(GRFConfig(size=8, count=2, seed=4))
+    stamp = store.path(name).stat().st_mtime_ns
+    assert ensure(config, store) == name and store.path(name).stat().st_mtime_ns == stamp
+
+
+def test_defaults_are_real_kolmogorov_and_grf_data(tmp_path):
+    store = DataStore(tmp_path)
+    kolmogorov, grf = install_defaults(store)
+    assert kolmogorov == cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV))
+    with store.open(kolmogorov) as ds:
+        assert ds["vorticity"].dims == ("trajectory", "time", "y", "x")
+        assert ds["vorticity"].shape == (4, 50, 64, 64) and ds.attrs["viscosity"] == 1e-3
+        assert 1.0 < float(ds["vorticity"].std()) < 10.0
+    assert load_fields(store.path(grf)).fields.shape == (256, 64, 64)
