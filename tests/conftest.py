@@ -1,4 +1,7 @@
 import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, torch.get_num_threads())))  # what CI has
 
 
 @pytest.fixture(autouse=True, scope="session")
