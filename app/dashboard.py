@@ -1,4 +1,5 @@
-"""The Emulator Studio dashboard: interpolant teaching view, sampling, and a side-by-side sampler comparison.
+"""The Emulator Studio dashboard: data browser, interpolant teaching view, sampling, and a side-by-side
+sampler comparison.
 
 Every control is rendered from an ``engine.config`` class; every number comes from ``engine``. Plots are
 built once and updated in place.
@@ -12,6 +13,7 @@ import panel as pn
 import param
 import torch
 
+from app.data_view import DataView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.config import NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
@@ -37,6 +39,12 @@ def _shells(spectrum: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(1, spectrum.shape[0]), spectrum[1:].numpy()
 
 
+def field_datasets(store: DataStore) -> list[str]:
+    """Datasets in the folder that hold fields (..., y, x), by name."""
+    return [entry["name"] for entry in store.list()
+            if any(tuple(sizes)[-2:] == ("y", "x") for sizes in entry.get("variables", {}).values())]
+
+
 def smoothness_warning(setup: Setup) -> str:
     """Paper 000's condition: noise smoother than the data at the finest scale makes the drift stiff there."""
     r = spectral_ratio_at_highest_wavenumber(setup.data_power, setup.noise_power)
@@ -47,13 +55,19 @@ def smoothness_warning(setup: Setup) -> str:
 
 
 class Studio(pn.viewable.Viewer):
-    """One browser session's dashboard over one dataset."""
+    """One browser session's dashboard over the chosen dataset."""
 
     t = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="interpolation time t")
+    dataset = param.Selector(default=None, objects=[], doc="a field dataset in the data folder")
 
-    def __init__(self, data_path=None, **params):
+    def __init__(self, store: DataStore | None = None, **params):
         super().__init__(**params)
-        self.data = load_fields(data_path or DataStore().path(install_defaults()[1]))
+        self.store = store or DataStore()
+        defaults = install_defaults(self.store)
+        self.param.dataset.objects = field_datasets(self.store)
+        self.dataset = defaults[0]
+        self.data = load_fields(self.store.path(self.dataset))
+        self.data_view = DataView(self.store, self.dataset)
         self.device = resolve_device(os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # set by launch.py --device
         self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
         self.sampler_a = SamplerConfig(name="Sampler A")
@@ -66,12 +80,15 @@ class Studio(pn.viewable.Viewer):
         self.sampler_a.param.watch(lambda *_: self._safely(self._update_samples), list(self.sampler_a.param.values().keys() - {"name"}))
         self.sampler_b.param.watch(lambda *_: self._safely(self._update_compare), list(self.sampler_b.param.values().keys() - {"name"}))
         self.param.watch(lambda *_: self._safely(self._update_interpolant), "t")
+        self.param.watch(lambda *_: self._safely(self._switch_dataset), "dataset")
 
     # ----- layout -------------------------------------------------------------------------------------
     def _build(self) -> None:
-        limit = 3 * float(self.data.fields.std())
-        mapper = shared_mapper(limit)
+        self.mapper, self.diff_mapper = shared_mapper(1.0), shared_mapper(1.0)
+        self._set_colour_range()
+        mapper = self.mapper
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.dataset_info = pn.pane.Markdown("", name="dataset-info")
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         # Interpolant (teaching)
         self.x0_plot, self.xt_plot, self.x1_plot = (FieldPlot(t, mapper, 240) for t in
@@ -86,9 +103,14 @@ class Studio(pn.viewable.Viewer):
         self.sample_metrics = pn.pane.Markdown("", name="sample-metrics")
         # Compare
         self.a_plot, self.b_plot = FieldPlot("sampler A", mapper), FieldPlot("sampler B", mapper)
-        self.diff_plot = FieldPlot("A − B", shared_mapper(limit / 3))
+        self.diff_plot = FieldPlot("A − B", self.diff_mapper)
         self.compare_spectrum = CurvePlot("spectra: A, B and the data", ["data", "A", "B"], "wavenumber k", "S(k)")
         self.compare_metrics = pn.pane.Markdown("", name="compare-metrics")
+
+    def _set_colour_range(self) -> None:
+        limit = 3 * float(self.data.fields.std())
+        self.mapper.update(low=-limit, high=limit)
+        self.diff_mapper.update(low=-limit / 3, high=limit / 3)
 
     def _snr_figure(self):
         from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
@@ -106,8 +128,7 @@ class Studio(pn.viewable.Viewer):
 
     def __panel__(self):
         sidebar = pn.Column(
-            pn.pane.Markdown(f"### Dataset\n`{self.data.attrs.get('generator', 'file')}` · {self.data.fields.shape[0]} "
-                             f"fields · {self.data.n}²"),
+            pn.widgets.Select.from_param(self.param.dataset, name="Dataset"), self.dataset_info,
             pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum"),
             pn.Param(self.schedule, name="Interpolation schedule", widgets=OPTIONAL_NUMBERS),
             pn.Param(self.sampler_a, name="Sampler A", widgets=SAMPLER_WIDGETS),
@@ -122,7 +143,7 @@ class Studio(pn.viewable.Viewer):
             pn.Column(pn.Row(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
                       pn.Row(self.compare_spectrum.figure, self.compare_metrics)),
             pn.Param(self.sampler_b, name="Sampler B", widgets=SAMPLER_WIDGETS, width=280))
-        tabs = pn.Tabs(("Interpolant", interpolant), ("Sample", sample), ("Compare", compare), dynamic=False)
+        tabs = pn.Tabs(("Data", self.data_view), ("Interpolant", interpolant), ("Sample", sample), ("Compare", compare), dynamic=False)
         # a plain layout rather than a template: templates pull web fonts, and the studio must work offline
         header = pn.pane.HTML("<h2 style='margin:4px 0'>Emulator Studio</h2>", sizing_mode="stretch_width",
                               styles={"background": "#1f4e79", "color": "white", "padding": "4px 12px"})
@@ -138,8 +159,19 @@ class Studio(pn.viewable.Viewer):
             self.error.object = f"**Could not compute:** {err}"
             self.error.visible = True
 
+    def _switch_dataset(self) -> None:
+        """Load the chosen dataset for every view; its spectrum defines matched noise and the analytic drift."""
+        self.data = load_fields(self.store.path(self.dataset))
+        self.data_spectrum = radial_spectrum(self.data.fields)
+        self._set_colour_range()
+        self.snr_figure.y_range.end = self.data.n // 2
+        self.data_view.open(self.dataset)
+        self.refresh()
+
     def refresh(self) -> None:
         def everything():
+            self.dataset_info.object = (f"`{self.data.attrs.get('generator', 'imported')}` · "
+                                        f"{self.data.fields.shape[0]} fields of `{self.data.variable}` · {self.data.n}²")
             self.setup = analytic_setup(self.data, self.noise, self.schedule)
             warning = smoothness_warning(self.setup)
             self.alert.object, self.alert.visible = warning, bool(warning)

@@ -8,7 +8,7 @@ from bokeh.plotting import figure
 
 PALETTE = tuple(reversed(RdBu11))  # diverging: blue negative, red positive
 LINE_COLOURS = {"data": "#222222", "noise": "#999999", "generated": "#d62728", "A": "#1f77b4", "B": "#d62728",
-                "x_t": "#2ca02c", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
+                "x_t": "#2ca02c", "coarse": "#ff7f0e", "time mean": "#9467bd", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
 
 
 class FieldPlot:

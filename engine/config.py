@@ -134,7 +134,7 @@ class Lorenz96Config(param.Parameterized):
 class CoarseConfig(param.Parameterized):
     """Coarse-graining at diffusion scale λ: ``dx = a Δx dλ + b dW`` on normalized fields (science.md §3)."""
 
-    lam = param.Number(default=0.1, bounds=(0.0, 1.0), doc="diffusion scale λ: 0 is the field itself, larger is coarser")
-    a = param.Number(default=0.3, bounds=(0.0, 100.0), doc="a: Laplacian diffusivity (0.3 for Kolmogorov, 0.1 for Lorenz-96)")
-    b2 = param.Number(default=2.0, bounds=(0.0, 100.0), doc="b²: noise intensity of the OU process")
+    lam = param.Number(default=0.1, bounds=(0.0, 1.0), label="Diffusion scale λ", doc="diffusion scale λ: 0 is the field itself, larger is coarser")
+    a = param.Number(default=0.3, bounds=(0.0, 100.0), label="a", doc="a: Laplacian diffusivity (0.3 for Kolmogorov, 0.1 for Lorenz-96)")
+    b2 = param.Number(default=2.0, bounds=(0.0, 100.0), label="b²", doc="b²: noise intensity of the OU process")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise ε")

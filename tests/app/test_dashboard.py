@@ -27,10 +27,16 @@ def _spectra(page, title):
     return page.evaluate(SPECTRUM_JS, title)
 
 
+def _choose_dataset(page, prefix):
+    select = page.locator(".bk-input-group", has_text="Dataset").locator("select").first
+    names = select.evaluate("(el) => Array.from(el.options).map(o => o.value)")
+    select.select_option(next(name for name in names if name.startswith(prefix)))
+
+
 def test_every_view_renders_without_console_errors(page, server_url, artifacts):
     errors = _open(page, server_url)
     page.set_viewport_size({"width": 1500, "height": 1000})
-    for tab in ("Interpolant", "Sample", "Compare"):
+    for tab in ("Data", "Interpolant", "Sample", "Compare"):
         page.locator(".bk-tab", has_text=tab).click()
         page.wait_for_timeout(700)
         page.screenshot(path=str(artifacts / f"dashboard-{tab.lower()}.png"))
@@ -42,6 +48,8 @@ def test_every_view_renders_without_console_errors(page, server_url, artifacts):
 
 def test_noise_control_changes_the_plotted_spectrum_and_warns_when_too_smooth(page, server_url):
     _open(page, server_url)
+    _choose_dataset(page, "grf")  # Gaussian fields with spectrum |k|^-6: power-law noise p = 12 is smoother
+    page.get_by_text("engine.data.grf").first.wait_for(timeout=20000)
     before = _spectra(page, "radial power spectrum")["noise"]
     page.get_by_role("button", name="white", exact=True).click()
     page.wait_for_function("""(before) => {
@@ -77,3 +85,32 @@ def test_a_bad_combination_shows_its_reason(page, server_url):
     handle.focus()
     handle.press("End")  # k = 1000 > √d = 64 on 64² fields
     page.get_by_text("VE dilation needs k² < d").wait_for(timeout=20000)
+
+
+def test_data_view_plays_through_time_and_coarse_grains_at_lambda(page, server_url, artifacts):
+    errors = _open(page, server_url)
+    page.locator(".bk-tab", has_text="Data").click()
+    page.get_by_text("vorticity").first.wait_for(timeout=20000)
+    title = "radial power spectrum of the snapshot"
+    first = _spectra(page, title)
+    assert len(first["data"]) == 32 and len(first["time mean"]) == 32
+    # λ = 0.02 keeps the coarse field close to the original at large scales and replaces fine ones by noise
+    assert abs(first["coarse"][0] / first["data"][0] - 1) < 0.5
+    handle = page.locator(".bk-input-group", has_text="Diffusion scale").locator(".noUi-handle").first
+    handle.focus()
+    handle.press("End")  # λ = 1: every shell but the largest ones is noise ∝ 1/k²
+    page.get_by_text("At λ = 1 ").wait_for(timeout=20000)
+    coarse = _spectra(page, title)["coarse"]
+    assert coarse != first["coarse"] and coarse[0] < first["data"][0]
+    # the player advances the time index and redraws the snapshot
+    before = first["data"]
+    found = page.evaluate("""() => {
+      const player = [...Bokeh.documents[0].all_models].find(m => m.constructor.__name__ === 'Player');
+      if (player) player.value = 7;
+      return player !== undefined;
+    }""")
+    assert found
+    page.get_by_text("t = 54.00").wait_for(timeout=20000)
+    assert _spectra(page, title)["data"] != before
+    page.screenshot(path=str(artifacts / "dashboard-data-lambda.png"))
+    assert errors == []
