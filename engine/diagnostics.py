@@ -1,0 +1,109 @@
+"""Rollout and sampler diagnostics (science.md §2 and §5), as pure functions over tensors.
+
+Shapes: a rollout is ``(member, time, n, n)``; a truth is the same or broadcastable to it. Spectra follow
+``engine.spectral`` (forward-normalized modes, shells with edges 0.5 … N/2 + 0.5).
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.interpolants import interpolate
+from engine.spectral import band_edges, shell_sum, wavenumber_magnitude
+
+Tensor = torch.Tensor
+TINY = 1e-6  # the references' regularizer in VRMSE and sRMSE
+
+
+def vrmse(prediction: Tensor, truth: Tensor) -> Tensor:
+    """``sqrt(mean_xy (u − v)² / (var_xy(u) + 10⁻⁶))`` per field, averaged over members: (..., time, n, n) → (time,).
+
+    u is the truth, v the prediction (paper 001's ``common/loss.py``).
+    """
+    squared = ((truth - prediction) ** 2).mean(dim=(-2, -1))
+    variance = truth.var(dim=(-2, -1), unbiased=False)
+    per_field = torch.sqrt(squared / (variance + TINY))
+    return per_field.reshape(-1, per_field.shape[-1]).mean(0)
+
+
+def shell_spectra(x: Tensor) -> Tensor:
+    """Radial power spectrum of every field: (..., n, n) → (..., N/2 + 1), float64."""
+    xh = torch.fft.fft2(x.to(torch.float64), norm="forward")
+    return shell_sum(xh.real**2 + xh.imag**2)
+
+
+def energy_spectra(vorticity: Tensor) -> Tensor:
+    """Kinetic-energy spectrum ``E(k) = Σ_shell |ω̂|²/(2|k|²)`` of every field: (..., n, n) → (..., N/2 + 1)."""
+    n = vorticity.shape[-1]
+    k2 = wavenumber_magnitude(n, vorticity.device, torch.float64) ** 2
+    k2[0, 0] = float("inf")
+    wh = torch.fft.fft2(vorticity.to(torch.float64), norm="forward")
+    return shell_sum((wh.real**2 + wh.imag**2) / (2 * k2))
+
+
+def band_masks(n: int, device=None) -> dict[str, Tensor]:
+    """Shells 1..N/2 in the log-spaced low/mid/high bands (at N = 64: [1, 3.2), [3.2, 10.1), [10.1, 32])."""
+    k = torch.arange(n // 2 + 1, device=device, dtype=torch.float64)
+    e0, e1, e2, e3 = band_edges(n)
+    return {"low": (k >= e0) & (k < e1), "mid": (k >= e1) & (k < e2), "high": (k >= e2) & (k <= e3)}
+
+
+def band_spectral_rmse(prediction: Tensor, truth: Tensor) -> dict[str, Tensor]:
+    """Paper 001's ``sRMSE = sqrt(mean_bins (1 − (P_true + ε)/(P_pred + ε))²)`` per band, member-averaged spectra.
+
+    prediction, truth: (member, time, n, n) (or (time, n, n)) → {band: (time,)}.
+    """
+    p_pred = shell_spectra(prediction).reshape(-1, *prediction.shape[-3:-2], prediction.shape[-1] // 2 + 1).mean(0)
+    p_true = shell_spectra(truth).reshape(-1, *truth.shape[-3:-2], truth.shape[-1] // 2 + 1).mean(0)
+    ratio = (1 - (p_true + TINY) / (p_pred + TINY)) ** 2
+    return {band: torch.sqrt(ratio[..., mask].mean(-1)) for band, mask in band_masks(truth.shape[-1], truth.device).items()}
+
+
+def correlation(fields: Tensor, max_lag: int) -> Tensor:
+    """``C(τ)`` at r = 0: mean-removed cross-spectrum ``X̂_t · conj(X̂_{t+τ})`` averaged over runs and t, inverse
+    FFT at zero separation, divided by H·W·var. fields: (run, time, n, n) → (max_lag + 1,), C(0) = 1.
+    """
+    x = fields.to(torch.float64)
+    x = x - x.mean()
+    xh = torch.fft.fft2(x)
+    lags = []
+    for tau in range(max_lag + 1):
+        cross = (xh[:, : x.shape[1] - tau] * xh[:, tau:].conj()).mean(dim=(0, 1))
+        lags.append(torch.fft.ifft2(cross).real[0, 0])
+    n_pixels = x.shape[-1] * x.shape[-2]
+    return torch.stack(lags) / (n_pixels * x.var(unbiased=False))
+
+
+def rate_of_change(fields: Tensor, dt: float) -> Tensor:
+    """``R(t) = ‖(x_{t+1} − x_t)/Δt‖₁`` as a mean over pixels and members: (member, time, n, n) → (time − 1,)."""
+    rate = (fields[:, 1:] - fields[:, :-1]).abs().mean(dim=(-2, -1)) / dt
+    return rate.mean(0)
+
+
+def energy_and_enstrophy(vorticity: Tensor) -> tuple[Tensor, Tensor]:
+    """Domain means ``½⟨|u|²⟩`` and ``½⟨ω²⟩`` per field: (..., n, n) → (...), (...)."""
+    energy = energy_spectra(vorticity).sum(-1)
+    enstrophy = 0.5 * (vorticity.to(torch.float64) ** 2).mean(dim=(-2, -1))
+    return energy, enstrophy
+
+
+def wasserstein_1d(a: Tensor, b: Tensor, quantiles: int = 512) -> Tensor:
+    """W₁ between the value distributions of a and b (any shapes), from ``quantiles`` matched quantiles."""
+    q = (torch.arange(quantiles, device=a.device, dtype=torch.float64) + 0.5) / quantiles
+    qa = torch.quantile(_subsample(a.flatten().to(torch.float64)), q)
+    qb = torch.quantile(_subsample(b.flatten().to(torch.float64)), q)
+    return (qa - qb).abs().mean()
+
+
+def _subsample(values: Tensor, limit: int = 1 << 22) -> Tensor:
+    """torch.quantile refuses more than 2^24 values: take an even stride through larger sets."""
+    return values[:: -(-values.numel() // limit)] if values.numel() > limit else values
+
+
+def drift_norms(drift, x0: Tensor, x1: Tensor, schedule, ts: Tensor) -> Tensor:
+    """RMS drift per pixel ``sqrt(E|b(t, x_t)|²)`` along the interpolant between x0 and x1 at each t: → (len(ts),)."""
+    norms = []
+    for t in ts:
+        c = schedule(t)
+        b = drift(t, interpolate(c, x0, x1))
+        norms.append(b.to(torch.float64).pow(2).mean().sqrt())
+    return torch.stack(norms)

@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+
+from engine.diagnostics import (band_spectral_rmse, correlation, drift_norms, energy_and_enstrophy, energy_spectra,
+                                rate_of_change, shell_spectra, vrmse, wasserstein_1d)
+from engine.interpolants import GaussianModel
+from engine.noise import sample_noise
+from engine.oracle import expected_drift_norm
+from engine.schedules import make_schedule
+
+N = 32
+
+
+def _grid(n=N):
+    x = torch.arange(n, dtype=torch.float64) * 2 * math.pi / n
+    return torch.meshgrid(x, x, indexing="ij")  # (y, x)
+
+
+def test_vrmse_of_known_errors():
+    y, x = _grid()
+    truth = torch.sin(3 * x)[None, None].expand(2, 4, N, N)  # variance ½
+    assert torch.allclose(vrmse(truth, truth), torch.zeros(4, dtype=torch.float64), atol=1e-12)
+    shifted = truth + 0.5  # mean squared error ¼ → sqrt(¼ / ½)
+    assert torch.allclose(vrmse(shifted, truth), torch.full((4,), math.sqrt(0.5), dtype=torch.float64), rtol=1e-5)
+    assert torch.allclose(vrmse(torch.zeros_like(truth), truth), torch.ones(4, dtype=torch.float64), rtol=1e-5)  # persistence of 0
+
+
+def test_spectra_of_single_fourier_modes():
+    y, x = _grid()
+    field = 2 * torch.cos(3 * x + 4 * y)  # modes (±4, ±3) each of amplitude 1: |k| = 5
+    s = shell_spectra(field)
+    assert s.shape == (N // 2 + 1,) and s[5].item() == pytest.approx(2.0) and s.sum().item() == pytest.approx(2.0)
+    # vorticity ω = 2 cos(...) has velocity energy ½⟨|u|²⟩ = ⟨ω²⟩/(2|k|²) = 2/(2·25)
+    e = energy_spectra(field)
+    assert e[5].item() == pytest.approx(2 / (2 * 25)) and e.sum().item() == pytest.approx(1 / 25)
+    energy, enstrophy = energy_and_enstrophy(field)
+    assert energy.item() == pytest.approx(1 / 25) and enstrophy.item() == pytest.approx(1.0)
+    # sRMSE: a prediction with twice the power in the high band only
+    fine = torch.cos(12 * x)
+    errors = band_spectral_rmse((field + math.sqrt(2) * fine)[None, None], (field + fine)[None, None])
+    assert errors["low"].item() == pytest.approx(0.0, abs=1e-9) and errors["mid"].item() == pytest.approx(0.0, abs=1e-9)
+    # one of the high band's shells (k = 12) has 1 − P/2P = ½; at N = 32 the band holds shells 7..16
+    assert errors["high"].item() == pytest.approx(math.sqrt(0.25 / 10), rel=1e-3)
+
+
+def test_correlation_of_a_pure_translation_is_the_cosine_of_the_shift():
+    y, x = _grid()
+    k, shift = 2, 2 * math.pi / N  # a sin(2x) pattern moving one pixel per step
+    fields = torch.stack([torch.sin(k * (x - t * shift)) for t in range(40)])[None]
+    c = correlation(fields, max_lag=8)
+    expected = torch.cos(k * shift * torch.arange(9, dtype=torch.float64))
+    assert torch.allclose(c, expected, atol=1e-10)
+
+
+def test_rate_of_change_of_a_linear_ramp():
+    y, x = _grid()
+    f = torch.sin(x) * torch.cos(2 * y)
+    fields = torch.stack([0.3 * t * f for t in range(6)])[None]
+    r = rate_of_change(fields, dt=0.5)
+    assert torch.allclose(r, torch.full((5,), 0.3 * f.abs().mean().item() / 0.5, dtype=torch.float64), rtol=1e-10)
+
+
+def test_wasserstein_between_shifted_gaussians():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(200_000, generator=g, dtype=torch.float64)
+    b = torch.randn(200_000, generator=g, dtype=torch.float64) + 0.7
+    assert wasserstein_1d(a, b).item() == pytest.approx(0.7, abs=0.02)
+    assert wasserstein_1d(a, a).item() == 0
+
+
+def test_measured_drift_norm_matches_the_exact_gaussian_one():
+    power = torch.zeros(N, N, dtype=torch.float64)
+    ky, kx = torch.meshgrid(torch.fft.fftfreq(N, 1 / N), torch.fft.fftfreq(N, 1 / N), indexing="ij")
+    power = (1 + kx**2 + ky**2) ** -2.0
+    power[0, 0] = 0
+    power = power / power.sum()
+    white = torch.full((N, N), 1.0 / (N * N - 1), dtype=torch.float64)
+    white[0, 0] = 0
+    model = GaussianModel(white, power, make_schedule("linear", dimension=N * N))
+    g = torch.Generator().manual_seed(1)
+    x0, x1 = sample_noise(white, 2000, g), sample_noise(power, 2000, g)
+    ts = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    measured = drift_norms(model, x0, x1, model.schedule, ts)
+    assert torch.allclose(measured, expected_drift_norm(model, ts), rtol=0.03)
