@@ -18,7 +18,7 @@ from engine.data.grf import generate_grf
 from engine.data.store import load_fields, write_dataset
 from engine.generation import generate, make_setup
 from engine.noise import NOISE_KINDS
-from engine.training import Trainer
+from engine.training import GenerativeTask, Trainer
 
 STEPS = (4, 8, 16, 32, 64)
 
@@ -26,7 +26,7 @@ STEPS = (4, 8, 16, 32, 64)
 def train(data, noise: str, folder: Path, steps: int, size: str = "tiny") -> tuple[Path, float]:
     """Train (the learning rate decays over ``steps``); returns the checkpoint and the median steps/s."""
     rates = []
-    trainer = Trainer(data, NoiseConfig(kind=noise), ScheduleConfig(), ModelConfig(size=size),
+    trainer = Trainer(GenerativeTask(data, NoiseConfig(kind=noise), ScheduleConfig()), ModelConfig(size=size),
                       TrainingConfig(steps=steps, batch_size=32, log_every=50),
                       folder, callback=lambda e: rates.append(e["steps_per_second"]) if e["kind"] == "progress" else None)
     path = trainer.run(resume=False)

@@ -138,3 +138,41 @@ class CoarseConfig(param.Parameterized):
     a = param.Number(default=0.3, bounds=(0.0, 100.0), label="a", doc="a: Laplacian diffusivity (0.3 for Kolmogorov, 0.1 for Lorenz-96)")
     b2 = param.Number(default=2.0, bounds=(0.0, 100.0), label="b²", doc="b²: noise intensity of the OU process")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise ε")
+
+
+class ForecastConfig(param.Parameterized):
+    """Emulation ``u_n → u_{n+lead}`` (science.md §2 and §5)."""
+
+    task = param.Selector(default="forecast", objects=["forecast", "noise_baseline", "pointwise"],
+                          doc="forecast: stochastic interpolant from u_n; noise_baseline: a conditional generator from "
+                              "Gaussian noise; pointwise: a U-Net predicting the residual u_{n+1} − u_n")
+    sigma = param.Number(default=1.0, bounds=(0.0, 10.0),
+                         doc="σ of the interpolant (1 − t) u_n + t u_{n+1} + σ(1 − t)√t z (σ = 1 was best on Kolmogorov flow)")
+    lead = param.Integer(default=1, bounds=(1, 1000), doc="saved snapshots between the input and the target")
+    unroll = param.Integer(default=1, bounds=(1, 32), doc="pointwise: steps of the unrolled multi-step MSE")
+
+
+class ForecastSamplerConfig(param.Parameterized):
+    """How a trained forecaster advances one step."""
+
+    method = param.Selector(default="sde", objects=["sde", "ode", "drop_noise"],
+                            doc="sde: Euler–Maruyama with diffusion g(t) = ε σ (1 − t); ode: the exact probability-flow "
+                                "ODE (score-corrected drift); drop_noise: Euler on b alone (the reference's 'euler')")
+    steps = param.Integer(default=4, bounds=(1, 1000), doc="integration steps per forecast (1-20 is typical)")
+    eps = param.Number(default=1.0, bounds=(0.0, 10.0),
+                       doc="ε: SDE diffusion g(t) = ε σ(1 − t); 1 is the interpolant's own noise, 0 the ODE")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the sampling noise")
+
+
+class RolloutConfig(param.Parameterized):
+    """An autoregressive ensemble rollout."""
+
+    steps = param.Integer(default=50, bounds=(1, 1_000_000), doc="forecast steps")
+    members = param.Integer(default=4, bounds=(1, 4096), doc="ensemble members per initial condition")
+    initial_conditions = param.Integer(default=1, bounds=(1, 4096), doc="test initial conditions (trajectories)")
+    start = param.Integer(default=0, bounds=(0, 1_000_000), doc="time index of the initial conditions")
+    save_every = param.Integer(default=1, bounds=(1, 100_000), doc="keep every k-th state in the result")
+    blowup = param.Number(default=20.0, bounds=(1.0, 1e6),
+                          doc="stop when max|u| exceeds this many data standard deviations (or on NaN)")
+    refine_every = param.Integer(default=0, bounds=(0, 100_000), doc="apply the refiner every k steps (0: never)")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")

@@ -75,6 +75,8 @@ def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: S
                      device: torch.device) -> Setup:
     """A trained drift; sampling with another schedule than the training one uses ``ScheduleTransfer``."""
     state = load_checkpoint(path, device)
+    if state.get("task", "generate") != "generate":
+        raise EngineError(f"{path} holds a '{state['task']}' model, an emulator; use it with `rollout`, not `sample`")
     trained = state["configs"]
     if state["data"]["n"] != data.n:
         raise EngineError(f"{path} was trained on {state['data']['n']}² fields, the data is {data.n}²")

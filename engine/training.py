@@ -98,25 +98,59 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step
             e.lerp_(p, 1 - d)
 
 
-class Trainer:
-    """One training run writing ``out_dir/checkpoint.pt``; ``run()`` resumes from it when it exists."""
+class GenerativeTask:
+    """Generation from noise: regress ``b_θ(t, x_t)`` on ``α' x0 + β' x1 + γ' z`` with x0 of the chosen spectrum."""
 
-    def __init__(self, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig, model: ModelConfig,
-                 training: TrainingConfig, out_dir: str | Path, callback: Callable[[dict], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, data_source: str = ""):
-        if model.kind != "unet":
-            raise EngineError("only the 'unet' model is trained; the analytic model needs no training")
-        self.data, self.configs = data, {"noise": options(noise), "schedule": options(schedule),
-                                         "model": options(model), "training": options(training)}
-        self.training, self.out_dir = training, Path(out_dir)
-        self.callback, self.should_stop = callback or (lambda event: None), should_stop or (lambda: False)
-        self.data_source = data_source
-        self.device = resolve_device(training.device)
+    kind, in_channels = "generate", 1
+
+    def __init__(self, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig, spectral_weight: float = 0.25,
+                 data_source: str = ""):
+        self.data, self.data_source, self.spectral_weight = data, data_source, spectral_weight
+        self.configs = {"noise": options(noise), "schedule": options(schedule)}
         self.problem = make_problem(data, noise, schedule)
         self.uses_gamma = float(self.problem.schedule(0.5).gamma) != 0
+
+    def to(self, device: torch.device) -> None:
+        self.device = device
+        self.fields = self.problem.fields.to(device)
+        self.noise_power = self.problem.noise_power.to(device)
+        self.weights = loss_weights(self.noise_power, self.spectral_weight)
+
+    def describe(self) -> dict:
+        """What a checkpoint records about the task: its configs and the data it was trained on."""
+        return {"configs": self.configs,
+                "data": {"n": self.data.n, "scale": self.problem.scale, "spectrum": self.data.spectrum.cpu(),
+                         "variable": self.data.variable, "source": self.data_source}}
+
+    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> torch.Tensor:
+        x1 = self.fields[torch.randint(self.fields.shape[0], (batch,), generator=generator, device=self.device)]
+        x0 = sample_noise(self.noise_power, batch, generator)
+        t = T_EPS + (1 - 2 * T_EPS) * torch.rand(batch, generator=generator, device=self.device, dtype=torch.float64)
+        c = self.problem.schedule(t)
+        z = torch.randn(x1.shape, generator=generator, device=self.device) if self.uses_gamma else None
+        xt, target = interpolate(c, x0, x1, z), velocity_target(c, x0, x1, z)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            prediction = net(xt[:, None], t.float())[:, 0]
+        residual = prediction.float() - target
+        if self.spectral_weight > 0:
+            residual = apply_modal(residual, self.weights)
+        return torch.mean(residual**2)
+
+
+class Trainer:
+    """One training run of a task's network, writing ``out_dir/checkpoint.pt``; ``run()`` resumes from it."""
+
+    def __init__(self, task, model: ModelConfig, training: TrainingConfig, out_dir: str | Path,
+                 callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None):
+        if model.kind != "unet":
+            raise EngineError("only the 'unet' model is trained; the analytic model needs no training")
+        self.task, self.model_config, self.training_config = task, options(model), options(training)
+        self.training, self.out_dir = training, Path(out_dir)
+        self.callback, self.should_stop = callback or (lambda event: None), should_stop or (lambda: False)
+        self.device = resolve_device(training.device)
         with torch.random.fork_rng(devices=[]):  # seeded initialization without touching the caller's RNG
             torch.manual_seed(training.seed)
-            self.net = build_unet(model.size).to(self.device)
+            self.net = build_unet(model.size, in_channels=task.in_channels).to(self.device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
         self.step, self.history = 0, []
@@ -127,53 +161,37 @@ class Trainer:
         return self.out_dir / CHECKPOINT_NAME
 
     def _payload(self) -> dict:
-        return {"step": self.step, "model_state": self.net.state_dict(), "ema_state": self.ema.state_dict(),
-                "optimizer_state": self.optimizer.state_dict(), "configs": self.configs,
-                "data": {"n": self.data.n, "scale": self.problem.scale, "spectrum": self.data.spectrum.cpu(),
-                         "variable": self.data.variable, "source": self.data_source},
-                "rng_state": self.generator.get_state(), "history": self.history,
-                "engine_version": engine.__version__}
+        description = self.task.describe()
+        configs = {**description["configs"], "model": self.model_config, "training": self.training_config}
+        return {**description, "task": self.task.kind, "configs": configs, "step": self.step,
+                "model_state": self.net.state_dict(), "ema_state": self.ema.state_dict(),
+                "optimizer_state": self.optimizer.state_dict(), "rng_state": self.generator.get_state(),
+                "history": self.history, "engine_version": engine.__version__}
 
     def _resume(self) -> None:
         state = load_checkpoint(self.checkpoint_path, self.device)
-        if state["data"]["n"] != self.data.n or state["configs"]["model"] != self.configs["model"]:
-            raise EngineError(f"{self.checkpoint_path} was trained on other data or another model; "
-                              "use a new output folder")
+        if (state.get("task", "generate") != self.task.kind or state["data"]["n"] != self.task.describe()["data"]["n"]
+                or state["configs"]["model"] != self.model_config):
+            raise EngineError(f"{self.checkpoint_path} was trained for another task, on other data or with another "
+                              "model; use a new output folder")
         self.net.load_state_dict(state["model_state"])
         self.ema.load_state_dict(state["ema_state"])
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.generator.set_state(state["rng_state"].cpu())
         self.step, self.history = state["step"], [list(h) for h in state["history"]]
 
-    def _batch_loss(self, fields: torch.Tensor, noise_power: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        batch = self.training.batch_size
-        x1 = fields[torch.randint(fields.shape[0], (batch,), generator=generator, device=self.device)]
-        x0 = sample_noise(noise_power, batch, generator)
-        t = T_EPS + (1 - 2 * T_EPS) * torch.rand(batch, generator=generator, device=self.device, dtype=torch.float64)
-        c = self.problem.schedule(t)
-        z = torch.randn(x1.shape, generator=generator, device=self.device) if self.uses_gamma else None
-        xt, target = interpolate(c, x0, x1, z), velocity_target(c, x0, x1, z)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            prediction = self.net(xt[:, None], t.float())[:, 0]
-        residual = prediction.float() - target
-        if self.training.spectral_weight > 0:
-            residual = apply_modal(residual, self.loss_weights)
-        return torch.mean(residual**2)
-
     def run(self, resume: bool = True) -> Path:
         """Train to ``training.steps`` (or until stopped or out of time); returns the checkpoint path."""
         if resume and self.checkpoint_path.exists():
             self._resume()
         cfg, device = self.training, self.device
-        fields = self.problem.fields.to(device)
-        noise_power = self.problem.noise_power.to(device)
-        self.loss_weights = loss_weights(noise_power, cfg.spectral_weight)
+        self.task.to(device)
         start, running, count = time.monotonic(), torch.zeros((), device=device), 0
         last_log, last_step = start, self.step
         while self.step < cfg.steps:
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(self.step, cfg.steps)
-            loss = self._batch_loss(fields, noise_power, self.generator)
+            loss = self.task.loss(self.net, cfg.batch_size, self.generator)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:

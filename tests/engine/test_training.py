@@ -11,7 +11,7 @@ from engine.errors import EngineError
 from engine.generation import generate, make_setup
 from engine.interpolants import interpolate
 from engine.noise import sample_noise
-from engine.training import Trainer
+from engine.training import GenerativeTask, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,12 @@ def grf32(tmp_path_factory):
     return load_fields(path)
 
 
+def _task(data, noise="matched"):
+    return GenerativeTask(data, NoiseConfig(kind=noise), ScheduleConfig())
+
+
 def _trainer(data, out, steps, **kw):
-    return Trainer(data, NoiseConfig(kind="matched"), ScheduleConfig(), ModelConfig(size="tiny"),
+    return Trainer(_task(data), ModelConfig(size="tiny"),
                    TrainingConfig(steps=steps, log_every=5, checkpoint_every=5, batch_size=8, **kw), out)
 
 
@@ -59,8 +63,7 @@ def test_progress_events_and_checkpoint_contents(grf32, tmp_path):
 
 def test_resume_refuses_a_different_model(grf32, tmp_path):
     _trainer(grf32, tmp_path, 5).run()
-    other = Trainer(grf32, NoiseConfig(kind="matched"), ScheduleConfig(), ModelConfig(size="small"),
-                    TrainingConfig(steps=10), tmp_path)
+    other = Trainer(_task(grf32), ModelConfig(size="small"), TrainingConfig(steps=10), tmp_path)
     with pytest.raises(EngineError, match="another model"):
         other.run()
 
@@ -88,8 +91,7 @@ def test_checkpoints_reject_foreign_and_corrupt_files(tmp_path):
 def test_tiny_unet_trained_briefly_samples_as_well_as_the_exact_drift(grf32, tmp_path):
     """Acceptance: ≤ 2 minutes on 2 CPU cores; spectral error within 2× of the exact drift's at equal NFE."""
     start = time.monotonic()
-    trainer = Trainer(grf32, NoiseConfig(kind="matched"), ScheduleConfig(), ModelConfig(size="tiny"),
-                      TrainingConfig(steps=1000, batch_size=32, log_every=100, max_seconds=100), tmp_path)
+    trainer = Trainer(_task(grf32), ModelConfig(size="tiny"), TrainingConfig(steps=1000, batch_size=32, log_every=100, max_seconds=100), tmp_path)
     checkpoint = trainer.run()
     assert time.monotonic() - start < 120
     noise, schedule, sampler = NoiseConfig(kind="matched"), ScheduleConfig(), SamplerConfig(steps=16, seed=5)
