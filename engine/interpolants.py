@@ -41,6 +41,11 @@ def velocity_target(c: Coefficients, x0: Tensor, x1: Tensor, z: Tensor | None = 
     return v if z is None else v + _bcast(c.dgamma, z) * z
 
 
+def _per_mode(v):
+    """A coefficient per sample (B,) as (B, 1, 1) against the (n, n/2 + 1) modes; scalars pass through."""
+    return v[..., None, None] if torch.is_tensor(v) and v.dim() else v
+
+
 def _half(power: Tensor) -> Tensor:
     """The rfft2 half of an (n, n) per-mode array."""
     return power[:, : power.shape[-1] // 2 + 1]
@@ -65,16 +70,16 @@ class GaussianModel:
         return self.data_power.shape[-1]
 
     def variance(self, t) -> Tensor:
-        """Modal variance of x_t, ``V_k = α² S_n + β² S_d + γ²/N²``, on the rfft2 half-grid."""
+        """Modal variance of x_t, ``V_k = α² S_n + β² S_d + γ²/N²``, on the rfft2 half-grid (per sample for t: (B,))."""
         c = self.schedule(t)
-        return (c.alpha**2 * _half(self.noise_power) + c.beta**2 * _half(self.data_power)
-                + c.gamma**2 / self.n**2)
+        return (_per_mode(c.alpha**2) * _half(self.noise_power) + _per_mode(c.beta**2) * _half(self.data_power)
+                + _per_mode(c.gamma**2) / self.n**2)
 
     def gain(self, t) -> Tensor:
         """``c_k(t)`` on the rfft2 half-grid; zero on modes where x_t has no variance."""
         c = self.schedule(t)
-        num = (c.alpha_dalpha * _half(self.noise_power) + c.beta_dbeta * _half(self.data_power)
-               + c.gamma_dgamma / self.n**2)
+        num = (_per_mode(c.alpha_dalpha) * _half(self.noise_power) + _per_mode(c.beta_dbeta) * _half(self.data_power)
+               + _per_mode(c.gamma_dgamma) / self.n**2)
         var = self.variance(t)
         return torch.where(var > 0, num / torch.where(var > 0, var, 1.0), 0.0)
 

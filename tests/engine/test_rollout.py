@@ -1,0 +1,94 @@
+import math
+
+import pytest
+import torch
+
+from engine.config import RolloutConfig
+from engine.data.grf import grf_power
+from engine.diagnostics import shell_spectra
+from engine.interpolants import GaussianModel, interpolate
+from engine.noise import sample_noise, white_spectrum
+from engine.rollout import CHECK_EVERY, Refiner, initial_conditions, rollout, rollout_dataset
+from engine.schedules import make_schedule
+from engine.spectral import shell_sum
+
+N = 16
+
+
+def _start(members=3):
+    return torch.randn(members, N, N, generator=torch.Generator().manual_seed(0))
+
+
+def test_a_rollout_that_produces_nan_stops_at_that_step_and_keeps_what_it_computed():
+    calls = []
+
+    def step(x):
+        calls.append(1)
+        return x * float("nan") if len(calls) == 7 else x + 0.01
+
+    result = rollout(step, _start(), RolloutConfig(steps=100, save_every=2), data_std=1.0)
+    assert result.blowup_step == 7 and result.reason == "NaN or infinite values"
+    assert result.steps_done == 6 and result.saved_steps == [0, 2, 4, 6]
+    assert result.spectra.shape == (7, N // 2 + 1) and torch.isfinite(result.states).all()
+    assert len(calls) == CHECK_EVERY  # found at the next periodic check, not by a host sync every step
+
+
+def test_growth_past_the_blowup_bound_is_caught_at_the_exact_step():
+    x0 = torch.ones(2, N, N)
+    result = rollout(lambda x: 2 * x, x0, RolloutConfig(steps=40, blowup=20.0), data_std=1.0)
+    assert result.blowup_step == 5  # 2^5 = 32 > 20 ≥ 2^4
+    assert result.reason.startswith("max|u| above 20")
+    torch.testing.assert_close(result.states[:, -1], 16 * x0)
+
+
+def test_a_stable_rollout_runs_to_the_end_and_becomes_a_dataset():
+    shift = lambda x: torch.roll(x, 1, dims=-1)  # noqa: E731 a translation: spectra stay put
+    config = RolloutConfig(steps=20, members=3, save_every=5)
+    result = rollout(shift, _start(), config, data_std=1.0)
+    assert result.blowup_step is None and result.steps_done == 20 and result.saved_steps == [0, 5, 10, 15, 20]
+    torch.testing.assert_close(result.spectra[-1], result.spectra[0])
+    ds = rollout_dataset(result, dt=0.5, variable="vorticity", config=config)
+    assert ds["vorticity"].dims == ("member", "time", "y", "x") and list(ds["time"].values) == [0, 2.5, 5, 7.5, 10]
+    assert ds["spectrum"].dims == ("step", "wavenumber") and ds.attrs["blowup_step"] == "none"
+    stopped = rollout(shift, _start(), RolloutConfig(steps=200), data_std=1.0, should_stop=lambda: True)
+    assert stopped.reason == "stopped" and stopped.steps_done == CHECK_EVERY
+
+
+def test_initial_conditions_repeat_each_trajectory_per_member():
+    trajectories = torch.arange(2 * 5 * 4.0).reshape(2, 5, 2, 2)
+    x = initial_conditions(trajectories, RolloutConfig(members=3, initial_conditions=2, start=1))
+    assert x.shape == (6, 2, 2) and torch.equal(x[0], trajectories[0, 1]) and torch.equal(x[3], trajectories[1, 1])
+
+
+def _gaussian_refiner():
+    data_power = grf_power(32, 3.0, 1.0, 1.0).double()
+    data_power = data_power / data_power.sum()
+    noise_power = white_spectrum(32, 1.0).double()
+    schedule = make_schedule("vp", dimension=32 * 32)
+    return GaussianModel(noise_power, data_power, schedule), data_power, noise_power, schedule
+
+
+@pytest.mark.parametrize("noise_fraction", [0.02, 0.2])
+def test_the_refiner_estimates_the_noise_level_and_removes_it(noise_fraction):
+    model, data_power, noise_power, schedule = _gaussian_refiner()
+    g = torch.Generator().manual_seed(4)
+    clean, noise = sample_noise(data_power, 64, g), sample_noise(noise_power, 64, g)
+    t_true = 2 / math.pi * math.acos(math.sqrt(noise_fraction))  # VP: α = cos(πt/2)
+    noisy = interpolate(schedule(torch.tensor(t_true, dtype=torch.float64)), noise, clean)
+    refiner = Refiner(model, schedule, noise_power, data_power, steps=16)
+    estimated = refiner.noise_level(noisy)
+    assert (estimated - t_true).abs().max() < 0.04 and abs(float(estimated.mean()) - t_true) < 0.01  # one field each
+    refined, mask = refiner(noisy)
+    assert mask.all()
+    fine = slice(8, 17)
+    target = shell_sum(data_power)[fine]
+    before = (shell_spectra(noisy).mean(0)[fine] / target).log().abs().mean()
+    after = (shell_spectra(refined).mean(0)[fine] / target).log().abs().mean()
+    assert after < 0.25 * before, (float(before), float(after))
+
+
+def test_clean_states_are_left_alone():
+    model, data_power, noise_power, schedule = _gaussian_refiner()
+    clean = sample_noise(data_power, 8, torch.Generator().manual_seed(5))
+    refined, mask = Refiner(model, schedule, noise_power, data_power)(clean)
+    assert not mask.any() and torch.equal(refined, clean)
