@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list | train | sample``.
+"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list | train | sample | rollout``.
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
 bounds are checked there). Dataset names live in the data folder (``--data-dir``, else ``$EMULATOR_STUDIO_DATA``,
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import param
 
-from engine.config import CoarseConfig, GRFConfig, KolmogorovConfig, Lorenz96Config, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
+from engine.config import (CoarseConfig, ForecastConfig, ForecastSamplerConfig, GRFConfig, KolmogorovConfig, Lorenz96Config,
+                           ModelConfig, NoiseConfig, RolloutConfig, SamplerConfig, ScheduleConfig, TrainingConfig, options)
 from engine.errors import EngineError
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -27,6 +28,10 @@ GRF = (GRFConfig, "", {})
 KOLMOGOROV = (KolmogorovConfig, "", {})
 LORENZ96 = (Lorenz96Config, "", {})
 COARSE = (CoarseConfig, "", {})
+FORECAST = (ForecastConfig, "", {})
+FORECAST_SAMPLER = (ForecastSamplerConfig, "sampler-", {"method": "sampler", "eps": "eps", "seed": "seed"})
+ROLLOUT = (RolloutConfig, "", {})
+TASKS = ("generate", "refiner", "forecast", "noise_baseline", "pointwise")
 GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
 
 
@@ -39,13 +44,14 @@ def _flag(name: str, prefix: str, renames: dict) -> str:
     return "--" + renames.get(name, prefix + name.replace("_", "-"))
 
 
-def add_config_flags(parser: argparse.ArgumentParser, spec) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, spec, skip: tuple[str, ...] = ()) -> None:
     """One flag per parameter of the config class, typed and documented from its ``param`` definition."""
     cls, prefix, renames = spec
     for name, p in cls.param.objects("existing").items():
-        if name == "name":
+        if name == "name" or name in skip:
             continue
-        kwargs = {"dest": f"{cls.__name__}.{name}", "default": None, "help": f"{p.doc} (default: {p.default})"}
+        kwargs = {"dest": f"{cls.__name__}.{name}", "default": None, "help": f"{p.doc} (default: {p.default})",
+                  "metavar": name.upper()}
         if isinstance(p, param.Selector):
             kwargs["choices"] = p.objects
         elif isinstance(p, param.Integer):
@@ -99,12 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     listed = kinds.add_parser("list", help="the datasets in the data folder with their variables and sizes")
     listed.add_argument("--json", action="store_true", help="print a JSON list")
 
-    train = commands.add_parser("train", help="train a drift network on a dataset")
-    train.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, x))")
+    train = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset")
+    train.add_argument("--task", choices=TASKS, default="generate",
+                       help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
+                            "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
+                            "noise_baseline: a conditional generator from Gaussian noise; pointwise: a residual U-Net "
+                            "(default: generate)")
+    train.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, x); "
+                                                     "emulators need (..., time, y, x))")
     train.add_argument("--out", required=True, help="run folder for checkpoint.pt (resumed if present)")
     train.add_argument("--variable", help="data variable to train on (default: the first with dims (..., y, x))")
     for spec in (NOISE, SCHEDULE, MODEL, TRAINING):
         add_config_flags(train, spec)
+    add_config_flags(train, FORECAST, skip=("task",))
 
     sample = commands.add_parser("sample", help="generate samples with the exact or a trained drift")
     sample.add_argument("--data", required=True, help="dataset (name in the data folder) whose spectrum defines the "
@@ -117,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--json", action="store_true", help="print one JSON object with NFE, time and errors")
     for spec in (NOISE, SCHEDULE, MODEL, SAMPLER):
         add_config_flags(sample, spec)
+
+    roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
+    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run")
+    roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov set)")
+    roll.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
+    roll.add_argument("--refiner", help="checkpoint of a refiner (train --task refiner) applied every --refine-every steps")
+    roll.add_argument("--out", help="name in the data folder for the rollout (.nc or .zarr)")
+    roll.add_argument("--json", action="store_true", help="print one JSON object: VRMSE and band errors per lead "
+                                                          "time, blow-up step (or null), seconds")
+    add_config_flags(roll, ROLLOUT)
+    add_config_flags(roll, FORECAST_SAMPLER)
     return parser
 
 
@@ -205,15 +229,31 @@ def _data(args) -> None:
         _generate(args, store)
 
 
+def _task(args, store, training):
+    """The training task for ``--task``, with its data loaded from the folder."""
+    from engine.data.store import load_fields
+    from engine.forecast import ForecastTask, load_trajectories
+    from engine.training import GenerativeTask
+
+    path = store.path(args.data)
+    if args.task in ("generate", "refiner"):
+        noise, schedule = config_from_args(args, NOISE), config_from_args(args, SCHEDULE)
+        if args.task == "refiner":
+            noise.kind, schedule.kind = "white", "vp"
+        return GenerativeTask(load_fields(path, args.variable), noise, schedule, training.spectral_weight, str(args.data))
+    forecast = config_from_args(args, FORECAST)
+    forecast.task = args.task
+    return ForecastTask(load_trajectories(path, args.variable), forecast)
+
+
 def _train(args) -> None:
     from tqdm import tqdm
 
-    from engine.data.store import DataStore, load_fields
+    from engine.data.store import DataStore
     from engine.training import Trainer
 
-    configs = [config_from_args(args, spec) for spec in (NOISE, SCHEDULE, MODEL, TRAINING)]
-    training = configs[-1]
-    data = load_fields(DataStore(args.data_dir).path(args.data), args.variable)
+    model, training = config_from_args(args, MODEL), config_from_args(args, TRAINING)
+    task = _task(args, DataStore(args.data_dir), training)
     bar = tqdm(total=training.steps, unit="step", dynamic_ncols=True)
 
     def report(event: dict) -> None:
@@ -221,10 +261,47 @@ def _train(args) -> None:
             bar.update(event["step"] - bar.n)
             bar.set_postfix(loss=f"{event['loss']:.4f}")
 
-    trainer = Trainer(data, *configs, args.out, report, data_source=str(args.data))
-    path = trainer.run()
+    path = Trainer(task, model, training, args.out, report).run()
     bar.close()
     print(f"wrote {path}")
+
+
+def _rollout(args) -> None:
+    import torch
+
+    from engine.data.catalog import install_defaults
+    from engine.data.store import DataStore, write_dataset
+    from engine.forecast import load_forecaster, load_trajectories
+    from engine.rollout import evaluate, initial_conditions, load_refiner, rollout, rollout_dataset
+    from engine.training import resolve_device
+
+    config, sampler = config_from_args(args, ROLLOUT), config_from_args(args, FORECAST_SAMPLER)
+    device = resolve_device(config.device)
+    store = DataStore(args.data_dir)
+    data = load_trajectories(store.path(args.data or install_defaults(store)[0]), args.variable)
+    forecaster = load_forecaster(args.checkpoint, device)
+    if forecaster.n != data.n:
+        raise EngineError(f"{args.checkpoint} was trained on {forecaster.n}² fields; the test data is {data.n}²")
+    truth = data.denormalize(data.fields)
+    refiner = load_refiner(args.refiner, device) if args.refiner else None
+    if refiner is not None and config.refine_every == 0:
+        config.refine_every = 1
+    generator = torch.Generator(device=device).manual_seed(sampler.seed)
+    start = initial_conditions(truth, config).to(device)
+    result = rollout(lambda x: forecaster.step(x, sampler, generator), start, config, data.std, refiner)
+    lead = forecaster.lead
+    summary = {**evaluate(result, truth, config, lead), "blowup_step": result.blowup_step, "stop_reason": result.reason,
+               "steps_done": result.steps_done, "seconds": round(result.seconds, 4), "nfe": forecaster.nfe,
+               "refined_steps": len(result.refined), "out": args.out}
+    if args.out:
+        write_dataset(rollout_dataset(result, data.dt * lead, data.variable, config, checkpoint=str(args.checkpoint),
+                                      **{f"sampler_{k}": v for k, v in options(sampler).items()}), store.path(args.out))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        vrmse = dict(zip(summary["lead_steps"], summary["vrmse"]))
+        print(f"steps {result.steps_done}, blow-up step {result.blowup_step}, {result.seconds:.2f} s, VRMSE by lead: "
+              + ", ".join(f"{k}: {v:.3f}" for k, v in list(vrmse.items())[:10]))
 
 
 def _sample(args) -> None:
@@ -254,7 +331,7 @@ def _sample(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        {"data": _data, "train": _train, "sample": _sample}[args.command](args)
+        {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout}[args.command](args)
     except (EngineError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -144,9 +144,10 @@ def si_sde_drift(b: Tensor, y: Tensor, x: Tensor, t: float, eps: float) -> Tenso
 class Forecaster:
     """A trained emulator as a map ``u_n → u_{n+lead}`` in physical units, batched: (batch, n, n) → (batch, n, n)."""
 
-    def __init__(self, net: torch.nn.Module, kind: str, sigma: float, mean: float, std: float, dt: float):
+    def __init__(self, net: torch.nn.Module, kind: str, sigma: float, mean: float, std: float, dt: float,
+                 n: int = 0, lead: int = 1):
         self.net, self.kind, self.sigma, self.mean, self.std, self.dt = net.eval(), kind, sigma, mean, std, dt
-        self.nfe = 0
+        self.n, self.lead, self.nfe = n, lead, 0
 
     @property
     def device(self) -> torch.device:
@@ -194,4 +195,5 @@ def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> For
     configs, data = state["configs"], state["data"]
     net = build_unet(configs["model"]["size"], in_channels=ForecastTask.in_channels_by_task[kind]).to(device)
     net.load_state_dict(state["ema_state"])
-    return Forecaster(net, kind, configs["forecast"]["sigma"], data["mean"], data["std"], data["dt"])
+    forecast = configs["forecast"]
+    return Forecaster(net, kind, forecast["sigma"], data["mean"], data["std"], data["dt"], data["n"], forecast["lead"])

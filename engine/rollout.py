@@ -54,7 +54,7 @@ class Refiner:
 
     def __init__(self, drift, schedule, noise_power: Tensor, data_power: Tensor, steps: int = 8, start: float = 1e-3):
         self.drift, self.schedule, self.steps, self.start = drift, schedule, steps, start
-        self.noise_shells, self.data_shells = shell_sum(noise_power), shell_sum(data_power)
+        self.noise_shells, self.data_shells = shell_sum(noise_power.cpu()), shell_sum(data_power.cpu())
         n = noise_power.shape[-1]
         self.fine = torch.arange(n // 2 + 1) >= max(1, n // 4)  # the fine half of the shells
         self.ts = torch.linspace(0.0, 1.0, LEVEL_GRID + 1, dtype=torch.float64)[:-1]
@@ -157,3 +157,39 @@ def rollout_dataset(result: Rollout, dt: float, variable: str, config: RolloutCo
         attrs=provenance("engine.rollout", **options(config), steps_done=result.steps_done,
                          blowup_step=result.blowup_step, stop_reason=result.reason, seconds=result.seconds,
                          refined_steps=len(result.refined), **attrs))
+
+
+def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> dict:
+    """VRMSE and band sRMSE per saved lead time against the truth where the test data reaches.
+
+    trajectories: (trajectory, time, n, n) physical units, the ones the ensemble started from.
+    """
+    from engine.diagnostics import band_spectral_rmse, vrmse
+
+    length = trajectories.shape[1]
+    usable = [(i, s) for i, s in enumerate(result.saved_steps) if config.start + s * lead < length]
+    if not usable:
+        return {"lead_steps": [], "vrmse": [], "band_errors": {"low": [], "mid": [], "high": []}}
+    columns, steps = [i for i, _ in usable], [s for _, s in usable]
+    truth = trajectories[: config.initial_conditions, [config.start + s * lead for s in steps]]
+    truth = truth.repeat_interleave(config.members, 0)  # (member, lead, n, n), aligned with the ensemble
+    states = result.states[:, columns].to(truth.dtype)
+    bands = band_spectral_rmse(states, truth)
+    return {"lead_steps": steps, "vrmse": vrmse(states, truth).tolist(),
+            "band_errors": {band: values.tolist() for band, values in bands.items()}}
+
+
+def load_refiner(path, device: torch.device, steps: int = 8, start: float = 1e-3) -> Refiner:
+    """A refiner from a generative checkpoint trained on the stationary fields (``train --task refiner``)."""
+    from engine.checkpoints import load_checkpoint
+    from engine.config import NoiseConfig, ScheduleConfig
+    from engine.data.store import FieldData
+    from engine.generation import checkpoint_setup
+
+    state = load_checkpoint(path, "cpu")
+    if state.get("task", "generate") != "generate":
+        raise EngineError(f"{path} holds a '{state['task']}' model; a refiner is a generative model (--task refiner)")
+    trained, data = state["configs"], state["data"]
+    fields = FieldData(torch.empty(0, data["n"], data["n"]), data["spectrum"], data["variable"], {})
+    setup = checkpoint_setup(path, fields, NoiseConfig(**trained["noise"]), ScheduleConfig(**trained["schedule"]), device)
+    return Refiner(setup.drift, setup.schedule, setup.noise_power.to(device), setup.data_power.to(device), steps, start)

@@ -99,3 +99,30 @@ def test_importing_the_engine_loads_no_dashboard_library():
             "print(','.join(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def test_train_an_emulator_and_a_refiner_then_roll_out_with_json(tmp_path, capsys):
+    folder = ["--data-dir", str(tmp_path)]
+    assert main([*folder, "data", "kolmogorov", "--size", "16", "--trajectories", "2", "--snapshots", "12",
+                 "--spin-up", "2", "--out", "flow.nc"]) == 0
+    for task in ("forecast", "refiner"):
+        assert main([*folder, "train", "--task", task, "--data", "flow.nc", "--out", str(tmp_path / task),
+                     "--steps", "4", "--batch-size", "4"]) == 0
+    capsys.readouterr()
+    assert main([*folder, "rollout", "--checkpoint", str(tmp_path / "forecast" / "checkpoint.pt"), "--data", "flow.nc",
+                 "--steps", "6", "--members", "2", "--sampler", "sde", "--sampler-steps", "2",
+                 "--refiner", str(tmp_path / "refiner" / "checkpoint.pt"), "--out", "roll.nc", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["lead_steps"] == list(range(7)) and len(summary["vrmse"]) == 7 and summary["vrmse"][0] == 0
+    assert set(summary["band_errors"]) == {"low", "mid", "high"} and summary["blowup_step"] is None
+    assert summary["nfe"] == 6 * 2 and summary["seconds"] > 0
+    ds = xr.open_dataset(tmp_path / "roll.nc")
+    assert ds["vorticity"].dims == ("member", "time", "y", "x") and ds.sizes["member"] == 2
+    wrong = _run("--data-dir", str(tmp_path), "rollout", "--checkpoint", str(tmp_path / "refiner" / "checkpoint.pt"),
+                 "--data", "flow.nc")
+    assert wrong.returncode == 2 and "not a forecaster" in wrong.stderr
+    static = _run("--data-dir", str(tmp_path), "data", "grf", "--size", "16", "--count", "4", "--out", "g.nc")
+    assert static.returncode == 0
+    no_time = _run("--data-dir", str(tmp_path), "train", "--task", "pointwise", "--data", "g.nc", "--out",
+                   str(tmp_path / "p"))
+    assert no_time.returncode == 2 and "no time dim" in no_time.stderr
