@@ -1,0 +1,111 @@
+"""Emulators on 64² Kolmogorov flow: SI forecaster (ODE, SDE), pointwise U-Net with and without the refiner,
+and the Gaussian-noise baseline. Trains each (or resumes its run folder), then prints markdown tables:
+VRMSE and high-band sRMSE by lead time, NFE vs one-step VRMSE, and long-rollout stability.
+
+    python benchmarks/emulators.py [--train-steps 2000] [--size tiny] [--runs runs/emulators] [--long 5000]
+
+Training data: `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data: 4 held-out
+trajectories (seed 1) of 64 snapshots. Both are generated into the data folder on first use.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from engine.config import (ForecastConfig, ForecastSamplerConfig, KolmogorovConfig, ModelConfig, NoiseConfig,
+                           RolloutConfig, ScheduleConfig, TrainingConfig)
+from engine.data.catalog import ensure
+from engine.data.store import DataStore, load_fields
+from engine.diagnostics import band_masks
+from engine.forecast import ForecastTask, load_forecaster, load_trajectories
+from engine.rollout import evaluate, initial_conditions, load_refiner, rollout
+from engine.training import GenerativeTask, Trainer
+
+LEADS = (1, 10, 50)
+TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
+TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
+
+
+def train_all(store: DataStore, runs: Path, steps: int, size: str) -> dict[str, Path]:
+    """Train (or resume) every model; returns their checkpoints."""
+    path = store.path(ensure(TRAIN, store))
+    trajectories = load_trajectories(path)
+    tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name)) for name in ("forecast", "pointwise", "noise_baseline")}
+    tasks["refiner"] = GenerativeTask(load_fields(path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
+    checkpoints = {}
+    for name, task in tasks.items():
+        start = time.perf_counter()
+        checkpoints[name] = Trainer(task, ModelConfig(size=size), TrainingConfig(steps=steps, batch_size=16, log_every=100),
+                                    runs / name).run()
+        print(f"trained {name}: {time.perf_counter() - start:.0f} s (0 if resumed complete)", flush=True)
+    return checkpoints
+
+
+def run(forecaster, sampler, truth, config, std, refiner=None):
+    generator = torch.Generator().manual_seed(sampler.seed)
+    result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config), config, std, refiner)
+    return result, evaluate(result, truth, config, forecaster.lead)
+
+
+def leaving_step(result, data_spectrum: torch.Tensor, n: int, factor: float = 2.0):
+    """First step where the high-band mean |log S_rollout/S_data| exceeds log(factor), or None."""
+    high = band_masks(n)["high"]
+    error = (result.spectra[:, high] / data_spectrum[high]).log().abs().mean(-1)
+    outside = torch.nonzero(error > math.log(factor)).flatten()
+    return int(outside[0]) if outside.numel() else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-steps", type=int, default=2000)
+    parser.add_argument("--size", default="tiny")
+    parser.add_argument("--runs", default="runs/emulators")
+    parser.add_argument("--long", type=int, default=5000, help="steps of the stability rollouts")
+    args = parser.parse_args()
+    store = DataStore()
+    checkpoints = train_all(store, Path(args.runs), args.train_steps, args.size)
+    test = load_trajectories(store.path(ensure(TEST, store)))
+    truth = test.denormalize(test.fields)
+    config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
+    si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
+    baseline, refiner = load_forecaster(checkpoints["noise_baseline"]), load_refiner(checkpoints["refiner"], torch.device("cpu"))
+    rows = {"SI, ODE (4 steps)": (si, ForecastSamplerConfig(method="ode", steps=4), None),
+            "SI, SDE (4 steps, ε = 1)": (si, ForecastSamplerConfig(method="sde", steps=4), None),
+            "pointwise": (pointwise, ForecastSamplerConfig(), None),
+            "pointwise + refiner (every step)": (pointwise, ForecastSamplerConfig(), refiner),
+            "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="ode", steps=16), None)}
+    print(f"\n64² Kolmogorov, {args.size} U-Nets trained {args.train_steps} steps; 4 test trajectories × 4 members\n")
+    print("| emulator | VRMSE@1 | VRMSE@10 | VRMSE@50 | high-band sRMSE@1 | high-band sRMSE@10 | s per step |")
+    print("|---|---|---|---|---|---|---|")
+    for label, (model, sampler, ref) in rows.items():
+        config.refine_every = 1 if ref is not None else 0
+        result, scores = run(model, sampler, truth, config, test.std, ref)
+        v, high = dict(zip(scores["lead_steps"], scores["vrmse"])), dict(zip(scores["lead_steps"], scores["band_errors"]["high"]))
+        print(f"| {label} | {v.get(1, float('nan')):.3f} | {v.get(10, float('nan')):.3f} | {v.get(50, float('nan')):.3f} | "
+              f"{high.get(1, float('nan')):.3f} | {high.get(10, float('nan')):.3f} | "
+              f"{result.seconds / max(result.steps_done, 1):.4f} |", flush=True)
+    print("\n| NFE per forecast | SI (ODE) VRMSE@1 | Gaussian-noise baseline VRMSE@1 |\n|---|---|---|")
+    one = RolloutConfig(steps=1, members=4, initial_conditions=4)
+    for nfe in (1, 2, 4, 8, 16, 32):
+        si_score = run(si, ForecastSamplerConfig(method="ode", steps=nfe), truth, one, test.std)[1]["vrmse"][1]
+        base_score = run(baseline, ForecastSamplerConfig(method="ode", steps=nfe), truth, one, test.std)[1]["vrmse"][1]
+        print(f"| {nfe} | {si_score:.3f} | {base_score:.3f} |", flush=True)
+    data_spectrum = torch.from_numpy(load_fields(store.path(ensure(TRAIN, store))).spectrum.numpy())
+    from engine.spectral import shell_counts
+    data_spectrum = data_spectrum * shell_counts(test.n)  # shell mean → shell sum
+    print(f"\n| long rollout ({args.long} steps, 4 members) | blow-up step | spectra leave ×2 band at step | seconds |\n|---|---|---|---|")
+    long = RolloutConfig(steps=args.long, members=4, initial_conditions=1, save_every=args.long)
+    for label, model, sampler, ref, every in (("pointwise", pointwise, ForecastSamplerConfig(), None, 0),
+                                             ("pointwise + refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiner, 10),
+                                             ("SI, SDE (2 steps)", si, ForecastSamplerConfig(method="sde", steps=2), None, 0)):
+        long.refine_every = every
+        result, _ = run(model, sampler, truth, long, test.std, ref)
+        print(f"| {label} | {result.blowup_step} | {leaving_step(result, data_spectrum, test.n)} | {result.seconds:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
