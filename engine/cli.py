@@ -31,7 +31,6 @@ COARSE = (CoarseConfig, "", {})
 FORECAST = (ForecastConfig, "", {})
 FORECAST_SAMPLER = (ForecastSamplerConfig, "sampler-", {"method": "sampler", "eps": "eps", "seed": "seed"})
 ROLLOUT = (RolloutConfig, "", {})
-TASKS = ("generate", "refiner", "forecast", "noise_baseline", "pointwise")
 GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
 
 
@@ -106,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     listed.add_argument("--json", action="store_true", help="print a JSON list")
 
     train = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset")
+    from engine.training import TASKS
+
     train.add_argument("--task", choices=TASKS, default="generate",
                        help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
                             "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
@@ -229,31 +230,15 @@ def _data(args) -> None:
         _generate(args, store)
 
 
-def _task(args, store, training):
-    """The training task for ``--task``, with its data loaded from the folder."""
-    from engine.data.store import load_fields
-    from engine.forecast import ForecastTask, load_trajectories
-    from engine.training import GenerativeTask
-
-    path = store.path(args.data)
-    if args.task in ("generate", "refiner"):
-        noise, schedule = config_from_args(args, NOISE), config_from_args(args, SCHEDULE)
-        if args.task == "refiner":
-            noise.kind, schedule.kind = "white", "vp"
-        return GenerativeTask(load_fields(path, args.variable), noise, schedule, training.spectral_weight, str(args.data))
-    forecast = config_from_args(args, FORECAST)
-    forecast.task = args.task
-    return ForecastTask(load_trajectories(path, args.variable), forecast)
-
-
 def _train(args) -> None:
     from tqdm import tqdm
 
     from engine.data.store import DataStore
-    from engine.training import Trainer
+    from engine.training import Trainer, make_task
 
     model, training = config_from_args(args, MODEL), config_from_args(args, TRAINING)
-    task = _task(args, DataStore(args.data_dir), training)
+    task = make_task(args.task, DataStore(args.data_dir).path(args.data), args.variable, config_from_args(args, NOISE),
+                     config_from_args(args, SCHEDULE), config_from_args(args, FORECAST), training.spectral_weight)
     bar = tqdm(total=training.steps, unit="step", dynamic_ncols=True)
 
     def report(event: dict) -> None:

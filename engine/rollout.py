@@ -31,6 +31,7 @@ from engine.spectral import shell_sum
 
 Tensor = torch.Tensor
 CHECK_EVERY = 16  # steps between host syncs for the NaN / blow-up check
+PREVIEW_SECONDS = 0.1  # least time between progress events (each carries a preview field and spectrum)
 LEVEL_GRID = 400  # candidate times t* in [0, 1) for the noise-level estimate
 
 
@@ -89,6 +90,12 @@ def _check(x: Tensor, limit: float) -> Tensor:
     return ~torch.isfinite(x).all(dim=(-2, -1)) | (x.abs().amax(dim=(-2, -1)) > limit)
 
 
+def _first_bad(flags: list[Tensor], last_step: int) -> int | None:
+    """The first step whose flag is set, given the flags of the steps up to ``last_step``."""
+    bad = torch.stack(flags)
+    return last_step - len(flags) + 1 + int(torch.nonzero(bad)[0]) if bool(bad.any()) else None
+
+
 def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutConfig, data_std: float,
             refiner: Refiner | None = None, callback: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> Rollout:
@@ -96,7 +103,7 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
     limit = config.blowup * data_std
     x, start = initial, time.perf_counter()
     saved, saved_steps, spectra, flags, refined = [x.float().cpu()], [0], [shell_spectra(x).mean(0)], [], []
-    done, blowup, reason = 0, None, None
+    done, blowup, reason, last_event = 0, None, None, 0.0
     for k in range(1, config.steps + 1):
         x = step(x)
         if refiner is not None and config.refine_every and k % config.refine_every == 0:
@@ -109,19 +116,20 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
         if k % config.save_every == 0:
             saved.append(x.float().cpu())
             saved_steps.append(k)
-        if k % CHECK_EVERY == 0 or k == config.steps:
-            bad = torch.stack(flags)
-            if bool(bad.any()):  # one host sync per CHECK_EVERY steps
-                blowup = k - len(flags) + 1 + int(torch.nonzero(bad)[0])
+        stop = should_stop is not None and should_stop()  # a host-side flag: no device sync
+        if k % CHECK_EVERY == 0 or k == config.steps or stop:
+            blowup = _first_bad(flags, k)  # one host sync per CHECK_EVERY steps
+            if blowup is not None:
                 reason = "NaN or infinite values" if not torch.isfinite(x).all() else f"max|u| above {config.blowup} data std"
                 break
             flags = []
-            if callback is not None:
-                callback({"kind": "progress", "step": k, "steps": config.steps, "preview": x[0].float().cpu(),
-                          "spectrum": spectra[-1].cpu()})
-            if should_stop is not None and should_stop():
-                reason = "stopped"
-                break
+        if callback is not None and (time.perf_counter() - last_event >= PREVIEW_SECONDS or k == config.steps):
+            callback({"kind": "progress", "step": k, "steps": config.steps, "preview": x[0].float().cpu(),
+                      "spectrum": spectra[-1].cpu()})  # the one host sync a preview needs, at most 10 per second
+            last_event = time.perf_counter()
+        if stop:
+            reason = "stopped"
+            break
     if blowup is not None:  # keep what was computed up to the last good step
         keep = [i for i, s in enumerate(saved_steps) if s < blowup]
         saved, saved_steps, spectra = [saved[i] for i in keep], [saved_steps[i] for i in keep], spectra[:blowup]

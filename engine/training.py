@@ -219,3 +219,29 @@ class Trainer:
             if stop:
                 break
         return self.checkpoint_path
+
+
+TASKS = ("generate", "refiner", "forecast", "noise_baseline", "pointwise")
+
+
+def make_task(kind: str, path: str | Path, variable: str | None = None, noise: NoiseConfig | None = None,
+              schedule: ScheduleConfig | None = None, forecast=None, spectral_weight: float = 0.25):
+    """The training task ``kind`` over the dataset file at ``path``.
+
+    generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a
+    model of the stationary distribution that refines rollouts); forecast, noise_baseline, pointwise: the
+    emulators of ``engine.forecast``.
+    """
+    from engine.config import ForecastConfig
+    from engine.data.store import load_fields
+    from engine.forecast import ForecastTask, load_trajectories
+
+    if kind not in TASKS:
+        raise EngineError(f"task must be one of {', '.join(TASKS)}, not {kind!r}")
+    if kind in ("generate", "refiner"):
+        noise, schedule = noise or NoiseConfig(), schedule or ScheduleConfig()
+        if kind == "refiner":
+            noise, schedule = NoiseConfig(kind="white"), ScheduleConfig(kind="vp")
+        return GenerativeTask(load_fields(path, variable), noise, schedule, spectral_weight, Path(path).name)
+    forecast = ForecastConfig(**{**options(forecast or ForecastConfig()), "task": kind})
+    return ForecastTask(load_trajectories(path, variable), forecast)
