@@ -1,0 +1,305 @@
+"""Background jobs: training, sampling, data generation and rollouts in worker processes.
+
+A job runs in its own process (spawned; a crash there cannot take the caller down) and streams small event
+dicts back through a queue: ``progress`` (step, loss or preview field and spectrum), ``checkpoint``, and one
+final event whose kind is ``done`` (with a ``result``), ``cancelled`` or ``failed`` (with a ``reason``).
+Progress events are rate-limited in the worker (``MIN_EVENT_SECONDS``). ``cancel()`` sets a flag the worker
+checks between steps; a worker that has not finished a second later is terminated. Jobs on a CUDA device
+run one at a time per device; CPU jobs start at once. A training job writes atomic checkpoints, so the same
+job submitted again after a kill resumes from the last one.
+
+Job options are plain dicts (picklable): config values by config name, e.g.
+``{"task": "forecast", "data": "kolmogorov-64-….nc", "out": "runs/si", "model": {...}, "training": {...}}``.
+"""
+from __future__ import annotations
+
+import itertools
+import multiprocessing as mp
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+MIN_EVENT_SECONDS = 0.1  # at most ~10 progress events per second per job
+CANCEL_GRACE_SECONDS = 1.0
+PREVIEW_SIZE = 128  # previews larger than this are block-averaged down
+FINAL = ("done", "cancelled", "failed")
+KINDS = ("train", "sample", "data", "rollout")
+
+
+class Cancelled(Exception):
+    """Raised inside a worker when its job was cancelled."""
+
+
+def preview(field) -> np.ndarray:
+    """A float32 numpy copy of a field, block-averaged to at most PREVIEW_SIZE² (cheap to send and draw)."""
+    array = np.asarray(field.detach().cpu() if hasattr(field, "detach") else field, dtype=np.float32)
+    factor = max(1, array.shape[-1] // PREVIEW_SIZE)
+    if factor > 1:
+        n = array.shape[-1] // factor
+        array = array[..., : n * factor, : n * factor].reshape(*array.shape[:-2], n, factor, n, factor).mean((-3, -1))
+    return array
+
+
+# ----- what each kind of job does (runs in the worker) -----------------------------------------------------------
+def _configs(options: dict) -> dict:
+    """Config objects from an options dict: {"noise": {...}} → NoiseConfig(**...), by name."""
+    from engine import config as c
+
+    classes = {"noise": c.NoiseConfig, "schedule": c.ScheduleConfig, "model": c.ModelConfig, "training": c.TrainingConfig,
+               "sampler": c.SamplerConfig, "forecast": c.ForecastConfig, "forecast_sampler": c.ForecastSamplerConfig,
+               "rollout": c.RolloutConfig, "grf": c.GRFConfig, "kolmogorov": c.KolmogorovConfig, "lorenz96": c.Lorenz96Config}
+    return {name: cls(**options.get(name, {})) for name, cls in classes.items()}
+
+
+def _train(options: dict, emit: Callable, should_stop: Callable) -> dict:
+    from engine.data.store import DataStore
+    from engine.training import Trainer, make_task
+
+    cfg, store = _configs(options), DataStore(options.get("data_dir"))
+    task = make_task(options.get("task", "generate"), store.path(options["data"]), options.get("variable"), cfg["noise"],
+                     cfg["schedule"], cfg["forecast"], cfg["training"].spectral_weight)
+    out = store.path(options["out"])
+    trainer = Trainer(task, cfg["model"], cfg["training"], out, emit, should_stop)
+    path = trainer.run(resume=options.get("resume", True))
+    return {"checkpoint": str(path), "step": trainer.step, "history": trainer.history}
+
+
+def _sample(options: dict, emit: Callable, should_stop: Callable) -> dict:
+    from engine.data.store import DataStore, load_fields
+    from engine.generation import generate, make_setup
+    from engine.spectral import radial_spectrum
+    from engine.training import resolve_device
+
+    cfg, store = _configs(options), DataStore(options.get("data_dir"))
+    device = resolve_device(options.get("device", "auto"))
+    data = load_fields(store.path(options["data"]), options.get("variable"))
+    checkpoint = options.get("checkpoint")
+    setup = make_setup(cfg["model"], data, cfg["noise"], cfg["schedule"], checkpoint and str(store.path(checkpoint)), device)
+
+    def step(event):
+        if should_stop():
+            raise Cancelled
+        emit({"kind": "progress", "step": event["step"], "steps": cfg["sampler"].steps, "preview": preview(event["x"][0])})
+
+    result = generate(setup, cfg["sampler"], options.get("count", 16), device, step)
+    return {"nfe": result.nfe, "seconds": result.seconds, **result.errors, "samples": preview(result.samples[:4]),
+            "spectrum": radial_spectrum(result.samples).numpy()}
+
+
+def _data(options: dict, emit: Callable, should_stop: Callable) -> dict:
+    from engine.data.catalog import cached_name, generate
+    from engine.data.store import DataStore, write_dataset
+
+    kind, store = options["kind"], DataStore(options.get("data_dir"))
+    config = _configs(options)[kind]
+    name = options.get("name") or cached_name(config)
+
+    def progress(event):
+        if should_stop():
+            raise Cancelled
+        emit(event)
+
+    partial = store.partial_path(name)
+    write_dataset(generate(config, progress, partial), store.path(name))
+    partial.unlink(missing_ok=True)
+    return {"name": name}
+
+
+def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
+    import torch
+
+    from engine.data.store import DataStore, write_dataset
+    from engine.forecast import load_forecaster, load_trajectories
+    from engine.rollout import evaluate, initial_conditions, load_refiner, rollout, rollout_dataset
+    from engine.training import resolve_device
+
+    cfg, store = _configs(options), DataStore(options.get("data_dir"))
+    config, sampler = cfg["rollout"], cfg["forecast_sampler"]
+    device = resolve_device(config.device)
+    data = load_trajectories(store.path(options["data"]), options.get("variable"))
+    forecaster = load_forecaster(store.path(options["checkpoint"]), device)
+    refiner = load_refiner(store.path(options["refiner"]), device) if options.get("refiner") else None
+    truth = data.denormalize(data.fields)
+    generator = torch.Generator(device=device).manual_seed(sampler.seed)
+
+    def progress(event):
+        emit({**event, "preview": preview(event["preview"]), "spectrum": event["spectrum"].numpy()})
+
+    result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config).to(device),
+                     config, data.std, refiner, progress, should_stop)
+    if result.reason == "stopped":
+        raise Cancelled
+    summary = {**evaluate(result, truth, config, forecaster.lead), "blowup_step": result.blowup_step,
+               "stop_reason": result.reason, "steps_done": result.steps_done, "seconds": result.seconds,
+               "spectra": result.spectra.numpy()}
+    if options.get("out"):
+        write_dataset(rollout_dataset(result, data.dt * forecaster.lead, data.variable, config), store.path(options["out"]))
+        summary["out"] = options["out"]
+    return summary
+
+
+RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout}
+
+
+def _worker(kind: str, options: dict, events, cancel) -> None:
+    """Process entry point: run the job, stream throttled events, end with exactly one final event."""
+    import torch
+
+    torch.set_num_threads(options.get("threads") or torch.get_num_threads())
+    last = [0.0]
+
+    def emit(event: dict) -> None:
+        now = time.monotonic()
+        if event.get("kind") != "progress" or now - last[0] >= MIN_EVENT_SECONDS:
+            last[0] = now
+            events.put(event)
+
+    try:
+        result = RUNNERS[kind](options, emit, cancel.is_set)
+        events.put({"kind": "cancelled", "reason": "cancelled"} if cancel.is_set() else {"kind": "done", "result": result})
+    except Cancelled:
+        events.put({"kind": "cancelled", "reason": "cancelled"})
+    except Exception as err:  # every failure ends the job with its reason; the caller keeps running
+        from engine.errors import EngineError
+
+        events.put({"kind": "failed", "reason": str(err) if isinstance(err, EngineError) else f"{type(err).__name__}: {err}"})
+
+
+# ----- the caller's side ----------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """A submitted job: its state, its events (numbered, the last ``MAX_EVENTS`` kept) and its result."""
+
+    id: int
+    kind: str
+    options: dict
+    state: str = "queued"  # queued → running → done | cancelled | failed
+    reason: str | None = None
+    result: dict | None = None
+    submitted: float = field(default_factory=time.time)
+    finished: float | None = None
+    events: deque = field(default_factory=lambda: deque(maxlen=Job.MAX_EVENTS))
+    latest: dict = field(default_factory=dict)  # the newest event of each kind
+    count: int = 0
+    MAX_EVENTS = 2000
+
+    def __post_init__(self):
+        self._cancel = mp.get_context("spawn").Event()
+        self._done = threading.Event()
+
+    def record(self, event: dict) -> None:
+        self.count += 1
+        event = {**event, "seq": self.count}
+        self.events.append(event)
+        self.latest[event["kind"]] = event
+        if event["kind"] in FINAL:
+            self.state, self.reason, self.result = event["kind"], event.get("reason"), event.get("result")
+            self.finished = time.time()
+            self._done.set()
+
+    def events_since(self, seq: int) -> list[dict]:
+        """Events numbered above ``seq`` still kept (a slow reader skips the oldest)."""
+        return [e for e in list(self.events) if e["seq"] > seq]
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def finished_ok(self) -> bool:
+        return self.state == "done"
+
+
+class JobManager:
+    """Starts jobs in worker processes and collects their events on a thread per job."""
+
+    def __init__(self):
+        self._context = mp.get_context("spawn")
+        self._ids = itertools.count(1)
+        self.jobs: dict[int, Job] = {}
+        self._device_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, kind: str, options: dict) -> Job:
+        """Start a job of ``kind`` (train, sample, data, rollout) with plain-dict ``options``."""
+        if kind not in RUNNERS:
+            from engine.errors import EngineError
+
+            raise EngineError(f"job kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        job = Job(next(self._ids), kind, dict(options))
+        with self._lock:
+            self.jobs[job.id] = job
+        threading.Thread(target=self._supervise, args=(job,), daemon=True, name=f"job-{job.id}").start()
+        return job
+
+    def _device_lock(self, options: dict) -> threading.Lock | None:
+        """One lock per CUDA device: GPU jobs are serialized, CPU jobs are not."""
+        import torch
+
+        device = (options.get("training") or options.get("rollout") or {}).get("device", options.get("device", "auto"))
+        if device == "cpu" or not torch.cuda.is_available():
+            return None
+        with self._lock:
+            return self._device_locks.setdefault("cuda:0", threading.Lock())
+
+    def _supervise(self, job: Job) -> None:
+        lock = self._device_lock(job.options)
+        if lock is not None:
+            lock.acquire()
+        try:
+            self._run(job)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, job: Job) -> None:
+        if job._cancel.is_set():
+            job.record({"kind": "cancelled", "reason": "cancelled before it started"})
+            return
+        events = self._context.Queue()
+        process = self._context.Process(target=_worker, args=(job.kind, job.options, events, job._cancel), daemon=True)
+        process.start()
+        job.state, job.process = "running", process
+        cancelled_at = None
+        while job.state not in FINAL:
+            try:
+                job.record(events.get(timeout=0.05))
+                continue
+            except queue.Empty:
+                pass
+            if job._cancel.is_set() and cancelled_at is None:
+                cancelled_at = time.monotonic()
+            if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE_SECONDS:
+                process.terminate()
+                job.record({"kind": "cancelled", "reason": "cancelled (worker terminated)"})
+            elif not process.is_alive() and events.empty():
+                job.record({"kind": "failed", "reason": f"the worker exited with code {process.exitcode} without a result"})
+        process.join(timeout=5)
+
+    def kill(self, job: Job) -> None:
+        """End a job's worker at once, as a crash would (training resumes from its last checkpoint)."""
+        process = getattr(job, "process", None)
+        if process is not None:
+            process.kill()
+
+    def active(self) -> list[Job]:
+        return [job for job in self.jobs.values() if job.state not in FINAL]
+
+
+_MANAGER: JobManager | None = None
+
+
+def manager() -> JobManager:
+    """The process-wide job manager (one per server: every browser session sees the same jobs)."""
+    global _MANAGER
+    if _MANAGER is None:
+        _MANAGER = JobManager()
+    return _MANAGER
+

@@ -1,0 +1,78 @@
+import time
+
+import pytest
+
+from engine.data.store import DataStore
+from engine.jobs import JobManager
+
+GRF = {"kind": "grf", "grf": {"size": 16, "count": 64, "seed": 1}, "name": "g.nc"}
+
+
+def _train_options(folder, steps=2000):
+    return {"task": "generate", "data": "g.nc", "out": "runs/g", "data_dir": str(folder), "threads": 1,
+            "model": {"size": "tiny"}, "training": {"steps": steps, "batch_size": 4, "log_every": 1,
+                                                     "checkpoint_every": 5, "device": "cpu"}}
+
+
+@pytest.fixture(scope="module")
+def jobs():
+    return JobManager()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, jobs):
+    folder = tmp_path_factory.mktemp("jobs")
+    job = jobs.submit("data", {**GRF, "data_dir": str(folder)})
+    assert job.wait(60) and job.state == "done", job.reason
+    assert job.result == {"name": "g.nc"} and (folder / "g.nc").exists()
+    return folder
+
+
+def _first(job, kind, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if kind in job.latest:
+            return job.latest[kind]
+        time.sleep(0.02)
+    raise AssertionError(f"no {kind} event from job {job.id}: {job.state} {job.reason}")
+
+
+def test_training_streams_rate_limited_progress_and_cancels_within_a_second(jobs, folder):
+    job = jobs.submit("train", _train_options(folder))
+    _first(job, "checkpoint")
+    time.sleep(1.0)
+    progress = [e for e in job.events_since(0) if e["kind"] == "progress"]
+    assert progress and all("loss" in e for e in progress)
+    span = progress[-1]["step"] - progress[0]["step"]
+    assert len(progress) <= 1 + (time.time() - job.submitted) / 0.1  # ≤ 10 progress events per second
+    assert span >= len(progress) - 1  # throttled, not lost: steps advance between events
+    start = time.monotonic()
+    job.cancel()
+    assert job.wait(5) and job.state == "cancelled"
+    assert time.monotonic() - start < 1.0 + 0.2  # within a second (and the collector's 50 ms poll)
+    assert job.events[-1]["kind"] == "cancelled" and jobs.active() == []
+
+
+def test_a_killed_training_job_resumes_from_its_last_checkpoint(jobs, folder):
+    job = jobs.submit("train", {**_train_options(folder), "out": "runs/killed"})
+    checkpoint = _first(job, "checkpoint")
+    jobs.kill(job)
+    assert job.wait(10) and job.state == "failed" and "exited with code" in job.reason
+    assert (DataStore(folder).path("runs/killed") / "checkpoint.pt").exists()
+    again = jobs.submit("train", {**_train_options(folder, steps=checkpoint["step"] + 3), "out": "runs/killed"})
+    assert again.wait(60) and again.state == "done", again.reason
+    steps = [e["step"] for e in again.events_since(0) if e["kind"] == "progress"]
+    assert steps[0] > checkpoint["step"] and again.result["step"] == checkpoint["step"] + 3
+
+
+def test_a_failing_job_reports_why_and_the_manager_keeps_working(jobs, folder):
+    bad = jobs.submit("sample", {"data": "missing.nc", "data_dir": str(folder), "model": {"kind": "analytic"}})
+    assert bad.wait(60) and bad.state == "failed" and "no such data file" in bad.reason
+    outside = jobs.submit("train", {**_train_options(folder), "data": "../elsewhere.nc"})
+    assert outside.wait(60) and outside.state == "failed" and "outside the data folder" in outside.reason
+    good = jobs.submit("sample", {"data": "g.nc", "data_dir": str(folder), "model": {"kind": "analytic"},
+                                  "sampler": {"steps": 8}, "count": 8})
+    assert good.wait(60) and good.state == "done", good.reason
+    assert good.result["nfe"] == 8 and good.result["samples"].shape == (4, 16, 16)
+    with pytest.raises(ValueError, match="job kind"):
+        jobs.submit("dance", {})
