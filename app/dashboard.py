@@ -14,6 +14,7 @@ import param
 import torch
 
 from app.data_view import DataView
+from app.train_view import TrainView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.config import NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
@@ -21,12 +22,14 @@ from engine.data.store import DataStore, load_fields
 from engine.errors import EngineError
 from engine.generation import Setup, analytic_setup, generate
 from engine.interpolants import GaussianModel, interpolate
+from engine.jobs import manager
 from engine.noise import NOISE_KINDS, colour, noise_generator, noise_spectrum
 from engine.oracle import drift_lipschitz
 from engine.schedules import spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum, shell_sum
 from engine.training import resolve_device
 
+POLL_MS = 250  # how often a session drains job events (4 frames per second for curves and previews)
 SAMPLES = 32  # fields per generated batch: enough for a smooth spectrum, fast on 2 cores
 # numbers that may be empty (None = "derive it") and seeds need typed inputs, not sliders
 OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}
@@ -68,6 +71,7 @@ class Studio(pn.viewable.Viewer):
         self.dataset = defaults[0]
         self.data = load_fields(self.store.path(self.dataset))
         self.data_view = DataView(self.store, self.dataset)
+        self.train_view = TrainView(self.store, manager(), lambda: self.dataset, lambda: (self.noise, self.schedule))
         self.device = resolve_device(os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # set by launch.py --device
         self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
         self.sampler_a = SamplerConfig(name="Sampler A")
@@ -143,13 +147,22 @@ class Studio(pn.viewable.Viewer):
             pn.Column(pn.Row(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
                       pn.Row(self.compare_spectrum.figure, self.compare_metrics)),
             pn.Param(self.sampler_b, name="Sampler B", widgets=SAMPLER_WIDGETS, width=280))
-        tabs = pn.Tabs(("Data", self.data_view), ("Interpolant", interpolant), ("Sample", sample), ("Compare", compare), dynamic=False)
+        tabs = pn.Tabs(("Data", self.data_view), ("Interpolant", interpolant), ("Sample", sample), ("Compare", compare),
+                       ("Train", self.train_view), dynamic=False)
+        pn.state.onload(lambda: pn.state.add_periodic_callback(self._poll_jobs, period=POLL_MS))
         # a plain layout rather than a template: templates pull web fonts, and the studio must work offline
         header = pn.pane.HTML("<h2 style='margin:4px 0'>Emulator Studio</h2>", sizing_mode="stretch_width",
                               styles={"background": "#1f4e79", "color": "white", "padding": "4px 12px"})
         return pn.Column(header, pn.Row(sidebar, pn.Column(self.alert, self.error, tabs)), sizing_mode="stretch_width")
 
     # ----- updates ------------------------------------------------------------------------------------
+    def _poll_jobs(self) -> None:
+        """Drain the followed jobs' events into the views; an error is shown, and the callback keeps running."""
+        try:
+            self.train_view.poll()
+        except Exception as err:  # a periodic callback that raises stops silently: report and go on
+            self.error.object, self.error.visible = f"**Live update failed:** {type(err).__name__}: {err}", True
+
     def _safely(self, update) -> None:
         """Run an update; a bad combination shows its reason in place instead of breaking the page."""
         try:

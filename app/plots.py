@@ -8,7 +8,9 @@ from bokeh.plotting import figure
 
 PALETTE = tuple(reversed(RdBu11))  # diverging: blue negative, red positive
 LINE_COLOURS = {"data": "#222222", "noise": "#999999", "generated": "#d62728", "A": "#1f77b4", "B": "#d62728",
-                "x_t": "#2ca02c", "coarse": "#ff7f0e", "time mean": "#9467bd", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
+                "x_t": "#2ca02c", "coarse": "#ff7f0e", "time mean": "#9467bd",
+                "loss": "#9ecae1", "smoothed": "#08519c", "model": "#d62728", "truth": "#222222", "emulator": "#d62728",
+                "previous": "#999999", "this run": "#d62728", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
 
 
 class FieldPlot:
@@ -48,3 +50,12 @@ class CurvePlot:
 
     def update(self, name: str, x, y) -> None:
         self.sources[name].data = {"x": np.asarray(x, dtype=np.float64), "y": np.asarray(y, dtype=np.float64)}
+
+    def extend(self, name: str, x, y, keep: int = 20_000) -> None:
+        """Append points (sent to the browser as a patch of new points, not the whole line)."""
+        self.sources[name].stream({"x": np.asarray(x, dtype=np.float64), "y": np.asarray(y, dtype=np.float64)},
+                                  rollover=keep)
+
+    def clear(self) -> None:
+        for source in self.sources.values():
+            source.data = {"x": [], "y": []}

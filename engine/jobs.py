@@ -64,9 +64,40 @@ def _train(options: dict, emit: Callable, should_stop: Callable) -> dict:
     task = make_task(options.get("task", "generate"), store.path(options["data"]), options.get("variable"), cfg["noise"],
                      cfg["schedule"], cfg["forecast"], cfg["training"].spectral_weight)
     out = store.path(options["out"])
-    trainer = Trainer(task, cfg["model"], cfg["training"], out, emit, should_stop)
+
+    def report(event: dict) -> None:
+        emit(event)
+        if event["kind"] == "checkpoint" and options.get("previews", True):
+            emit({"kind": "preview", "step": event["step"], **_preview_of(task, event["path"], cfg)})
+
+    trainer = Trainer(task, cfg["model"], cfg["training"], out, report, should_stop)
     path = trainer.run(resume=options.get("resume", True))
     return {"checkpoint": str(path), "step": trainer.step, "history": trainer.history}
+
+
+def _preview_of(task, checkpoint: str, cfg: dict) -> dict:
+    """What the model does now: 4 samples (8 Euler steps) of a generator, or one forecast of an emulator,
+    as a preview field and its spectrum next to the data's."""
+    import torch
+
+    from engine.spectral import radial_spectrum
+
+    if task.kind == "generate":
+        from engine.generation import checkpoint_setup, generate
+
+        noise, schedule = (type(cfg[name])(**task.configs[name]) for name in ("noise", "schedule"))
+        setup = checkpoint_setup(checkpoint, task.data, noise, schedule, torch.device("cpu"))
+        fields = generate(setup, cfg["sampler"].__class__(steps=8, seed=0), 4).samples
+        data = task.data.fields[:64]
+    else:
+        from engine.forecast import load_forecaster
+
+        forecaster = load_forecaster(checkpoint)
+        states = task.data.denormalize(task.data.fields[:1, :2])  # (1, 2, n, n): an input and its truth
+        fields = forecaster.step(states[:, 0], cfg["forecast_sampler"], torch.Generator().manual_seed(0))
+        data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
+    return {"field": preview(fields[0]), "spectrum": radial_spectrum(fields).numpy(),
+            "data_spectrum": radial_spectrum(data).numpy()}
 
 
 def _sample(options: dict, emit: Callable, should_stop: Callable) -> dict:

@@ -114,3 +114,23 @@ def test_data_view_plays_through_time_and_coarse_grains_at_lambda(page, server_u
     assert _spectra(page, title)["data"] != before
     page.screenshot(path=str(artifacts / "dashboard-data-lambda.png"))
     assert errors == []
+
+
+def test_a_training_job_grows_the_loss_curve_live_and_can_be_cancelled(page, server_url, artifacts):
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    page.locator(".bk-tab", has_text="Train").click()
+    batch = page.locator(".bk-input-group", has_text="Batch size").locator("input").first
+    batch.fill("4")
+    batch.press("Enter")
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("""() => {
+      const fig = Bokeh.documents[0].get_model_by_name('training loss');
+      return fig.renderers.find(r => r.name === 'loss').data_source.data.x.length >= 3;
+    }""", timeout=90000)
+    page.get_by_text("steps/s").first.wait_for(timeout=10000)
+    page.screenshot(path=str(artifacts / "dashboard-train.png"))
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("cancelled: Resume continues").wait_for(timeout=20000)
+    assert page.get_by_text("my-run").count() > 0  # the checkpoint list shows the run
+    assert errors == []

@@ -1,0 +1,169 @@
+"""The Train view: start, cancel (pause) and resume a training job on the chosen dataset, and watch its loss
+curve, progress, and what the model generates at every checkpoint, live."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import panel as pn
+import param
+
+from app.plots import CurvePlot, FieldPlot, shared_mapper
+from engine.checkpoints import load_checkpoint
+from engine.config import ForecastConfig, ModelConfig, TrainingConfig, options
+from engine.data.store import DataStore
+from engine.errors import EngineError
+from engine.jobs import FINAL, JobManager
+from engine.training import TASKS
+
+SMOOTHING = 0.1  # EMA weight of the newest loss in the smoothed curve
+TRAINING_WIDGETS = {"steps": pn.widgets.IntInput, "batch_size": pn.widgets.IntInput, "seed": pn.widgets.IntInput,
+                    "checkpoint_every": pn.widgets.IntInput, "log_every": pn.widgets.IntInput,
+                    "max_seconds": pn.widgets.FloatInput, "lr": pn.widgets.FloatInput}
+SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "checkpoint_every", "log_every",
+                  "max_seconds", "seed"]
+
+
+def run_table(store: DataStore) -> list[dict]:
+    """Every run folder under ``runs/`` with a checkpoint: task, step, last loss, model size."""
+    rows = []
+    for path in sorted((store.root / "runs").glob("*/checkpoint.pt")):
+        try:
+            state = load_checkpoint(path)
+        except EngineError:
+            continue
+        history = state.get("history") or [[0, float("nan")]]
+        rows.append({"run": path.parent.name, "task": state.get("task", "generate"), "step": state["step"],
+                     "loss": round(float(history[-1][1]), 5), "model": state["configs"]["model"]["size"],
+                     "data": state["data"].get("source", "")})
+    return rows
+
+
+class TrainView(pn.viewable.Viewer):
+    """One training job at a time per browser session; the job itself runs in a worker process."""
+
+    task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see the README)")
+    run_name = param.String(default="my-run", doc="run folder runs/<name> in the data folder; resume continues it")
+
+    def __init__(self, store: DataStore, jobs: JobManager, dataset: callable, generation_configs: callable, **params):
+        super().__init__(**params)
+        self.store, self.jobs, self.dataset, self.generation_configs = store, jobs, dataset, generation_configs
+        self.model = ModelConfig(name="Model")
+        self.training = TrainingConfig(name="Training", steps=600, log_every=10, checkpoint_every=100)
+        self.forecast = ForecastConfig(name="Emulator")
+        self.job, self.cursor, self.smoothed = None, 0, None
+        self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280)
+        self.preview = FieldPlot("model output at the last checkpoint", shared_mapper(3.0), 260)
+        self.spectrum = CurvePlot("spectra at the last checkpoint", ["data", "model"], "wavenumber k", "S(k)", height=280)
+        self.progress = pn.indicators.Progress(value=0, max=100, width=420, name="progress")
+        self.status = pn.pane.Markdown("No job yet.", name="train-status")
+        self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.runs = pn.pane.Markdown("", name="runs")
+        self.start_button = pn.widgets.Button(name="Start", button_type="primary", width=90)
+        self.cancel_button = pn.widgets.Button(name="Cancel", button_type="warning", width=90, disabled=True)
+        self.resume_button = pn.widgets.Button(name="Resume", width=90)
+        self.start_button.on_click(lambda _: self.start(resume=False))
+        self.resume_button.on_click(lambda _: self.start(resume=True))
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.refresh_runs()
+
+    def options(self, resume: bool) -> dict:
+        noise, schedule = self.generation_configs()
+        return {"task": self.task, "data": self.dataset(), "out": f"runs/{self.run_name}", "resume": resume,
+                "data_dir": str(self.store.root), "model": options(self.model), "training": options(self.training),
+                "forecast": options(self.forecast), "noise": options(noise), "schedule": options(schedule)}
+
+    def start(self, resume: bool) -> None:
+        """Submit the job (a new run starts over; resume continues the run folder's checkpoint)."""
+        if self.job is not None and self.job.state not in FINAL:
+            return
+        if not self.run_name or Path(self.run_name).name != self.run_name:
+            self._fail(f"run name {self.run_name!r} must be a plain folder name")
+            return
+        if not resume:
+            (self.store.path(f"runs/{self.run_name}") / "checkpoint.pt").unlink(missing_ok=True)
+            self.loss.clear()
+            self.smoothed = None
+        self.failure.visible = False
+        self.job, self.cursor = self.jobs.submit("train", self.options(resume)), 0
+        self.cancel_button.disabled, self.start_button.disabled = False, True
+        self.status.object = f"Job {self.job.id}: starting a worker…"
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.status.object = f"Job {self.job.id}: cancelling (a checkpoint is kept; Resume continues)…"
+
+    def _fail(self, reason: str) -> None:
+        self.failure.object, self.failure.visible = f"**Training failed:** {reason}", True
+
+    def poll(self) -> None:
+        """Apply the job's new events to the plots (called by the session's periodic callback)."""
+        if self.job is None:
+            return
+        events = self.job.events_since(self.cursor)
+        if not events:
+            return
+        self.cursor = events[-1]["seq"]
+        progress = [e for e in events if e["kind"] == "progress"]
+        if progress:
+            self._show_progress(progress)
+        for event in events:
+            if event["kind"] == "preview":
+                self._show_preview(event)
+            elif event["kind"] in FINAL:
+                self._finish(event)
+
+    def _show_progress(self, events: list[dict]) -> None:
+        steps = [e["step"] for e in events]
+        losses = [e["loss"] for e in events]
+        smoothed = []
+        for value in losses:
+            self.smoothed = value if self.smoothed is None else (1 - SMOOTHING) * self.smoothed + SMOOTHING * value
+            smoothed.append(self.smoothed)
+        self.loss.extend("loss", steps, losses)
+        self.loss.extend("smoothed", steps, smoothed)
+        last = events[-1]
+        self.progress.value = int(100 * last["step"] / last["steps"])
+        rate = last.get("steps_per_second") or float("nan")
+        eta = (last["steps"] - last["step"]) / rate if rate > 0 else float("nan")
+        self.status.object = (f"Job {self.job.id}: step {last['step']} / {last['steps']} · loss {last['loss']:.4g} · "
+                              f"{rate:.1f} steps/s · ETA {eta:.0f} s" if math.isfinite(eta) else
+                              f"Job {self.job.id}: step {last['step']} / {last['steps']}")
+
+    def _show_preview(self, event: dict) -> None:
+        field = event["field"]
+        limit = 3 * float(np.std(field)) or 1.0
+        self.preview.figure.renderers[0].glyph.color_mapper.update(low=-limit, high=limit)
+        self.preview.update(field)
+        shells = np.arange(1, len(event["spectrum"]))
+        self.spectrum.update("data", shells, event["data_spectrum"][1:])
+        self.spectrum.update("model", shells, event["spectrum"][1:])
+
+    def _finish(self, event: dict) -> None:
+        self.cancel_button.disabled, self.start_button.disabled = True, False
+        words = {"done": "finished", "cancelled": "cancelled: Resume continues from its checkpoint", "failed": "failed"}
+        self.status.object = f"Job {self.job.id} {words[event['kind']]}."
+        if event["kind"] == "failed":
+            self._fail(event["reason"])
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        rows = run_table(self.store)
+        header = "| run | task | step | loss | model | data |\n|---|---|---|---|---|---|\n"
+        self.runs.object = ("**Checkpoints** (runs/ in the data folder)\n\n" + header +
+                            "\n".join(f"| {r['run']} | {r['task']} | {r['step']} | {r['loss']} | {r['model']} | {r['data']} |"
+                                      for r in rows)) if rows else "No checkpoints yet."
+
+    def __panel__(self):
+        controls = pn.Column(
+            pn.widgets.Select.from_param(self.param.task, name="Task"),
+            pn.widgets.TextInput.from_param(self.param.run_name, name="Run name"),
+            pn.Param(self.model, parameters=["size"], show_name=False, width=280),
+            pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training", width=280),
+            pn.Param(self.forecast, parameters=["sigma", "lead", "unroll"], name="Emulator (forecast tasks)", width=280),
+            width=300)
+        return pn.Row(controls, pn.Column(
+            pn.Row(self.start_button, self.cancel_button, self.resume_button, self.progress), self.status, self.failure,
+            pn.Row(self.loss.figure, self.preview.figure, self.spectrum.figure), self.runs))
