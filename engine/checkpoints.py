@@ -36,3 +36,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EngineError(f"{path}: not an Emulator Studio drift checkpoint (format {FORMAT})")
     return payload
+
+
+INFERENCE_KEYS = ("task", "configs", "data", "ema_state", "step", "history", "engine_version")
+
+
+def export_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """An inference-only copy: the EMA weights, configs, data statistics and loss history, without the optimizer
+    and RNG state (about a third of the size); it samples and rolls out, but cannot resume training."""
+    state = load_checkpoint(source)
+    return save_checkpoint({key: state[key] for key in INFERENCE_KEYS if key in state} | {"exported": True}, target)

@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     for spec in (NOISE, SCHEDULE, MODEL, SAMPLER):
         add_config_flags(sample, spec)
 
+    export = commands.add_parser("export", help="write an inference-only copy of a checkpoint (EMA weights, configs)")
+    export.add_argument("--checkpoint", required=True, help="a training run's checkpoint.pt (name in the data folder)")
+    export.add_argument("--out", required=True, help="name of the copy in the data folder")
+
     roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
     roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run")
     roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov set)")
@@ -313,10 +317,19 @@ def _sample(args) -> None:
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
 
 
+def _export(args) -> None:
+    from engine.checkpoints import export_checkpoint
+    from engine.data.store import DataStore
+
+    store = DataStore(args.data_dir)
+    path = export_checkpoint(store.path(args.checkpoint), store.path(args.out))
+    print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout}[args.command](args)
+        {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout, "export": _export}[args.command](args)
     except (EngineError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ Job options are plain dicts (picklable): config values by config name, e.g.
 from __future__ import annotations
 
 import itertools
+import os
 import multiprocessing as mp
 import queue
 import threading
@@ -167,11 +168,26 @@ def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
         raise Cancelled
     summary = {**evaluate(result, truth, config, forecaster.lead), "blowup_step": result.blowup_step,
                "stop_reason": result.reason, "steps_done": result.steps_done, "seconds": result.seconds,
-               "spectra": result.spectra.numpy()}
+               "spectra": result.spectra.numpy(), **_statistics(result, truth, config, data.dt, forecaster.lead)}
     if options.get("out"):
         write_dataset(rollout_dataset(result, data.dt * forecaster.lead, data.variable, config), store.path(options["out"]))
         summary["out"] = options["out"]
     return summary
+
+
+def _statistics(result, truth, config, dt: float, lead: int, max_lag: int = 20) -> dict:
+    """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (science.md §5)."""
+    from engine.diagnostics import correlation, rate_of_change
+
+    frames = [config.start + s * lead for s in result.saved_steps if config.start + s * lead < truth.shape[1]]
+    states, window = result.states.double(), truth[: config.initial_conditions, frames].double()
+    lags = max(0, min(max_lag, len(frames) - 1, states.shape[1] - 1))
+    out = {"correlation": {"emulator": correlation(states, lags).tolist(), "truth": correlation(window, lags).tolist()},
+           "saved_time": [s * lead * dt for s in result.saved_steps]}
+    if states.shape[1] > 1 and len(frames) > 1:
+        step = dt * lead * config.save_every
+        out["rate"] = {"emulator": rate_of_change(states, step).tolist(), "truth": rate_of_change(window, step).tolist()}
+    return out
 
 
 RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout}
@@ -181,7 +197,8 @@ def _worker(kind: str, options: dict, events, cancel) -> None:
     """Process entry point: run the job, stream throttled events, end with exactly one final event."""
     import torch
 
-    torch.set_num_threads(options.get("threads") or torch.get_num_threads())
+    # leave a core to the caller (the dashboard server stays responsive); oversubscribed OpenMP threads spin
+    torch.set_num_threads(options.get("threads") or max(1, (os.cpu_count() or 2) - 1))
     last = [0.0]
 
     def emit(event: dict) -> None:

@@ -170,6 +170,8 @@ class Trainer:
 
     def _resume(self) -> None:
         state = load_checkpoint(self.checkpoint_path, self.device)
+        if state.get("exported"):
+            raise EngineError(f"{self.checkpoint_path} is an exported inference-only checkpoint; train into a new folder")
         if (state.get("task", "generate") != self.task.kind or state["data"]["n"] != self.task.describe()["data"]["n"]
                 or state["configs"]["model"] != self.model_config):
             raise EngineError(f"{self.checkpoint_path} was trained for another task, on other data or with another "

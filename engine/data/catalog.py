@@ -58,9 +58,18 @@ def ensure(config: param.Parameterized, store: DataStore | None = None,
     return name
 
 
+SHIPPED_CHECKPOINTS = ASSETS / "checkpoints"
+
+
 def install_defaults(store: DataStore | None = None) -> list[str]:
-    """Put the built-in datasets in the folder (once) and return their names, Kolmogorov first."""
+    """Put the built-in datasets (and the shipped checkpoints, as ``runs/shipped-<name>/checkpoint.pt``) in the
+    folder, once; returns the datasets' names, Kolmogorov first."""
     store = store or DataStore()
+    for checkpoint in sorted(SHIPPED_CHECKPOINTS.glob("*.pt")):
+        target = store.path(f"runs/shipped-{checkpoint.stem}/checkpoint.pt")
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(checkpoint, target)
     kolmogorov = cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV))
     if not store.path(kolmogorov).exists():
         shutil.copyfile(ASSETS / SHIPPED_FILE, store.path(kolmogorov))
