@@ -6,6 +6,7 @@ import numpy as np
 import panel as pn
 import param
 
+from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
@@ -30,7 +31,7 @@ def checkpoints(store: DataStore) -> dict[str, list[str]]:
     return found
 
 
-class RolloutView(pn.viewable.Viewer):
+class RolloutView(JobView):
     """A rollout job per browser session, drawn as its events arrive."""
 
     checkpoint = param.Selector(default=None, objects=[], doc="a trained emulator (forecast, noise_baseline or pointwise)")
@@ -113,20 +114,6 @@ class RolloutView(pn.viewable.Viewer):
         index = self.config.start + step * self.lead
         fields = self.truth.fields
         return None if index >= fields.shape[1] else self.truth.denormalize(fields[0, index]).numpy()
-
-    def poll(self) -> None:
-        if self.job is None:
-            return
-        events = self.job.events_since(self.cursor)
-        if not events:
-            return
-        self.cursor = events[-1]["seq"]
-        progress = [e for e in events if e["kind"] == "progress"]
-        if progress:
-            self._show_progress(progress)
-        for event in events:
-            if event["kind"] in FINAL:
-                self._finish(event)
 
     def _show_progress(self, events: list[dict]) -> None:
         last = events[-1]

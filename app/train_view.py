@@ -9,6 +9,7 @@ import numpy as np
 import panel as pn
 import param
 
+from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastConfig, ModelConfig, TrainingConfig, options
@@ -40,7 +41,7 @@ def run_table(store: DataStore) -> list[dict]:
     return rows
 
 
-class TrainView(pn.viewable.Viewer):
+class TrainView(JobView):
     """One training job at a time per browser session; the job itself runs in a worker process."""
 
     task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see the README)")
@@ -98,23 +99,6 @@ class TrainView(pn.viewable.Viewer):
     def _fail(self, reason: str) -> None:
         self.failure.object, self.failure.visible = f"**Training failed:** {reason}", True
 
-    def poll(self) -> None:
-        """Apply the job's new events to the plots (called by the session's periodic callback)."""
-        if self.job is None:
-            return
-        events = self.job.events_since(self.cursor)
-        if not events:
-            return
-        self.cursor = events[-1]["seq"]
-        progress = [e for e in events if e["kind"] == "progress"]
-        if progress:
-            self._show_progress(progress)
-        for event in events:
-            if event["kind"] == "preview":
-                self._show_preview(event)
-            elif event["kind"] in FINAL:
-                self._finish(event)
-
     def _show_progress(self, events: list[dict]) -> None:
         steps = [e["step"] for e in events]
         losses = [e["loss"] for e in events]
@@ -132,7 +116,9 @@ class TrainView(pn.viewable.Viewer):
                               f"{rate:.1f} steps/s · ETA {eta:.0f} s" if math.isfinite(eta) else
                               f"Job {self.job.id}: step {last['step']} / {last['steps']}")
 
-    def _show_preview(self, event: dict) -> None:
+    def _show_event(self, event: dict) -> None:
+        if event["kind"] != "preview":
+            return
         field = event["field"]
         limit = 3 * float(np.std(field)) or 1.0
         self.preview.figure.renderers[0].glyph.color_mapper.update(low=-limit, high=limit)
