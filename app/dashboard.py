@@ -21,11 +21,11 @@ from engine.config import NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
 from engine.data.store import DataStore, load_fields
 from engine.errors import EngineError
-from engine.generation import Setup, analytic_setup, generate
+from engine.generation import Setup, analytic_setup, generate, time_grid
 from engine.interpolants import GaussianModel, interpolate
 from engine.jobs import manager
 from engine.noise import NOISE_KINDS, colour, noise_generator, noise_spectrum
-from engine.oracle import drift_lipschitz
+from engine.oracle import drift_lipschitz, expected_drift_norm
 from engine.schedules import spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum, shell_sum
 from engine.training import resolve_device
@@ -111,6 +111,9 @@ class Studio(pn.viewable.Viewer):
         self.a_plot, self.b_plot = FieldPlot("sampler A", mapper), FieldPlot("sampler B", mapper)
         self.diff_plot = FieldPlot("A − B", self.diff_mapper)
         self.compare_spectrum = CurvePlot("spectra: A, B and the data", ["data", "A", "B"], "wavenumber k", "S(k)")
+        self.drift_norm = CurvePlot("drift norm along the path, and where A and B evaluate it",
+                                    ["‖b(t, x_t)‖", "A", "B"], "t", "RMS drift per pixel", log_x=False,
+                                    markers=("A", "B"))
         self.compare_metrics = pn.pane.Markdown("", name="compare-metrics")
 
     def _set_colour_range(self) -> None:
@@ -147,7 +150,7 @@ class Studio(pn.viewable.Viewer):
                            self.sample_metrics)
         compare = pn.Row(
             pn.Column(pn.Row(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
-                      pn.Row(self.compare_spectrum.figure, self.compare_metrics)),
+                      pn.Row(self.compare_spectrum.figure, self.drift_norm.figure), self.compare_metrics),
             pn.Param(self.sampler_b, name="Sampler B", widgets=SAMPLER_WIDGETS, width=280))
         tabs = pn.Tabs(("Data", self.data_view), ("Interpolant", interpolant), ("Sample", sample), ("Compare", compare),
                        ("Train", self.train_view), ("Rollout", self.rollout_view), dynamic=False)
@@ -249,6 +252,14 @@ class Studio(pn.viewable.Viewer):
         self._result_a = (result, spectrum)
         self._update_compare()
 
+    def _update_drift_norm(self) -> None:
+        """The exact drift's RMS along the path (Gaussian data), and its values at each sampler's grid times."""
+        model = GaussianModel(self.setup.noise_power, self.setup.data_power, self.setup.schedule)
+        self.drift_norm.update("‖b(t, x_t)‖", T_GRID.numpy(), expected_drift_norm(model, T_GRID).numpy())
+        for label, sampler in (("A", self.sampler_a), ("B", self.sampler_b)):
+            ts = time_grid(sampler, self.data.n)[:-1]
+            self.drift_norm.update(label, ts.numpy(), expected_drift_norm(model, ts).numpy())
+
     def _update_compare(self) -> None:
         result_a, spectrum_a = getattr(self, "_result_a", None) or self._run(self.sampler_a)
         result_b, spectrum_b = self._run(self.sampler_b)
@@ -258,5 +269,6 @@ class Studio(pn.viewable.Viewer):
         self.compare_spectrum.update("data", *_shells(self.data_spectrum))
         self.compare_spectrum.update("A", *_shells(spectrum_a))
         self.compare_spectrum.update("B", *_shells(spectrum_b))
+        self._update_drift_norm()
         self.compare_metrics.object = (f"Same seed → same starting noise when seeds match.\n\n{self.HEADER}\n"
                                        f"{self._metrics('A', result_a)}\n{self._metrics('B', result_b)}")

@@ -10,7 +10,7 @@ PALETTE = tuple(reversed(RdBu11))  # diverging: blue negative, red positive
 LINE_COLOURS = {"data": "#222222", "noise": "#999999", "generated": "#d62728", "A": "#1f77b4", "B": "#d62728",
                 "x_t": "#2ca02c", "coarse": "#ff7f0e", "time mean": "#9467bd",
                 "loss": "#9ecae1", "smoothed": "#08519c", "model": "#d62728", "truth": "#222222", "emulator": "#d62728",
-                "previous": "#999999", "this run": "#d62728", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
+                "previous": "#999999", "this run": "#d62728", "‖b(t, x_t)‖": "#222222", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
 
 
 class FieldPlot:
@@ -36,15 +36,19 @@ class CurvePlot:
     """Named lines on one figure (log–log for spectra), each updated in place."""
 
     def __init__(self, title: str, names: list[str], x_label: str, y_label: str, log_x=True, log_y=True,
-                 width: int = 420, height: int = 300):
+                 width: int = 420, height: int = 300, markers: tuple[str, ...] = ()):
         self.figure = figure(title=title, width=width, height=height, x_axis_label=x_label, y_axis_label=y_label,
                              x_axis_type="log" if log_x else "linear", y_axis_type="log" if log_y else "linear",
                              toolbar_location="above", tools="pan,wheel_zoom,box_zoom,reset,save", name=title)
         self.sources = {}
         for name in names:
             self.sources[name] = ColumnDataSource({"x": [], "y": []})
-            self.figure.line("x", "y", source=self.sources[name], legend_label=name, line_width=2, name=name,
-                             color=LINE_COLOURS.get(name, "#555555"))
+            style = {"source": self.sources[name], "legend_label": name, "name": name,
+                     "color": LINE_COLOURS.get(name, "#555555")}
+            if name in markers:  # points only: where a sampler evaluates, say
+                self.figure.scatter("x", "y", size=7, **style)
+            else:
+                self.figure.line("x", "y", line_width=2, **style)
         self.figure.legend.location = "bottom_left"
         self.figure.legend.click_policy = "hide"
 

@@ -53,6 +53,7 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         (["sample", "--data", "nan.nc", "--steps", "0"], "at least 1"),
         (["data", "kolmogorov", "--viscosity", "-0.001", "--out", "x.nc"], "--viscosity: "),
         (["data", "kolmogorov", "--size", "16", "--forcing-wavenumber", "8", "--out", "x.nc"], "not resolved"),
+        (["data", "kolmogorov", "--size", "33", "--out", "x.nc"], "even number"),
         (["data", "kolmogorov", "--size", "16", "--max-velocity", "0.01", "--spin-up", "1", "--out", "x.nc"],
          "raise max_velocity"),
         (["data", "grf", "--size", "8", "--out", str(elsewhere)], "outside the data folder"),
