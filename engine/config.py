@@ -176,3 +176,13 @@ class RolloutConfig(param.Parameterized):
                           doc="stop when max|u| exceeds this many data standard deviations (or on NaN)")
     refine_every = param.Integer(default=0, bounds=(0, 100_000), doc="apply the refiner every k steps (0: never)")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+
+
+class MixtureConfig(param.Parameterized):
+    """Paper 003's teaching problem: a two-mode Gaussian mixture in d dimensions, sampled by Euler on the exact drift."""
+
+    d = param.Integer(default=3000, bounds=(10, 100_000), doc="dimension d")
+    p = param.Number(default=0.8, bounds=(0.01, 0.99), doc="weight of the mode at +μ")
+    sigma2 = param.Number(default=0.5, bounds=(0.01, 10.0), label="σ²", doc="within-mode variance")
+    steps = param.Integer(default=8, bounds=(1, 512), doc="Euler steps on a uniform grid")
+    count = param.Integer(default=200, bounds=(10, 10_000), doc="samples")

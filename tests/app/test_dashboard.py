@@ -120,14 +120,15 @@ def test_a_training_job_grows_the_loss_curve_live_and_can_be_cancelled(page, ser
     errors = _open(page, server_url)
     page.set_viewport_size({"width": 1500, "height": 1000})
     page.locator(".bk-tab", has_text="Train").click()
-    batch = page.locator(".bk-input-group", has_text="Batch size").locator("input").first
-    batch.fill("4")
-    batch.press("Enter")
+    for label, value in (("Batch size", "4"), ("Log every", "2")):
+        box = page.locator(".bk-input-group", has_text=label).locator("input").first
+        box.fill(value)
+        box.press("Enter")
     page.get_by_role("button", name="Start").click()
     page.wait_for_function("""() => {
       const fig = Bokeh.documents[0].get_model_by_name('training loss');
       return fig.renderers.find(r => r.name === 'loss').data_source.data.x.length >= 3;
-    }""", timeout=90000)
+    }""", timeout=150000)
     page.get_by_text("steps/s").first.wait_for(timeout=10000)
     page.screenshot(path=str(artifacts / "dashboard-train.png"))
     page.get_by_role("button", name="Cancel").click()
