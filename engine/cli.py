@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: generate)")
     train.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, x); "
                                                      "emulators need (..., time, y, x))")
-    train.add_argument("--out", required=True, help="run folder for checkpoint.pt (resumed if present)")
+    train.add_argument("--out", required=True, help="run folder in the data folder for checkpoint.pt, e.g. runs/si "
+                                                    "(resumed if present)")
     train.add_argument("--variable", help="data variable to train on (default: the first with dims (..., y, x))")
     for spec in (NOISE, SCHEDULE, MODEL, TRAINING):
         add_config_flags(train, spec)
@@ -123,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="generate samples with the exact or a trained drift")
     sample.add_argument("--data", required=True, help="dataset (name in the data folder) whose spectrum defines the "
                                                       "noise and the errors")
-    sample.add_argument("--checkpoint", help="trained checkpoint (with --model unet)")
+    sample.add_argument("--checkpoint", help="trained checkpoint, name in the data folder (with --model unet)")
     sample.add_argument("--count", type=int, default=64, help="number of samples (default: 64)")
     sample.add_argument("--out", help="name in the data folder for the samples (.nc or .zarr)")
     sample.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="name of the copy in the data folder")
 
     roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
-    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run")
+    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run (name in the data folder, e.g. runs/si/checkpoint.pt)")
     roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov set)")
     roll.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
     roll.add_argument("--refiner", help="checkpoint of a refiner (train --task refiner) applied every --refine-every steps")
@@ -241,7 +242,8 @@ def _train(args) -> None:
     from engine.training import Trainer, make_task
 
     model, training = config_from_args(args, MODEL), config_from_args(args, TRAINING)
-    task = make_task(args.task, DataStore(args.data_dir).path(args.data), args.variable, config_from_args(args, NOISE),
+    store = DataStore(args.data_dir)
+    task = make_task(args.task, store.path(args.data), args.variable, config_from_args(args, NOISE),
                      config_from_args(args, SCHEDULE), config_from_args(args, FORECAST), training.spectral_weight)
     bar = tqdm(total=training.steps, unit="step", dynamic_ncols=True)
 
@@ -250,7 +252,7 @@ def _train(args) -> None:
             bar.update(event["step"] - bar.n)
             bar.set_postfix(loss=f"{event['loss']:.4f}")
 
-    path = Trainer(task, model, training, args.out, report).run()
+    path = Trainer(task, model, training, store.path(args.out), report).run()
     bar.close()
     print(f"wrote {path}")
 
@@ -268,11 +270,11 @@ def _rollout(args) -> None:
     device = resolve_device(config.device)
     store = DataStore(args.data_dir)
     data = load_trajectories(store.path(args.data or install_defaults(store)[0]), args.variable)
-    forecaster = load_forecaster(args.checkpoint, device)
+    forecaster = load_forecaster(store.path(args.checkpoint), device)
     if forecaster.n != data.n:
         raise EngineError(f"{args.checkpoint} was trained on {forecaster.n}² fields; the test data is {data.n}²")
     truth = data.denormalize(data.fields)
-    refiner = load_refiner(args.refiner, device) if args.refiner else None
+    refiner = load_refiner(store.path(args.refiner), device) if args.refiner else None
     if refiner is not None and config.refine_every == 0:
         config.refine_every = 1
     generator = torch.Generator(device=device).manual_seed(sampler.seed)
@@ -305,7 +307,8 @@ def _sample(args) -> None:
     device = resolve_device(args.device)
     store = DataStore(args.data_dir)
     data = load_fields(store.path(args.data), args.variable)
-    setup = make_setup(model, data, noise, schedule, args.checkpoint, device)
+    checkpoint = args.checkpoint and str(store.path(args.checkpoint))
+    setup = make_setup(model, data, noise, schedule, checkpoint, device)
     result = generate(setup, sampler, args.count, device)
     if args.out:
         write_dataset(samples_dataset(result, data, setup, sampler), store.path(args.out))
