@@ -56,7 +56,8 @@ class RolloutView(JobView):
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
         self.start_button = pn.widgets.Button(name="Roll out", button_type="primary", width=100)
         self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
-        self.start_button.on_click(lambda _: self.start())
+        # button events arrive without the document lock: run their Bokeh edits on the session's next tick
+        self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
         self.stop_button.on_click(lambda _: self.job and self.job.cancel())
         self.refresh_checkpoints()
 
@@ -76,8 +77,9 @@ class RolloutView(JobView):
     def refresh_checkpoints(self) -> None:
         found = checkpoints(self.store)
         self.param.checkpoint.objects = found["emulators"]
-        if self.checkpoint not in found["emulators"]:
-            self.checkpoint = found["emulators"][0] if found["emulators"] else None
+        if self.checkpoint not in found["emulators"]:  # the SI forecaster first, when there is one
+            preferred = [name for name in found["emulators"] if "si-forecaster" in name]
+            self.checkpoint = (preferred or found["emulators"] or [None])[0]
         self.param.refiner.objects = [NONE, *found["generators"]]
 
     def options(self) -> dict:

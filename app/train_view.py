@@ -3,6 +3,7 @@ curve, progress, and what the model generates at every checkpoint, live."""
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,9 @@ class TrainView(JobView):
         self.start_button = pn.widgets.Button(name="Start", button_type="primary", width=90)
         self.cancel_button = pn.widgets.Button(name="Cancel", button_type="warning", width=90, disabled=True)
         self.resume_button = pn.widgets.Button(name="Resume", width=90)
-        self.start_button.on_click(lambda _: self.start(resume=False))
-        self.resume_button.on_click(lambda _: self.start(resume=True))
+        # button events arrive without the document lock: run their Bokeh edits on the session's next tick
+        self.start_button.on_click(lambda _: pn.state.execute(partial(self.start, resume=False), schedule=True))
+        self.resume_button.on_click(lambda _: pn.state.execute(partial(self.start, resume=True), schedule=True))
         self.cancel_button.on_click(lambda _: self.cancel())
         self.refresh_runs()
 

@@ -167,7 +167,7 @@ class ForecastSamplerConfig(param.Parameterized):
 class RolloutConfig(param.Parameterized):
     """An autoregressive ensemble rollout."""
 
-    steps = param.Integer(default=50, bounds=(1, 1_000_000), doc="forecast steps")
+    steps = param.Integer(default=50, bounds=(1, 1_000_000), label="Rollout steps", doc="forecast steps")
     members = param.Integer(default=4, bounds=(1, 4096), doc="ensemble members per initial condition")
     initial_conditions = param.Integer(default=1, bounds=(1, 4096), doc="test initial conditions (trajectories)")
     start = param.Integer(default=0, bounds=(0, 1_000_000), doc="time index of the initial conditions")

@@ -260,10 +260,6 @@ class Job:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
-    @property
-    def finished_ok(self) -> bool:
-        return self.state == "done"
-
 
 class JobManager:
     """Starts jobs in worker processes and collects their events on a thread per job."""

@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,11 @@ def server_url(tmp_path_factory):
     if url is None:
         process.kill()
         pytest.fail("the dashboard did not start:\n" + "".join(lines))
+    # keep reading the server's output: a full pipe would block the server on its next log line
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "server.log", "w")
+    log.writelines(lines)
+    threading.Thread(target=lambda: [log.write(line) or log.flush() for line in process.stdout], daemon=True).start()
     yield url
     process.terminate()
     process.wait(timeout=10)
