@@ -159,7 +159,7 @@ class RolloutView(JobView):
             pn.widgets.Select.from_param(self.param.checkpoint, name="Emulator checkpoint"),
             pn.widgets.Select.from_param(self.param.refiner, name="Refiner"),
             pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, width=280),
-            pn.Param(self.config, parameters=["steps", "members", "refine_every", "blowup"],
+            pn.Param(self.config, parameters=["steps", "members", "refine_every", "renoise", "blowup"],
                      widgets={"steps": pn.widgets.IntInput, "members": pn.widgets.IntInput,
                               "refine_every": pn.widgets.IntInput}, width=280),
             width=300)

@@ -274,7 +274,7 @@ def _rollout(args) -> None:
     if forecaster.n != data.n:
         raise EngineError(f"{args.checkpoint} was trained on {forecaster.n}² fields; the test data is {data.n}²")
     truth = data.denormalize(data.fields)
-    refiner = load_refiner(store.path(args.refiner), device) if args.refiner else None
+    refiner = load_refiner(store.path(args.refiner), device, renoise=config.renoise) if args.refiner else None
     if refiner is not None and config.refine_every == 0:
         config.refine_every = 1
     generator = torch.Generator(device=device).manual_seed(sampler.seed)

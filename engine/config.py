@@ -175,6 +175,9 @@ class RolloutConfig(param.Parameterized):
     blowup = param.Number(default=20.0, bounds=(1.0, 1e6),
                           doc="stop when max|u| exceeds this many data standard deviations (or on NaN)")
     refine_every = param.Integer(default=0, bounds=(0, 100_000), doc="apply the refiner every k steps (0: never)")
+    renoise = param.Number(default=0.1, bounds=(0.0, 0.99),
+                           doc="refiner: states that look cleaner than this noise fraction α² are first noised to it "
+                               "(the SNS forward step; it lets over-smoothed states be refined); 0: Thermalizer only")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
 
 

@@ -155,7 +155,8 @@ def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
     device = resolve_device(config.device)
     data = load_trajectories(store.path(options["data"]), options.get("variable"))
     forecaster = load_forecaster(store.path(options["checkpoint"]), device)
-    refiner = load_refiner(store.path(options["refiner"]), device) if options.get("refiner") else None
+    refiner = (load_refiner(store.path(options["refiner"]), device, renoise=config.renoise)
+               if options.get("refiner") else None)
     truth = data.denormalize(data.fields)
     generator = torch.Generator(device=device).manual_seed(sampler.seed)
 

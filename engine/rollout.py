@@ -27,6 +27,7 @@ from engine.config import RolloutConfig, options
 from engine.data.store import provenance
 from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
+from engine.noise import sample_noise
 from engine.spectral import shell_sum
 
 Tensor = torch.Tensor
@@ -51,10 +52,16 @@ class Rollout:
 
 
 class Refiner:
-    """Thermalizer-style refinement with a generative drift ``b(t, x)`` (physical units, per-sample t allowed)."""
+    """Thermalizer-style refinement with a generative drift ``b(t, x)`` (physical units, per-sample t allowed).
 
-    def __init__(self, drift, schedule, noise_power: Tensor, data_power: Tensor, steps: int = 8, start: float = 1e-3):
-        self.drift, self.schedule, self.steps, self.start = drift, schedule, steps, start
+    ``renoise`` > 0 adds the SNS-style forward step for states that look cleaner than that noise fraction
+    (over-smoothed ones included): ``x_t = α(t) z + β(t) x`` at the level where α² = renoise, then denoise.
+    """
+
+    def __init__(self, drift, schedule, noise_power: Tensor, data_power: Tensor, steps: int = 8, start: float = 1e-3,
+                 renoise: float = 0.0, seed: int = 0):
+        self.drift, self.schedule, self.steps, self.start, self.renoise = drift, schedule, steps, start, renoise
+        self.noise_power, self.generator = noise_power, torch.Generator(noise_power.device).manual_seed(seed)
         self.noise_shells, self.data_shells = shell_sum(noise_power.cpu()), shell_sum(data_power.cpu())
         n = noise_power.shape[-1]
         self.fine = torch.arange(n // 2 + 1) >= max(1, n // 4)  # the fine half of the shells
@@ -69,10 +76,25 @@ class Refiner:
         mismatch = (measured[:, None, :] - self.log_model[None]).abs().mean(-1)  # (batch, levels)
         return self.ts[mismatch.argmin(1)]
 
+    def _renoised(self, x: Tensor, t_star: Tensor) -> tuple[Tensor, Tensor]:
+        """States cleaner than ``renoise`` moved forward to that level: (states, their levels)."""
+        fractions = self.schedule(self.ts).alpha ** 2
+        level = self.ts[fractions >= self.renoise].max()  # the latest time with at least that much noise
+        clean = (t_star > level).to(x.device)
+        if not bool(clean.any()):
+            return x, t_star
+        c = self.schedule(level)
+        z = sample_noise(self.noise_power, int(clean.sum()), self.generator).to(x.device, x.dtype)
+        x = x.clone()
+        x[clean] = float(c.alpha) * z + float(c.beta) * x[clean]
+        return x, torch.where(clean.cpu(), level, t_star)
+
     @torch.no_grad()
     def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Refined states and a (batch,) bool mask of those that were refined."""
         t_star = self.noise_level(x)
+        if self.renoise > 0:
+            x, t_star = self._renoised(x, t_star)
         noisy = self.schedule(t_star).alpha ** 2 > self.start
         if not bool(noisy.any()):
             return x, noisy
@@ -187,7 +209,7 @@ def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead:
             "band_errors": {band: values.tolist() for band, values in bands.items()}}
 
 
-def load_refiner(path, device: torch.device, steps: int = 8, start: float = 1e-3) -> Refiner:
+def load_refiner(path, device: torch.device, steps: int = 8, start: float = 1e-3, renoise: float = 0.0) -> Refiner:
     """A refiner from a generative checkpoint trained on the stationary fields (``train --task refiner``)."""
     from engine.checkpoints import load_checkpoint
     from engine.config import NoiseConfig, ScheduleConfig
@@ -200,4 +222,5 @@ def load_refiner(path, device: torch.device, steps: int = 8, start: float = 1e-3
     trained, data = state["configs"], state["data"]
     fields = FieldData(torch.empty(0, data["n"], data["n"]), data["spectrum"], data["variable"], {})
     setup = checkpoint_setup(path, fields, NoiseConfig(**trained["noise"]), ScheduleConfig(**trained["schedule"]), device)
-    return Refiner(setup.drift, setup.schedule, setup.noise_power.to(device), setup.data_power.to(device), steps, start)
+    return Refiner(setup.drift, setup.schedule, setup.noise_power.to(device), setup.data_power.to(device), steps, start,
+                   renoise)
