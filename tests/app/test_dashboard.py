@@ -133,7 +133,7 @@ def test_a_training_job_grows_the_loss_curve_live_and_can_be_cancelled(page, ser
     page.screenshot(path=str(artifacts / "dashboard-train.png"))
     page.get_by_role("button", name="Cancel").click()
     page.get_by_text("cancelled: Resume continues").wait_for(timeout=20000)
-    assert page.get_by_text("my-run").count() > 0  # the checkpoint list shows the run
+    page.locator("table", has_text="my-run").wait_for(timeout=10000)  # the checkpoint list shows the run
     assert errors == []
 
 
