@@ -6,6 +6,7 @@ built once and updated in place.
 """
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
@@ -19,9 +20,9 @@ from app.train_view import TrainView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.config import MixtureConfig, NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
-from engine.data.store import DataStore, load_fields
+from engine.data.store import DataStore, load_fields, netcdf_bytes
 from engine.errors import EngineError
-from engine.generation import Setup, analytic_setup, generate, time_grid
+from engine.generation import Setup, analytic_setup, generate, samples_dataset, time_grid
 from engine.interpolants import GaussianModel, interpolate
 from engine.jobs import manager
 from engine.mixture import MIXTURE_SCHEDULES, TwoModeMixture, generate_mixture, mode_statistics
@@ -112,6 +113,8 @@ class Studio(pn.viewable.Viewer):
         self.data_plot, self.sample_plot = FieldPlot("data", mapper), FieldPlot("generated", mapper)
         self.sample_spectrum = CurvePlot("radial power spectrum", ["data", "noise", "generated"], "wavenumber k", "S(k)")
         self.sample_metrics = pn.pane.Markdown("", name="sample-metrics")
+        self.sample_download = pn.widgets.FileDownload(callback=self._samples_file, filename="samples.nc",
+                                                       label="Download samples (netCDF)", width=260)
         # Compare
         self.a_plot, self.b_plot = FieldPlot("sampler A", mapper), FieldPlot("sampler B", mapper)
         self.diff_plot = FieldPlot("A − B", self.diff_mapper)
@@ -154,7 +157,7 @@ class Studio(pn.viewable.Viewer):
             pn.Row(pn.Param(self.mixture, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
                                                    "count": pn.widgets.IntInput}, width=280), self.mixture_table))
         sample = pn.Column(pn.Row(self.data_plot.figure, self.sample_plot.figure, self.sample_spectrum.figure),
-                           self.sample_metrics)
+                           self.sample_metrics, self.sample_download)
         compare = pn.Row(
             pn.Column(pn.Row(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
                       pn.Row(self.compare_spectrum.figure, self.drift_norm.figure), self.compare_metrics),
@@ -258,6 +261,11 @@ class Studio(pn.viewable.Viewer):
                                       f"{SAMPLES} samples.\n\n{self.HEADER}\n{self._metrics('A', result)}")
         self._result_a = (result, spectrum)
         self._update_compare()
+
+    def _samples_file(self) -> io.BytesIO:
+        """Sampler A's samples with their spectrum, recipe and errors, as a netCDF file."""
+        result, _ = self._result_a
+        return io.BytesIO(netcdf_bytes(samples_dataset(result, self.data, self.setup, self.sampler_a)))
 
     def _update_mixture(self) -> None:
         """p̂ and σ̂² from Euler on the exact mixture drift, for VP, VE and their time-dilated versions."""

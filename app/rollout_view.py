@@ -2,6 +2,8 @@
 emulated field, the spectrum-vs-time image, VRMSE vs lead time, C(τ), R(t), and the blow-up step."""
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import panel as pn
 import param
@@ -54,6 +56,8 @@ class RolloutView(JobView):
                               height=260)
         self.status = pn.pane.Markdown("Pick an emulator and press Roll out.", name="rollout-status")
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.download = pn.widgets.FileDownload(callback=self._rollout_file, filename="rollout.nc", disabled=True,
+                                                label="Download rollout (netCDF)", width=240)
         self.start_button = pn.widgets.Button(name="Roll out", button_type="primary", width=100)
         self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
         # button events arrive without the document lock: run their Bokeh edits on the session's next tick
@@ -82,8 +86,13 @@ class RolloutView(JobView):
             self.checkpoint = (preferred or found["emulators"] or [None])[0]
         self.param.refiner.objects = [NONE, *found["generators"]]
 
+    def _rollout_file(self):
+        """The finished rollout (states, per-step spectra, recipe) as written by the job into ``rollouts/``."""
+        return str(self.store.path(self.job.result["out"]))
+
     def options(self) -> dict:
         return {"checkpoint": self.checkpoint, "data": self.dataset(), "data_dir": str(self.store.root),
+                "out": f"rollouts/rollout-{uuid.uuid4().hex[:8]}.nc",
                 "refiner": None if self.refiner == NONE else self.refiner, "rollout": options(self.config),
                 "forecast_sampler": options(self.sampler)}
 
@@ -105,6 +114,7 @@ class RolloutView(JobView):
         self.failure.visible, self.columns = False, []
         previous = self.vrmse.sources["this run"].data
         self.vrmse.update("previous", previous["x"], previous["y"])
+        self.download.disabled = True
         self.job, self.cursor = self.jobs.submit("rollout", self.options()), 0
         self.start_button.disabled, self.stop_button.disabled = True, False
         self.status.object = f"Rollout job {self.job.id}: starting a worker…"
@@ -139,6 +149,7 @@ class RolloutView(JobView):
                 self._fail(event["reason"])
             return
         result = event["result"]
+        self.download.disabled, self.download.filename = False, f"rollout-{self.job.id}.nc"
         spectra = np.log10(np.maximum(result["spectra"][:, 1:], 1e-30)).T
         self._draw_spectrogram(spectra, result["steps_done"])
         self.vrmse.update("this run", result["lead_steps"], result["vrmse"])
@@ -164,6 +175,6 @@ class RolloutView(JobView):
                               "refine_every": pn.widgets.IntInput}, width=280),
             width=300)
         return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.stop_button), self.status, self.failure,
+            pn.Row(self.start_button, self.stop_button, self.download), self.status, self.failure,
             pn.Row(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram),
             pn.Row(self.vrmse.figure, self.correlation.figure, self.rate.figure)))

@@ -65,11 +65,18 @@ class TrainView(JobView):
         self.start_button = pn.widgets.Button(name="Start", button_type="primary", width=90)
         self.cancel_button = pn.widgets.Button(name="Cancel", button_type="warning", width=90, disabled=True)
         self.resume_button = pn.widgets.Button(name="Resume", width=90)
+        self.download = pn.widgets.FileDownload(callback=self._checkpoint_file, filename="checkpoint.pt",
+                                                label="Download checkpoint", width=200)
         # button events arrive without the document lock: run their Bokeh edits on the session's next tick
         self.start_button.on_click(lambda _: pn.state.execute(partial(self.start, resume=False), schedule=True))
         self.resume_button.on_click(lambda _: pn.state.execute(partial(self.start, resume=True), schedule=True))
         self.cancel_button.on_click(lambda _: self.cancel())
         self.refresh_runs()
+
+    def _checkpoint_file(self):
+        """The run's checkpoint (weights, EMA, optimizer, configs): loadable with torch.load(weights_only=True)."""
+        self.download.filename = f"{self.run_name}-checkpoint.pt"
+        return str(self.store.path(f"runs/{self.run_name}/checkpoint.pt"))
 
     def options(self, resume: bool) -> dict:
         noise, schedule = self.generation_configs()
@@ -139,6 +146,7 @@ class TrainView(JobView):
 
     def refresh_runs(self) -> None:
         rows = run_table(self.store)
+        self.download.disabled = not any(row["run"] == self.run_name for row in rows)
         header = "| run | task | step | loss | model | data |\n|---|---|---|---|---|---|\n"
         self.runs.object = ("**Checkpoints** (runs/ in the data folder)\n\n" + header +
                             "\n".join(f"| {r['run']} | {r['task']} | {r['step']} | {r['loss']} | {r['model']} | {r['data']} |"
@@ -153,5 +161,6 @@ class TrainView(JobView):
             pn.Param(self.forecast, parameters=["sigma", "lead", "unroll"], name="Emulator (forecast tasks)", width=280),
             width=300)
         return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.cancel_button, self.resume_button, self.progress), self.status, self.failure,
+            pn.Row(self.start_button, self.cancel_button, self.resume_button, self.progress, self.download), self.status,
+            self.failure,
             pn.Row(self.loss.figure, self.preview.figure, self.spectrum.figure), self.runs))

@@ -77,6 +77,11 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
+def netcdf_bytes(ds: xr.Dataset) -> bytes:
+    """The dataset as the bytes of a netCDF-4 file (for downloads)."""
+    return bytes(ds.to_netcdf(engine="h5netcdf", encoding=_compression(ds)))
+
+
 def open_dataset(path: str | Path) -> xr.Dataset:
     """Open lazily (netCDF via h5netcdf, or zarr); unreadable files give one clear error."""
     path = Path(path)

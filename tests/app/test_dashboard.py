@@ -152,3 +152,24 @@ def test_the_rollout_view_rolls_a_shipped_emulator_out_live(page, server_url, ar
     assert correlation["emulator"][0] == pytest.approx(1) and correlation["truth"][0] == pytest.approx(1)
     page.screenshot(path=str(artifacts / "dashboard-rollout.png"))
     assert errors == []
+
+
+def test_samples_and_rollouts_download_as_netcdf(page, server_url, tmp_path):
+    import xarray as xr
+
+    _open(page, server_url)
+    page.locator(".bk-tab", has_text="Sample").click()
+    with page.expect_download() as info:
+        page.get_by_text("Download samples (netCDF)").click()
+    path = tmp_path / "samples.nc"
+    info.value.save_as(path)
+    samples = xr.open_dataset(path, engine="h5netcdf")
+    assert samples["vorticity"].dims == ("sample", "y", "x") and samples.attrs["sampler_steps"] == 16
+    page.locator(".bk-tab", has_text="Rollout").click()
+    page.get_by_role("button", name="Roll out").click()
+    page.get_by_text("No blow-up").wait_for(timeout=120000)
+    with page.expect_download() as info:
+        page.get_by_text("Download rollout (netCDF)").click()
+    info.value.save_as(tmp_path / "rollout.nc")
+    rollout = xr.open_dataset(tmp_path / "rollout.nc", engine="h5netcdf")
+    assert rollout["vorticity"].dims == ("member", "time", "y", "x") and rollout.attrs["steps_done"] == 100
