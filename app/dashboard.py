@@ -32,7 +32,7 @@ from engine.schedules import spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum, shell_sum
 from engine.training import resolve_device
 
-POLL_MS = 250  # how often a session drains job events (4 frames per second for curves and previews)
+POLL_MS = 100  # how often a session drains job events: up to 10 frames per second, as fast as workers send previews
 SAMPLES = 32  # fields per generated batch: enough for a smooth spectrum, fast on 2 cores
 # numbers that may be empty (None = "derive it") and seeds need typed inputs, not sliders
 OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}
