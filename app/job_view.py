@@ -3,7 +3,26 @@ from __future__ import annotations
 
 import panel as pn
 
+from engine.checkpoints import load_checkpoint
+from engine.data.store import DataStore
+from engine.errors import EngineError
 from engine.jobs import FINAL
+
+
+def run_table(store: DataStore) -> list[dict]:
+    """Every run folder under ``runs/`` with a readable checkpoint: name, path, task, step, last loss, model size."""
+    rows = []
+    for path in sorted((store.root / "runs").glob("*/checkpoint.pt")):
+        try:
+            state = load_checkpoint(path)
+        except EngineError:
+            continue
+        history = state.get("history") or [[0, float("nan")]]
+        rows.append({"run": path.parent.name, "path": str(path.relative_to(store.root)),
+                     "task": state.get("task", "generate"), "step": state["step"],
+                     "loss": round(float(history[-1][1]), 5), "model": state["configs"]["model"]["size"],
+                     "data": state["data"].get("source", "")})
+    return rows
 
 
 class JobView(pn.viewable.Viewer):

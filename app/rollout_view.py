@@ -8,7 +8,7 @@ import numpy as np
 import panel as pn
 import param
 
-from app.job_view import JobView
+from app.job_view import JobView, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
@@ -22,15 +22,10 @@ MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time col
 
 
 def checkpoints(store: DataStore) -> dict[str, list[str]]:
-    """Checkpoint names under ``runs/`` by role: emulators (forecast tasks) and generators (usable as refiners)."""
-    found = {"emulators": [], "generators": []}
-    for path in sorted((store.root / "runs").rglob("*.pt")):
-        try:
-            task = load_checkpoint(path).get("task", "generate")
-        except EngineError:
-            continue
-        found["emulators" if task in FORECAST_TASKS else "generators"].append(str(path.relative_to(store.root)))
-    return found
+    """Run checkpoints by role: emulators (forecast tasks) and generators (usable as refiners)."""
+    runs = run_table(store)
+    return {"emulators": [r["path"] for r in runs if r["task"] in FORECAST_TASKS],
+            "generators": [r["path"] for r in runs if r["task"] not in FORECAST_TASKS]}
 
 
 class RolloutView(JobView):

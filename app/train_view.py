@@ -10,12 +10,10 @@ import numpy as np
 import panel as pn
 import param
 
-from app.job_view import JobView
+from app.job_view import JobView, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
-from engine.checkpoints import load_checkpoint
 from engine.config import ForecastConfig, ModelConfig, TrainingConfig, options
 from engine.data.store import DataStore
-from engine.errors import EngineError
 from engine.jobs import FINAL, JobManager
 from engine.training import TASKS
 
@@ -25,21 +23,6 @@ TRAINING_WIDGETS = {"steps": pn.widgets.IntInput, "batch_size": pn.widgets.IntIn
                     "max_seconds": pn.widgets.FloatInput, "lr": pn.widgets.FloatInput}
 SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "checkpoint_every", "log_every",
                   "max_seconds", "seed"]
-
-
-def run_table(store: DataStore) -> list[dict]:
-    """Every run folder under ``runs/`` with a checkpoint: task, step, last loss, model size."""
-    rows = []
-    for path in sorted((store.root / "runs").glob("*/checkpoint.pt")):
-        try:
-            state = load_checkpoint(path)
-        except EngineError:
-            continue
-        history = state.get("history") or [[0, float("nan")]]
-        rows.append({"run": path.parent.name, "task": state.get("task", "generate"), "step": state["step"],
-                     "loss": round(float(history[-1][1]), 5), "model": state["configs"]["model"]["size"],
-                     "data": state["data"].get("source", "")})
-    return rows
 
 
 class TrainView(JobView):

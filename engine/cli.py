@@ -15,7 +15,7 @@ from pathlib import Path
 import param
 
 from engine.config import (CoarseConfig, ForecastConfig, ForecastSamplerConfig, GRFConfig, KolmogorovConfig, Lorenz96Config,
-                           ModelConfig, NoiseConfig, RolloutConfig, SamplerConfig, ScheduleConfig, TrainingConfig, options)
+                           ModelConfig, NoiseConfig, RolloutConfig, SamplerConfig, ScheduleConfig, TrainingConfig)
 from engine.errors import EngineError
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -192,17 +192,14 @@ def _generate(args, store) -> None:
 
 
 def _coarse(args, store) -> None:
-    from engine.coarse import OUProcess, coarse_grain_dataset, spatial_dims
-    from engine.data.store import field_variable, write_dataset
+    from engine.coarse import OUProcess, coarse_grain_dataset
+    from engine.data.store import write_dataset
 
     config = config_from_args(args, COARSE)
     with store.open(args.data) as ds:
-        variable = args.variable or (field_variable(ds, None, args.data) if any(
-            da.dims[-2:] == ("y", "x") for da in ds.data_vars.values()) else next(iter(ds.data_vars)))
-        if variable not in ds.data_vars:
-            raise EngineError(f"{args.data}: no variable {variable!r}; it has {', '.join(map(str, ds.data_vars))}")
-        process = OUProcess(config.a, config.b2, ndim=len(spatial_dims(ds[variable])))
-        out = coarse_grain_dataset(ds.load(), variable, config.lam, process, config.seed)
+        fields = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
+        variable = args.variable or (fields or list(ds.data_vars))[0]  # coarse_grain_dataset checks it exists
+        out = coarse_grain_dataset(ds.load(), variable, config.lam, OUProcess(config.a, config.b2), config.seed)
     name = args.out or f"{Path(args.data).stem}-lam{config.lam:g}.nc"
     write_dataset(out, store.path(name))
     print(f"wrote {name} in {store.root}")
@@ -258,35 +255,14 @@ def _train(args) -> None:
 
 
 def _rollout(args) -> None:
-    import torch
-
     from engine.data.catalog import install_defaults
-    from engine.data.store import DataStore, write_dataset
-    from engine.forecast import load_forecaster, load_trajectories
-    from engine.rollout import evaluate, initial_conditions, load_refiner, rollout, rollout_dataset
-    from engine.training import resolve_device
+    from engine.data.store import DataStore
+    from engine.rollout import run_rollout
 
     config, sampler = config_from_args(args, ROLLOUT), config_from_args(args, FORECAST_SAMPLER)
-    device = resolve_device(config.device)
     store = DataStore(args.data_dir)
-    data = load_trajectories(store.path(args.data or install_defaults(store)[0]), args.variable)
-    forecaster = load_forecaster(store.path(args.checkpoint), device)
-    if forecaster.n != data.n:
-        raise EngineError(f"{args.checkpoint} was trained on {forecaster.n}² fields; the test data is {data.n}²")
-    truth = data.denormalize(data.fields)
-    refiner = load_refiner(store.path(args.refiner), device, renoise=config.renoise) if args.refiner else None
-    if refiner is not None and config.refine_every == 0:
-        config.refine_every = 1
-    generator = torch.Generator(device=device).manual_seed(sampler.seed)
-    start = initial_conditions(truth, config).to(device)
-    result = rollout(lambda x: forecaster.step(x, sampler, generator), start, config, data.std, refiner)
-    lead = forecaster.lead
-    summary = {**evaluate(result, truth, config, lead), "blowup_step": result.blowup_step, "stop_reason": result.reason,
-               "steps_done": result.steps_done, "seconds": round(result.seconds, 4), "nfe": forecaster.nfe,
-               "refined_steps": len(result.refined), "out": args.out}
-    if args.out:
-        write_dataset(rollout_dataset(result, data.dt * lead, data.variable, config, checkpoint=str(args.checkpoint),
-                                      **{f"sampler_{k}": v for k, v in options(sampler).items()}), store.path(args.out))
+    result, summary = run_rollout(store, args.checkpoint, args.data or install_defaults(store)[0], config, sampler,
+                                  args.refiner, args.variable, args.out)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -14,7 +14,7 @@ normalizes, applies it, and maps back to physical units.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -120,9 +120,7 @@ def coarse_grain_dataset(ds: xr.Dataset, variable: str, lam: float, process: OUP
         raise EngineError(f"no variable {variable!r}; the dataset has {', '.join(map(str, ds.data_vars))}")
     da = ds[variable]
     dims = spatial_dims(da)
-    process = process or OUProcess(ndim=len(dims))
-    if process.ndim != len(dims):
-        process = OUProcess(process.a, process.b2, len(dims), process.length)
+    process = replace(process or OUProcess(), ndim=len(dims))
     values = torch.from_numpy(np.asarray(da.values, dtype=np.float64))
     if not torch.isfinite(values).all():
         raise EngineError(f"{variable} has NaN or infinite values; coarse-graining needs finite fields")

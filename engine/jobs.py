@@ -143,52 +143,20 @@ def _data(options: dict, emit: Callable, should_stop: Callable) -> dict:
 
 
 def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    import torch
+    from engine.data.store import DataStore
+    from engine.rollout import run_rollout
 
-    from engine.data.store import DataStore, write_dataset
-    from engine.forecast import load_forecaster, load_trajectories
-    from engine.rollout import evaluate, initial_conditions, load_refiner, rollout, rollout_dataset
-    from engine.training import resolve_device
-
-    cfg, store = _configs(options), DataStore(options.get("data_dir"))
-    config, sampler = cfg["rollout"], cfg["forecast_sampler"]
-    device = resolve_device(config.device)
-    data = load_trajectories(store.path(options["data"]), options.get("variable"))
-    forecaster = load_forecaster(store.path(options["checkpoint"]), device)
-    refiner = (load_refiner(store.path(options["refiner"]), device, renoise=config.renoise)
-               if options.get("refiner") else None)
-    truth = data.denormalize(data.fields)
-    generator = torch.Generator(device=device).manual_seed(sampler.seed)
+    cfg = _configs(options)
 
     def progress(event):
         emit({**event, "preview": preview(event["preview"]), "spectrum": event["spectrum"].numpy()})
 
-    result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config).to(device),
-                     config, data.std, refiner, progress, should_stop)
+    result, summary = run_rollout(DataStore(options.get("data_dir")), options["checkpoint"], options["data"],
+                                  cfg["rollout"], cfg["forecast_sampler"], options.get("refiner"),
+                                  options.get("variable"), options.get("out"), progress, should_stop)
     if result.reason == "stopped":
         raise Cancelled
-    summary = {**evaluate(result, truth, config, forecaster.lead), "blowup_step": result.blowup_step,
-               "stop_reason": result.reason, "steps_done": result.steps_done, "seconds": result.seconds,
-               "spectra": result.spectra.numpy(), **_statistics(result, truth, config, data.dt, forecaster.lead)}
-    if options.get("out"):
-        write_dataset(rollout_dataset(result, data.dt * forecaster.lead, data.variable, config), store.path(options["out"]))
-        summary["out"] = options["out"]
-    return summary
-
-
-def _statistics(result, truth, config, dt: float, lead: int, max_lag: int = 20) -> dict:
-    """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (science.md §5)."""
-    from engine.diagnostics import correlation, rate_of_change
-
-    frames = [config.start + s * lead for s in result.saved_steps if config.start + s * lead < truth.shape[1]]
-    states, window = result.states.double(), truth[: config.initial_conditions, frames].double()
-    lags = max(0, min(max_lag, len(frames) - 1, states.shape[1] - 1))
-    out = {"correlation": {"emulator": correlation(states, lags).tolist(), "truth": correlation(window, lags).tolist()},
-           "saved_time": [s * lead * dt for s in result.saved_steps]}
-    if states.shape[1] > 1 and len(frames) > 1:
-        step = dt * lead * config.save_every
-        out["rate"] = {"emulator": rate_of_change(states, step).tolist(), "truth": rate_of_change(window, step).tolist()}
-    return out
+    return {**summary, "spectra": result.spectra.numpy()}
 
 
 RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout}

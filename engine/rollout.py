@@ -224,3 +224,52 @@ def load_refiner(path, device: torch.device, steps: int = 8, start: float = 1e-3
     setup = checkpoint_setup(path, fields, NoiseConfig(**trained["noise"]), ScheduleConfig(**trained["schedule"]), device)
     return Refiner(setup.drift, setup.schedule, setup.noise_power.to(device), setup.data_power.to(device), steps, start,
                    renoise)
+
+
+def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int, max_lag: int = 20) -> dict:
+    """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (science.md §5)."""
+    from engine.diagnostics import correlation, rate_of_change
+
+    frames = [config.start + s * lead for s in result.saved_steps if config.start + s * lead < truth.shape[1]]
+    states, window = result.states.double(), truth[: config.initial_conditions, frames].double()
+    lags = max(0, min(max_lag, len(frames) - 1, states.shape[1] - 1))
+    out = {"correlation": {"emulator": correlation(states, lags).tolist(), "truth": correlation(window, lags).tolist()},
+           "saved_time": [s * lead * dt for s in result.saved_steps]}
+    if states.shape[1] > 1 and len(frames) > 1:
+        step = dt * lead * config.save_every
+        out["rate"] = {"emulator": rate_of_change(states, step).tolist(), "truth": rate_of_change(window, step).tolist()}
+    return out
+
+
+def run_rollout(store, checkpoint: str, data: str, config: RolloutConfig, sampler, refiner: str | None = None,
+                variable: str | None = None, out: str | None = None, callback=None, should_stop=None) -> tuple[Rollout, dict]:
+    """Roll the emulator at ``checkpoint`` out from the trajectories ``data`` (names in the data folder ``store``).
+
+    With a ``refiner`` and ``config.refine_every`` = 0 it refines every step. Returns the rollout and a JSON-ready
+    summary: VRMSE and band errors per lead, C(τ), R(t), blow-up step, seconds, NFE (and ``out`` when written).
+    """
+    from engine.data.store import write_dataset
+    from engine.forecast import load_forecaster, load_trajectories
+    from engine.training import resolve_device
+
+    device = resolve_device(config.device)
+    trajectories = load_trajectories(store.path(data), variable)
+    forecaster = load_forecaster(store.path(checkpoint), device)
+    if forecaster.n != trajectories.n:
+        raise EngineError(f"{checkpoint} was trained on {forecaster.n}² fields; the test data is {trajectories.n}²")
+    refine = load_refiner(store.path(refiner), device, renoise=config.renoise) if refiner else None
+    if refine is not None and config.refine_every == 0:
+        config.refine_every = 1
+    truth = trajectories.denormalize(trajectories.fields)
+    generator = torch.Generator(device=device).manual_seed(sampler.seed)
+    result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config).to(device),
+                     config, trajectories.std, refine, callback, should_stop)
+    lead = forecaster.lead
+    summary = {**evaluate(result, truth, config, lead), **statistics(result, truth, config, trajectories.dt, lead),
+               "blowup_step": result.blowup_step, "stop_reason": result.reason, "steps_done": result.steps_done,
+               "seconds": round(result.seconds, 4), "nfe": forecaster.nfe, "refined_steps": len(result.refined),
+               "out": out}
+    if out:
+        write_dataset(rollout_dataset(result, trajectories.dt * lead, trajectories.variable, config, checkpoint=str(checkpoint),
+                                      **{f"sampler_{k}": v for k, v in options(sampler).items()}), store.path(out))
+    return result, summary
