@@ -50,13 +50,19 @@ class OUProcess:
         lap = one_d if self.ndim == 1 else one_d[:, None] + one_d[None, :]
         return self.a * lap
 
-    def damping(self, lam: float, n: int, device=None) -> Tensor:
-        """``e^{μ_k λ}``: the deterministic factor of mode k."""
-        return torch.exp(self.rates(n, device) * lam)
+    def _broadcast(self, lam: float | Tensor) -> float | Tensor:
+        """λ as a scalar, or a (batch,) tensor shaped (batch, 1[, 1]) against the mode grid."""
+        if isinstance(lam, Tensor):
+            return lam.to(torch.float64).reshape(-1, *(1,) * self.ndim)
+        return lam
 
-    def variance(self, lam: float, n: int, device=None) -> Tensor:
-        """``Q_k(λ) = b² (e^{2μ_k λ} − 1)/(2μ_k)``, with its limit ``b² λ`` at μ_k = 0."""
-        mu = self.rates(n, device)
+    def damping(self, lam: float | Tensor, n: int, device=None) -> Tensor:
+        """``e^{μ_k λ}``: the deterministic factor of mode k; a (batch,) λ gives (batch, *grid)."""
+        return torch.exp(self.rates(n, device) * self._broadcast(lam))
+
+    def variance(self, lam: float | Tensor, n: int, device=None) -> Tensor:
+        """``Q_k(λ) = b² (e^{2μ_k λ} − 1)/(2μ_k)``, with its limit ``b² λ`` at μ_k = 0; (batch,) λ allowed."""
+        mu, lam = self.rates(n, device), self._broadcast(lam)
         safe = torch.where(mu == 0, torch.ones_like(mu), mu)
         return torch.where(mu == 0, self.b2 * lam * torch.ones_like(mu), self.b2 * torch.expm1(2 * mu * lam) / (2 * safe))
 

@@ -22,8 +22,11 @@ UNET_SIZES = {
 }
 
 
-def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, padding_mode="circular")
+CONVS = {1: nn.Conv1d, 2: nn.Conv2d}
+
+
+def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1, ndim: int = 2) -> nn.Module:
+    return CONVS[ndim](cin, cout, kernel, stride=stride, padding=kernel // 2, padding_mode="circular")
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -46,53 +49,59 @@ class TimeEmbedding(nn.Module):
 class ResBlock(nn.Module):
     """GroupNorm–SiLU–conv twice, with a per-channel scale and shift from the time embedding (FiLM)."""
 
-    def __init__(self, cin: int, cout: int, tdim: int):
+    def __init__(self, cin: int, cout: int, tdim: int, ndim: int = 2):
         super().__init__()
-        self.norm1, self.conv1 = _norm(cin), _conv(cin, cout)
+        self.norm1, self.conv1 = _norm(cin), _conv(cin, cout, ndim=ndim)
         self.film = nn.Linear(tdim, 2 * cout)
-        self.norm2, self.conv2 = _norm(cout), _conv(cout, cout)
-        self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1)
+        self.norm2, self.conv2 = _norm(cout), _conv(cout, cout, ndim=ndim)
+        self.skip = nn.Identity() if cin == cout else CONVS[ndim](cin, cout, 1)
         self.act = nn.SiLU()
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         h = self.conv1(self.act(self.norm1(x)))
-        scale, shift = self.film(temb)[:, :, None, None].chunk(2, dim=1)
+        film = self.film(temb).reshape(*temb.shape[:1], -1, *(1,) * (x.dim() - 2))
+        scale, shift = film.chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         return self.skip(x) + self.conv2(self.act(h))
 
 
 class UNet(nn.Module):
-    """x: (batch, in_channels, n, n), t: (batch,) → (batch, out_channels, n, n); n divisible by 2^(levels−1)."""
+    """x: (batch, in_channels, n, n), t: (batch,) → (batch, out_channels, n, n); n divisible by 2^(levels−1).
+
+    ``ndim = 1`` makes the same network over periodic 1-D signals (batch, channels, n) (Lorenz-96).
+    """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: int = 32,
-                 multipliers: tuple[int, ...] = (1, 2, 2), blocks: int = 1):
+                 multipliers: tuple[int, ...] = (1, 2, 2), blocks: int = 1, ndim: int = 2):
         super().__init__()
-        self.levels = len(multipliers)
+        if ndim not in CONVS:
+            raise EngineError(f"the U-Net works on 1-D or 2-D fields, not {ndim}-D")
+        self.levels, self.ndim = len(multipliers), ndim
         tdim = 4 * channels
         self.time = TimeEmbedding(tdim)
-        self.stem = _conv(in_channels, channels)
+        self.stem = _conv(in_channels, channels, ndim=ndim)
         widths = [channels * m for m in multipliers]
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
         cin, skips = channels, []
         for i, w in enumerate(widths):
             level = nn.ModuleList()
             for _ in range(blocks):
-                level.append(ResBlock(cin, w, tdim))
+                level.append(ResBlock(cin, w, tdim, ndim))
                 cin = w
             self.down.append(level)
             skips.append(w)
-            self.downsample.append(_conv(w, w, stride=2) if i < self.levels - 1 else nn.Identity())
-        self.mid = ResBlock(cin, cin, tdim)
+            self.downsample.append(_conv(w, w, stride=2, ndim=ndim) if i < self.levels - 1 else nn.Identity())
+        self.mid = ResBlock(cin, cin, tdim, ndim)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, w in reversed(list(enumerate(widths))):
             level = nn.ModuleList()
             for j in range(blocks):
-                level.append(ResBlock(cin + (skips[i] if j == 0 else 0), w, tdim))
+                level.append(ResBlock(cin + (skips[i] if j == 0 else 0), w, tdim, ndim))
                 cin = w
             self.up.append(level)
-            self.upsample.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(w, w))
+            self.upsample.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), _conv(w, w, ndim=ndim))
                                  if i > 0 else nn.Identity())
-        self.head = nn.Sequential(_norm(cin), nn.SiLU(), _conv(cin, out_channels))
+        self.head = nn.Sequential(_norm(cin), nn.SiLU(), _conv(cin, out_channels, ndim=ndim))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
         # a time-dependent linear map of the input added to the output: for Gaussian data the drift is
@@ -103,7 +112,11 @@ class UNet(nn.Module):
 
     def check_input(self, x: torch.Tensor) -> None:
         factor = 2 ** (self.levels - 1)
-        if x.dim() != 4 or x.shape[-1] != x.shape[-2] or x.shape[-1] % factor:
+        if self.ndim == 1:
+            if x.dim() != 3 or x.shape[-1] % factor:
+                raise EngineError(f"the 1-D U-Net needs signals (batch, channels, n) with n divisible by {factor}, "
+                                  f"got shape {tuple(x.shape)}")
+        elif x.dim() != 4 or x.shape[-1] != x.shape[-2] or x.shape[-1] % factor:
             raise EngineError(f"the U-Net needs square fields (batch, channels, n, n) with n divisible by {factor}, "
                               f"got shape {tuple(x.shape)}")
 
@@ -124,12 +137,12 @@ class UNet(nn.Module):
                 h = block(h, temb)
             h = up(h)
         gain = self.input_gain(temb).view(-1, self.head[-1].out_channels, x.shape[1])
-        return self.head(h) + torch.einsum("boi,bihw->bohw", gain, x)
+        return self.head(h) + torch.einsum("boi,bi...->bo...", gain, x)
 
 
-def build_unet(size: str, in_channels: int = 1, out_channels: int = 1) -> UNet:
-    """A U-Net of a named size (see ``UNET_SIZES``)."""
+def build_unet(size: str, in_channels: int = 1, out_channels: int = 1, ndim: int = 2) -> UNet:
+    """A U-Net of a named size (see ``UNET_SIZES``) over ``ndim``-D periodic fields."""
     if size not in UNET_SIZES:
         raise EngineError(f"model size must be one of {', '.join(UNET_SIZES)}, not {size!r}")
     channels, multipliers, blocks = UNET_SIZES[size]
-    return UNet(in_channels, out_channels, channels, multipliers, blocks)
+    return UNet(in_channels, out_channels, channels, multipliers, blocks, ndim)
