@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list | train | sample | rollout``.
+"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list | train | sample | rollout | superres``.
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
 bounds are checked there). Dataset names live in the data folder (``--data-dir``, else ``$EMULATOR_STUDIO_DATA``,
@@ -15,7 +15,8 @@ from pathlib import Path
 import param
 
 from engine.config import (CoarseConfig, ForecastConfig, ForecastSamplerConfig, GRFConfig, KolmogorovConfig, Lorenz96Config,
-                           ModelConfig, NoiseConfig, RolloutConfig, SamplerConfig, ScheduleConfig, TrainingConfig)
+                           ModelConfig, NoiseConfig, PDDConfig, PDDSamplerConfig, RolloutConfig, SamplerConfig, ScheduleConfig,
+                           TrainingConfig)
 from engine.errors import EngineError
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -31,6 +32,8 @@ COARSE = (CoarseConfig, "", {})
 FORECAST = (ForecastConfig, "", {})
 FORECAST_SAMPLER = (ForecastSamplerConfig, "sampler-", {"method": "sampler", "eps": "eps", "seed": "seed"})
 ROLLOUT = (RolloutConfig, "", {})
+PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio"})
+PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler"})
 GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
 
 
@@ -110,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--task", choices=TASKS, default="generate",
                        help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
                             "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
-                            "noise_baseline: a conditional generator from Gaussian noise; pointwise: a residual U-Net "
-                            "(default: generate)")
+                            "noise_baseline: a conditional generator from Gaussian noise; pointwise: a residual U-Net; "
+                            "pdd: the λ-conditioned predictor of predictor-driven diffusion (default: generate)")
     train.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, x); "
                                                      "emulators need (..., time, y, x))")
     train.add_argument("--out", required=True, help="run folder in the data folder for checkpoint.pt, e.g. runs/si "
@@ -120,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     for spec in (NOISE, SCHEDULE, MODEL, TRAINING):
         add_config_flags(train, spec)
     add_config_flags(train, FORECAST, skip=("task",))
+    add_config_flags(train, PDD)
 
     sample = commands.add_parser("sample", help="generate samples with the exact or a trained drift")
     sample.add_argument("--data", required=True, help="dataset (name in the data folder) whose spectrum defines the "
@@ -147,6 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "time, blow-up step (or null), seconds")
     add_config_flags(roll, ROLLOUT)
     add_config_flags(roll, FORECAST_SAMPLER)
+
+    superres = commands.add_parser("superres", help="super-resolve coarse-grained test data (or generate from noise) "
+                                                    "with a PDD predictor by reverse-λ integration")
+    superres.add_argument("--checkpoint", required=True, help="checkpoint of a pdd run (name in the data folder)")
+    superres.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov set)")
+    superres.add_argument("--variable", help="data variable (default: the first field, or the first 1-D variable)")
+    superres.add_argument("--sequences", type=int, default=1, help="sequences of the model's frame count to super-resolve "
+                                                                  "(default: 1)")
+    superres.add_argument("--from-noise", action="store_true", help="start from Gaussian noise with variance Q_k(λ) "
+                                                                    "instead of the coarse-grained data (generation; use --lam 1)")
+    superres.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
+    superres.add_argument("--out", help="name in the data folder for coarse input, output, truth and spectra (.nc or .zarr)")
+    superres.add_argument("--json", action="store_true", help="print one JSON object: per-band spectral errors of the "
+                                                              "input and the output, seconds, NFE")
+    add_config_flags(superres, PDD_SAMPLER)
     return parser
 
 
@@ -241,7 +260,8 @@ def _train(args) -> None:
     model, training = config_from_args(args, MODEL), config_from_args(args, TRAINING)
     store = DataStore(args.data_dir)
     task = make_task(args.task, store.path(args.data), args.variable, config_from_args(args, NOISE),
-                     config_from_args(args, SCHEDULE), config_from_args(args, FORECAST), training.spectral_weight)
+                     config_from_args(args, SCHEDULE), config_from_args(args, FORECAST), training.spectral_weight,
+                     config_from_args(args, PDD))
     bar = tqdm(total=training.steps, unit="step", dynamic_ncols=True)
 
     def report(event: dict) -> None:
@@ -269,6 +289,27 @@ def _rollout(args) -> None:
         vrmse = dict(zip(summary["lead_steps"], summary["vrmse"]))
         print(f"steps {result.steps_done}, blow-up step {result.blowup_step}, {result.seconds:.2f} s, VRMSE by lead: "
               + ", ".join(f"{k}: {v:.3f}" for k, v in list(vrmse.items())[:10]))
+
+
+def _superres(args) -> None:
+    from engine.data.catalog import install_defaults
+    from engine.data.store import DataStore
+    from engine.pdd import run_superres
+
+    if args.sequences < 1:
+        raise EngineError(f"--sequences must be at least 1, got {args.sequences}")
+    store = DataStore(args.data_dir)
+    with _ProgressBar("λ step") as bar:
+        summary, _ = run_superres(store, args.checkpoint, args.data or install_defaults(store)[0],
+                                  config_from_args(args, PDD_SAMPLER), args.sequences, args.variable, args.out,
+                                  args.from_noise, args.device, None if args.json else bar)
+    summary.pop("spectra")
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"λ = {summary['lam']} → 0 in {summary['steps']} steps, {summary['seconds']:.2f} s; mean |log S/S_truth| "
+              + ", ".join(f"{band}: input {summary['input_error'][band]:.3f} → output {summary['output_error'][band]:.3f}"
+                          for band in ("low", "mid", "high")))
 
 
 def _sample(args) -> None:
@@ -308,7 +349,8 @@ def _export(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout, "export": _export}[args.command](args)
+        {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout, "export": _export,
+         "superres": _superres}[args.command](args)
     except (EngineError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

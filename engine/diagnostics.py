@@ -31,6 +31,28 @@ def shell_spectra(x: Tensor) -> Tensor:
     return shell_sum(xh.real**2 + xh.imag**2)
 
 
+def line_spectra(x: Tensor) -> Tensor:
+    """Power spectrum of every periodic 1-D signal, ±k summed: (..., n) → (..., N/2 + 1), float64 (Lorenz-96)."""
+    xh = torch.fft.fft(x.to(torch.float64), norm="forward")
+    power = xh.real**2 + xh.imag**2
+    n = x.shape[-1]
+    k = torch.fft.fftfreq(n, 1 / n, device=x.device).abs().round().long()
+    return torch.zeros(*power.shape[:-1], n // 2 + 1, dtype=torch.float64, device=x.device).index_add_(-1, k, power)
+
+
+def spectra(x: Tensor, ndim: int) -> Tensor:
+    """``shell_spectra`` of 2-D fields or ``line_spectra`` of 1-D signals."""
+    return shell_spectra(x) if ndim == 2 else line_spectra(x)
+
+
+def band_log_spectral_error(spectrum: Tensor, reference: Tensor) -> dict[str, float]:
+    """Mean ``|log(S/S_ref)|`` over the shells of each low/mid/high band (``band_masks``): (N/2 + 1,) spectra."""
+    tiny = torch.finfo(torch.float64).tiny
+    ratio = torch.abs(torch.log(spectrum.double().clamp(min=tiny) / reference.double().clamp(min=tiny)))
+    masks = band_masks(2 * (spectrum.shape[-1] - 1), spectrum.device)
+    return {band: float(ratio[mask].mean()) for band, mask in masks.items()}
+
+
 def energy_spectra(vorticity: Tensor) -> Tensor:
     """Kinetic-energy spectrum ``E(k) = Σ_shell |ω̂|²/(2|k|²)`` of every field: (..., n, n) → (..., N/2 + 1)."""
     n = vorticity.shape[-1]

@@ -53,7 +53,8 @@ def _configs(options: dict) -> dict:
 
     classes = {"noise": c.NoiseConfig, "schedule": c.ScheduleConfig, "model": c.ModelConfig, "training": c.TrainingConfig,
                "sampler": c.SamplerConfig, "forecast": c.ForecastConfig, "forecast_sampler": c.ForecastSamplerConfig,
-               "rollout": c.RolloutConfig, "grf": c.GRFConfig, "kolmogorov": c.KolmogorovConfig, "lorenz96": c.Lorenz96Config}
+               "rollout": c.RolloutConfig, "pdd": c.PDDConfig, "pdd_sampler": c.PDDSamplerConfig, "grf": c.GRFConfig,
+               "kolmogorov": c.KolmogorovConfig, "lorenz96": c.Lorenz96Config}
     return {name: cls(**options.get(name, {})) for name, cls in classes.items()}
 
 
@@ -63,7 +64,7 @@ def _train(options: dict, emit: Callable, should_stop: Callable) -> dict:
 
     cfg, store = _configs(options), DataStore(options.get("data_dir"))
     task = make_task(options.get("task", "generate"), store.path(options["data"]), options.get("variable"), cfg["noise"],
-                     cfg["schedule"], cfg["forecast"], cfg["training"].spectral_weight)
+                     cfg["schedule"], cfg["forecast"], cfg["training"].spectral_weight, cfg["pdd"])
     out = store.path(options["out"])
 
     def report(event: dict) -> None:
@@ -90,6 +91,16 @@ def _preview_of(task, checkpoint: str, cfg: dict) -> dict:
         setup = checkpoint_setup(checkpoint, task.data, noise, schedule, torch.device("cpu"))
         fields = generate(setup, cfg["sampler"].__class__(steps=8, seed=0), 4).samples
         data = task.data.fields[:64]
+    elif task.kind == "pdd":  # one noise-free step of the simulation at λ = 0
+        from engine.diagnostics import spectra
+        from engine.pdd import load_pdd
+
+        model = load_pdd(checkpoint)
+        states = task.data.denormalize(task.data.fields[:1, :1])
+        fields = model.stepper(0.0, noise=False)(states[:, 0])
+        data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
+        return {"field": preview(fields[0]), "spectrum": spectra(fields, model.ndim).mean(0).numpy(),
+                "data_spectrum": spectra(data, model.ndim).mean(0).numpy()}
     else:
         from engine.forecast import load_forecaster
 
@@ -159,7 +170,32 @@ def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
     return {**summary, "spectra": result.spectra.numpy()}
 
 
-RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout}
+def _superres(options: dict, emit: Callable, should_stop: Callable) -> dict:
+    from engine.data.store import DataStore
+    from engine.pdd import run_superres
+
+    cfg, last = _configs(options), [0.0]
+
+    def progress(event):
+        if should_stop():
+            raise Cancelled
+        if time.monotonic() - last[0] >= 0.1 or event["step"] == event["steps"]:  # previews at ≤ 10 Hz
+            last[0] = time.monotonic()
+            state = event["state"]
+            emit({"kind": "progress", "step": event["step"], "steps": event["steps"], "lam": event["lam"],
+                  "preview": preview(state[0, state.shape[1] // 2])})
+
+    summary, dataset = run_superres(DataStore(options.get("data_dir")), options["checkpoint"], options["data"],
+                                    cfg["pdd_sampler"], options.get("sequences", 1), options.get("variable"),
+                                    options.get("out"), options.get("from_noise", False), options.get("device", "auto"),
+                                    progress)
+    name = [v for v in dataset.data_vars if f"{v}_coarse" in dataset.data_vars][0]
+    middle = dataset.sizes["frame"] // 2
+    return {**summary, **{f"{key}_field": preview(dataset[var].values[0, middle])
+                          for key, var in (("input", f"{name}_coarse"), ("output", name), ("truth", f"{name}_truth"))}}
+
+
+RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout, "superres": _superres}
 
 
 def _worker(kind: str, options: dict, events, cancel) -> None:

@@ -241,6 +241,44 @@ def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float,
     return out
 
 
+@dataclass
+class Emulator:
+    """A one-step map ``step(u)`` in physical units and the model that counts its network evaluations."""
+
+    step: Callable[[Tensor], Tensor]
+    model: object
+
+
+def _emulator(store, checkpoint: str, trajectories, config: RolloutConfig, sampler, device) -> tuple[Emulator, Tensor, int]:
+    """The checkpoint's one-step map, the truth it is judged against (physical units) and its lead.
+
+    Forecasters step ``u_n → u_{n+lead}`` with the sampler; a PDD predictor simulates at ``config.lam`` (noise on
+    unless the sampler is ``ode``/``drop_noise``), judged against the test data coarse-grained at that λ.
+    """
+    from engine.checkpoints import load_checkpoint
+    from engine.forecast import load_forecaster
+
+    path = store.path(checkpoint)
+    task = load_checkpoint(path, "cpu").get("task")
+    generator = torch.Generator(device=device).manual_seed(sampler.seed)
+    truth = trajectories.denormalize(trajectories.fields)
+    if task == "pdd":
+        from engine.pdd import load_pdd
+
+        model = load_pdd(path, device)
+        if model.ndim != 2 or model.n != trajectories.n:
+            raise EngineError(f"{checkpoint} was trained on {model.n}-point {model.ndim}-D data; the test data is {trajectories.n}²")
+        coarse = model.coarse_grain(model.normalize(truth), config.lam, torch.Generator().manual_seed(sampler.seed))
+        stepper = model.stepper(config.lam, noise=sampler.method == "sde", generator=generator)
+        return Emulator(stepper, model), model.denormalize(coarse), 1
+    if config.lam > 0:
+        raise EngineError(f"λ = {config.lam}: only PDD predictors (train --task pdd) simulate coarse-grained fields")
+    forecaster = load_forecaster(path, device)
+    if forecaster.n != trajectories.n:
+        raise EngineError(f"{checkpoint} was trained on {forecaster.n}² fields; the test data is {trajectories.n}²")
+    return Emulator(lambda x: forecaster.step(x, sampler, generator), forecaster), truth, forecaster.lead
+
+
 def run_rollout(store, checkpoint: str, data: str, config: RolloutConfig, sampler, refiner: str | None = None,
                 variable: str | None = None, out: str | None = None, callback=None, should_stop=None) -> tuple[Rollout, dict]:
     """Roll the emulator at ``checkpoint`` out from the trajectories ``data`` (names in the data folder ``store``).
@@ -249,25 +287,20 @@ def run_rollout(store, checkpoint: str, data: str, config: RolloutConfig, sample
     summary: VRMSE and band errors per lead, C(τ), R(t), blow-up step, seconds, NFE (and ``out`` when written).
     """
     from engine.data.store import write_dataset
-    from engine.forecast import load_forecaster, load_trajectories
+    from engine.forecast import load_trajectories
     from engine.training import resolve_device
 
     device = resolve_device(config.device)
     trajectories = load_trajectories(store.path(data), variable)
-    forecaster = load_forecaster(store.path(checkpoint), device)
-    if forecaster.n != trajectories.n:
-        raise EngineError(f"{checkpoint} was trained on {forecaster.n}² fields; the test data is {trajectories.n}²")
+    emulator, truth, lead = _emulator(store, checkpoint, trajectories, config, sampler, device)
     refine = load_refiner(store.path(refiner), device, renoise=config.renoise) if refiner else None
     if refine is not None and config.refine_every == 0:
         config.refine_every = 1
-    truth = trajectories.denormalize(trajectories.fields)
-    generator = torch.Generator(device=device).manual_seed(sampler.seed)
-    result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config).to(device),
-                     config, trajectories.std, refine, callback, should_stop)
-    lead = forecaster.lead
+    result = rollout(emulator.step, initial_conditions(truth, config).to(device), config, trajectories.std, refine,
+                     callback, should_stop)
     summary = {**evaluate(result, truth, config, lead), **statistics(result, truth, config, trajectories.dt, lead),
                "blowup_step": result.blowup_step, "stop_reason": result.reason, "steps_done": result.steps_done,
-               "seconds": round(result.seconds, 4), "nfe": forecaster.nfe, "refined_steps": len(result.refined),
+               "seconds": round(result.seconds, 4), "nfe": emulator.model.nfe, "refined_steps": len(result.refined),
                "out": out}
     if out:
         write_dataset(rollout_dataset(result, trajectories.dt * lead, trajectories.variable, config, checkpoint=str(checkpoint),

@@ -150,7 +150,8 @@ class Trainer:
         self.device = resolve_device(training.device)
         with torch.random.fork_rng(devices=[]):  # seeded initialization without touching the caller's RNG
             torch.manual_seed(training.seed)
-            self.net = build_unet(model.size, in_channels=task.in_channels).to(self.device)
+            self.net = build_unet(model.size, in_channels=task.in_channels,
+                                  ndim=getattr(task, "spatial_dims", 2)).to(self.device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
         self.step, self.history = 0, []
@@ -223,16 +224,17 @@ class Trainer:
         return self.checkpoint_path
 
 
-TASKS = ("generate", "refiner", "forecast", "noise_baseline", "pointwise")
+TASKS = ("generate", "refiner", "forecast", "noise_baseline", "pointwise", "pdd")
 
 
 def make_task(kind: str, path: str | Path, variable: str | None = None, noise: NoiseConfig | None = None,
-              schedule: ScheduleConfig | None = None, forecast=None, spectral_weight: float = 0.25):
+              schedule: ScheduleConfig | None = None, forecast=None, spectral_weight: float = 0.25, pdd=None):
     """The training task ``kind`` over the dataset file at ``path``.
 
     generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a
     model of the stationary distribution that refines rollouts); forecast, noise_baseline, pointwise: the
-    emulators of ``engine.forecast``.
+    emulators of ``engine.forecast``; pdd: the λ-conditioned predictor of ``engine.pdd`` (2-D fields or 1-D
+    Lorenz-96 sequences).
     """
     from engine.config import ForecastConfig
     from engine.data.store import load_fields
@@ -245,5 +247,10 @@ def make_task(kind: str, path: str | Path, variable: str | None = None, noise: N
         if kind == "refiner":
             noise, schedule = NoiseConfig(kind="white"), ScheduleConfig(kind="vp")
         return GenerativeTask(load_fields(path, variable), noise, schedule, spectral_weight, Path(path).name)
+    if kind == "pdd":
+        from engine.config import PDDConfig
+        from engine.pdd import PDDTask, load_sequences
+
+        return PDDTask(load_sequences(path, variable), pdd or PDDConfig())
     forecast = ForecastConfig(**{**options(forecast or ForecastConfig()), "task": kind})
     return ForecastTask(load_trajectories(path, variable), forecast)
