@@ -16,6 +16,7 @@ import torch
 
 from app.data_view import DataView
 from app.rollout_view import RolloutView
+from app.superres_view import SuperresView
 from app.train_view import TrainView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.config import MixtureConfig, NoiseConfig, SamplerConfig, ScheduleConfig
@@ -76,6 +77,7 @@ class Studio(pn.viewable.Viewer):
         self.data_view = DataView(self.store, self.dataset)
         self.train_view = TrainView(self.store, manager(), lambda: self.dataset, lambda: (self.noise, self.schedule))
         self.rollout_view = RolloutView(self.store, manager(), lambda: self.dataset)
+        self.superres_view = SuperresView(self.store, manager(), lambda: self.dataset)
         self.device = resolve_device(os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # set by launch.py --device
         self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
         self.sampler_a = SamplerConfig(name="Sampler A")
@@ -163,7 +165,8 @@ class Studio(pn.viewable.Viewer):
                       pn.Row(self.compare_spectrum.figure, self.drift_norm.figure), self.compare_metrics),
             pn.Param(self.sampler_b, name="Sampler B", widgets=SAMPLER_WIDGETS, width=280))
         tabs = pn.Tabs(("Data", self.data_view), ("Interpolant", interpolant), ("Sample", sample), ("Compare", compare),
-                       ("Train", self.train_view), ("Rollout", self.rollout_view), dynamic=False)
+                       ("Train", self.train_view), ("Rollout", self.rollout_view),
+                       ("Super-resolution", self.superres_view), dynamic=False)
         pn.state.onload(lambda: pn.state.add_periodic_callback(self._poll_jobs, period=POLL_MS))
         # a plain layout rather than a template: templates pull web fonts, and the studio must work offline
         header = pn.pane.HTML("<h2 style='margin:4px 0'>Emulator Studio</h2>", sizing_mode="stretch_width",
@@ -176,6 +179,7 @@ class Studio(pn.viewable.Viewer):
         try:
             self.train_view.poll()
             self.rollout_view.poll()
+            self.superres_view.poll()
         except Exception as err:  # a periodic callback that raises stops silently: report and go on
             self.error.object, self.error.visible = f"**Live update failed:** {type(err).__name__}: {err}", True
 
@@ -195,6 +199,7 @@ class Studio(pn.viewable.Viewer):
         self._set_colour_range()
         self.snr_figure.y_range.end = self.data.n // 2
         self.data_view.open(self.dataset)
+        self.superres_view._safely(self.superres_view.open_model)
         self.refresh()
 
     def refresh(self) -> None:

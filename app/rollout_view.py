@@ -24,14 +24,15 @@ MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time col
 def checkpoints(store: DataStore) -> dict[str, list[str]]:
     """Run checkpoints by role: emulators (forecast tasks) and generators (usable as refiners)."""
     runs = run_table(store)
-    return {"emulators": [r["path"] for r in runs if r["task"] in FORECAST_TASKS],
-            "generators": [r["path"] for r in runs if r["task"] not in FORECAST_TASKS]}
+    return {"emulators": [r["path"] for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")],
+            "generators": [r["path"] for r in runs if r["task"] in ("generate", "refiner")]}
 
 
 class RolloutView(JobView):
     """A rollout job per browser session, drawn as its events arrive."""
 
-    checkpoint = param.Selector(default=None, objects=[], doc="a trained emulator (forecast, noise_baseline or pointwise)")
+    checkpoint = param.Selector(default=None, objects=[],
+                                doc="a trained emulator (forecast, noise_baseline, pointwise, or a PDD predictor simulating at λ)")
     refiner = param.Selector(default=NONE, objects=[NONE], doc="a generator trained with --task refiner, or none")
 
     def __init__(self, store: DataStore, jobs: JobManager, dataset: callable, **params):
@@ -100,7 +101,7 @@ class RolloutView(JobView):
             return
         try:
             self.truth = load_trajectories(self.store.path(self.dataset()))
-            self.lead = load_checkpoint(self.store.path(self.checkpoint))["configs"]["forecast"]["lead"]
+            self.lead = load_checkpoint(self.store.path(self.checkpoint))["configs"].get("forecast", {}).get("lead", 1)
         except EngineError as err:
             self._fail(str(err))
             return
@@ -165,9 +166,10 @@ class RolloutView(JobView):
             pn.widgets.Select.from_param(self.param.checkpoint, name="Emulator checkpoint"),
             pn.widgets.Select.from_param(self.param.refiner, name="Refiner"),
             pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, width=280),
-            pn.Param(self.config, parameters=["steps", "members", "refine_every", "renoise", "blowup"],
+            pn.Param(self.config, parameters=["steps", "members", "lam", "refine_every", "renoise", "blowup"],
                      widgets={"steps": pn.widgets.IntInput, "members": pn.widgets.IntInput,
-                              "refine_every": pn.widgets.IntInput}, width=280),
+                              "refine_every": pn.widgets.IntInput, "lam": {"type": pn.widgets.FloatSlider, "step": 0.01}},
+                     width=280),
             width=300)
         return pn.Row(controls, pn.Column(
             pn.Row(self.start_button, self.stop_button, self.download), self.status, self.failure,

@@ -12,7 +12,7 @@ import param
 
 from app.job_view import JobView, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
-from engine.config import ForecastConfig, ModelConfig, TrainingConfig, options
+from engine.config import ForecastConfig, ModelConfig, PDDConfig, TrainingConfig, options
 from engine.data.store import DataStore
 from engine.jobs import FINAL, JobManager
 from engine.training import TASKS
@@ -37,6 +37,7 @@ class TrainView(JobView):
         self.model = ModelConfig(name="Model")
         self.training = TrainingConfig(name="Training", steps=600, log_every=10, checkpoint_every=100)
         self.forecast = ForecastConfig(name="Emulator")
+        self.pdd = PDDConfig(name="PDD predictor")
         self.job, self.cursor, self.smoothed = None, 0, None
         self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280)
         self.preview = FieldPlot("model output at the last checkpoint", shared_mapper(3.0), 260)
@@ -65,7 +66,8 @@ class TrainView(JobView):
         noise, schedule = self.generation_configs()
         return {"task": self.task, "data": self.dataset(), "out": f"runs/{self.run_name}", "resume": resume,
                 "data_dir": str(self.store.root), "model": options(self.model), "training": options(self.training),
-                "forecast": options(self.forecast), "noise": options(noise), "schedule": options(schedule)}
+                "forecast": options(self.forecast), "pdd": options(self.pdd), "noise": options(noise),
+                "schedule": options(schedule)}
 
     def start(self, resume: bool) -> None:
         """Submit the job (a new run starts over; resume continues the run folder's checkpoint)."""
@@ -142,6 +144,7 @@ class TrainView(JobView):
             pn.Param(self.model, parameters=["size"], show_name=False, width=280),
             pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training", width=280),
             pn.Param(self.forecast, parameters=["sigma", "lead", "unroll"], name="Emulator (forecast tasks)", width=280),
+            pn.Param(self.pdd, widgets={"a": pn.widgets.FloatInput}, name="PDD predictor (task pdd)", width=280),
             width=300)
         return pn.Row(controls, pn.Column(
             pn.Row(self.start_button, self.cancel_button, self.resume_button, self.progress, self.download), self.status,

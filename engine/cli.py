@@ -32,7 +32,7 @@ COARSE = (CoarseConfig, "", {})
 FORECAST = (ForecastConfig, "", {})
 FORECAST_SAMPLER = (ForecastSamplerConfig, "sampler-", {"method": "sampler", "eps": "eps", "seed": "seed"})
 ROLLOUT = (RolloutConfig, "", {})
-PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio"})
+PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio", "lam_sampling": "lam-sampling"})
 PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler"})
 GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
 

@@ -150,6 +150,8 @@ class PDDConfig(param.Parameterized):
     b2 = param.Number(default=2.0, bounds=(1e-6, 100.0), label="b²", doc="noise intensity b² of the forward process")
     std_ratio = param.Number(default=1.0, bounds=(1e-3, 100.0),
                              doc="the path model's noise std as a multiple of sqrt(mean_k Q_k(λ)) (the reference's std_ratio)")
+    lam_sampling = param.Selector(default="uniform", objects=["uniform", "quadratic"],
+                                  doc="training λ: uniform on [0, 1] (the paper's), or λ = u² (denser near 0, where fine scales are decided)")
 
 
 class PDDSamplerConfig(param.Parameterized):

@@ -5,7 +5,7 @@ Forward process in λ (``engine.coarse``), applied to every frame of a sequence 
     x̂_λ = e^{μ_k λ} x̂_0 + sqrt(Q_k(λ)) ε̂,   Q_k(λ) = b² (e^{2μ_k λ} − 1)/(2μ_k),   μ_k < 0 (Laplacian eigenvalue).
 
 Predictor ``F_θ(x_{n−w+1..n}; λ) ≈ E[x_{n+1} − x_n | past]`` (a U-Net over the last w frames, zero-padded at the
-start of a sequence, conditioned on λ), trained at λ ~ U[0, 1] with the paper's loss
+start of a sequence, conditioned on λ), trained at λ ~ U[0, 1] (or λ = u², denser near 0) with the paper's loss
 ``mean(((x_{n+1} − x_n) − F_θ)² / mean_k Q_k(λ))`` in normalized units.
 
 Path model: ``x_{n+1} = x_n + F_θ + η_n`` with Gaussian η of per-mode variance ``V_k(λ)``: the paper's
@@ -167,6 +167,7 @@ class PDDTask:
 
     def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> Tensor:
         lam = torch.rand(batch, generator=generator, device=self.device)
+        lam = lam**2 if self.config.lam_sampling == "quadratic" else lam
         x = forward_sample(self.sequences(batch, generator), lam, self.process, generator)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             prediction = increments(net, x, lam, self.window)

@@ -173,3 +173,37 @@ def test_samples_and_rollouts_download_as_netcdf(page, server_url, tmp_path):
     info.value.save_as(tmp_path / "rollout.nc")
     rollout = xr.open_dataset(tmp_path / "rollout.nc", engine="h5netcdf")
     assert rollout["vorticity"].dims == ("member", "time", "y", "x") and rollout.attrs["steps_done"] == 100
+
+
+def test_the_superres_view_redraws_the_input_at_lambda_and_super_resolves_live(page, server_url, artifacts, tmp_path):
+    import xarray as xr
+
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    page.locator(".bk-tab", has_text="Super-resolution").click()
+    page.get_by_text("λ = 0.1: modes up to").wait_for(timeout=20000)
+    title = "power spectra (mean over the sequence)"
+    before = _spectra(page, title)
+    assert len(before["truth"]) == 32 and before["coarse input"][-1] > 10 * before["truth"][-1]  # fine scales: noise
+    steps = page.locator(".bk-input-group", has_text="λ steps").locator("input").first
+    steps.fill("12")
+    steps.press("Enter")
+    slider = page.locator(".bk-input-group", has_text="Diffusion scale").filter(visible=True)
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()
+    handle.press("ArrowLeft")  # λ 0.1 → 0.095: the coarse input is redrawn at once, before any job
+    page.get_by_text("λ = 0.095: modes up to").wait_for(timeout=20000)
+    assert _spectra(page, title)["coarse input"] != before["coarse input"]
+    page.get_by_role("button", name="Super-resolve").click()
+    page.get_by_text("Super-resolved λ = 0.095 → 0 in 12 steps").wait_for(timeout=120000)
+    after = _spectra(page, title)
+    truth, coarse, output = after["truth"][-8:], after["coarse input"][-8:], after["super-resolved"][-8:]
+    # the finest shells move from the coarse input's noise toward the truth
+    assert sum(abs(o - t) for o, t in zip(output, truth)) < sum(abs(c - t) for c, t in zip(coarse, truth))
+    page.screenshot(path=str(artifacts / "dashboard-superres.png"))
+    with page.expect_download() as info:
+        page.get_by_text("Download result (netCDF)").click()
+    info.value.save_as(tmp_path / "superres.nc")
+    result = xr.open_dataset(tmp_path / "superres.nc", engine="h5netcdf")
+    assert result["vorticity"].dims == ("sequence", "frame", "y", "x") and float(result["lam"]) == 0.095
+    assert errors == []

@@ -1,0 +1,165 @@
+"""The Super-resolution / λ view (paper 002, Figure 4): a sequence of the dataset coarse-grained at λ, the field a
+PDD predictor recovers by reverse-λ integration (drawn live as λ falls to 0), the fine truth, and the three spectra.
+
+Moving λ or the seed redraws the coarse input at once (the same input the job will start from); λ = 1 with
+"from noise" is generation.
+"""
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import panel as pn
+import param
+import torch
+
+from app.job_view import JobView, run_table
+from app.plots import CurvePlot, FieldPlot, shared_mapper
+from engine.config import PDDSamplerConfig, options
+from engine.data.store import DataStore
+from engine.diagnostics import spectra
+from engine.errors import EngineError
+from engine.jobs import FINAL, JobManager
+from engine.pdd import load_pdd, load_sequences, superres_inputs
+
+SAMPLER_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"}, "steps": pn.widgets.IntInput,
+                   "seed": pn.widgets.IntInput}
+LINES = ["coarse input", "super-resolved", "truth"]
+
+
+def pdd_checkpoints(store: DataStore) -> list[str]:
+    """PDD runs in the data folder, the shipped one first."""
+    found = [row["path"] for row in run_table(store) if row["task"] == "pdd"]
+    return sorted(found, key=lambda path: "shipped" not in path)
+
+
+class SuperresView(JobView):
+    """One super-resolution job per browser session, over the first sequence of the chosen dataset."""
+
+    checkpoint = param.Selector(default=None, objects=[], doc="a PDD predictor (train --task pdd)")
+    from_noise = param.Boolean(default=False, doc="start from Gaussian noise with variance Q_k(λ) (generation, λ = 1)")
+
+    def __init__(self, store: DataStore, jobs: JobManager, dataset: callable, **params):
+        super().__init__(**params)
+        self.store, self.jobs, self.dataset = store, jobs, dataset
+        self.sampler = PDDSamplerConfig(name="Reverse λ", steps=40)
+        self.mapper = shared_mapper(1.0)
+        self.coarse_plot = FieldPlot("coarse input at λ", self.mapper, 280)
+        self.output_plot = FieldPlot("super-resolved", self.mapper, 280)
+        self.truth_plot = FieldPlot("fine truth", self.mapper, 280)
+        self.spectrum = CurvePlot("power spectra (mean over the sequence)", LINES, "wavenumber k", "S(k)", height=300)
+        self.status = pn.pane.Markdown("Pick λ and press Super-resolve.", name="superres-status")
+        self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.download = pn.widgets.FileDownload(callback=lambda: str(self.store.path(self.job.result["out"])),
+                                                filename="superres.nc", disabled=True,
+                                                label="Download result (netCDF)", width=240)
+        self.start_button = pn.widgets.Button(name="Super-resolve", button_type="primary", width=130)
+        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
+        self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
+        self.stop_button.on_click(lambda _: self.job and self.job.cancel())
+        self.model = None
+        self.refresh_checkpoints()
+        self.sampler.param.watch(lambda *_: self._safely(self.draw_input), ["lam", "seed"])
+        self.param.watch(lambda *_: self._safely(self.open_model), "checkpoint")
+        self.param.watch(lambda *_: self._safely(self.draw_input), "from_noise")
+        self._safely(self.open_model)
+
+    def refresh_checkpoints(self) -> None:
+        found = pdd_checkpoints(self.store)
+        self.param.checkpoint.objects = found
+        if self.checkpoint not in found:
+            self.checkpoint = (found or [None])[0]
+
+    def _safely(self, update) -> None:
+        try:
+            update()
+        except EngineError as err:
+            self._fail(str(err))
+
+    def open_model(self) -> None:
+        """Load the chosen predictor and the dataset's first sequence; draw the truth and the coarse input."""
+        self.failure.visible = False
+        if self.checkpoint is None:
+            self.status.object = "No PDD predictor yet: train one in the Train view (task pdd)."
+            return
+        self.model = load_pdd(self.store.path(self.checkpoint))
+        self.data = load_sequences(self.store.path(self.dataset()))
+        if self.data.n != self.model.n or self.data.fields.dim() != 4:
+            raise EngineError(f"{self.checkpoint} was trained on {self.model.n}-point {self.model.ndim}-D data; "
+                              f"{self.dataset()} is {self.data.n}²")
+        limit = 3 * self.data.std
+        self.mapper.update(low=self.data.mean - limit, high=self.data.mean + limit)
+        self.draw_input()
+
+    def draw_input(self) -> None:
+        """The coarse input the job will start from (same seed, same draw), its spectrum, and the truth."""
+        if self.model is None:
+            return
+        truth, coarse, _ = superres_inputs(self.model, self.data, 1, self.sampler, self.from_noise)
+        self.middle = truth.shape[1] // 2
+        truth, coarse = self.model.denormalize(truth[0]), self.model.denormalize(coarse[0])
+        self.truth_plot.update(truth[self.middle].numpy())
+        self.coarse_plot.update(coarse[self.middle].numpy())
+        self._draw_spectrum("truth", truth)
+        self._draw_spectrum("coarse input", coarse)
+        kept = self.model.process.damping(self.sampler.lam, self.model.n)[0, : self.model.n // 2 + 1]
+        survive = int(torch.nonzero(kept >= 0.5).max()) if bool((kept >= 0.5).any()) else 0
+        self.status.object = (f"λ = {self.sampler.lam:g}: modes up to |k| ≈ {survive} keep half their amplitude; "
+                              f"the predictor must restore the rest ({self.model.frames} frames, window {self.model.window}).")
+
+    def _draw_spectrum(self, name: str, fields: torch.Tensor) -> None:
+        power = spectra(fields, 2).mean(0).numpy()
+        self.spectrum.update(name, np.arange(1, power.shape[0]), power[1:])
+
+    def options(self) -> dict:
+        return {"checkpoint": self.checkpoint, "data": self.dataset(), "data_dir": str(self.store.root),
+                "pdd_sampler": options(self.sampler), "sequences": 1, "from_noise": self.from_noise,
+                "out": f"superres/superres-{uuid.uuid4().hex[:8]}.nc"}
+
+    def start(self) -> None:
+        if self.job is not None and self.job.state not in FINAL:
+            return
+        self.refresh_checkpoints()
+        if self.checkpoint is None:
+            self._fail("no PDD predictor yet: train one in the Train view (task pdd)")
+            return
+        self.failure.visible, self.download.disabled = False, True
+        self.spectrum.update("super-resolved", [], [])
+        self.job, self.cursor = self.jobs.submit("superres", self.options()), 0
+        self.start_button.disabled, self.stop_button.disabled = True, False
+        self.status.object = f"Super-resolution job {self.job.id}: starting a worker…"
+
+    def _fail(self, reason: str) -> None:
+        self.failure.object, self.failure.visible = f"**Super-resolution failed:** {reason}", True
+
+    def _show_progress(self, events: list[dict]) -> None:
+        last = events[-1]
+        self.output_plot.update(last["preview"])
+        self.status.object = f"Super-resolution job {self.job.id}: λ = {last['lam']:.4f} (step {last['step']} / {last['steps']})"
+
+    def _finish(self, event: dict) -> None:
+        self.start_button.disabled, self.stop_button.disabled = False, True
+        if event["kind"] != "done":
+            self.status.object = f"Super-resolution job {self.job.id} {event['kind']}."
+            if event["kind"] == "failed":
+                self._fail(event["reason"])
+            return
+        result = event["result"]
+        self.output_plot.update(result["output_field"])
+        power = result["spectra"]["output"]
+        self.spectrum.update("super-resolved", np.arange(1, power.shape[0]), power[1:])
+        self.download.disabled, self.download.filename = False, f"superres-{self.job.id}.nc"
+        errors = " · ".join(f"{band}: {result['input_error'][band]:.2f} → {result['output_error'][band]:.2f}"
+                            for band in ("low", "mid", "high"))
+        self.status.object = (f"Super-resolved λ = {result['lam']:g} → 0 in {result['steps']} steps, "
+                              f"{result['seconds']:.1f} s. Mean |log S/S_truth| input → output, {errors}")
+
+    def __panel__(self):
+        controls = pn.Column(
+            pn.widgets.Select.from_param(self.param.checkpoint, name="PDD checkpoint"),
+            pn.widgets.Checkbox.from_param(self.param.from_noise, name="From noise (generation)"),
+            pn.Param(self.sampler, widgets=SAMPLER_WIDGETS, width=280), width=300)
+        return pn.Row(controls, pn.Column(
+            pn.Row(self.start_button, self.stop_button, self.download), self.status, self.failure,
+            pn.Row(self.coarse_plot.figure, self.output_plot.figure, self.truth_plot.figure),
+            self.spectrum.figure))
