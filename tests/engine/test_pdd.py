@@ -150,3 +150,60 @@ def test_pick_sequences_round_robin_over_trajectories():
     fields = torch.arange(2 * 10.0).reshape(2, 10, 1)
     picked = pick_sequences(fields, 3, 4)[..., 0]
     assert picked.tolist() == [[0, 1, 2, 3], [10, 11, 12, 13], [4, 5, 6, 7]]
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A data folder with the built-in Kolmogorov test set and the shipped PDD predictor (64², 8 frames)."""
+    store = DataStore(tmp_path_factory.mktemp("shipped"))
+    kolmogorov = install_defaults(store)[0]
+    model = load_pdd(store.path("runs/shipped-pdd/checkpoint.pt"))
+    data = load_sequences(store.path(kolmogorov))
+    truth = model.normalize(pick_sequences(data.denormalize(data.fields), 2, model.frames))
+    return store, kolmogorov, model, truth
+
+
+def test_the_shipped_predictor_super_resolves_kolmogorov_toward_the_fine_spectrum(shipped):
+    store, kolmogorov, _, _ = shipped
+    sampler = PDDSamplerConfig(lam=0.1, steps=30, method="ode")
+    summary, dataset = run_superres(store, "runs/shipped-pdd/checkpoint.pt", kolmogorov, sampler, sequences=2)
+    before, after = summary["input_error"], summary["output_error"]
+    assert after["high"] < 0.7 * before["high"] and after["mid"] < 0.5 * before["mid"]
+    assert dataset["vorticity"].shape == (2, 8, 64, 64) and dataset.attrs["integrator"] == "gaussian"
+
+
+def test_with_the_exact_score_super_resolving_an_already_fine_field_changes_it_little():
+    """At λ ≪ 1/|μ|max (every mode keeps > 96% of its amplitude) and data variance ≫ Q_k(λ), a fine field is almost a
+    fixed point of reverse λ, while a coarse-grained one is moved back toward its fine original."""
+    model, n, lam = gaussian_model(32), 32, 0.0003
+    model.power = model.power * 10  # per-mode data variance 10 ≫ Q_k(λ) ≤ 6·10⁻⁴
+    fine = _ifft(model.power.float().sqrt() * _fft(torch.randn(4, 2, n, n, generator=torch.Generator().manual_seed(0)), 2), 2)
+    coarse = model.coarse_grain(fine, lam, torch.Generator().manual_seed(1))
+    sampler = PDDSamplerConfig(lam=lam, steps=10, method="ode")
+    change = (model.reverse(fine, sampler) - fine).norm() / fine.norm()
+    assert change < 0.02
+    assert (model.reverse(coarse, sampler) - fine).norm() < 0.7 * (coarse - fine).norm()
+
+
+@pytest.mark.xfail(strict=True, reason="the shipped CPU-trained predictor's one-step error at Δt = 0.5 is far above "
+                                       "sqrt(Q_k(λ)), so the path score pulls a fine sequence toward its own forecasts "
+                                       "(changes of 35-45% at λ = 0.005-0.01); a GPU-trained predictor should pass")
+def test_super_resolving_an_already_fine_field_changes_it_far_less_than_a_coarse_one(shipped):
+    _, _, model, truth = shipped
+    sampler = PDDSamplerConfig(lam=0.01, steps=10, method="ode")
+    coarse = model.coarse_grain(truth, sampler.lam, torch.Generator().manual_seed(0))
+    fine_change = (model.reverse(truth, sampler) - truth).norm() / truth.norm()
+    coarse_change = (model.reverse(coarse, sampler) - coarse).norm() / coarse.norm()
+    assert fine_change < 0.6 * coarse_change
+
+
+def test_a_pdd_predictor_rolls_out_at_lambda_against_the_coarse_grained_truth(shipped, capsys):
+    store = shipped[0]
+    assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-pdd/checkpoint.pt", "--lam", "0.1",
+                 "--steps", "6", "--members", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["blowup_step"] is None and summary["nfe"] == 6 and summary["vrmse"][0] == 0
+    assert 0 < summary["vrmse"][1] < 1
+    assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-si-forecaster/checkpoint.pt",
+                 "--lam", "0.1", "--steps", "2"]) == 2
+    assert "only PDD predictors" in capsys.readouterr().err
