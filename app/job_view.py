@@ -30,6 +30,7 @@ class JobView(pn.viewable.Viewer):
 
     job = None
     cursor = 0
+    label = "Job"  # the status line's name for this view's jobs
 
     def poll(self) -> None:
         """Apply the followed job's new events (called by the session's periodic callback)."""
@@ -56,3 +57,14 @@ class JobView(pn.viewable.Viewer):
 
     def _finish(self, event: dict) -> None:
         raise NotImplementedError
+
+    def _job_result(self, event: dict) -> dict | None:
+        """Re-enable Start and return a finished job's result; a cancelled or failed one is reported instead
+        (views with ``start_button``, ``stop_button``, ``status`` and ``_fail``)."""
+        self.start_button.disabled, self.stop_button.disabled = False, True
+        if event["kind"] == "done":
+            return event["result"]
+        self.status.object = f"{self.label} job {self.job.id} {event['kind']}."
+        if event["kind"] == "failed":
+            self._fail(event["reason"])
+        return None

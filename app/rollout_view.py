@@ -31,6 +31,7 @@ def checkpoints(store: DataStore) -> dict[str, list[str]]:
 class RolloutView(JobView):
     """A rollout job per browser session, drawn as its events arrive."""
 
+    label = "Rollout"
     checkpoint = param.Selector(default=None, objects=[],
                                 doc="a trained emulator (forecast, noise_baseline, pointwise, or a PDD predictor simulating at λ)")
     refiner = param.Selector(default=NONE, objects=[NONE], doc="a generator trained with --task refiner, or none")
@@ -138,13 +139,9 @@ class RolloutView(JobView):
                                         "dh": [float(image.shape[0])]}
 
     def _finish(self, event: dict) -> None:
-        self.start_button.disabled, self.stop_button.disabled = False, True
-        if event["kind"] != "done":
-            self.status.object = f"Rollout job {self.job.id} {event['kind']}."
-            if event["kind"] == "failed":
-                self._fail(event["reason"])
+        result = self._job_result(event)
+        if result is None:
             return
-        result = event["result"]
         self.download.disabled, self.download.filename = False, f"rollout-{self.job.id}.nc"
         spectra = np.log10(np.maximum(result["spectra"][:, 1:], 1e-30)).T
         self._draw_spectrogram(spectra, result["steps_done"])

@@ -36,6 +36,7 @@ def pdd_checkpoints(store: DataStore) -> list[str]:
 class SuperresView(JobView):
     """One super-resolution job per browser session, over the first sequence of the chosen dataset."""
 
+    label = "Super-resolution"
     checkpoint = param.Selector(default=None, objects=[], doc="a PDD predictor (train --task pdd)")
     from_noise = param.Boolean(default=False, doc="start from Gaussian noise with variance Q_k(λ) (generation, λ = 1)")
 
@@ -139,13 +140,9 @@ class SuperresView(JobView):
         self.status.object = f"Super-resolution job {self.job.id}: λ = {last['lam']:.4f} (step {last['step']} / {last['steps']})"
 
     def _finish(self, event: dict) -> None:
-        self.start_button.disabled, self.stop_button.disabled = False, True
-        if event["kind"] != "done":
-            self.status.object = f"Super-resolution job {self.job.id} {event['kind']}."
-            if event["kind"] == "failed":
-                self._fail(event["reason"])
+        result = self._job_result(event)
+        if result is None:
             return
-        result = event["result"]
         self.output_plot.update(result["output_field"])
         power = result["spectra"]["output"]
         self.spectrum.update("super-resolved", np.arange(1, power.shape[0]), power[1:])
