@@ -58,6 +58,19 @@ class JobView(pn.viewable.Viewer):
     def _finish(self, event: dict) -> None:
         raise NotImplementedError
 
+    def _running(self) -> bool:
+        return self.job is not None and self.job.state not in FINAL
+
+    def _fail(self, reason: str) -> None:
+        """Show why a job could not start or failed (views with a ``failure`` alert)."""
+        self.failure.object, self.failure.visible = f"**{self.label} failed:** {reason}", True
+
+    def _submit(self, kind: str) -> None:
+        """Start a job of ``kind`` with the view's ``options()`` and follow it (views with Start/Stop buttons)."""
+        self.job, self.cursor = self.jobs.submit(kind, self.options()), 0
+        self.start_button.disabled, self.stop_button.disabled = True, False
+        self.status.object = f"{self.label} job {self.job.id}: starting a worker…"
+
     def _job_result(self, event: dict) -> dict | None:
         """Re-enable Start and return a finished job's result; a cancelled or failed one is reported instead
         (views with ``start_button``, ``stop_button``, ``status`` and ``_fail``)."""

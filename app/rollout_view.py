@@ -15,7 +15,7 @@ from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.forecast import FORECAST_TASKS, load_trajectories
-from engine.jobs import FINAL, JobManager
+from engine.jobs import JobManager
 
 NONE = "(none)"
 MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time columns while live
@@ -94,7 +94,7 @@ class RolloutView(JobView):
                 "forecast_sampler": options(self.sampler)}
 
     def start(self) -> None:
-        if self.job is not None and self.job.state not in FINAL:
+        if self._running():
             return
         self.refresh_checkpoints()
         if self.checkpoint is None:
@@ -112,12 +112,7 @@ class RolloutView(JobView):
         previous = self.vrmse.sources["this run"].data
         self.vrmse.update("previous", previous["x"], previous["y"])
         self.download.disabled = True
-        self.job, self.cursor = self.jobs.submit("rollout", self.options()), 0
-        self.start_button.disabled, self.stop_button.disabled = True, False
-        self.status.object = f"Rollout job {self.job.id}: starting a worker…"
-
-    def _fail(self, reason: str) -> None:
-        self.failure.object, self.failure.visible = f"**Rollout failed:** {reason}", True
+        self._submit("rollout")
 
     def _truth_frame(self, step: int) -> np.ndarray | None:
         index = self.config.start + step * self.lead

@@ -15,11 +15,12 @@ import torch
 
 from app.job_view import JobView, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
+from engine.coarse import surviving_wavenumber
 from engine.config import PDDSamplerConfig, options
 from engine.data.store import DataStore
 from engine.diagnostics import spectra
 from engine.errors import EngineError
-from engine.jobs import FINAL, JobManager
+from engine.jobs import JobManager
 from engine.pdd import load_pdd, load_sequences, superres_inputs
 
 SAMPLER_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"}, "steps": pn.widgets.IntInput,
@@ -104,9 +105,8 @@ class SuperresView(JobView):
         self.coarse_plot.update(coarse[self.middle].numpy())
         self._draw_spectrum("truth", truth)
         self._draw_spectrum("coarse input", coarse)
-        kept = self.model.process.damping(self.sampler.lam, self.model.n)[0, : self.model.n // 2 + 1]
-        survive = int(torch.nonzero(kept >= 0.5).max()) if bool((kept >= 0.5).any()) else 0
-        self.status.object = (f"λ = {self.sampler.lam:g}: modes up to |k| ≈ {survive} keep half their amplitude; "
+        survive = surviving_wavenumber(self.sampler.lam, self.model.n, self.model.process)
+        self.status.object = (f"λ = {self.sampler.lam:g}: modes up to |k| ≈ {survive:g} keep half their amplitude; "
                               f"the predictor must restore the rest ({self.model.frames} frames, window {self.model.window}).")
 
     def _draw_spectrum(self, name: str, fields: torch.Tensor) -> None:
@@ -119,7 +119,7 @@ class SuperresView(JobView):
                 "out": f"superres/superres-{uuid.uuid4().hex[:8]}.nc"}
 
     def start(self) -> None:
-        if self.job is not None and self.job.state not in FINAL:
+        if self._running():
             return
         self.refresh_checkpoints()
         if self.checkpoint is None:
@@ -127,12 +127,7 @@ class SuperresView(JobView):
             return
         self.failure.visible, self.download.disabled = False, True
         self.spectrum.update("super-resolved", [], [])
-        self.job, self.cursor = self.jobs.submit("superres", self.options()), 0
-        self.start_button.disabled, self.stop_button.disabled = True, False
-        self.status.object = f"Super-resolution job {self.job.id}: starting a worker…"
-
-    def _fail(self, reason: str) -> None:
-        self.failure.object, self.failure.visible = f"**Super-resolution failed:** {reason}", True
+        self._submit("superres")
 
     def _show_progress(self, events: list[dict]) -> None:
         last = events[-1]

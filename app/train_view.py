@@ -14,7 +14,7 @@ from app.job_view import JobView, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.config import ForecastConfig, ModelConfig, PDDConfig, TrainingConfig, options
 from engine.data.store import DataStore
-from engine.jobs import FINAL, JobManager
+from engine.jobs import JobManager
 from engine.training import TASKS
 
 SMOOTHING = 0.1  # EMA weight of the newest loss in the smoothed curve
@@ -28,6 +28,7 @@ SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "
 class TrainView(JobView):
     """One training job at a time per browser session; the job itself runs in a worker process."""
 
+    label = "Training"
     task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see the README)")
     run_name = param.String(default="my-run", doc="run folder runs/<name> in the data folder; resume continues it")
 
@@ -71,7 +72,7 @@ class TrainView(JobView):
 
     def start(self, resume: bool) -> None:
         """Submit the job (a new run starts over; resume continues the run folder's checkpoint)."""
-        if self.job is not None and self.job.state not in FINAL:
+        if self._running():
             return
         if not self.run_name or Path(self.run_name).name != self.run_name:
             self._fail(f"run name {self.run_name!r} must be a plain folder name")
@@ -89,9 +90,6 @@ class TrainView(JobView):
         if self.job is not None:
             self.job.cancel()
             self.status.object = f"Job {self.job.id}: cancelling (a checkpoint is kept; Resume continues)…"
-
-    def _fail(self, reason: str) -> None:
-        self.failure.object, self.failure.visible = f"**Training failed:** {reason}", True
 
     def _show_progress(self, events: list[dict]) -> None:
         steps = [e["step"] for e in events]

@@ -67,11 +67,13 @@ class OUProcess:
         return torch.where(mu == 0, self.b2 * lam * torch.ones_like(mu), self.b2 * torch.expm1(2 * mu * lam) / (2 * safe))
 
 
-def _fft(x: Tensor, ndim: int) -> Tensor:
+def ortho_fft(x: Tensor, ndim: int) -> Tensor:
+    """Unitary FFT over the last ``ndim`` dims (white noise keeps unit variance per mode)."""
     return torch.fft.fftn(x, dim=tuple(range(-ndim, 0)), norm="ortho")
 
 
-def _ifft(x: Tensor, ndim: int) -> Tensor:
+def ortho_ifft(x: Tensor, ndim: int) -> Tensor:
+    """Real part of the unitary inverse FFT over the last ``ndim`` dims."""
     return torch.fft.ifftn(x, dim=tuple(range(-ndim, 0)), norm="ortho").real
 
 
@@ -87,10 +89,10 @@ def coarse_grain(x: Tensor, lam: float, process: OUProcess, generator: torch.Gen
     n = x.shape[-1]
     if process.ndim == 2 and x.shape[-2] != n:
         raise EngineError(f"coarse-graining needs square fields, got {tuple(x.shape[-2:])}")
-    xh = _fft(x.to(torch.float64), process.ndim)
-    smooth = _ifft(process.damping(lam, n, x.device) * xh, process.ndim)
+    xh = ortho_fft(x.to(torch.float64), process.ndim)
+    smooth = ortho_ifft(process.damping(lam, n, x.device) * xh, process.ndim)
     white = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float64)
-    noise = _ifft(process.variance(lam, n, x.device).sqrt() * _fft(white, process.ndim), process.ndim)
+    noise = ortho_ifft(process.variance(lam, n, x.device).sqrt() * ortho_fft(white, process.ndim), process.ndim)
     return smooth.to(x.dtype), (smooth + noise).to(x.dtype)
 
 

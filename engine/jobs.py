@@ -82,7 +82,7 @@ def _preview_of(task, checkpoint: str, cfg: dict) -> dict:
     as a preview field and its spectrum next to the data's."""
     import torch
 
-    from engine.spectral import radial_spectrum
+    from engine.diagnostics import spectra
 
     if task.kind == "generate":
         from engine.generation import checkpoint_setup, generate
@@ -91,25 +91,22 @@ def _preview_of(task, checkpoint: str, cfg: dict) -> dict:
         setup = checkpoint_setup(checkpoint, task.data, noise, schedule, torch.device("cpu"))
         fields = generate(setup, cfg["sampler"].__class__(steps=8, seed=0), 4).samples
         data = task.data.fields[:64]
-    elif task.kind == "pdd":  # one noise-free step of the simulation at λ = 0
-        from engine.diagnostics import spectra
-        from engine.pdd import load_pdd
-
-        model = load_pdd(checkpoint)
-        states = task.data.denormalize(task.data.fields[:1, :1])
-        fields = model.stepper(0.0, noise=False)(states[:, 0])
-        data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
-        return {"field": preview(fields[0]), "spectrum": spectra(fields, model.ndim).mean(0).numpy(),
-                "data_spectrum": spectra(data, model.ndim).mean(0).numpy()}
     else:
         from engine.forecast import load_forecaster
+        from engine.pdd import load_pdd
 
-        forecaster = load_forecaster(checkpoint)
-        states = task.data.denormalize(task.data.fields[:1, :2])  # (1, 2, n, n): an input and its truth
-        fields = forecaster.step(states[:, 0], cfg["forecast_sampler"], torch.Generator().manual_seed(0))
+        state = task.data.denormalize(task.data.fields[:1, 0])  # the first trajectory's first state
+        if task.kind == "pdd":  # one noise-free step of the simulation at λ = 0
+            fields = load_pdd(checkpoint).stepper(0.0, noise=False)(state)
+        else:
+            fields = load_forecaster(checkpoint).step(state, cfg["forecast_sampler"], torch.Generator().manual_seed(0))
         data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
-    return {"field": preview(fields[0]), "spectrum": radial_spectrum(fields).numpy(),
-            "data_spectrum": radial_spectrum(data).numpy()}
+    ndim = getattr(task, "spatial_dims", 2)
+
+    def mean_spectrum(x):
+        return spectra(x, ndim).reshape(-1, x.shape[-1] // 2 + 1).mean(0).numpy()
+
+    return {"field": preview(fields[0]), "spectrum": mean_spectrum(fields), "data_spectrum": mean_spectrum(data)}
 
 
 def _sample(options: dict, emit: Callable, should_stop: Callable) -> dict:

@@ -37,7 +37,7 @@ import torch
 import xarray as xr
 
 from engine.checkpoints import load_checkpoint
-from engine.coarse import REFERENCE_CONSTANTS, OUProcess, check_lambda
+from engine.coarse import REFERENCE_CONSTANTS, OUProcess, check_lambda, ortho_fft, ortho_ifft
 from engine.config import PDDConfig, PDDSamplerConfig, options
 from engine.data.store import open_dataset
 from engine.errors import EngineError
@@ -53,23 +53,16 @@ def reference_a(ndim: int) -> float:
     return REFERENCE_CONSTANTS["kolmogorov" if ndim == 2 else "lorenz96"][0]
 
 
-def _fft(x: Tensor, ndim: int) -> Tensor:
-    return torch.fft.fftn(x, dim=tuple(range(-ndim, 0)), norm="ortho")
-
-
-def _ifft(x: Tensor, ndim: int) -> Tensor:
-    return torch.fft.ifftn(x, dim=tuple(range(-ndim, 0)), norm="ortho").real
-
-
 def load_sequences(path: str | Path, variable: str | None = None) -> Trajectories:
     """Normalized ``(trajectory, time, n, n)`` fields, or ``(trajectory, time, n)`` for 1-D data (Lorenz-96 ``slow``)."""
     path = Path(path)
     with open_dataset(path) as ds:
-        chosen = ds[variable] if variable in ds.data_vars else None
-        two_d = (chosen.dims[-2:] == ("y", "x")) if chosen is not None else (
-            variable is None and any(da.dims[-2:] == ("y", "x") for da in ds.data_vars.values()))
-        if two_d or (variable is not None and chosen is None):
-            return load_trajectories(path, variable, min_length=2)  # it also explains a missing variable
+        if variable is None:
+            two_d = any(da.dims[-2:] == ("y", "x") for da in ds.data_vars.values())
+        else:  # a missing variable goes to load_trajectories too, which names the ones there are
+            two_d = variable not in ds.data_vars or ds[variable].dims[-2:] == ("y", "x")
+        if two_d:
+            return load_trajectories(path, variable, min_length=2)
         names = [variable] if variable else [n for n, da in ds.data_vars.items() if "time" in da.dims[:-1]]
         if not names:
             raise EngineError(f"{path.name}: no variable with a time dim and a spatial dim after it")
@@ -95,7 +88,7 @@ def load_sequences(path: str | Path, variable: str | None = None) -> Trajectorie
 
 def mode_power(fields: Tensor, ndim: int) -> Tensor:
     """Per-mode variance ``P_k = mean |x̂_k|²`` (ortho FFT) over every leading index: (..., *grid) → grid, float64."""
-    xh = _fft(fields.to(torch.float64), ndim)
+    xh = ortho_fft(fields.to(torch.float64), ndim)
     return (xh.real**2 + xh.imag**2).reshape(-1, *fields.shape[-ndim:]).mean(0)
 
 
@@ -105,7 +98,7 @@ def forward_sample(x: Tensor, lam: Tensor, process: OUProcess, generator: torch.
     damping = process.damping(lam, n, x.device).to(x.dtype).unsqueeze(1)
     spread = process.variance(lam, n, x.device).sqrt().to(x.dtype).unsqueeze(1)
     white = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return _ifft(damping * _fft(x, ndim) + spread * _fft(white, ndim), ndim)
+    return ortho_ifft(damping * ortho_fft(x, ndim) + spread * ortho_fft(white, ndim), ndim)
 
 
 def phi1(z: Tensor) -> Tensor:
@@ -229,8 +222,8 @@ class PDD:
 
     def action(self, x: Tensor, lam: float, kind: str = "spectral") -> Tensor:
         """``S(x; λ)`` per sequence: x (batch, T, *grid) → (batch,)."""
-        residual = _fft((x[:, 1:] - x[:, :-1]) - self.predict(x, lam), self.ndim)
-        first = _fft(x[:, 0], self.ndim)
+        residual = ortho_fft((x[:, 1:] - x[:, :-1]) - self.predict(x, lam), self.ndim)
+        first = ortho_fft(x[:, 0], self.ndim)
         transitions = (residual.abs() ** 2 / self.path_variance(lam, kind)).flatten(1).sum(1)
         return 0.5 * (transitions + (first.abs() ** 2 / self.marginal_variance(lam).float()).flatten(1).sum(1))
 
@@ -261,11 +254,11 @@ class PDD:
             growth, kick, spread, gain = self._step_factors(lam, lam_next, sampler)
             s = self.score(x, lam, sampler.variance)
             with torch.no_grad():
-                xh = _fft(x, self.ndim)
-                xh = growth * xh + kick * (_fft(s, self.ndim) + gain * xh)
+                xh = ortho_fft(x, self.ndim)
+                xh = growth * xh + kick * (ortho_fft(s, self.ndim) + gain * xh)
                 if spread is not None:
-                    xh = xh + spread * _fft(torch.randn(x.shape, generator=generator, device=x.device), self.ndim)
-                x = _ifft(xh, self.ndim)
+                    xh = xh + spread * ortho_fft(torch.randn(x.shape, generator=generator, device=x.device), self.ndim)
+                x = ortho_ifft(xh, self.ndim)
             if callback is not None:
                 callback({"kind": "progress", "step": i + 1, "steps": sampler.steps, "lam": lam_next, "state": x})
             if should_stop is not None and should_stop():
@@ -303,7 +296,7 @@ class PDD:
     def noise_at(self, lam: float, shape: tuple, generator: torch.Generator | None = None) -> Tensor:
         """Gaussian sequences with the per-mode variance ``Q_k(λ)`` (the start of generation at λ = 1)."""
         white = torch.randn(shape, generator=generator, device=self.device)
-        return _ifft(self.process.variance(lam, self.n, self.device).sqrt().float() * _fft(white, self.ndim), self.ndim)
+        return ortho_ifft(self.process.variance(lam, self.n, self.device).sqrt().float() * ortho_fft(white, self.ndim), self.ndim)
 
     def stepper(self, lam: float, kind: str = "spectral", noise: bool = True,
                 generator: torch.Generator | None = None) -> "Stepper":
@@ -329,7 +322,7 @@ class Stepper:
         x_next = x + model.net(window, torch.full((x.shape[0],), self.lam, device=x.device))[:, 0].float()
         if self.noise:
             white = torch.randn(x.shape, generator=self.generator, device=x.device)
-            x_next = x_next + _ifft(self.spread * _fft(white, model.ndim), model.ndim)
+            x_next = x_next + ortho_ifft(self.spread * ortho_fft(white, model.ndim), model.ndim)
         return model.denormalize(x_next)
 
 

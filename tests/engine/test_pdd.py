@@ -12,7 +12,9 @@ from engine.config import ModelConfig, PDDConfig, PDDSamplerConfig, TrainingConf
 from engine.data.catalog import install_defaults
 from engine.data.store import DataStore, write_dataset
 from engine.errors import EngineError
-from engine.pdd import (PDD, PDDTask, _fft, _ifft, forward_sample, load_pdd, load_sequences, phi1, pick_sequences,
+from engine.coarse import ortho_fft as _fft
+from engine.coarse import ortho_ifft as _ifft
+from engine.pdd import (PDD, PDDTask, forward_sample, load_pdd, load_sequences, phi1, pick_sequences,
                         run_superres, simulate, window_stack)
 from engine.training import Trainer
 
