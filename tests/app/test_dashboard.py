@@ -193,6 +193,12 @@ def test_the_superres_view_redraws_the_input_at_lambda_and_super_resolves_live(p
     handle.focus()
     handle.press("ArrowLeft")  # λ 0.1 → 0.095: the coarse input is redrawn at once, before any job
     page.get_by_text("λ = 0.095: modes up to").wait_for(timeout=20000)
+    # the status text and the spectrum are separate document patches: wait until the new spectrum has arrived too
+    page.wait_for_function("""([title, old]) => {
+      const fig = Bokeh.documents[0].get_model_by_name(title);
+      const y = Array.from(fig.renderers.find(r => r.name === 'coarse input').data_source.data.y);
+      return JSON.stringify(y) !== JSON.stringify(old);
+    }""", arg=[title, before["coarse input"]], timeout=20000)
     assert _spectra(page, title)["coarse input"] != before["coarse input"]
     page.get_by_role("button", name="Super-resolve").click()
     page.get_by_text("Super-resolved λ = 0.095 → 0 in 12 steps").wait_for(timeout=120000)
