@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-MIN_EVENT_SECONDS = 0.1  # at most ~10 progress events per second per job
+MIN_EVENT_SECONDS = 1 / 30  # at most 30 progress events per second per job: a live field at the browser's frame rate
 CANCEL_GRACE_SECONDS = 1.0
 PREVIEW_SIZE = 128  # previews larger than this are block-averaged down
 FINAL = ("done", "cancelled", "failed")
@@ -176,7 +176,7 @@ def _superres(options: dict, emit: Callable, should_stop: Callable) -> dict:
     def progress(event):
         if should_stop():
             raise Cancelled
-        if time.monotonic() - last[0] >= 0.1 or event["step"] == event["steps"]:  # previews at ≤ 10 Hz
+        if time.monotonic() - last[0] >= MIN_EVENT_SECONDS or event["step"] == event["steps"]:
             last[0] = time.monotonic()
             state = event["state"]
             emit({"kind": "progress", "step": event["step"], "steps": event["steps"], "lam": event["lam"],
