@@ -10,6 +10,7 @@ import param
 
 from app.job_view import JobView, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
+from engine.animation import ffmpeg_executable, write_animation
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.store import DataStore
@@ -55,6 +56,10 @@ class RolloutView(JobView):
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
         self.download = pn.widgets.FileDownload(callback=self._rollout_file, filename="rollout.nc", disabled=True,
                                                 label="Download rollout (netCDF)", width=240)
+        self.animations = [pn.widgets.FileDownload(callback=lambda suffix=suffix: self._animation_file(suffix),
+                                                   filename=f"rollout{suffix}", disabled=True, width=200,
+                                                   label=f"Download animation ({suffix[1:].upper()})")
+                           for suffix in (".gif", ".mp4") if suffix == ".gif" or ffmpeg_executable()]
         self.start_button = pn.widgets.Button(name="Roll out", button_type="primary", width=100)
         self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
         # button events arrive without the document lock: run their Bokeh edits on the session's next tick
@@ -87,6 +92,19 @@ class RolloutView(JobView):
         """The finished rollout (states, per-step spectra, recipe) as written by the job into ``rollouts/``."""
         return str(self.store.path(self.job.result["out"]))
 
+    def _animation_file(self, suffix: str) -> str:
+        """The finished rollout as an animation, truth beside member 0 (written once beside the netCDF)."""
+        rollout = self.store.path(self.job.result["out"])
+        path = rollout.with_suffix(suffix)
+        if not path.exists():
+            try:
+                with self.store.open(self.job.result["out"]) as ds:
+                    write_animation(ds, path)
+            except EngineError as err:
+                self._fail(str(err))
+                return None
+        return str(path)
+
     def options(self) -> dict:
         return {"checkpoint": self.checkpoint, "data": self.dataset(), "data_dir": str(self.store.root),
                 "out": f"rollouts/rollout-{uuid.uuid4().hex[:8]}.nc",
@@ -111,7 +129,8 @@ class RolloutView(JobView):
         self.failure.visible, self.columns = False, []
         previous = self.vrmse.sources["this run"].data
         self.vrmse.update("previous", previous["x"], previous["y"])
-        self.download.disabled = True
+        for button in (self.download, *self.animations):
+            button.disabled = True
         self._submit("rollout")
 
     def _truth_frame(self, step: int) -> np.ndarray | None:
@@ -137,7 +156,8 @@ class RolloutView(JobView):
         result = self._job_result(event)
         if result is None:
             return
-        self.download.disabled, self.download.filename = False, f"rollout-{self.job.id}.nc"
+        for button, suffix in zip((self.download, *self.animations), (".nc", ".gif", ".mp4")):
+            button.disabled, button.filename = False, f"rollout-{self.job.id}{suffix}"
         spectra = np.log10(np.maximum(result["spectra"][:, 1:], 1e-30)).T
         self._draw_spectrogram(spectra, result["steps_done"])
         self.vrmse.update("this run", result["lead_steps"], result["vrmse"])
@@ -164,6 +184,6 @@ class RolloutView(JobView):
                      width=280),
             width=300)
         return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.stop_button, self.download), self.status, self.failure,
+            pn.Row(self.start_button, self.stop_button, self.download, *self.animations), self.status, self.failure,
             pn.Row(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram),
             pn.Row(self.vrmse.figure, self.correlation.figure, self.rate.figure)))

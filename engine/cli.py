@@ -166,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     superres.add_argument("--json", action="store_true", help="print one JSON object: per-band spectral errors of the "
                                                               "input and the output, seconds, NFE")
     add_config_flags(superres, PDD_SAMPLER)
+
+    animate = commands.add_parser("animate", help="write a rollout as a GIF or MP4: the emulated field beside the truth")
+    animate.add_argument("--rollout", required=True, help="a rollout written by `rollout --out` (name in the data folder)")
+    animate.add_argument("--out", required=True, help="name in the data folder, .gif (Pillow) or .mp4 (needs ffmpeg: "
+                                                      "pip install imageio-ffmpeg)")
+    animate.add_argument("--fps", type=float, default=10.0, help="frames per second, one frame per saved step (default: 10)")
+    animate.add_argument("--scale", type=int, default=4, help="pixels per grid point (default: 4)")
     return parser
 
 
@@ -346,11 +353,21 @@ def _export(args) -> None:
     print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
 
 
+def _animate(args) -> None:
+    from engine.animation import write_animation
+    from engine.data.store import DataStore
+
+    store = DataStore(args.data_dir)
+    with store.open(args.rollout) as rollout:
+        path = write_animation(rollout, store.path(args.out), args.fps, args.scale)
+    print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout, "export": _export,
-         "superres": _superres}[args.command](args)
+         "superres": _superres, "animate": _animate}[args.command](args)
     except (EngineError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

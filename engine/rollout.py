@@ -171,15 +171,22 @@ def initial_conditions(trajectories: Tensor, config: RolloutConfig) -> Tensor:
     return trajectories[: config.initial_conditions, config.start].repeat_interleave(config.members, 0)
 
 
-def rollout_dataset(result: Rollout, dt: float, variable: str, config: RolloutConfig, **attrs) -> xr.Dataset:
-    """``{variable}(member, time, y, x)`` plus ``spectrum(step, wavenumber)`` with provenance attrs."""
+def rollout_dataset(result: Rollout, dt: float, variable: str, config: RolloutConfig, truth: Tensor | None = None,
+                    **attrs) -> xr.Dataset:
+    """``{variable}(member, time, y, x)`` plus ``spectrum(step, wavenumber)`` with provenance attrs, and with
+    ``truth`` ((trajectory, time, n, n), see ``truth_frames``) ``{variable}_truth(trajectory, time, y, x)``."""
     n = result.states.shape[-1]
     coord = np.arange(n) * (2 * math.pi / n)
     members = result.states.shape[0]
+    variables = {variable: (("member", "time", "y", "x"), result.states.numpy(), {"long_name": f"emulated {variable}"}),
+                 "spectrum": (("step", "wavenumber"), result.spectra.numpy(),
+                              {"long_name": "member-mean shell-summed power spectrum at every step"})}
+    if truth is not None:
+        variables[f"{variable}_truth"] = (("trajectory", "time", "y", "x"), truth.float().numpy(),
+                                          {"long_name": f"{variable} of the test data at the same times (NaN past its end); "
+                                                        "member m started from trajectory initial_condition[m]"})
     return xr.Dataset(
-        {variable: (("member", "time", "y", "x"), result.states.numpy(), {"long_name": f"emulated {variable}"}),
-         "spectrum": (("step", "wavenumber"), result.spectra.numpy(),
-                      {"long_name": "member-mean shell-summed power spectrum at every step"})},
+        variables,
         coords={"member": np.arange(members), "initial_condition": ("member", np.arange(members) // config.members),
                 "time": ("time", np.asarray(result.saved_steps) * dt, {"units": "model time"}),
                 "step": np.arange(result.spectra.shape[0]), "wavenumber": np.arange(n // 2 + 1),
@@ -187,6 +194,17 @@ def rollout_dataset(result: Rollout, dt: float, variable: str, config: RolloutCo
         attrs=provenance("engine.rollout", **options(config), steps_done=result.steps_done,
                          blowup_step=result.blowup_step, stop_reason=result.reason, seconds=result.seconds,
                          refined_steps=len(result.refined), **attrs))
+
+
+def truth_frames(trajectories: Tensor, saved_steps: list[int], config: RolloutConfig, lead: int) -> Tensor:
+    """The test data at the rollout's saved steps, per initial condition: (ic, saved, n, n), NaN past its end."""
+    length = trajectories.shape[1]
+    out = torch.full((config.initial_conditions, len(saved_steps), *trajectories.shape[2:]), float("nan"))
+    for column, step in enumerate(saved_steps):
+        index = config.start + step * lead
+        if index < length:
+            out[:, column] = trajectories[: config.initial_conditions, index].cpu()
+    return out
 
 
 def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> dict:
@@ -303,6 +321,7 @@ def run_rollout(store, checkpoint: str, data: str, config: RolloutConfig, sample
                "seconds": round(result.seconds, 4), "nfe": emulator.model.nfe, "refined_steps": len(result.refined),
                "out": out}
     if out:
-        write_dataset(rollout_dataset(result, trajectories.dt * lead, trajectories.variable, config, checkpoint=str(checkpoint),
+        write_dataset(rollout_dataset(result, trajectories.dt * lead, trajectories.variable, config,
+                                      truth_frames(truth, result.saved_steps, config, lead), checkpoint=str(checkpoint),
                                       **{f"sampler_{k}": v for k, v in options(sampler).items()}), store.path(out))
     return result, summary

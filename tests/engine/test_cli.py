@@ -119,6 +119,19 @@ def test_train_an_emulator_and_a_refiner_then_roll_out_with_json(tmp_path, capsy
     assert summary["nfe"] == 6 * 2 and summary["seconds"] > 0
     ds = xr.open_dataset(tmp_path / "roll.nc")
     assert ds["vorticity"].dims == ("member", "time", "y", "x") and ds.sizes["member"] == 2
+    # the truth rides along: the test data at the saved steps, NaN past its 12 snapshots
+    truth = ds["vorticity_truth"].isel(trajectory=0)
+    assert truth.dims == ("time", "y", "x") and np.isfinite(truth.values).all()
+    np.testing.assert_allclose(truth.isel(time=0).values, ds["vorticity"].isel(member=0, time=0).values, rtol=1e-5)
+    from PIL import Image
+
+    assert main([*folder, "animate", "--rollout", "roll.nc", "--out", "roll.gif", "--scale", "2"]) == 0
+    gif = Image.open(tmp_path / "roll.gif")
+    assert gif.n_frames == 7 and gif.size == (2 * 16 * 2 + 4, 14 + 16 * 2)  # truth | emulator under a caption
+    assert main([*folder, "animate", "--rollout", "roll.nc", "--out", "roll.mp4"]) == 0
+    assert (tmp_path / "roll.mp4").read_bytes()[4:8] == b"ftyp"  # an MP4 container (imageio-ffmpeg's encoder)
+    unknown = _run("--data-dir", str(tmp_path), "animate", "--rollout", "roll.nc", "--out", "roll.avi")
+    assert unknown.returncode == 2 and "use one of .gif, .mp4" in unknown.stderr
     wrong = _run("--data-dir", str(tmp_path), "rollout", "--checkpoint", str(tmp_path / "refiner" / "checkpoint.pt"),
                  "--data", "flow.nc")
     assert wrong.returncode == 2 and "not a forecaster" in wrong.stderr
