@@ -13,10 +13,25 @@ LINE_COLOURS = {"data": "#222222", "noise": "#999999", "generated": "#d62728", "
                 "previous": "#999999", "coarse input": "#ff7f0e", "super-resolved": "#d62728", "this run": "#d62728", "‖b(t, x_t)‖": "#222222", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4"}
 
 
+def rasterize(field: np.ndarray, pixels: int) -> np.ndarray:
+    """An (n, n) field averaged onto (pixels, pixels) screen cells with datashader (area-weighted mean), so a
+    large grid costs the browser what the figure can show, not n² values."""
+    import datashader
+    import xarray as xr
+
+    n = field.shape[-1]
+    centres = np.arange(n) + 0.5
+    grid = xr.DataArray(field, dims=("y", "x"), coords={"y": centres, "x": centres})
+    canvas = datashader.Canvas(plot_width=pixels, plot_height=pixels, x_range=(0, n), y_range=(0, n))
+    return np.asarray(canvas.raster(grid, agg="mean").values, dtype=np.float32)
+
+
 class FieldPlot:
-    """A periodic field as an image with a fixed, shared diverging colour range."""
+    """A periodic field as an image with a fixed, shared diverging colour range; fields wider than the figure
+    are rasterized to its size before they are sent."""
 
     def __init__(self, title: str, mapper: LinearColorMapper, size: int = 300):
+        self.pixels = size
         self.source = ColumnDataSource({"image": [np.zeros((2, 2), np.float32)]})
         self.figure = figure(title=title, width=size, height=size, x_range=(0, 1), y_range=(0, 1),
                              toolbar_location=None, match_aspect=True, name=title)
@@ -25,7 +40,10 @@ class FieldPlot:
         self.figure.grid.visible = False
 
     def update(self, field: np.ndarray) -> None:
-        self.source.data = {"image": [np.asarray(field, dtype=np.float32)]}
+        field = np.asarray(field, dtype=np.float32)
+        if field.shape[-1] > self.pixels:
+            field = rasterize(field, self.pixels)
+        self.source.data = {"image": [field]}
 
 
 def shared_mapper(limit: float) -> LinearColorMapper:

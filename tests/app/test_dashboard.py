@@ -173,6 +173,34 @@ def test_samples_and_rollouts_download_as_netcdf(page, server_url, tmp_path):
     info.value.save_as(tmp_path / "rollout.nc")
     rollout = xr.open_dataset(tmp_path / "rollout.nc", engine="h5netcdf")
     assert rollout["vorticity"].dims == ("member", "time", "y", "x") and rollout.attrs["steps_done"] == 100
+    assert rollout["vorticity_truth"].dims == ("trajectory", "time", "y", "x")
+    from PIL import Image
+
+    for suffix in ("GIF", "MP4"):
+        with page.expect_download() as info:
+            page.get_by_text(f"Download animation ({suffix})").click()
+        info.value.save_as(tmp_path / f"rollout.{suffix.lower()}")
+    assert Image.open(tmp_path / "rollout.gif").n_frames == 101  # the start and 100 steps, truth beside member 0
+    assert (tmp_path / "rollout.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+def test_save_view_as_png_draws_every_plot_of_the_active_tab(page, server_url, artifacts):
+    import numpy as np
+    from PIL import Image
+
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    page.locator(".bk-tab", has_text="Compare").click()
+    page.wait_for_timeout(500)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Save view as PNG").click()
+    assert info.value.suggested_filename == "emulator-studio-compare.png"
+    info.value.save_as(artifacts / "saved-view-compare.png")
+    image = np.asarray(Image.open(artifacts / "saved-view-compare.png").convert("RGB"))
+    # three 300² fields over two 420 × 300 plots: at least that much canvas, and far from blank
+    assert image.shape[1] >= 880 and image.shape[0] >= 580
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 500
+    assert errors == []
 
 
 def test_the_superres_view_redraws_the_input_at_lambda_and_super_resolves_live(page, server_url, artifacts, tmp_path):
