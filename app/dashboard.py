@@ -40,6 +40,13 @@ def field_datasets(store: DataStore) -> list[str]:
             if any(tuple(sizes)[-2:] == ("y", "x") for sizes in entry.get("variables", {}).values())]
 
 
+def series_datasets(store: DataStore) -> list[str]:
+    """Datasets that hold only 1-D series over time (..., time, site), such as Lorenz-96, by name."""
+    fields = set(field_datasets(store))
+    return [entry["name"] for entry in store.list() if entry["name"] not in fields
+            and any(len(sizes) >= 2 and tuple(sizes)[-2] == "time" for sizes in entry.get("variables", {}).values())]
+
+
 def smoothness_warning(setup: Setup) -> str:
     """Paper 000's condition: noise smoother than the data at the finest scale makes the drift stiff there."""
     r = spectral_ratio_at_highest_wavenumber(setup.data_power, setup.noise_power)
@@ -52,14 +59,15 @@ def smoothness_warning(setup: Setup) -> str:
 class Studio(pn.viewable.Viewer):
     """One browser session's dashboard over the chosen dataset."""
 
-    dataset = param.Selector(default=None, objects=[], doc="a field dataset in the data folder")
+    dataset = param.Selector(default=None, objects=[], doc="a dataset in the data folder: fields, or 1-D series "
+                                                           "(Lorenz-96) shown in the Data view and trainable as PDD")
 
     def __init__(self, store: DataStore | None = None, **params):
         super().__init__(**params)
         self.store = store or DataStore()
         defaults = install_defaults(self.store)
-        self.param.dataset.objects = field_datasets(self.store)
-        self.dataset = defaults[0]
+        self.param.dataset.objects = field_datasets(self.store) + series_datasets(self.store)
+        self.dataset = self.field_dataset = defaults[0]  # the generation, Rollout and Super-resolution views need fields
         self.device = resolve_device(os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # set by launch.py --device
         self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
         self.sampler_a = SamplerConfig(name="Sampler A")
@@ -72,8 +80,8 @@ class Studio(pn.viewable.Viewer):
         self.sample_view = SampleView(self.sampler_a, self.mapper)
         self.compare_view = CompareView(self.sample_view, self.mapper, self.diff_mapper, self._safely)
         self.train_view = TrainView(self.store, manager(), lambda: self.dataset, lambda: (self.noise, self.schedule))
-        self.rollout_view = RolloutView(self.store, manager(), lambda: self.dataset)
-        self.superres_view = SuperresView(self.store, manager(), lambda: self.dataset)
+        self.rollout_view = RolloutView(self.store, manager(), lambda: self.field_dataset)
+        self.superres_view = SuperresView(self.store, manager(), lambda: self.field_dataset)
         self._load_data()
         self.refresh()
         for config in (self.noise, self.schedule):
@@ -120,15 +128,20 @@ class Studio(pn.viewable.Viewer):
 
     def _load_data(self) -> None:
         """The chosen dataset, its spectrum (matched noise and the analytic drift come from it), colour scales."""
-        self.data = load_fields(self.store.path(self.dataset))
+        self.data = load_fields(self.store.path(self.field_dataset))
         self.data_spectrum = radial_spectrum(self.data.fields)
         limit = 3 * float(self.data.fields.std())
         self.mapper.update(low=-limit, high=limit)
         self.diff_mapper.update(low=-limit / 3, high=limit / 3)
 
     def _switch_dataset(self) -> None:
-        self._load_data()
         self.data_view.open(self.dataset)
+        if self.dataset not in field_datasets(self.store):
+            self.dataset_info.object = (f"1-D series: shown in the Data view, trainable as `pdd` in Train. The other "
+                                        f"views keep `{self.field_dataset}`.")
+            return
+        self.field_dataset = self.dataset
+        self._load_data()
         self.superres_view._safely(self.superres_view.open_model)
         self.refresh()
 

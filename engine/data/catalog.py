@@ -2,8 +2,8 @@
 
 ``ensure(config)`` returns the name of the dataset for a generator config, generating it only when the folder
 does not hold it yet (an interrupted Kolmogorov run resumes). ``install_defaults()`` puts the built-in
-datasets in place for a new user's first screen: a Kolmogorov test set shipped in ``assets/`` (copied) and
-a GRF set (generated in under a second).
+datasets in place for a new user's first screen: Kolmogorov and two-scale Lorenz-96 test sets shipped in
+``assets/`` (copied) and a GRF set (generated in under a second).
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ KINDS = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", Lorenz96Config: "lore
 SHIPPED_KOLMOGOROV = dict(size=64, trajectories=4, snapshots=50, seed=1)
 SHIPPED_FILE = "kolmogorov-64-test.nc"
 DEFAULT_GRF = dict(size=64, count=256, seed=0)
+# The shipped Lorenz-96 set: K = 32, J = 4, 2 held-out trajectories (seed 1) × 400 snapshots, 0.5 MiB
+SHIPPED_LORENZ96 = dict(trajectories=2, snapshots=400, seed=1)
+SHIPPED_LORENZ96_FILE = "lorenz96-32-test.nc"
 
 
 def cached_name(config: param.Parameterized) -> str:
@@ -63,14 +66,17 @@ SHIPPED_CHECKPOINTS = ASSETS / "checkpoints"
 
 def install_defaults(store: DataStore | None = None) -> list[str]:
     """Put the built-in datasets (and the shipped checkpoints, as ``runs/shipped-<name>/checkpoint.pt``) in the
-    folder, once; returns the datasets' names, Kolmogorov first."""
+    folder, once; returns the datasets' names: Kolmogorov, GRF, Lorenz-96."""
     store = store or DataStore()
     for checkpoint in sorted(SHIPPED_CHECKPOINTS.glob("*.pt")):
         target = store.path(f"runs/shipped-{checkpoint.stem}/checkpoint.pt")
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(checkpoint, target)
-    kolmogorov = cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV))
-    if not store.path(kolmogorov).exists():
-        shutil.copyfile(ASSETS / SHIPPED_FILE, store.path(kolmogorov))
-    return [kolmogorov, ensure(GRFConfig(**DEFAULT_GRF), store)]
+    names = []
+    for config, shipped in ((KolmogorovConfig(**SHIPPED_KOLMOGOROV), SHIPPED_FILE),
+                            (Lorenz96Config(**SHIPPED_LORENZ96), SHIPPED_LORENZ96_FILE)):
+        names.append(cached_name(config))
+        if not store.path(names[-1]).exists():
+            shutil.copyfile(ASSETS / shipped, store.path(names[-1]))
+    return [names[0], ensure(GRFConfig(**DEFAULT_GRF), store), names[1]]

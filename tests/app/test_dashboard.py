@@ -116,6 +116,28 @@ def test_data_view_plays_through_time_and_coarse_grains_at_lambda(page, server_u
     assert errors == []
 
 
+def test_lorenz96_shows_as_hovmoller_diagrams_with_line_spectra(page, server_url, artifacts):
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    _choose_dataset(page, "lorenz96")
+    page.locator(".bk-tab", has_text="Data").click()
+    page.get_by_text("1-D series: shown in the Data view").wait_for(timeout=20000)
+    page.get_by_text("noise ∝ 1/k² in 1-D").wait_for(timeout=20000)
+    shape = page.evaluate("""() => {
+      const fig = Bokeh.documents[0].get_model_by_name('Hovmöller: series');
+      const image = fig.renderers[0].data_source.data.image[0];
+      return [fig.visible, image.length, image[0].length ?? null, fig.renderers[0].data_source.data.dh[0]];
+    }""")
+    # 400 saved times of K = 32 slow variables (Bokeh ships 2-D arrays flat with their shape)
+    assert shape[0] is True and shape[3] == pytest.approx(19.95)
+    spectra = _spectra(page, "radial power spectrum of the snapshot")  # the figure's name; its title says "line"
+    assert len(spectra["data"]) == 16 and len(spectra["time mean"]) == 16  # sites k = 1..K/2
+    title = page.evaluate("() => Bokeh.documents[0].get_model_by_name('radial power spectrum of the snapshot').title.text")
+    assert title == "line power spectrum of the snapshot"
+    page.screenshot(path=str(artifacts / "dashboard-lorenz96.png"))
+    assert errors == []
+
+
 def test_a_training_job_grows_the_loss_curve_live_and_can_be_cancelled(page, server_url, artifacts):
     errors = _open(page, server_url)
     page.set_viewport_size({"width": 1500, "height": 1000})

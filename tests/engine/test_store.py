@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from engine.config import GRFConfig, KolmogorovConfig
-from engine.data.catalog import SHIPPED_KOLMOGOROV, cached_name, ensure, install_defaults
+from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config
+from engine.data.catalog import SHIPPED_KOLMOGOROV, SHIPPED_LORENZ96, cached_name, ensure, install_defaults
 from engine.data.store import DataStore, load_fields, write_dataset
 from engine.errors import EngineError
 
@@ -73,12 +73,16 @@ def test_generation_is_cached_by_parameters(tmp_path):
     assert ensure(config, store) == name and store.path(name).stat().st_mtime_ns == stamp
 
 
-def test_defaults_are_real_kolmogorov_and_grf_data(tmp_path):
+def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, grf = install_defaults(store)
+    kolmogorov, grf, lorenz96 = install_defaults(store)
     assert kolmogorov == cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV))
     with store.open(kolmogorov) as ds:
         assert ds["vorticity"].dims == ("trajectory", "time", "y", "x")
         assert ds["vorticity"].shape == (4, 50, 64, 64) and ds.attrs["viscosity"] == 1e-3
         assert 1.0 < float(ds["vorticity"].std()) < 10.0
     assert load_fields(store.path(grf)).fields.shape == (256, 64, 64)
+    assert lorenz96 == cached_name(Lorenz96Config(**SHIPPED_LORENZ96))
+    with store.open(lorenz96) as ds:  # the two-scale system: K = 32 slow variables, J = 4 fast ones each
+        assert ds["slow"].dims == ("trajectory", "time", "k") and ds["slow"].shape == (2, 400, 32)
+        assert ds["fast"].shape == (2, 400, 128) and 2.0 < float(ds["slow"].std()) < 6.0
