@@ -69,9 +69,12 @@ def latencies(page, repeats: int) -> list[float]:
     return out
 
 
-def rollout_fps(page, seconds: float = 8.0) -> float:
-    """Redraws per second of the emulated field while a long rollout runs."""
+def rollout_fps(page, checkpoint: str, seconds: float = 8.0) -> tuple[float, float]:
+    """Redraws per second of the emulated field while a long rollout of ``checkpoint`` runs, and the rollout's
+    own steps per second (from its status line): the stream can show at most min(steps/s, 30) frames."""
     page.locator(".bk-tab", has_text="Rollout").click()
+    emulator = page.locator(".bk-input-group", has_text="Emulator checkpoint").locator("select").first
+    emulator.select_option(checkpoint)
     steps = page.locator(".bk-input-group", has_text="Rollout steps").locator("input").first
     steps.fill("100000")
     steps.press("Enter")
@@ -82,11 +85,17 @@ def rollout_fps(page, seconds: float = 8.0) -> float:
     }""")
     page.get_by_role("button", name="Roll out").click()
     page.wait_for_function("() => window.__frames > 0", timeout=60000)
-    start = page.evaluate("() => window.__frames")
+    start, first_step = page.evaluate("() => window.__frames"), _rollout_step(page)
     page.wait_for_timeout(seconds * 1000)
-    frames = page.evaluate("() => window.__frames") - start
+    frames, last_step = page.evaluate("() => window.__frames") - start, _rollout_step(page)
     page.get_by_role("button", name="Stop").click()
-    return frames / seconds
+    page.get_by_text(re.compile(r"Rollout job \w+ cancelled")).first.wait_for(timeout=30000)
+    return frames / seconds, (last_step - first_step) / seconds
+
+
+def _rollout_step(page) -> int:
+    text = page.get_by_text(re.compile(r"Rollout job \w+: step \d+")).first.inner_text()
+    return int(re.search(r"step (\d+)", text).group(1))
 
 
 def start_training(page) -> None:
@@ -121,7 +130,8 @@ def main() -> None:
                                    f"Bokeh.documents[0].get_model_by_name('{COARSE_SPECTRUM}') !== null", timeout=60000)
             rows["first page rendered (s)"] = f"{time.perf_counter() - start:.2f}"
             rows["λ → redraw latency, idle (ms p50 / p95)"] = percentiles(latencies(page, args.repeats))
-            rows["live field fps, 64² rollout"] = f"{rollout_fps(page):.1f}"
+            fps, rate = rollout_fps(page, "runs/shipped-pointwise/checkpoint.pt")
+            rows["live field fps, 64² rollout (pointwise emulator)"] = f"{fps:.1f} (rollout {rate:.0f} steps/s)"
             start_training(page)
             rows["λ → redraw latency, training running (ms p50 / p95)"] = percentiles(latencies(page, args.repeats))
             make_128(data)
@@ -132,9 +142,8 @@ def main() -> None:
             select.select_option("kolmogorov-128.nc")
             page.get_by_text("128²").first.wait_for(timeout=60000)
             page.locator(".bk-tab", has_text="Rollout").click()
-            emulator = page.locator(".bk-input-group", has_text="Emulator checkpoint").locator("select").first
-            emulator.select_option("runs/pointwise-128/checkpoint.pt")
-            rows["live field fps, 128² rollout"] = f"{rollout_fps(page):.1f}"
+            fps, rate = rollout_fps(page, "runs/pointwise-128/checkpoint.pt")
+            rows["live field fps, 128² rollout (pointwise emulator)"] = f"{fps:.1f} (rollout {rate:.0f} steps/s)"
             browser.close()
     finally:
         process.terminate()

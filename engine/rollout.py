@@ -32,7 +32,7 @@ from engine.spectral import shell_sum
 
 Tensor = torch.Tensor
 CHECK_EVERY = 16  # steps between host syncs for the NaN / blow-up check
-PREVIEW_SECONDS = 0.1  # least time between progress events (each carries a preview field and spectrum)
+PREVIEW_SECONDS = 1 / 30  # least time between progress events (each carries a preview field and spectrum): 30 fps
 LEVEL_GRID = 400  # candidate times t* in [0, 1) for the noise-level estimate
 
 
