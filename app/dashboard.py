@@ -15,6 +15,7 @@ import param
 from app.data_view import DataView
 from app.export import save_view_button
 from app.generation_views import SAMPLER_WIDGETS, CompareView, Context, InterpolantView, SampleView
+from app.new_data_view import NewDataView
 from app.plots import shared_mapper
 from app.rollout_view import RolloutView
 from app.superres_view import SuperresView
@@ -82,6 +83,7 @@ class Studio(pn.viewable.Viewer):
         self.train_view = TrainView(self.store, manager(), lambda: self.dataset, lambda: (self.noise, self.schedule))
         self.rollout_view = RolloutView(self.store, manager(), lambda: self.field_dataset)
         self.superres_view = SuperresView(self.store, manager(), lambda: self.field_dataset)
+        self.new_data_view = NewDataView(self.store, manager(), self._dataset_created)
         self._load_data()
         self.refresh()
         for config in (self.noise, self.schedule):
@@ -92,7 +94,7 @@ class Studio(pn.viewable.Viewer):
 
     def __panel__(self):
         sidebar = pn.Column(
-            pn.widgets.Select.from_param(self.param.dataset, name="Dataset"), self.dataset_info,
+            pn.widgets.Select.from_param(self.param.dataset, name="Dataset"), self.dataset_info, self.new_data_view,
             pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum"),
             pn.Param(self.schedule, name="Interpolation schedule", widgets=OPTIONAL_NUMBERS),
             pn.Param(self.sampler_a, name="Sampler A", widgets=SAMPLER_WIDGETS),
@@ -114,6 +116,7 @@ class Studio(pn.viewable.Viewer):
             self.train_view.poll()
             self.rollout_view.poll()
             self.superres_view.poll()
+            self.new_data_view.poll()
         except Exception as err:  # a periodic callback that raises stops silently: report and go on
             self.error.object, self.error.visible = f"**Live update failed:** {type(err).__name__}: {err}", True
 
@@ -133,6 +136,11 @@ class Studio(pn.viewable.Viewer):
         limit = 3 * float(self.data.fields.std())
         self.mapper.update(low=-limit, high=limit)
         self.diff_mapper.update(low=-limit / 3, high=limit / 3)
+
+    def _dataset_created(self, name: str) -> None:
+        """A generated or imported dataset arrived: list it and show it."""
+        self.param.dataset.objects = field_datasets(self.store) + series_datasets(self.store)
+        self.dataset = name
 
     def _switch_dataset(self) -> None:
         self.data_view.open(self.dataset)

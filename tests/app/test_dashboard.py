@@ -138,6 +138,22 @@ def test_lorenz96_shows_as_hovmoller_diagrams_with_line_spectra(page, server_url
     assert errors == []
 
 
+def test_a_new_dataset_generated_at_another_resolution_feeds_every_view(page, server_url):
+    errors = _open(page, server_url)
+    page.get_by_text("New dataset").first.click()  # the collapsed card in the sidebar
+    size = page.locator(".bk-input-group", has_text="Size").locator("input").first
+    size.fill("32")
+    size.press("Enter")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("Made grf-32-").wait_for(timeout=60000)
+    page.get_by_text("fields of").filter(has_text="32²").first.wait_for(timeout=20000)
+    page.wait_for_function("""() => {
+      const fig = Bokeh.documents[0].get_model_by_name('radial power spectrum');
+      return fig.renderers.find(r => r.name === 'generated').data_source.data.y.length === 16;
+    }""", timeout=20000)  # sampled at the new resolution: shells 1..16
+    assert errors == []
+
+
 def test_a_training_job_grows_the_loss_curve_live_and_can_be_cancelled(page, server_url, artifacts):
     errors = _open(page, server_url)
     page.set_viewport_size({"width": 1500, "height": 1000})

@@ -1,0 +1,93 @@
+"""New datasets from the dashboard: generate GRF, Kolmogorov or Lorenz-96 data at the chosen resolution in a
+background job (the same generators and cached names as ``python -m engine data …``), or import a netCDF file
+of fields (validated like ``data import``)."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import panel as pn
+import param
+
+from app.job_view import JobView
+from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, options
+from engine.data.store import DataStore
+from engine.errors import EngineError
+from engine.jobs import JobManager
+
+GENERATORS = {"grf": GRFConfig, "kolmogorov": KolmogorovConfig, "lorenz96": Lorenz96Config}
+SMALL = {"grf": {"count": 64}, "kolmogorov": {"trajectories": 2, "snapshots": 40, "spin_up": 10.0},
+         "lorenz96": {"trajectories": 2, "snapshots": 200}}  # defaults sized for a quick first try on 2 cores
+INTEGER_WIDGETS = {name: pn.widgets.IntInput for name in ("size", "count", "trajectories", "snapshots", "slow",
+                                                          "fast_per_slow", "save_every", "seed",
+                                                          "forcing_wavenumber")}
+
+
+class NewDataView(JobView):
+    """Generate a dataset with a generator's parameters (size = resolution), or import one; ``created(name)``
+    is called with its name in the data folder when it is there."""
+
+    label = "New dataset"
+    generator = param.Selector(default="grf", objects=list(GENERATORS), doc="which solver makes the data")
+
+    def __init__(self, store: DataStore, jobs: JobManager, created: Callable[[str], None], **params):
+        super().__init__(**params)
+        self.store, self.jobs, self.created = store, jobs, created
+        self.configs = {kind: cls(name=kind, **SMALL[kind]) for kind, cls in GENERATORS.items()}
+        self.status = pn.pane.Markdown("Generate a dataset, or import a netCDF file of fields (…, y, x).",
+                                       name="new-data-status")
+        self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.start_button = pn.widgets.Button(name="Generate", button_type="primary", width=100)
+        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
+        self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
+        self.stop_button.on_click(lambda _: self.job and self.job.cancel())
+        self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=260)
+        self.upload.param.watch(lambda event: self.import_bytes(self.upload.filename, event.new), "value")
+
+    def options(self) -> dict:
+        return {"kind": self.generator, "data_dir": str(self.store.root),
+                self.generator: {k: v for k, v in options(self.configs[self.generator]).items() if k != "device"}}
+
+    def start(self) -> None:
+        if self._running():
+            return
+        self.failure.visible = False
+        self._submit("data")
+
+    def _show_progress(self, events: list[dict]) -> None:
+        last = events[-1]
+        if "step" in last and "steps" in last:
+            self.status.object = f"{self.label} job {self.job.id}: {last['step']} / {last['steps']}"
+
+    def _finish(self, event: dict) -> None:
+        result = self._job_result(event)
+        if result is not None:
+            self.status.object = f"Made `{result['name']}`."
+            self.created(result["name"])
+
+    def import_bytes(self, filename: str | None, content: bytes | None) -> None:
+        """Validate an uploaded netCDF file and copy it into the data folder under its own name."""
+        if not content:
+            return
+        name = Path(filename or "imported.nc").name
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                source = Path(folder) / name
+                source.write_bytes(content)
+                self.store.import_file(source, name if name.endswith(".nc") else f"{name}.nc")
+        except EngineError as err:
+            self._fail(str(err))
+            return
+        self.failure.visible = False
+        self.status.object = f"Imported `{name}`."
+        self.created(name)
+
+    def __panel__(self):
+        generator = pn.widgets.RadioButtonGroup.from_param(self.param.generator, width=300)
+        settings = pn.bind(lambda kind: pn.Param(self.configs[kind], widgets=INTEGER_WIDGETS, show_name=False,
+                                                 parameters=[p for p in self.configs[kind].param if p not in
+                                                             ("name", "device")], width=300), self.param.generator)
+        return pn.Card(pn.Column(generator, settings, pn.Row(self.start_button, self.stop_button), self.status,
+                                 self.failure, pn.pane.Markdown("**Import** a netCDF file of fields:"), self.upload),
+                       title="New dataset", collapsed=True, width=340)
