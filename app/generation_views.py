@@ -60,7 +60,8 @@ def run_sampler(context: Context, sampler: SamplerConfig):
 
 class InterpolantView(pn.viewable.Viewer):
     """Slide t: x_t between noise and data, its spectrum, which scales are decided when (SNR over (t, k)), the
-    drift's stiffness for white / power-law / matched noise, and paper 003's two-mode mixture."""
+    drift's stiffness and its exact norm over t for white / power-law / matched noise, and paper 003's two-mode
+    mixture."""
 
     t = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="interpolation time t")
 
@@ -73,6 +74,8 @@ class InterpolantView(pn.viewable.Viewer):
                                                     for title in ("noise x0", "x_t", "data x1"))
         self.xt_spectrum = CurvePlot("spectra along the path", ["data", "noise", "x_t"], "wavenumber k", "S(k)")
         self.lipschitz = CurvePlot("drift stiffness max_k |c_k(t)|", list(NOISE_KINDS), "t", "max gain", log_x=False)
+        self.drift_norms = CurvePlot("exact drift norm ‖b(t, x_t)‖ per noise", list(NOISE_KINDS), "t",
+                                     "RMS drift per pixel", log_x=False)
         self.snr_source, self.snr_figure = self._snr_figure()
         self.param.watch(lambda *_: safely(self.draw_path), "t")
         self.mixture.param.watch(lambda *_: safely(self._update_mixture), ["d", "p", "sigma2", "steps", "count"])
@@ -120,6 +123,7 @@ class InterpolantView(pn.viewable.Viewer):
             power = noise_spectrum(kind, ctx.data.n, ctx.data.spectrum, ctx.noise.exponent)
             model = GaussianModel(power, ctx.setup.data_power, ctx.setup.schedule)
             self.lipschitz.update(kind, T_GRID.numpy(), drift_lipschitz(model, T_GRID).numpy())
+            self.drift_norms.update(kind, T_GRID.numpy(), expected_drift_norm(model, T_GRID).numpy())
         c = ctx.setup.schedule(T_GRID)
         noise, data = shell_sum(ctx.setup.noise_power)[1:], shell_sum(ctx.setup.data_power)[1:]
         snr = torch.log10((c.beta[None, :] ** 2 * data[:, None]) / (c.alpha[None, :] ** 2 * noise[:, None] + 1e-300) + 1e-300)
@@ -145,6 +149,7 @@ class InterpolantView(pn.viewable.Viewer):
             pn.widgets.FloatSlider.from_param(self.param.t, width=600),
             pn.Row(self.x0_plot.figure, self.xt_plot.figure, self.x1_plot.figure),
             pn.Row(self.xt_spectrum.figure, self.lipschitz.figure, self.snr_figure),
+            pn.Row(self.drift_norms.figure),
             pn.Row(pn.Param(self.mixture, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
                                                    "count": pn.widgets.IntInput}, width=280), self.mixture_table))
 
