@@ -2,6 +2,8 @@
 emulated field, the spectrum-vs-time image, VRMSE vs lead time, C(τ), R(t), and the blow-up step."""
 from __future__ import annotations
 
+import os
+
 import uuid
 
 import numpy as np
@@ -41,7 +43,8 @@ class RolloutView(JobView):
         super().__init__(**params)
         self.store, self.jobs, self.dataset = store, jobs, dataset
         self.sampler = ForecastSamplerConfig(name="Sampler")
-        self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1)
+        self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1,
+                                    device=os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # launch.py --device
         self.job, self.cursor, self.columns, self.truth, self.lead = None, 0, [], None, 1
         self.mapper = shared_mapper(1.0)
         self.truth_plot, self.emulator_plot = FieldPlot("truth", self.mapper, 260), FieldPlot("emulator (member 0)", self.mapper, 260)
@@ -178,7 +181,7 @@ class RolloutView(JobView):
             pn.widgets.Select.from_param(self.param.checkpoint, name="Emulator checkpoint"),
             pn.widgets.Select.from_param(self.param.refiner, name="Refiner"),
             pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, width=280),
-            pn.Param(self.config, parameters=["steps", "members", "lam", "refine_every", "renoise", "blowup"],
+            pn.Param(self.config, parameters=["steps", "members", "lam", "refine_every", "renoise", "blowup", "device"],
                      widgets={"steps": pn.widgets.IntInput, "members": pn.widgets.IntInput,
                               "refine_every": pn.widgets.IntInput, "lam": {"type": pn.widgets.FloatSlider, "step": 0.01}},
                      width=280),

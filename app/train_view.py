@@ -2,6 +2,8 @@
 curve, progress, and what the model generates at every checkpoint, live."""
 from __future__ import annotations
 
+import os
+
 import math
 from functools import partial
 from pathlib import Path
@@ -22,7 +24,7 @@ TRAINING_WIDGETS = {"steps": pn.widgets.IntInput, "batch_size": pn.widgets.IntIn
                     "checkpoint_every": pn.widgets.IntInput, "log_every": pn.widgets.IntInput,
                     "max_seconds": pn.widgets.FloatInput, "lr": pn.widgets.FloatInput}
 SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "checkpoint_every", "log_every",
-                  "max_seconds", "seed"]
+                  "max_seconds", "seed", "device"]
 
 
 class TrainView(JobView):
@@ -36,7 +38,8 @@ class TrainView(JobView):
         super().__init__(**params)
         self.store, self.jobs, self.dataset, self.generation_configs = store, jobs, dataset, generation_configs
         self.model = ModelConfig(name="Model")
-        self.training = TrainingConfig(name="Training", steps=600, log_every=10, checkpoint_every=100)
+        self.training = TrainingConfig(name="Training", steps=600, log_every=10, checkpoint_every=100,
+                                       device=os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # launch.py --device
         self.forecast = ForecastConfig(name="Emulator")
         self.pdd = PDDConfig(name="PDD predictor")
         self.job, self.cursor, self.smoothed = None, 0, None
