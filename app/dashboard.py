@@ -7,14 +7,13 @@ built once and updated in place.
 """
 from __future__ import annotations
 
-import os
-
 import panel as pn
 import param
 
 from app.data_view import DataView
 from app.export import save_view_button
 from app.generation_views import SAMPLER_WIDGETS, CompareView, Context, InterpolantView, SampleView
+from app.job_view import launch_device
 from app.new_data_view import NewDataView
 from app.plots import shared_mapper
 from app.rollout_view import RolloutView
@@ -35,17 +34,17 @@ POLL_MS = 33  # how often a session drains job events: up to 30 frames per secon
 OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}
 
 
-def field_datasets(store: DataStore) -> list[str]:
-    """Datasets in the folder that hold fields (..., y, x), by name."""
-    return [entry["name"] for entry in store.list()
-            if any(tuple(sizes)[-2:] == ("y", "x") for sizes in entry.get("variables", {}).values())]
-
-
-def series_datasets(store: DataStore) -> list[str]:
-    """Datasets that hold only 1-D series over time (..., time, site), such as Lorenz-96, by name."""
-    fields = set(field_datasets(store))
-    return [entry["name"] for entry in store.list() if entry["name"] not in fields
-            and any(len(sizes) >= 2 and tuple(sizes)[-2] == "time" for sizes in entry.get("variables", {}).values())]
+def browsable_datasets(store: DataStore) -> list[str]:
+    """Datasets in the folder, by name: those holding fields (..., y, x) first, then those holding only 1-D
+    series over time (..., time, site), such as Lorenz-96."""
+    fields, series = [], []
+    for entry in store.list():
+        dims = [tuple(sizes) for sizes in entry.get("variables", {}).values()]
+        if any(d[-2:] == ("y", "x") for d in dims):
+            fields.append(entry["name"])
+        elif any(len(d) >= 2 and d[-2] == "time" for d in dims):
+            series.append(entry["name"])
+    return fields + series
 
 
 def smoothness_warning(setup: Setup) -> str:
@@ -67,9 +66,9 @@ class Studio(pn.viewable.Viewer):
         super().__init__(**params)
         self.store = store or DataStore()
         defaults = install_defaults(self.store)
-        self.param.dataset.objects = field_datasets(self.store) + series_datasets(self.store)
+        self.param.dataset.objects = browsable_datasets(self.store)
         self.dataset = self.field_dataset = defaults[0]  # the generation, Rollout and Super-resolution views need fields
-        self.device = resolve_device(os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # set by launch.py --device
+        self.device = resolve_device(launch_device())
         self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
         self.sampler_a = SamplerConfig(name="Sampler A")
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
@@ -139,12 +138,12 @@ class Studio(pn.viewable.Viewer):
 
     def _dataset_created(self, name: str) -> None:
         """A generated or imported dataset arrived: list it and show it."""
-        self.param.dataset.objects = field_datasets(self.store) + series_datasets(self.store)
+        self.param.dataset.objects = browsable_datasets(self.store)
         self.dataset = name
 
     def _switch_dataset(self) -> None:
         self.data_view.open(self.dataset)
-        if self.dataset not in field_datasets(self.store):
+        if self.data_view.series:
             self.dataset_info.object = (f"1-D series: shown in the Data view, trainable as `pdd` in Train. The other "
                                         f"views keep `{self.field_dataset}`.")
             return

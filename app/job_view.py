@@ -1,12 +1,19 @@
 """A view that follows one background job per browser session and redraws from its new events."""
 from __future__ import annotations
 
+import os
+
 import panel as pn
 
 from engine.checkpoints import load_checkpoint
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.jobs import FINAL
+
+
+def launch_device() -> str:
+    """The device ``launch.py --device`` chose (auto, cpu or cuda): where the views' jobs run unless changed."""
+    return os.environ.get("EMULATOR_STUDIO_DEVICE", "auto")
 
 
 def run_table(store: DataStore) -> list[dict]:
@@ -57,6 +64,14 @@ class JobView(pn.viewable.Viewer):
 
     def _finish(self, event: dict) -> None:
         raise NotImplementedError
+
+    def _job_buttons(self, start: str, width: int = 100) -> None:
+        """A Start button named ``start`` that runs ``self.start`` and a Stop button that cancels the job."""
+        self.start_button = pn.widgets.Button(name=start, button_type="primary", width=width)
+        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
+        # button events arrive without the document lock: run their Bokeh edits on the session's next tick
+        self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
+        self.stop_button.on_click(lambda _: self.job and self.job.cancel())
 
     def _running(self) -> bool:
         return self.job is not None and self.job.state not in FINAL

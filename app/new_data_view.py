@@ -22,6 +22,7 @@ SMALL = {"grf": {"count": 64}, "kolmogorov": {"trajectories": 2, "snapshots": 40
 INTEGER_WIDGETS = {name: pn.widgets.IntInput for name in ("size", "count", "trajectories", "snapshots", "slow",
                                                           "fast_per_slow", "save_every", "seed",
                                                           "forcing_wavenumber")}
+HIDDEN = ("name", "device")  # generator parameters the card does not show (the job picks the device)
 
 
 class NewDataView(JobView):
@@ -38,16 +39,13 @@ class NewDataView(JobView):
         self.status = pn.pane.Markdown("Generate a dataset, or import a netCDF file of fields (…, y, x).",
                                        name="new-data-status")
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
-        self.start_button = pn.widgets.Button(name="Generate", button_type="primary", width=100)
-        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
-        self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
-        self.stop_button.on_click(lambda _: self.job and self.job.cancel())
+        self._job_buttons("Generate")
         self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=260)
         self.upload.param.watch(lambda event: self.import_bytes(self.upload.filename, event.new), "value")
 
     def options(self) -> dict:
         return {"kind": self.generator, "data_dir": str(self.store.root),
-                self.generator: {k: v for k, v in options(self.configs[self.generator]).items() if k != "device"}}
+                self.generator: {k: v for k, v in options(self.configs[self.generator]).items() if k not in HIDDEN}}
 
     def start(self) -> None:
         if self._running():
@@ -86,8 +84,8 @@ class NewDataView(JobView):
     def __panel__(self):
         generator = pn.widgets.RadioButtonGroup.from_param(self.param.generator, width=300)
         settings = pn.bind(lambda kind: pn.Param(self.configs[kind], widgets=INTEGER_WIDGETS, show_name=False,
-                                                 parameters=[p for p in self.configs[kind].param if p not in
-                                                             ("name", "device")], width=300), self.param.generator)
+                                                 parameters=[p for p in self.configs[kind].param if p not in HIDDEN],
+                                                 width=300), self.param.generator)
         return pn.Card(pn.Column(generator, settings, pn.Row(self.start_button, self.stop_button), self.status,
                                  self.failure, pn.pane.Markdown("**Import** a netCDF file of fields:"), self.upload),
                        title="New dataset", collapsed=True, width=340)

@@ -2,15 +2,13 @@
 emulated field, the spectrum-vs-time image, VRMSE vs lead time, C(τ), R(t), and the blow-up step."""
 from __future__ import annotations
 
-import os
-
 import uuid
 
 import numpy as np
 import panel as pn
 import param
 
-from app.job_view import JobView, run_table
+from app.job_view import JobView, launch_device, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.animation import ffmpeg_executable, write_animation
 from engine.checkpoints import load_checkpoint
@@ -44,7 +42,7 @@ class RolloutView(JobView):
         self.store, self.jobs, self.dataset = store, jobs, dataset
         self.sampler = ForecastSamplerConfig(name="Sampler")
         self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1,
-                                    device=os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # launch.py --device
+                                    device=launch_device())
         self.job, self.cursor, self.columns, self.truth, self.lead = None, 0, [], None, 1
         self.mapper = shared_mapper(1.0)
         self.truth_plot, self.emulator_plot = FieldPlot("truth", self.mapper, 260), FieldPlot("emulator (member 0)", self.mapper, 260)
@@ -63,11 +61,7 @@ class RolloutView(JobView):
                                                    filename=f"rollout{suffix}", disabled=True, width=200,
                                                    label=f"Download animation ({suffix[1:].upper()})")
                            for suffix in (".gif", ".mp4") if suffix == ".gif" or ffmpeg_executable()]
-        self.start_button = pn.widgets.Button(name="Roll out", button_type="primary", width=100)
-        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
-        # button events arrive without the document lock: run their Bokeh edits on the session's next tick
-        self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
-        self.stop_button.on_click(lambda _: self.job and self.job.cancel())
+        self._job_buttons("Roll out")
         self.refresh_checkpoints()
 
     def _spectrogram(self):

@@ -56,10 +56,7 @@ class SuperresView(JobView):
         self.download = pn.widgets.FileDownload(callback=lambda: str(self.store.path(self.job.result["out"])),
                                                 filename="superres.nc", disabled=True,
                                                 label="Download result (netCDF)", width=240)
-        self.start_button = pn.widgets.Button(name="Super-resolve", button_type="primary", width=130)
-        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
-        self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
-        self.stop_button.on_click(lambda _: self.job and self.job.cancel())
+        self._job_buttons("Super-resolve", width=130)
         self.model = None
         self.refresh_checkpoints()
         self.sampler.param.watch(lambda *_: self._safely(self.draw_input), ["lam", "seed"])

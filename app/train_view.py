@@ -2,8 +2,6 @@
 curve, progress, and what the model generates at every checkpoint, live."""
 from __future__ import annotations
 
-import os
-
 import math
 from functools import partial
 from pathlib import Path
@@ -12,7 +10,7 @@ import numpy as np
 import panel as pn
 import param
 
-from app.job_view import JobView, run_table
+from app.job_view import JobView, launch_device, run_table
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.config import ForecastConfig, ModelConfig, PDDConfig, TrainingConfig, options
 from engine.data.store import DataStore
@@ -39,7 +37,7 @@ class TrainView(JobView):
         self.store, self.jobs, self.dataset, self.generation_configs = store, jobs, dataset, generation_configs
         self.model = ModelConfig(name="Model")
         self.training = TrainingConfig(name="Training", steps=600, log_every=10, checkpoint_every=100,
-                                       device=os.environ.get("EMULATOR_STUDIO_DEVICE", "auto"))  # launch.py --device
+                                       device=launch_device())
         self.forecast = ForecastConfig(name="Emulator")
         self.pdd = PDDConfig(name="PDD predictor")
         self.job, self.cursor, self.smoothed = None, 0, None
