@@ -40,7 +40,7 @@ class NewDataView(JobView):
                                        name="new-data-status")
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
         self._job_buttons("Generate")
-        self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=260)
+        self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=250)
         self.upload.param.watch(lambda event: self.import_bytes(self.upload.filename, event.new), "value")
 
     def options(self) -> dict:
@@ -82,10 +82,10 @@ class NewDataView(JobView):
         self.created(name)
 
     def __panel__(self):
-        generator = pn.widgets.RadioButtonGroup.from_param(self.param.generator, width=300)
+        generator = pn.widgets.RadioButtonGroup.from_param(self.param.generator, width=270)
         settings = pn.bind(lambda kind: pn.Param(self.configs[kind], widgets=INTEGER_WIDGETS, show_name=False,
                                                  parameters=[p for p in self.configs[kind].param if p not in HIDDEN],
-                                                 width=300), self.param.generator)
+                                                 width=270), self.param.generator)
         return pn.Card(pn.Column(generator, settings, pn.Row(self.start_button, self.stop_button), self.status,
                                  self.failure, pn.pane.Markdown("**Import** a netCDF file of fields:"), self.upload),
-                       title="New dataset", collapsed=True, width=340)
+                       title="New dataset", collapsed=True, width=300)

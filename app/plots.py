@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 from bokeh.models import ColumnDataSource, LinearColorMapper
-from bokeh.palettes import RdBu11
 from bokeh.plotting import figure
 
-PALETTE = tuple(reversed(RdBu11))  # diverging: blue negative, red positive
+from engine.animation import RDBU  # one diverging palette for the dashboard and the exported animations
+
+PALETTE = tuple("#%02x%02x%02x" % tuple(rgb) for rgb in RDBU.astype(int))  # diverging: blue negative, red positive
 LINE_COLOURS = {"data": "#222222", "noise": "#999999", "generated": "#d62728", "A": "#1f77b4", "B": "#d62728",
                 "x_t": "#2ca02c", "coarse": "#ff7f0e", "time mean": "#9467bd",
                 "loss": "#9ecae1", "smoothed": "#08519c", "model": "#d62728", "truth": "#222222", "emulator": "#d62728",

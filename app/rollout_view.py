@@ -181,6 +181,6 @@ class RolloutView(JobView):
                      width=280),
             width=300)
         return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.stop_button, self.download, *self.animations), self.status, self.failure,
+            pn.Row(self.start_button, self.stop_button), pn.Row(self.download, *self.animations), self.status, self.failure,
             pn.Row(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram),
             pn.Row(self.vrmse.figure, self.correlation.figure, self.rate.figure)))
