@@ -155,8 +155,10 @@ class Studio(pn.viewable.Viewer):
     def refresh(self) -> None:
         """Rebuild the analytic setup from the dataset, noise and schedule, and redraw the generation views."""
         def everything():
+            spacing = self.data.attrs.get("save_interval")
             self.dataset_info.object = (f"`{self.data.attrs.get('generator', 'imported')}` · "
-                                        f"{self.data.fields.shape[0]} fields of `{self.data.variable}` · {self.data.n}²")
+                                        f"{self.data.fields.shape[0]} fields of `{self.data.variable}` · {self.data.n}²"
+                                        + (f" · saved every Δt = {spacing:g}" if spacing else ""))
             setup = analytic_setup(self.data, self.noise, self.schedule)
             warning = smoothness_warning(setup)
             self.alert.object, self.alert.visible = warning, bool(warning)

@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
     roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run (name in the data folder, e.g. runs/si/checkpoint.pt)")
-    roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov set)")
+    roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov "
+                                     "set saved at the checkpoint's Δt)")
     roll.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
     roll.add_argument("--refiner", help="checkpoint of a refiner (train --task refiner) applied every --refine-every steps")
     roll.add_argument("--out", help="name in the data folder for the rollout (.nc or .zarr)")
@@ -155,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     superres = commands.add_parser("superres", help="super-resolve coarse-grained test data (or generate from noise) "
                                                     "with a PDD predictor by reverse-λ integration")
     superres.add_argument("--checkpoint", required=True, help="checkpoint of a pdd run (name in the data folder)")
-    superres.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov set)")
+    superres.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov "
+                                         "set saved at the checkpoint's Δt)")
     superres.add_argument("--variable", help="data variable (default: the first field, or the first 1-D variable)")
     superres.add_argument("--sequences", type=int, default=1, help="sequences of the model's frame count to super-resolve "
                                                                   "(default: 1)")
@@ -282,14 +284,14 @@ def _train(args) -> None:
 
 
 def _rollout(args) -> None:
-    from engine.data.catalog import install_defaults
+    from engine.data.catalog import builtin_test_data
     from engine.data.store import DataStore
     from engine.rollout import run_rollout
 
     config, sampler = config_from_args(args, ROLLOUT), config_from_args(args, FORECAST_SAMPLER)
     store = DataStore(args.data_dir)
-    result, summary = run_rollout(store, args.checkpoint, args.data or install_defaults(store)[0], config, sampler,
-                                  args.refiner, args.variable, args.out)
+    data = args.data or builtin_test_data(store, args.checkpoint)
+    result, summary = run_rollout(store, args.checkpoint, data, config, sampler, args.refiner, args.variable, args.out)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -299,7 +301,7 @@ def _rollout(args) -> None:
 
 
 def _superres(args) -> None:
-    from engine.data.catalog import install_defaults
+    from engine.data.catalog import builtin_test_data
     from engine.data.store import DataStore
     from engine.pdd import run_superres
 
@@ -307,7 +309,7 @@ def _superres(args) -> None:
         raise EngineError(f"--sequences must be at least 1, got {args.sequences}")
     store = DataStore(args.data_dir)
     with _ProgressBar("λ step") as bar:
-        summary, _ = run_superres(store, args.checkpoint, args.data or install_defaults(store)[0],
+        summary, _ = run_superres(store, args.checkpoint, args.data or builtin_test_data(store, args.checkpoint),
                                   config_from_args(args, PDD_SAMPLER), args.sequences, args.variable, args.out,
                                   args.from_noise, args.device, None if args.json else bar)
     summary.pop("spectra")

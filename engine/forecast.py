@@ -13,6 +13,7 @@ multi-step MSE (paper 004, appendix B.2). Fields are normalized by the dataset's
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,13 @@ def load_trajectories(path: str | Path, variable: str | None = None, min_length:
         raise EngineError(f"{path.name}: {name} is constant; there is nothing to learn")
     dt = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
     return Trajectories((fields - mean) / std, mean, std, dt, name, str(path))
+
+
+def check_time_step(trained_dt: float, data: Trajectories, checkpoint: str) -> None:
+    """A one-step model (``u_n → u_{n+1}``) applies only to snapshots saved at the Δt it was trained on."""
+    if not math.isclose(trained_dt, data.dt, rel_tol=1e-3):
+        raise EngineError(f"{checkpoint} was trained on snapshots Δt = {trained_dt:g} apart; {Path(data.source).name} "
+                          f"is saved every {data.dt:g}: choose data saved every {trained_dt:g}")
 
 
 class ForecastTask:

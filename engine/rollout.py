@@ -274,7 +274,7 @@ def _emulator(store, checkpoint: str, trajectories, config: RolloutConfig, sampl
     unless the sampler is ``ode``/``drop_noise``), judged against the test data coarse-grained at that λ.
     """
     from engine.checkpoints import load_checkpoint
-    from engine.forecast import load_forecaster
+    from engine.forecast import check_time_step, load_forecaster
 
     path = store.path(checkpoint)
     task = load_checkpoint(path, "cpu").get("task")
@@ -286,6 +286,7 @@ def _emulator(store, checkpoint: str, trajectories, config: RolloutConfig, sampl
         model = load_pdd(path, device)
         if model.ndim != 2 or model.n != trajectories.n:
             raise EngineError(f"{checkpoint} was trained on {model.n}-point {model.ndim}-D data; the test data is {trajectories.n}²")
+        check_time_step(model.dt, trajectories, checkpoint)
         coarse = model.coarse_grain(model.normalize(truth), config.lam, torch.Generator().manual_seed(sampler.seed))
         stepper = model.stepper(config.lam, noise=sampler.method == "sde", generator=generator)
         return Emulator(stepper, model), model.denormalize(coarse), 1
@@ -294,6 +295,7 @@ def _emulator(store, checkpoint: str, trajectories, config: RolloutConfig, sampl
     forecaster = load_forecaster(path, device)
     if forecaster.n != trajectories.n:
         raise EngineError(f"{checkpoint} was trained on {forecaster.n}² fields; the test data is {trajectories.n}²")
+    check_time_step(forecaster.dt, trajectories, checkpoint)
     return Emulator(lambda x: forecaster.step(x, sampler, generator), forecaster), truth, forecaster.lead
 
 

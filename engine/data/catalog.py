@@ -2,11 +2,13 @@
 
 ``ensure(config)`` returns the name of the dataset for a generator config, generating it only when the folder
 does not hold it yet (an interrupted Kolmogorov run resumes). ``install_defaults()`` puts the built-in
-datasets in place for a new user's first screen: Kolmogorov and two-scale Lorenz-96 test sets shipped in
-``assets/`` (copied) and a GRF set (generated in under a second).
+datasets in place for a new user's first screen: Kolmogorov (saved every 0.5, and every 0.02 for the PDD
+predictor) and two-scale Lorenz-96 test sets shipped in ``assets/`` (copied) and a GRF set (generated in under
+a second).
 """
 from __future__ import annotations
 
+import math
 import shutil
 from typing import Callable
 
@@ -25,6 +27,10 @@ DEFAULT_GRF = dict(size=64, count=256, seed=0)
 # The shipped Lorenz-96 set: K = 32, J = 4, 2 held-out trajectories (seed 1) × 400 snapshots, 0.5 MiB
 SHIPPED_LORENZ96 = dict(trajectories=2, snapshots=400, seed=1)
 SHIPPED_LORENZ96_FILE = "lorenz96-32-test.nc"
+# The shipped PDD test set: the same flow saved every 0.02 (the shipped predictor's Δt), 8 held-out trajectories
+# (seed 1) × 16 snapshots, 2 MiB
+SHIPPED_KOLMOGOROV_FINE = dict(size=64, trajectories=8, snapshots=16, save_interval=0.02, seed=1)
+SHIPPED_KOLMOGOROV_FINE_FILE = "kolmogorov-64-dt0.02-test.nc"
 
 
 def cached_name(config: param.Parameterized) -> str:
@@ -66,7 +72,7 @@ SHIPPED_CHECKPOINTS = ASSETS / "checkpoints"
 
 def install_defaults(store: DataStore | None = None) -> list[str]:
     """Put the built-in datasets (and the shipped checkpoints, as ``runs/shipped-<name>/checkpoint.pt``) in the
-    folder, once; returns the datasets' names: Kolmogorov, GRF, Lorenz-96."""
+    folder, once; returns the datasets' names: Kolmogorov, GRF, Lorenz-96, Kolmogorov saved every 0.02."""
     store = store or DataStore()
     for checkpoint in sorted(SHIPPED_CHECKPOINTS.glob("*.pt")):
         target = store.path(f"runs/shipped-{checkpoint.stem}/checkpoint.pt")
@@ -75,8 +81,19 @@ def install_defaults(store: DataStore | None = None) -> list[str]:
             shutil.copyfile(checkpoint, target)
     names = []
     for config, shipped in ((KolmogorovConfig(**SHIPPED_KOLMOGOROV), SHIPPED_FILE),
-                            (Lorenz96Config(**SHIPPED_LORENZ96), SHIPPED_LORENZ96_FILE)):
+                            (Lorenz96Config(**SHIPPED_LORENZ96), SHIPPED_LORENZ96_FILE),
+                            (KolmogorovConfig(**SHIPPED_KOLMOGOROV_FINE), SHIPPED_KOLMOGOROV_FINE_FILE)):
         names.append(cached_name(config))
         if not store.path(names[-1]).exists():
             shutil.copyfile(ASSETS / shipped, store.path(names[-1]))
-    return [names[0], ensure(GRFConfig(**DEFAULT_GRF), store), names[1]]
+    return [names[0], ensure(GRFConfig(**DEFAULT_GRF), store), *names[1:]]
+
+
+def builtin_test_data(store: DataStore, checkpoint: str) -> str:
+    """The built-in Kolmogorov test set a checkpoint is judged on: the one saved at the Δt its training data had."""
+    from engine.checkpoints import load_checkpoint
+
+    names = install_defaults(store)
+    trained_dt = load_checkpoint(store.path(checkpoint), "cpu").get("data", {}).get("dt")
+    fine = trained_dt is not None and math.isclose(trained_dt, SHIPPED_KOLMOGOROV_FINE["save_interval"], rel_tol=1e-3)
+    return names[3] if fine else names[0]

@@ -14,8 +14,8 @@ from engine.data.store import DataStore, write_dataset
 from engine.errors import EngineError
 from engine.coarse import ortho_fft as _fft
 from engine.coarse import ortho_ifft as _ifft
-from engine.pdd import (PDD, PDDTask, forward_sample, load_pdd, load_sequences, phi1, pick_sequences,
-                        run_superres, simulate, window_stack)
+from engine.pdd import (PDD, PDDTask, field_datasets_for, forward_sample, load_pdd, load_sequences, phi1,
+                        pick_sequences, run_superres, simulate, window_stack)
 from engine.training import Trainer
 
 
@@ -197,6 +197,17 @@ def test_super_resolving_an_already_fine_field_changes_it_far_less_than_a_coarse
     fine_change = (model.reverse(truth, sampler) - truth).norm() / truth.norm()
     coarse_change = (model.reverse(coarse, sampler) - coarse).norm() / coarse.norm()
     assert fine_change < 0.6 * coarse_change
+
+
+def test_a_one_step_model_applies_only_to_data_saved_at_its_time_step(shipped, capsys):
+    store, kolmogorov, model, _ = shipped
+    fine_dt = install_defaults(store)[3]  # the built-in Kolmogorov set saved every 0.02
+    assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-si-forecaster/checkpoint.pt",
+                 "--data", fine_dt, "--steps", "2"]) == 2
+    assert "trained on snapshots Δt = 0.5 apart; kolmogorov-64-e2000579.nc is saved every 0.02" in capsys.readouterr().err
+    with pytest.raises(EngineError, match="trained on snapshots Δt = 0.5 apart"):
+        run_superres(store, "runs/shipped-pdd/checkpoint.pt", fine_dt, PDDSamplerConfig(lam=0.1, steps=2))
+    assert field_datasets_for(store, model) == [kolmogorov]  # not the Δt = 0.02 set, the 1-D Lorenz-96 or the GRFs
 
 
 def test_a_pdd_predictor_rolls_out_at_lambda_against_the_coarse_grained_truth(shipped, capsys):

@@ -3,7 +3,8 @@ import pytest
 import xarray as xr
 
 from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config
-from engine.data.catalog import SHIPPED_KOLMOGOROV, SHIPPED_LORENZ96, cached_name, ensure, install_defaults
+from engine.data.catalog import (SHIPPED_KOLMOGOROV, SHIPPED_KOLMOGOROV_FINE, SHIPPED_LORENZ96, cached_name, ensure,
+                                 install_defaults)
 from engine.data.store import DataStore, load_fields, write_dataset
 from engine.errors import EngineError
 
@@ -75,7 +76,7 @@ def test_generation_is_cached_by_parameters(tmp_path):
 
 def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, grf, lorenz96 = install_defaults(store)
+    kolmogorov, grf, lorenz96, kolmogorov_fine = install_defaults(store)
     assert kolmogorov == cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV))
     with store.open(kolmogorov) as ds:
         assert ds["vorticity"].dims == ("trajectory", "time", "y", "x")
@@ -86,3 +87,7 @@ def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     with store.open(lorenz96) as ds:  # the two-scale system: K = 32 slow variables, J = 4 fast ones each
         assert ds["slow"].dims == ("trajectory", "time", "k") and ds["slow"].shape == (2, 400, 32)
         assert ds["fast"].shape == (2, 400, 128) and 2.0 < float(ds["slow"].std()) < 6.0
+    assert kolmogorov_fine == cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV_FINE))
+    with store.open(kolmogorov_fine) as ds:  # the PDD predictor's test set: the same flow, saved every 0.02
+        assert ds["vorticity"].shape == (8, 16, 64, 64)
+        assert np.allclose(np.diff(ds["time"].values), 0.02)
