@@ -1,6 +1,9 @@
 """The Super-resolution / λ view (paper 002, Figure 4): a sequence of the dataset coarse-grained at λ, the field a
 PDD predictor recovers by reverse-λ integration (drawn live as λ falls to 0), the fine truth, and the three spectra.
 
+The data must be what the predictor models: fields on its grid saved every Δt it was trained on; the view lists
+those, the sidebar's dataset first when it is one of them.
+
 Moving λ or the seed redraws the coarse input at once (the same input the job will start from); λ = 1 with
 "from noise" is generation.
 """
@@ -21,7 +24,7 @@ from engine.data.store import DataStore
 from engine.diagnostics import spectra
 from engine.errors import EngineError
 from engine.jobs import JobManager
-from engine.pdd import load_pdd, load_sequences, superres_inputs
+from engine.pdd import field_datasets_for, load_pdd, load_sequences, superres_inputs
 
 SAMPLER_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"}, "steps": pn.widgets.IntInput,
                    "seed": pn.widgets.IntInput}
@@ -39,13 +42,15 @@ class SuperresView(JobView):
 
     label = "Super-resolution"
     checkpoint = param.Selector(default=None, objects=[], doc="a PDD predictor (train --task pdd)")
+    dataset = param.Selector(default=None, objects=[], doc="fields on the predictor's grid, saved every Δt it was "
+                                                           "trained on")
     from_noise = param.Boolean(default=False, doc="start from Gaussian noise with variance Q_k(λ) (generation, λ = 1)")
 
-    def __init__(self, store: DataStore, jobs: JobManager, dataset: callable, **params):
+    def __init__(self, store: DataStore, jobs: JobManager, sidebar_dataset: callable, **params):
         super().__init__(**params)
-        self.store, self.jobs, self.dataset = store, jobs, dataset
-        # the probability-flow ODE keeps more fine-scale power than the SDE with the shipped predictor (issue 6 notes)
-        self.sampler = PDDSamplerConfig(name="Reverse λ", steps=30, method="ode")
+        self.store, self.jobs, self.sidebar_dataset = store, jobs, sidebar_dataset
+        # 40 geometric steps of the reverse SDE: the shipped predictor's best high-band error (benchmarks/pdd.py)
+        self.sampler = PDDSamplerConfig(name="Reverse λ", steps=40)
         self.mapper = shared_mapper(1.0)
         self.coarse_plot = FieldPlot("coarse input at λ", self.mapper, 280)
         self.output_plot = FieldPlot("super-resolved", self.mapper, 280)
@@ -57,10 +62,11 @@ class SuperresView(JobView):
                                                 filename="superres.nc", disabled=True,
                                                 label="Download result (netCDF)", width=240)
         self._job_buttons("Super-resolve", width=130)
-        self.model = None
+        self.model = self.data = None
         self.refresh_checkpoints()
         self.sampler.param.watch(lambda *_: self._safely(self.draw_input), ["lam", "seed"])
         self.param.watch(lambda *_: self._safely(self.open_model), "checkpoint")
+        self.param.watch(lambda *_: self._safely(self.open_data), "dataset")
         self.param.watch(lambda *_: self._safely(self.draw_input), "from_noise")
         self._safely(self.open_model)
 
@@ -77,23 +83,41 @@ class SuperresView(JobView):
             self._fail(str(err))
 
     def open_model(self) -> None:
-        """Load the chosen predictor and the dataset's first sequence; draw the truth and the coarse input."""
+        """Load the chosen predictor, list the datasets it applies to and open one (the sidebar's if it fits)."""
         self.failure.visible = False
         if self.checkpoint is None:
             self.status.object = "No PDD predictor yet: train one in the Train view (task pdd)."
             return
-        self.model = load_pdd(self.store.path(self.checkpoint))
-        self.data = load_sequences(self.store.path(self.dataset()))
-        if self.data.n != self.model.n or self.data.fields.dim() != 4:
-            raise EngineError(f"{self.checkpoint} was trained on {self.model.n}-point {self.model.ndim}-D data; "
-                              f"{self.dataset()} is {self.data.n}²")
+        self.model, self.data = load_pdd(self.store.path(self.checkpoint)), None
+        if self.model.ndim != 2:
+            raise EngineError(f"{self.checkpoint} models 1-D series; this view super-resolves 2-D fields "
+                              "(use python -m engine superres for 1-D data)")
+        found = field_datasets_for(self.store, self.model)
+        self.param.dataset.objects = found
+        if not found:
+            self.status.object = (f"No dataset in the folder holds {self.model.n}² fields saved every "
+                                  f"Δt = {self.model.dt:g}, as this predictor was trained: make one in the New "
+                                  f"dataset card (Kolmogorov, save interval {self.model.dt:g}).")
+            return
+        fitting = [name for name in (self.sidebar_dataset(), self.dataset) if name in found]
+        chosen = (fitting or found)[0]
+        if chosen == self.dataset:
+            self.open_data()
+        else:
+            self.dataset = chosen  # opens it
+
+    def open_data(self) -> None:
+        """The chosen dataset's first sequence: draw the truth and the coarse input."""
+        if self.model is None or self.dataset is None:
+            return
+        self.data = load_sequences(self.store.path(self.dataset))
         limit = 3 * self.data.std
         self.mapper.update(low=self.data.mean - limit, high=self.data.mean + limit)
         self.draw_input()
 
     def draw_input(self) -> None:
         """The coarse input the job will start from (same seed, same draw), its spectrum, and the truth."""
-        if self.model is None:
+        if self.data is None:
             return
         truth, coarse, _ = superres_inputs(self.model, self.data, 1, self.sampler, self.from_noise)
         self.middle = truth.shape[1] // 2
@@ -111,7 +135,7 @@ class SuperresView(JobView):
         self.spectrum.update(name, np.arange(1, power.shape[0]), power[1:])
 
     def options(self) -> dict:
-        return {"checkpoint": self.checkpoint, "data": self.dataset(), "data_dir": str(self.store.root),
+        return {"checkpoint": self.checkpoint, "data": self.dataset, "data_dir": str(self.store.root),
                 "pdd_sampler": options(self.sampler), "sequences": 1, "from_noise": self.from_noise,
                 "out": f"superres/superres-{uuid.uuid4().hex[:8]}.nc"}
 
@@ -121,6 +145,9 @@ class SuperresView(JobView):
         self.refresh_checkpoints()
         if self.checkpoint is None:
             self._fail("no PDD predictor yet: train one in the Train view (task pdd)")
+            return
+        if self.data is None:
+            self._fail("no dataset in the folder fits this predictor's grid and Δt (see the line above)")
             return
         self.failure.visible, self.download.disabled = False, True
         self.spectrum.update("super-resolved", [], [])
@@ -147,6 +174,7 @@ class SuperresView(JobView):
     def __panel__(self):
         controls = pn.Column(
             pn.widgets.Select.from_param(self.param.checkpoint, name="PDD checkpoint"),
+            pn.widgets.Select.from_param(self.param.dataset, name="Data (grid and Δt as trained)"),
             pn.widgets.Checkbox.from_param(self.param.from_noise, name="From noise (generation)"),
             pn.Param(self.sampler, widgets=SAMPLER_WIDGETS, width=280), width=300)
         return pn.Row(controls, pn.Column(

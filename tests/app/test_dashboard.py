@@ -248,10 +248,17 @@ def test_save_view_as_png_draws_every_plot_of_the_active_tab(page, server_url, a
 def test_the_superres_view_redraws_the_input_at_lambda_and_super_resolves_live(page, server_url, artifacts, tmp_path):
     import xarray as xr
 
+    from engine.config import KolmogorovConfig
+    from engine.data.catalog import SHIPPED_KOLMOGOROV_FINE, cached_name
+
     errors = _open(page, server_url)
     page.set_viewport_size({"width": 1500, "height": 1000})
     page.locator(".bk-tab", has_text="Super-resolution").click()
     page.get_by_text("λ = 0.1: modes up to").wait_for(timeout=20000)
+    # the sidebar's dataset is saved every 0.5; the shipped predictor's data, every 0.02, is picked instead
+    data = page.locator(".bk-input-group", has_text="Data (grid and Δt as trained)").locator("select")
+    assert data.input_value() == cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV_FINE))
+    assert data.locator("option").count() == 1
     title = "power spectra (mean over the sequence)"
     before = _spectra(page, title)
     assert len(before["truth"]) == 32 and before["coarse input"][-1] > 10 * before["truth"][-1]  # fine scales: noise
