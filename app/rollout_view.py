@@ -15,7 +15,7 @@ from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.store import DataStore
 from engine.errors import EngineError
-from engine.forecast import FORECAST_TASKS, load_trajectories
+from engine.forecast import FORECAST_TASKS, check_time_step, load_trajectories
 from engine.jobs import JobManager
 
 NONE = "(none)"
@@ -117,7 +117,9 @@ class RolloutView(JobView):
             return
         try:
             self.truth = load_trajectories(self.store.path(self.dataset()))
-            self.lead = load_checkpoint(self.store.path(self.checkpoint))["configs"].get("forecast", {}).get("lead", 1)
+            trained = load_checkpoint(self.store.path(self.checkpoint))
+            self.lead = trained["configs"].get("forecast", {}).get("lead", 1)
+            check_time_step(trained["data"]["dt"], self.truth, self.checkpoint, self.store)
         except EngineError as err:
             self._fail(str(err))
             return

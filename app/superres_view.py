@@ -24,7 +24,8 @@ from engine.data.store import DataStore
 from engine.diagnostics import spectra
 from engine.errors import EngineError
 from engine.jobs import JobManager
-from engine.pdd import field_datasets_for, load_pdd, load_sequences, superres_inputs
+from engine.forecast import datasets_for
+from engine.pdd import load_pdd, load_sequences, superres_inputs
 
 SAMPLER_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"}, "steps": pn.widgets.IntInput,
                    "seed": pn.widgets.IntInput}
@@ -92,7 +93,7 @@ class SuperresView(JobView):
         if self.model.ndim != 2:
             raise EngineError(f"{self.checkpoint} models 1-D series; this view super-resolves 2-D fields "
                               "(use python -m engine superres for 1-D data)")
-        found = field_datasets_for(self.store, self.model)
+        found = datasets_for(self.store, self.model.n, self.model.dt)
         self.param.dataset.objects = found
         if not found:
             self.status.object = (f"No dataset in the folder holds {self.model.n}² fields saved every "

@@ -69,11 +69,33 @@ def load_trajectories(path: str | Path, variable: str | None = None, min_length:
     return Trajectories((fields - mean) / std, mean, std, dt, name, str(path))
 
 
-def check_time_step(trained_dt: float, data: Trajectories, checkpoint: str) -> None:
-    """A one-step model (``u_n → u_{n+1}``) applies only to snapshots saved at the Δt it was trained on."""
+def check_time_step(trained_dt: float, data: Trajectories, checkpoint: str, store=None) -> None:
+    """A one-step model (``u_n → u_{n+1}``) applies only to snapshots saved at the Δt it was trained on; the error
+    names the datasets in ``store`` that fit."""
     if not math.isclose(trained_dt, data.dt, rel_tol=1e-3):
+        fitting = datasets_for(store, data.n, trained_dt) if store is not None else []
         raise EngineError(f"{checkpoint} was trained on snapshots Δt = {trained_dt:g} apart; {Path(data.source).name} "
-                          f"is saved every {data.dt:g}: choose data saved every {trained_dt:g}")
+                          f"is saved every {data.dt:g}: choose data saved every {trained_dt:g}"
+                          + (f" ({', '.join(fitting)})" if fitting else ""))
+
+
+def datasets_for(store, n: int, dt: float) -> list[str]:
+    """The datasets at the top of the folder (not results in its sub-folders) a one-step model trained on n² fields
+    saved every ``dt`` applies to: (…, time, y, x) fields on that grid at that spacing; names, sorted."""
+    return [name for name in store.names() if "/" not in name and _fits(store, name, n, dt)]
+
+
+def _fits(store, name: str, n: int, dt: float) -> bool:
+    try:
+        with store.open(name) as ds:
+            times = np.asarray(ds["time"].values) if "time" in ds.coords else np.zeros(0)
+            if times.size < 2 or not np.issubdtype(times.dtype, np.number):
+                return False
+            spaced = math.isclose(float(np.median(np.diff(times))), dt, rel_tol=1e-3)
+            return spaced and any(da.dims[-3:] == ("time", "y", "x") and da.shape[-1] == da.shape[-2] == n
+                                  for da in ds.data_vars.values())
+    except EngineError:  # unreadable files are listed (with their error) by the Data view, not here
+        return False
 
 
 class ForecastTask:

@@ -350,25 +350,6 @@ def load_pdd(path: str | Path, device: torch.device | str = "cpu") -> PDD:
                data["dt"], data["power"].to(device), data["variable"])
 
 
-def field_datasets_for(store, model: PDD) -> list[str]:
-    """The datasets at the top of the folder (not results in its sub-folders) a 2-D predictor applies to:
-    (…, time, y, x) fields on its n² grid saved every Δt it was trained on; names, sorted."""
-    return [name for name in store.names() if "/" not in name and _fits(store, name, model)]
-
-
-def _fits(store, name: str, model: PDD) -> bool:
-    try:
-        with store.open(name) as ds:
-            times = np.asarray(ds["time"].values) if "time" in ds.coords else np.zeros(0)
-            if times.size < 2 or not np.issubdtype(times.dtype, np.number):
-                return False
-            spaced = math.isclose(float(np.median(np.diff(times))), model.dt, rel_tol=1e-3)
-            return spaced and any(da.dims[-3:] == ("time", "y", "x") and da.shape[-1] == da.shape[-2] == model.n
-                                  for da in ds.data_vars.values())
-    except EngineError:  # unreadable files are listed (with their error) by the Data view, not here
-        return False
-
-
 def pick_sequences(fields: Tensor, count: int, frames: int) -> Tensor:
     """``count`` non-overlapping runs of ``frames`` frames, round-robin over trajectories: (count, frames, *grid)."""
     trajectories, length = fields.shape[:2]
@@ -431,7 +412,7 @@ def run_superres(store, checkpoint: str, data: str, sampler: PDDSamplerConfig, s
     if data_set.n != model.n or data_set.fields.dim() - 2 != model.ndim:
         raise EngineError(f"{checkpoint} was trained on {model.n}-point {model.ndim}-D fields; {data} has "
                           f"{data_set.n}-point {data_set.fields.dim() - 2}-D fields")
-    check_time_step(model.dt, data_set, checkpoint)
+    check_time_step(model.dt, data_set, checkpoint, store)
     truth, coarse, generator = superres_inputs(model, data_set, sequences, sampler, from_noise)
     physical = callback and (lambda event: callback({**event, "state": model.denormalize(event["state"])}))
     start = time.perf_counter()

@@ -286,7 +286,7 @@ def _emulator(store, checkpoint: str, trajectories, config: RolloutConfig, sampl
         model = load_pdd(path, device)
         if model.ndim != 2 or model.n != trajectories.n:
             raise EngineError(f"{checkpoint} was trained on {model.n}-point {model.ndim}-D data; the test data is {trajectories.n}²")
-        check_time_step(model.dt, trajectories, checkpoint)
+        check_time_step(model.dt, trajectories, checkpoint, store)
         coarse = model.coarse_grain(model.normalize(truth), config.lam, torch.Generator().manual_seed(sampler.seed))
         stepper = model.stepper(config.lam, noise=sampler.method == "sde", generator=generator)
         return Emulator(stepper, model), model.denormalize(coarse), 1
@@ -295,7 +295,7 @@ def _emulator(store, checkpoint: str, trajectories, config: RolloutConfig, sampl
     forecaster = load_forecaster(path, device)
     if forecaster.n != trajectories.n:
         raise EngineError(f"{checkpoint} was trained on {forecaster.n}² fields; the test data is {trajectories.n}²")
-    check_time_step(forecaster.dt, trajectories, checkpoint)
+    check_time_step(forecaster.dt, trajectories, checkpoint, store)
     return Emulator(lambda x: forecaster.step(x, sampler, generator), forecaster), truth, forecaster.lead
 
 

@@ -12,9 +12,10 @@ from engine.config import ModelConfig, PDDConfig, PDDSamplerConfig, TrainingConf
 from engine.data.catalog import install_defaults
 from engine.data.store import DataStore, write_dataset
 from engine.errors import EngineError
+from engine.forecast import datasets_for
 from engine.coarse import ortho_fft as _fft
 from engine.coarse import ortho_ifft as _ifft
-from engine.pdd import (PDD, PDDTask, field_datasets_for, forward_sample, load_pdd, load_sequences, phi1,
+from engine.pdd import (PDD, PDDTask, forward_sample, load_pdd, load_sequences, phi1,
                         pick_sequences, run_superres, simulate, window_stack)
 from engine.training import Trainer
 
@@ -207,13 +208,15 @@ def test_the_shipped_predictor_moves_an_already_fine_sequence_as_little_as_the_e
 
 def test_a_predictor_applies_only_to_data_saved_at_its_time_step(shipped, capsys):
     store, fine_dt, model, _ = shipped
-    assert field_datasets_for(store, model) == [fine_dt]  # not the Δt = 0.5 set, the 1-D Lorenz-96 or the GRFs
+    assert datasets_for(store, model.n, model.dt) == [fine_dt]  # not the Δt = 0.5 set, the 1-D Lorenz-96 or the GRFs
     kolmogorov = install_defaults(store)[0]
-    with pytest.raises(EngineError, match="trained on snapshots Δt = 0.02 apart; .* is saved every 0.5"):
+    with pytest.raises(EngineError, match=f"trained on snapshots Δt = 0.02 apart; .* is saved every 0.5: choose data "
+                                          f"saved every 0.02 \\({fine_dt}\\)"):
         run_superres(store, "runs/shipped-pdd/checkpoint.pt", kolmogorov, PDDSamplerConfig(lam=0.1, steps=2))
     assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-si-forecaster/checkpoint.pt",
                  "--data", fine_dt, "--steps", "2"]) == 2
-    assert "trained on snapshots Δt = 0.5 apart" in capsys.readouterr().err
+    assert f"trained on snapshots Δt = 0.5 apart; {fine_dt} is saved every 0.02: choose data saved every 0.5 ({kolmogorov})" \
+        in capsys.readouterr().err
 
 
 def test_a_pdd_predictor_rolls_out_at_lambda_against_the_coarse_grained_truth(shipped, capsys):

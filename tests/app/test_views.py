@@ -1,0 +1,26 @@
+"""Views driven from Python, without a browser: what they refuse before any worker starts."""
+from app.rollout_view import RolloutView
+from app.superres_view import SuperresView
+from engine.data.catalog import install_defaults
+from engine.data.store import DataStore
+from engine.jobs import JobManager
+
+
+def test_the_rollout_view_names_the_data_a_one_step_model_needs_instead_of_starting_a_job(tmp_path):
+    store = DataStore(tmp_path)
+    kolmogorov, _, _, fine_dt = install_defaults(store)
+    jobs = JobManager()
+    view = RolloutView(store, jobs, lambda: kolmogorov)
+    view.checkpoint = "runs/shipped-pdd/checkpoint.pt"  # trained on snapshots 0.02 apart; the sidebar's are 0.5
+    view.start()
+    assert view.failure.visible and view.job is None and jobs.jobs == {}
+    assert f"is saved every 0.5: choose data saved every 0.02 ({fine_dt})" in view.failure.object
+
+
+def test_the_superres_view_opens_the_data_its_predictor_was_trained_at(tmp_path):
+    store = DataStore(tmp_path)
+    kolmogorov, _, _, fine_dt = install_defaults(store)
+    view = SuperresView(store, JobManager(), lambda: kolmogorov)
+    assert view.checkpoint == "runs/shipped-pdd/checkpoint.pt" and view.param.dataset.objects == [fine_dt]
+    assert view.dataset == fine_dt and abs(view.data.dt - 0.02) < 1e-9 and not view.failure.visible
+    assert "λ = 0.1: modes up to" in view.status.object
