@@ -23,8 +23,8 @@ from engine.config import PDDSamplerConfig, options
 from engine.data.store import DataStore
 from engine.diagnostics import spectra
 from engine.errors import EngineError
-from engine.jobs import JobManager
 from engine.forecast import datasets_for
+from engine.jobs import JobManager
 from engine.pdd import load_pdd, load_sequences, superres_inputs
 
 SAMPLER_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"}, "steps": pn.widgets.IntInput,

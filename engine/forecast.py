@@ -65,15 +65,24 @@ def load_trajectories(path: str | Path, variable: str | None = None, min_length:
     mean, std = float(fields.mean()), float(fields.std())
     if not std > 0:
         raise EngineError(f"{path.name}: {name} is constant; there is nothing to learn")
-    dt = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    return Trajectories((fields - mean) / std, mean, std, dt, name, str(path))
+    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times), name, str(path))
 
 
-def check_time_step(trained_dt: float, data: Trajectories, checkpoint: str, store=None) -> None:
+def snapshot_spacing(times: np.ndarray) -> float:
+    """Δt between saved snapshots: the median step of the time coordinate (1 for a single snapshot)."""
+    return float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+
+
+def same_spacing(dt: float, other: float) -> bool:
+    """Two snapshot spacings agree (to the rounding of a saved time coordinate)."""
+    return math.isclose(dt, other, rel_tol=1e-3)
+
+
+def check_time_step(trained_dt: float, data: Trajectories, checkpoint: str, store) -> None:
     """A one-step model (``u_n → u_{n+1}``) applies only to snapshots saved at the Δt it was trained on; the error
     names the datasets in ``store`` that fit."""
-    if not math.isclose(trained_dt, data.dt, rel_tol=1e-3):
-        fitting = datasets_for(store, data.n, trained_dt) if store is not None else []
+    if not same_spacing(trained_dt, data.dt):
+        fitting = datasets_for(store, data.n, trained_dt)
         raise EngineError(f"{checkpoint} was trained on snapshots Δt = {trained_dt:g} apart; {Path(data.source).name} "
                           f"is saved every {data.dt:g}: choose data saved every {trained_dt:g}"
                           + (f" ({', '.join(fitting)})" if fitting else ""))
@@ -91,7 +100,7 @@ def _fits(store, name: str, n: int, dt: float) -> bool:
             times = np.asarray(ds["time"].values) if "time" in ds.coords else np.zeros(0)
             if times.size < 2 or not np.issubdtype(times.dtype, np.number):
                 return False
-            spaced = math.isclose(float(np.median(np.diff(times))), dt, rel_tol=1e-3)
+            spaced = same_spacing(snapshot_spacing(times), dt)
             return spaced and any(da.dims[-3:] == ("time", "y", "x") and da.shape[-1] == da.shape[-2] == n
                                   for da in ds.data_vars.values())
     except EngineError:  # unreadable files are listed (with their error) by the Data view, not here

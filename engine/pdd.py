@@ -41,7 +41,7 @@ from engine.coarse import REFERENCE_CONSTANTS, OUProcess, check_lambda, ortho_ff
 from engine.config import PDDConfig, PDDSamplerConfig, options
 from engine.data.store import open_dataset
 from engine.errors import EngineError
-from engine.forecast import Trajectories, check_time_step, load_trajectories
+from engine.forecast import Trajectories, check_time_step, load_trajectories, snapshot_spacing
 from engine.models import build_unet
 
 Tensor = torch.Tensor
@@ -82,8 +82,7 @@ def load_sequences(path: str | Path, variable: str | None = None) -> Trajectorie
     mean, std = float(fields.mean()), float(fields.std())
     if not std > 0:
         raise EngineError(f"{path.name}: {names[0]} is constant; there is nothing to learn")
-    dt = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    return Trajectories((fields - mean) / std, mean, std, dt, names[0], str(path))
+    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times), names[0], str(path))
 
 
 def mode_power(fields: Tensor, ndim: int) -> Tensor:

@@ -8,7 +8,6 @@ a second).
 """
 from __future__ import annotations
 
-import math
 import shutil
 from typing import Callable
 
@@ -92,8 +91,9 @@ def install_defaults(store: DataStore | None = None) -> list[str]:
 def builtin_test_data(store: DataStore, checkpoint: str) -> str:
     """The built-in Kolmogorov test set a checkpoint is judged on: the one saved at the Δt its training data had."""
     from engine.checkpoints import load_checkpoint
+    from engine.forecast import same_spacing
 
     names = install_defaults(store)
     trained_dt = load_checkpoint(store.path(checkpoint), "cpu").get("data", {}).get("dt")
-    fine = trained_dt is not None and math.isclose(trained_dt, SHIPPED_KOLMOGOROV_FINE["save_interval"], rel_tol=1e-3)
+    fine = trained_dt is not None and same_spacing(trained_dt, SHIPPED_KOLMOGOROV_FINE["save_interval"])
     return names[3] if fine else names[0]
