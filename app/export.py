@@ -47,6 +47,6 @@ canvas.toBlob((blob) => {
 
 def save_view_button(tabs: pn.Tabs) -> pn.widgets.Button:
     """A button that downloads the plots of the active tab as one PNG (``emulator-studio-<tab>.png``)."""
-    button = pn.widgets.Button(name="Save view as PNG", button_type="light", width=150)
+    button = pn.widgets.Button(label="Save view as PNG", color="light", width=150)
     button.js_on_click(args={"tabs": tabs}, code=SAVE_VIEW_JS)
     return button

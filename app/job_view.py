@@ -67,8 +67,8 @@ class JobView(pn.viewable.Viewer):
 
     def _job_buttons(self, start: str, width: int = 100) -> None:
         """A Start button named ``start`` that runs ``self.start`` and a Stop button that cancels the job."""
-        self.start_button = pn.widgets.Button(name=start, button_type="primary", width=width)
-        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=90, disabled=True)
+        self.start_button = pn.widgets.Button(label=start, color="primary", width=width)
+        self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=90, disabled=True)
         # button events arrive without the document lock: run their Bokeh edits on the session's next tick
         self.start_button.on_click(lambda _: pn.state.execute(self.start, schedule=True))
         self.stop_button.on_click(lambda _: self.job and self.job.cancel())

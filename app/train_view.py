@@ -48,9 +48,9 @@ class TrainView(JobView):
         self.status = pn.pane.Markdown("No job yet.", name="train-status")
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
         self.runs = pn.pane.Markdown("", name="runs")
-        self.start_button = pn.widgets.Button(name="Start", button_type="primary", width=90)
-        self.cancel_button = pn.widgets.Button(name="Cancel", button_type="warning", width=90, disabled=True)
-        self.resume_button = pn.widgets.Button(name="Resume", width=90)
+        self.start_button = pn.widgets.Button(label="Start", color="primary", width=90)
+        self.cancel_button = pn.widgets.Button(label="Cancel", color="warning", width=90, disabled=True)
+        self.resume_button = pn.widgets.Button(label="Resume", width=90)
         self.download = pn.widgets.FileDownload(callback=self._checkpoint_file, filename="checkpoint.pt",
                                                 label="Download checkpoint", width=200)
         # button events arrive without the document lock: run their Bokeh edits on the session's next tick
