@@ -149,7 +149,7 @@ class Studio(pn.viewable.Viewer):
             return
         self.field_dataset = self.dataset
         self._load_data()
-        self.superres_view._safely(self.superres_view.open_model)
+        self.superres_view._safely(self.superres_view.follow_sidebar)
         self.refresh()
 
     def refresh(self) -> None:

@@ -23,7 +23,7 @@ from engine.config import PDDSamplerConfig, options
 from engine.data.store import DataStore
 from engine.diagnostics import spectra
 from engine.errors import EngineError
-from engine.forecast import datasets_for
+from engine.forecast import dataset_fits, datasets_for
 from engine.jobs import JobManager
 from engine.pdd import load_pdd, load_sequences, superres_inputs
 
@@ -106,6 +106,15 @@ class SuperresView(JobView):
             self.open_data()
         else:
             self.dataset = chosen  # opens it
+
+    def follow_sidebar(self) -> None:
+        """The sidebar's dataset changed: open it here too when it fits the predictor (listing it if it is new)."""
+        name = self.sidebar_dataset()
+        if self.model is None or name == self.dataset or not dataset_fits(self.store, name, self.model.n, self.model.dt):
+            return
+        if name not in self.param.dataset.objects:
+            self.param.dataset.objects = sorted([*self.param.dataset.objects, name])
+        self.dataset = name  # opens it
 
     def open_data(self) -> None:
         """The chosen dataset's first sequence: draw the truth and the coarse input."""

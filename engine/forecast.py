@@ -91,10 +91,11 @@ def check_time_step(trained_dt: float, data: Trajectories, checkpoint: str, stor
 def datasets_for(store, n: int, dt: float) -> list[str]:
     """The datasets at the top of the folder (not results in its sub-folders) a one-step model trained on n² fields
     saved every ``dt`` applies to: (…, time, y, x) fields on that grid at that spacing; names, sorted."""
-    return [name for name in store.names() if "/" not in name and _fits(store, name, n, dt)]
+    return [name for name in store.names() if "/" not in name and dataset_fits(store, name, n, dt)]
 
 
-def _fits(store, name: str, n: int, dt: float) -> bool:
+def dataset_fits(store, name: str, n: int, dt: float) -> bool:
+    """Whether dataset ``name`` holds (…, time, y, x) fields on an n² grid saved every ``dt``."""
     try:
         with store.open(name) as ds:
             times = np.asarray(ds["time"].values) if "time" in ds.coords else np.zeros(0)

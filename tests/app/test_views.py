@@ -1,4 +1,6 @@
-"""Views driven from Python, without a browser: what they refuse before any worker starts."""
+"""Views driven from Python, without a browser: what they refuse before any worker starts, and what data they pick."""
+import shutil
+
 from app.rollout_view import RolloutView
 from app.superres_view import SuperresView
 from engine.data.catalog import install_defaults
@@ -17,10 +19,19 @@ def test_the_rollout_view_names_the_data_a_one_step_model_needs_instead_of_start
     assert f"is saved every 0.5: choose data saved every 0.02 ({fine_dt})" in view.failure.object
 
 
-def test_the_superres_view_opens_the_data_its_predictor_was_trained_at(tmp_path):
+def test_the_superres_view_opens_the_data_its_predictor_was_trained_at_and_follows_the_sidebar_when_it_fits(tmp_path):
     store = DataStore(tmp_path)
     kolmogorov, _, _, fine_dt = install_defaults(store)
-    view = SuperresView(store, JobManager(), lambda: kolmogorov)
+    sidebar = [kolmogorov]
+    view = SuperresView(store, JobManager(), lambda: sidebar[0])
     assert view.checkpoint == "runs/shipped-pdd/checkpoint.pt" and view.param.dataset.objects == [fine_dt]
     assert view.dataset == fine_dt and abs(view.data.dt - 0.02) < 1e-9 and not view.failure.visible
     assert "λ = 0.1: modes up to" in view.status.object
+    shutil.copyfile(store.path(fine_dt), store.path("mine.nc"))  # a new dataset saved every 0.02, chosen in the sidebar
+    sidebar[0] = "mine.nc"
+    view.follow_sidebar()
+    assert view.dataset == "mine.nc" and view.param.dataset.objects == sorted([fine_dt, "mine.nc"])
+    assert view.data.source.endswith("mine.nc")
+    sidebar[0] = kolmogorov  # saved every 0.5: the view keeps what it has
+    view.follow_sidebar()
+    assert view.dataset == "mine.nc" and not view.failure.visible
