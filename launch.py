@@ -24,7 +24,6 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.data_dir:
         os.environ["EMULATOR_STUDIO_DATA"] = str(Path(args.data_dir).expanduser().resolve())
-    os.environ["EMULATOR_STUDIO_DEVICE"] = args.device
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import panel as pn
 
@@ -34,7 +33,7 @@ def main(argv=None) -> None:
     install_defaults()  # the built-in datasets, in place before the first visitor arrives
 
     def session():
-        return Studio().__panel__()
+        return Studio(device=args.device).__panel__()
 
     server = pn.serve({"/": session}, address=args.address, port=args.port, show=args.show, start=False,
                       title="Emulator Studio", websocket_origin="*" if args.address != "localhost" else None)

@@ -12,8 +12,7 @@ import param
 
 from app.data_view import DataView
 from app.export import save_view_button
-from app.generation_views import SAMPLER_WIDGETS, CompareView, Context, InterpolantView, SampleView
-from app.job_view import launch_device
+from app.generation_views import GENERATION_SAMPLER_WIDGETS, CompareView, Context, InterpolantView, SampleView
 from app.new_data_view import NewDataView
 from app.plots import shared_mapper
 from app.rollout_view import RolloutView
@@ -22,12 +21,12 @@ from app.train_view import TrainView
 from engine.config import NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
 from engine.data.store import DataStore, load_fields
+from engine.devices import DEVICE_CHOICES, resolve_device
 from engine.errors import EngineError
 from engine.generation import Setup, analytic_setup
 from engine.jobs import manager
 from engine.schedules import spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum
-from engine.training import resolve_device
 
 POLL_MS = 33  # how often a session drains job events: up to 30 frames per second, as fast as workers send previews
 # numbers that may be empty (None = "derive it") need typed inputs, not sliders
@@ -61,16 +60,22 @@ class Studio(pn.viewable.Viewer):
 
     dataset = param.Selector(default=None, objects=[], doc="a dataset in the data folder: fields, or 1-D series "
                                                            "(Lorenz-96) shown in the Data view and trainable as PDD")
+    device = param.Selector(default="auto", objects=list(DEVICE_CHOICES), doc="where the views' jobs run at first "
+                                                                               "(launch.py --device)")
+    noise = param.ClassSelector(class_=NoiseConfig, doc="the source distribution of the generation views")
+    schedule = param.ClassSelector(class_=ScheduleConfig, doc="the interpolation of the generation views")
+    sampler_a = param.ClassSelector(class_=SamplerConfig, doc="the sidebar's sampler (Sample, and A in Compare)")
 
     def __init__(self, store: DataStore | None = None, **params):
-        super().__init__(**params)
+        super().__init__(noise=NoiseConfig(name="Noise"), schedule=ScheduleConfig(name="Schedule"),
+                         sampler_a=SamplerConfig(name="Sampler A"), **params)
         self.store = store or DataStore()
         defaults = install_defaults(self.store)
         self.param.dataset.objects = browsable_datasets(self.store)
-        self.dataset = self.field_dataset = defaults[0]  # the generation, Rollout and Super-resolution views need fields
-        self.device = resolve_device(launch_device())
-        self.noise, self.schedule = NoiseConfig(name="Noise"), ScheduleConfig(name="Schedule")
-        self.sampler_a = SamplerConfig(name="Sampler A")
+        with param.parameterized.discard_events(self):  # the views are built below, before anything is drawn
+            self.dataset = defaults[0]
+        self.field_dataset = self.dataset  # the generation, Rollout and Super-resolution views need fields
+        self.compute_device = resolve_device(self.device)
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self.dataset_info = pn.pane.Markdown("", name="dataset-info")
@@ -79,24 +84,32 @@ class Studio(pn.viewable.Viewer):
         self.interpolant_view = InterpolantView(self.mapper, lambda: self.sampler_a.seed, self._safely)
         self.sample_view = SampleView(self.sampler_a, self.mapper)
         self.compare_view = CompareView(self.sample_view, self.mapper, self.diff_mapper, self._safely)
-        self.train_view = TrainView(self.store, manager(), lambda: self.dataset, lambda: (self.noise, self.schedule))
-        self.rollout_view = RolloutView(self.store, manager(), lambda: self.field_dataset)
+        self.train_view = TrainView(self.store, manager(), dataset=lambda: self.dataset,
+                                    generation_configs=lambda: (self.noise, self.schedule), device=self.device)
+        self.rollout_view = RolloutView(self.store, manager(), lambda: self.field_dataset, device=self.device)
         self.superres_view = SuperresView(self.store, manager(), lambda: self.field_dataset)
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created)
         self._load_data()
         self.refresh()
-        for config in (self.noise, self.schedule):
-            config.param.watch(lambda *_: self.refresh(), list(config.param.values().keys() - {"name"}))
-        self.sampler_a.param.watch(lambda *_: self._safely(self._sample),
-                                   list(self.sampler_a.param.values().keys() - {"name"}))
-        self.param.watch(lambda *_: self._safely(self._switch_dataset), "dataset")
+
+    @param.depends("noise.param", "schedule.param", watch=True)
+    def _generation_changed(self) -> None:
+        self.refresh()
+
+    @param.depends("sampler_a.param", watch=True)
+    def _sampler_changed(self) -> None:
+        self._safely(self._sample)
+
+    @param.depends("dataset", watch=True)
+    def _dataset_changed(self) -> None:
+        self._safely(self._switch_dataset)
 
     def __panel__(self):
         sidebar = pn.Column(
             pn.widgets.Select.from_param(self.param.dataset, name="Dataset"), self.dataset_info, self.new_data_view,
             pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum"),
             pn.Param(self.schedule, name="Interpolation schedule", widgets=OPTIONAL_NUMBERS),
-            pn.Param(self.sampler_a, name="Sampler A", widgets=SAMPLER_WIDGETS),
+            pn.Param(self.sampler_a, name="Sampler A", widgets=GENERATION_SAMPLER_WIDGETS),
             width=320)
         tabs = pn.Tabs(("Data", self.data_view), ("Interpolant", self.interpolant_view), ("Sample", self.sample_view),
                        ("Compare", self.compare_view), ("Train", self.train_view), ("Rollout", self.rollout_view),
@@ -149,7 +162,7 @@ class Studio(pn.viewable.Viewer):
             return
         self.field_dataset = self.dataset
         self._load_data()
-        self.superres_view._safely(self.superres_view.follow_sidebar)
+        self.superres_view.guarded(self.superres_view.follow_sidebar)
         self.refresh()
 
     def refresh(self) -> None:
@@ -162,7 +175,7 @@ class Studio(pn.viewable.Viewer):
             setup = analytic_setup(self.data, self.noise, self.schedule)
             warning = smoothness_warning(setup)
             self.alert.object, self.alert.visible = warning, bool(warning)
-            self.context = Context(self.data, setup, self.data_spectrum, self.noise, self.device)
+            self.context = Context(self.data, setup, self.data_spectrum, self.noise, self.compute_device)
             self.interpolant_view.show(self.context)
             self._sample()
 

@@ -9,12 +9,11 @@ import param
 import torch
 import xarray as xr
 
-from app.plots import CurvePlot, FieldPlot, shared_mapper
-from engine.coarse import OUProcess, coarse_grain, surviving_wavenumber
+from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
+from engine.coarse import OUProcess, coarse_grain_physical, reference_a, surviving_wavenumber
 from engine.config import CoarseConfig
-from engine.data.store import DataStore, field_variable
+from engine.data.store import DataStore, field_std, field_variable
 from engine.diagnostics import line_spectra
-from engine.pdd import reference_a
 from engine.spectral import radial_spectrum, shell_counts
 
 LAM_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.001}, "seed": pn.widgets.IntInput}
@@ -26,28 +25,6 @@ def series_variables(ds: xr.Dataset) -> list[str]:
             and da.dims[-1] not in ("y", "x", "wavenumber")]
 
 
-def hovmoller_figure(title: str, mapper):
-    """An image of a series over (site, time) with a line marking the chosen time."""
-    from bokeh.models import ColumnDataSource, Span
-    from bokeh.plotting import figure
-
-    source = ColumnDataSource({"image": [np.zeros((2, 2), np.float32)], "dw": [1.0], "dh": [1.0], "y0": [0.0]})
-    fig = figure(title=title, width=300, height=300, x_axis_label="site k", y_axis_label="model time",
-                 toolbar_location=None, name=title)
-    fig.image("image", x=0, y="y0", dw="dw", dh="dh", color_mapper=mapper, source=source)
-    marker = Span(dimension="width", location=0, line_color="#222222", line_width=1, line_dash="dashed")
-    fig.add_layout(marker)
-    return source, fig, marker
-
-
-def pixel_std(ds: xr.Dataset, variable: str) -> float:
-    """The fields' standard deviation from the stored spectrum (pixel variance = Σ_k modal variance)."""
-    if "spectrum" in ds and ds["spectrum"].size == ds.sizes["x"] // 2 + 1:
-        counts = shell_counts(ds.sizes["x"]).numpy()
-        return float(np.sqrt((ds["spectrum"].values * counts)[1:].sum()))
-    return float(ds[variable].isel({d: slice(0, 8) for d in ds[variable].dims[:-2]}).std())
-
-
 class DataView(pn.viewable.Viewer):
     """One snapshot of the chosen dataset, its spectrum, and its coarse-grained version at λ; for a 1-D series,
     the whole trajectory as a Hovmöller diagram."""
@@ -55,27 +32,35 @@ class DataView(pn.viewable.Viewer):
     trajectory = param.Integer(default=0, bounds=(0, 0), doc="trajectory (or sample) index")
     frame = param.Integer(default=0, bounds=(0, 0), doc="time index")
     variable = param.Selector(default=None, objects=[], doc="the dataset's variable shown")
+    coarse = param.ClassSelector(class_=CoarseConfig, doc="the forward process shown beside the data")
 
     def __init__(self, store: DataStore, dataset: str, **params):
-        super().__init__(**params)
-        self.store, self.coarse = store, CoarseConfig(name="Coarse-graining at λ", lam=0.02)
-        self.series, self.ds = False, None
+        super().__init__(coarse=CoarseConfig(name="Coarse-graining at λ", lam=0.02), **params)
+        self.store, self.series, self.ds = store, False, None
         self.mapper = shared_mapper(1.0)
         self.field_plot = FieldPlot("field", self.mapper, 300)
         self.coarse_plot = FieldPlot("coarse-grained at λ", self.mapper, 300)
-        self.series_source, self.series_figure, self.series_marker = hovmoller_figure("Hovmöller: series", self.mapper)
-        self.coarse_series_source, self.coarse_series_figure, self.coarse_series_marker = hovmoller_figure(
-            "Hovmöller: coarse-grained at λ", self.mapper)
+        self.series_plot, self.coarse_series_plot = (
+            ImagePlot(title, "site k", "model time", mapper=self.mapper, width=300, height=300, colorbar=False,
+                      marker=True) for title in ("Hovmöller: series", "Hovmöller: coarse-grained at λ"))
         self.spectrum = CurvePlot("radial power spectrum of the snapshot", ["data", "coarse", "time mean"],
                                   "wavenumber k", "S(k)")
         self.info = pn.pane.Markdown("", name="data-info")
         self.player = pn.widgets.Player(name="time", start=0, end=1, value=0, interval=150, loop_policy="loop",
                                         width=420, show_loop_controls=False)
         self.player.link(self, value="frame")
-        self.param.watch(lambda *_: self._draw(), ["trajectory", "frame"])
-        self.param.watch(lambda *_: self._open_variable(), "variable")
-        self.coarse.param.watch(lambda *_: self._draw(), ["lam", "a", "b2", "seed"])
+        self.opened = False  # the watchers below draw only once a dataset is open
         self.open(dataset)
+        self.opened = True
+
+    @param.depends("trajectory", "frame", "coarse.lam", "coarse.a", "coarse.b2", "coarse.seed", watch=True)
+    def _index_changed(self) -> None:
+        if self.opened:
+            self._draw()
+
+    @param.depends("variable", watch=True)
+    def _variable_changed(self) -> None:
+        self._open_variable()
 
     def open(self, dataset: str) -> None:
         """Switch to another dataset: its fields (..., y, x), else its 1-D series (..., time, site)."""
@@ -88,8 +73,8 @@ class DataView(pn.viewable.Viewer):
         self.ds, self.name_shown, self.series = ds, dataset, series
         for figure in (self.field_plot.figure, self.coarse_plot.figure):
             figure.visible = not series
-        for figure in (self.series_figure, self.coarse_series_figure):
-            figure.visible = series
+        for plot in (self.series_plot, self.coarse_series_plot):
+            plot.figure.visible = series
         self.spectrum.figure.title.text = ("line" if series else "radial") + " power spectrum of the snapshot"
         self.param.variable.objects = choices
         if self.variable == choices[0]:
@@ -114,7 +99,7 @@ class DataView(pn.viewable.Viewer):
             mean, std = float(sample.mean()), float(sample.std())
             self.mapper.update(low=mean - 3 * std, high=mean + 3 * std)
         else:
-            limit = 3 * pixel_std(self.ds, self.variable)
+            limit = 3 * field_std(self.ds, self.variable)
             self.mapper.update(low=-limit, high=limit)
             if "spectrum" in self.ds and self.ds["spectrum"].size == da.sizes["x"] // 2 + 1:
                 mean = self.ds["spectrum"].values * shell_counts(da.sizes["x"]).numpy()
@@ -132,12 +117,11 @@ class DataView(pn.viewable.Viewer):
         return np.asarray(self.ds[self.variable].isel(index).values, dtype=np.float32)
 
     def _coarse(self, values: np.ndarray, ndim: int) -> tuple[np.ndarray, OUProcess]:
-        """A noisy sample of ``values`` at λ (normalized by their mean and std, mapped back), and the process."""
-        mean, std = float(values.mean()), float(values.std()) or 1.0
+        """A noisy sample of ``values`` at λ (``engine.coarse.coarse_grain_physical``), and the process."""
         process = OUProcess(self.coarse.a, self.coarse.b2, ndim)
         generator = torch.Generator().manual_seed(self.coarse.seed)
-        _, noisy = coarse_grain(torch.from_numpy((values - mean) / std), self.coarse.lam, process, generator)
-        return noisy.numpy() * std + mean, process
+        coarse = coarse_grain_physical(torch.from_numpy(values), self.coarse.lam, process, generator)
+        return coarse.noisy.numpy(), process
 
     def _draw(self) -> None:
         if self.series:
@@ -161,11 +145,9 @@ class DataView(pn.viewable.Viewer):
         coarse, process = self._coarse(history, 1)
         times = np.asarray(self.ds["time"].values, np.float64) if "time" in self.ds.coords else np.arange(len(history))
         span = float(times[-1] - times[0]) or 1.0
-        for source, marker, image in ((self.series_source, self.series_marker, history),
-                                      (self.coarse_series_source, self.coarse_series_marker, coarse)):
-            source.data = {"image": [image.astype(np.float32)], "dw": [float(image.shape[-1])], "dh": [span],
-                           "y0": [float(times[0])]}
-            marker.location = float(times[self.frame])
+        for plot, image in ((self.series_plot, history), (self.coarse_series_plot, coarse)):
+            plot.update(image, y0=times[0], dw=image.shape[-1], dh=span)
+            plot.marker.location = float(times[self.frame])
         n = history.shape[-1]
         shells = np.arange(1, n // 2 + 1)
         self.spectrum.update("data", shells, line_spectra(torch.from_numpy(history[self.frame])).numpy()[1:])
@@ -177,13 +159,14 @@ class DataView(pn.viewable.Viewer):
         kept = surviving_wavenumber(self.coarse.lam, n, process)
         where = f"trajectory {self.trajectory}" + (f", t = {float(self.ds['time'][self.frame]):.2f}"
                                                    if self.has_time and "time" in self.ds.coords else "")
-        self.info.object = (f"**{self.name_shown}** · `{self.variable}` {dict(self.ds[self.variable].sizes)} · {where}\n\n"
+        self.info.object = (f"**{self.name_shown}** · `{self.variable}` {dict(self.ds[self.variable].sizes)} · "
+                            f"{where}\n\n"
                             f"At λ = {self.coarse.lam:g} modes up to |k| ≈ {kept:g} keep half their amplitude "
                             f"(e^(μ_k λ) ≥ ½); finer ones are replaced by {noise}.")
 
     def __panel__(self):
         index = pn.Row(pn.widgets.IntSlider.from_param(self.param.trajectory, width=220), self.player,
                        pn.widgets.Select.from_param(self.param.variable, name="Variable", width=140))
-        return pn.Column(index, pn.Row(self.field_plot.figure, self.coarse_plot.figure, self.series_figure,
-                                       self.coarse_series_figure, self.spectrum.figure),
+        return pn.Column(index, pn.Row(self.field_plot.figure, self.coarse_plot.figure, self.series_plot.figure,
+                                       self.coarse_series_plot.figure, self.spectrum.figure),
                          pn.Row(self.info, pn.Param(self.coarse, widgets=LAM_WIDGETS, width=300)))

@@ -14,18 +14,19 @@ import param
 import torch
 from bokeh.models import LinearColorMapper
 
-from app.plots import CurvePlot, FieldPlot
+from app.plots import CurvePlot, FieldPlot, ImagePlot
 from engine.config import MixtureConfig, NoiseConfig, SamplerConfig
 from engine.data.store import FieldData, netcdf_bytes
-from engine.generation import Setup, generate, samples_dataset, time_grid
+from engine.generation import Setup, generate_samples, time_grid
 from engine.interpolants import GaussianModel, interpolate
 from engine.mixture import MIXTURE_SCHEDULES, TwoModeMixture, generate_mixture, mode_statistics
 from engine.noise import NOISE_KINDS, colour, noise_generator, noise_spectrum
-from engine.oracle import drift_lipschitz, expected_drift_norm
+from engine.oracle import drift_lipschitz, expected_drift_norm, snr_map
+from engine.pipelines.sample import samples_dataset
 from engine.spectral import radial_spectrum, shell_sum
 
 SAMPLES = 32  # fields per generated batch: enough for a smooth spectrum, fast on 2 cores
-SAMPLER_WIDGETS = {"seed": pn.widgets.IntInput, "steps": pn.widgets.IntInput}
+GENERATION_SAMPLER_WIDGETS = {"seed": pn.widgets.IntInput, "steps": pn.widgets.IntInput}
 T_GRID = torch.linspace(0.0, 0.995, 200, dtype=torch.float64)
 HEADER = "| | NFE | ms | spectral error | low | mid | high |\n|---|---|---|---|---|---|---|"
 
@@ -52,9 +53,9 @@ def metrics_row(label: str, result) -> str:
             f"{e['low_band_error']:.3f} | {e['mid_band_error']:.3f} | {e['high_band_error']:.3f} |")
 
 
-def run_sampler(context: Context, sampler: SamplerConfig):
+def sample_batch(context: Context, sampler: SamplerConfig):
     """SAMPLES fields from the exact drift with ``sampler``, and their radial spectrum."""
-    result = generate(context.setup, sampler, SAMPLES, context.device)
+    result = generate_samples(context.setup, sampler, SAMPLES, context.device)
     return result, radial_spectrum(result.samples)
 
 
@@ -64,11 +65,11 @@ class InterpolantView(pn.viewable.Viewer):
     mixture."""
 
     t = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="interpolation time t")
+    mixture = param.ClassSelector(class_=MixtureConfig, doc="paper 003's two-mode mixture")
 
     def __init__(self, mapper: LinearColorMapper, seed: Callable[[], int], safely: Callable, **params):
-        super().__init__(**params)
-        self.seed, self.context = seed, None
-        self.mixture = MixtureConfig(name="Two-mode mixture (paper 003)")
+        super().__init__(mixture=MixtureConfig(name="Two-mode mixture (paper 003)"), **params)
+        self.seed, self.safely, self.context = seed, safely, None
         self.mixture_table = pn.pane.Markdown("", name="mixture-table")
         self.x0_plot, self.xt_plot, self.x1_plot = (FieldPlot(title, mapper, 240)
                                                     for title in ("noise x0", "x_t", "data x1"))
@@ -76,28 +77,22 @@ class InterpolantView(pn.viewable.Viewer):
         self.lipschitz = CurvePlot("drift stiffness max_k |c_k(t)|", list(NOISE_KINDS), "t", "max gain", log_x=False)
         self.drift_norms = CurvePlot("exact drift norm ‖b(t, x_t)‖ per noise", list(NOISE_KINDS), "t",
                                      "RMS drift per pixel", log_x=False)
-        self.snr_source, self.snr_figure = self._snr_figure()
-        self.param.watch(lambda *_: safely(self.draw_path), "t")
-        self.mixture.param.watch(lambda *_: safely(self._update_mixture), ["d", "p", "sigma2", "steps", "count"])
+        self.snr = ImagePlot("log10 signal-to-noise β²S_d / α²S_n over (t, k)", "t", "wavenumber k",
+                             x_range=(0, 1), y_range=(1, 2))
         safely(self._update_mixture)
 
-    def _snr_figure(self):
-        from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
-        from bokeh.palettes import Viridis256
-        from bokeh.plotting import figure
+    @param.depends("t", watch=True)
+    def _t_changed(self) -> None:
+        self.safely(self.draw_path)
 
-        mapper = LinearColorMapper(palette=Viridis256, low=-8, high=8)
-        source = ColumnDataSource({"image": [np.zeros((2, 2))], "dw": [1], "dh": [1]})
-        fig = figure(title="log10 signal-to-noise β²S_d / α²S_n over (t, k)", width=420, height=300,
-                     x_axis_label="t", y_axis_label="wavenumber k", toolbar_location=None, x_range=(0, 1), y_range=(1, 2))
-        fig.image("image", x=0, y=1, dw="dw", dh="dh", color_mapper=mapper, source=source)
-        fig.add_layout(ColorBar(color_mapper=mapper, width=8), "right")
-        return source, fig
+    @param.depends("mixture.param", watch=True)
+    def _mixture_changed(self) -> None:
+        self.safely(self._update_mixture)
 
     def show(self, context: Context) -> None:
         """Redraw everything for a new dataset, noise or schedule."""
         self.context = context
-        self.snr_figure.y_range.end = context.data.n // 2
+        self.snr.figure.y_range.end = context.data.n // 2
         self.draw_path()
         self._update_teaching_curves()
 
@@ -106,7 +101,8 @@ class InterpolantView(pn.viewable.Viewer):
         ctx = self.context
         if ctx is None:
             return
-        x0 = colour(torch.randn(1, ctx.data.n, ctx.data.n, generator=noise_generator(self.seed())), ctx.setup.noise_power)
+        white = torch.randn(1, ctx.data.n, ctx.data.n, generator=noise_generator(self.seed()))
+        x0 = colour(white, ctx.setup.noise_power)
         x1 = ctx.data.fields[:1]
         c = ctx.setup.schedule(self.t)
         self.x0_plot.update(x0[0].numpy())
@@ -124,10 +120,8 @@ class InterpolantView(pn.viewable.Viewer):
             model = GaussianModel(power, ctx.setup.data_power, ctx.setup.schedule)
             self.lipschitz.update(kind, T_GRID.numpy(), drift_lipschitz(model, T_GRID).numpy())
             self.drift_norms.update(kind, T_GRID.numpy(), expected_drift_norm(model, T_GRID).numpy())
-        c = ctx.setup.schedule(T_GRID)
-        noise, data = shell_sum(ctx.setup.noise_power)[1:], shell_sum(ctx.setup.data_power)[1:]
-        snr = torch.log10((c.beta[None, :] ** 2 * data[:, None]) / (c.alpha[None, :] ** 2 * noise[:, None] + 1e-300) + 1e-300)
-        self.snr_source.data = {"image": [snr.clamp(-8, 8).numpy()], "dw": [1.0], "dh": [float(data.shape[0])]}
+        snr = snr_map(ctx.setup.schedule, ctx.setup.noise_power, ctx.setup.data_power, T_GRID)
+        self.snr.update(snr.numpy(), y0=1, dh=snr.shape[0])
 
     def _update_mixture(self) -> None:
         """p̂ and σ̂² from Euler on the exact mixture drift, for VP, VE and their time-dilated versions."""
@@ -139,7 +133,8 @@ class InterpolantView(pn.viewable.Viewer):
             rows.append(f"| {kind} | {p_hat:.3f} | {sigma2_hat:.3g} |")
         self.mixture_table.object = (
             f"**Which features survive {cfg.steps} Euler steps in d = {cfg.d}?** Mode weight p̂ (high-level) and "
-            f"within-mode variance σ̂² (low-level) of the generated samples.\n\n| schedule | p̂ | σ̂² |\n|---|---|---|\n"
+            f"within-mode variance σ̂² (low-level) of the generated samples.\n\n"
+            f"| schedule | p̂ | σ̂² |\n|---|---|---|\n"
             f"| truth | {cfg.p:.3f} | {cfg.sigma2:.3g} |\n" + "\n".join(rows) +
             "\n\nUniform VP gets σ² but not p (the weights are decided near β ~ 1/√d, between two grid points); "
             "VE gets p but not σ²; time dilation spends half the steps where each is decided.")
@@ -148,7 +143,7 @@ class InterpolantView(pn.viewable.Viewer):
         return pn.Column(
             pn.widgets.FloatSlider.from_param(self.param.t, width=600),
             pn.Row(self.x0_plot.figure, self.xt_plot.figure, self.x1_plot.figure),
-            pn.Row(self.xt_spectrum.figure, self.lipschitz.figure, self.snr_figure),
+            pn.Row(self.xt_spectrum.figure, self.lipschitz.figure, self.snr.figure),
             pn.Row(self.drift_norms.figure),
             pn.Row(pn.Param(self.mixture, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
                                                    "count": pn.widgets.IntInput}, width=280), self.mixture_table))
@@ -170,7 +165,7 @@ class SampleView(pn.viewable.Viewer):
     def show(self, context: Context) -> None:
         """Generate SAMPLES fields with sampler A and redraw."""
         self.context = context
-        self.result = run_sampler(context, self.sampler)
+        self.result = sample_batch(context, self.sampler)
         result, spectrum = self.result
         self.data_plot.update(context.data.fields[0].numpy())
         self.sample_plot.update(result.samples[0].numpy())
@@ -195,11 +190,12 @@ class CompareView(pn.viewable.Viewer):
     """Sampler A (the sidebar's) against sampler B on the same seed: samples and their difference, spectra over
     the data's, band errors, NFE and time, and where each evaluates the drift along its norm over t."""
 
+    sampler = param.ClassSelector(class_=SamplerConfig, doc="sampler B, compared with the sidebar's sampler A")
+
     def __init__(self, sample: SampleView, mapper: LinearColorMapper, diff_mapper: LinearColorMapper, safely: Callable,
                  **params):
-        super().__init__(**params)
-        self.sample = sample
-        self.sampler = SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2")
+        super().__init__(sampler=SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2"), **params)
+        self.sample, self.safely = sample, safely
         self.a_plot, self.b_plot = FieldPlot("sampler A", mapper), FieldPlot("sampler B", mapper)
         self.diff_plot = FieldPlot("A − B", diff_mapper)
         self.spectrum = CurvePlot("spectra: A, B and the data", ["data", "A", "B"], "wavenumber k", "S(k)")
@@ -207,14 +203,17 @@ class CompareView(pn.viewable.Viewer):
                                     ["‖b(t, x_t)‖", "A", "B"], "t", "RMS drift per pixel", log_x=False,
                                     markers=("A", "B"))
         self.metrics = pn.pane.Markdown("", name="compare-metrics")
-        self.sampler.param.watch(lambda *_: safely(self.show), list(self.sampler.param.values().keys() - {"name"}))
+
+    @param.depends("sampler.param", watch=True)
+    def _sampler_changed(self) -> None:
+        self.safely(self.show)
 
     def show(self) -> None:
         """Run sampler B and redraw against sampler A's latest result."""
         ctx = self.sample.context
         if ctx is None:
             return
-        (result_a, spectrum_a), (result_b, spectrum_b) = self.sample.result, run_sampler(ctx, self.sampler)
+        (result_a, spectrum_a), (result_b, spectrum_b) = self.sample.result, sample_batch(ctx, self.sampler)
         self.a_plot.update(result_a.samples[0].numpy())
         self.b_plot.update(result_b.samples[0].numpy())
         self.diff_plot.update((result_a.samples[0] - result_b.samples[0]).numpy())
@@ -237,4 +236,4 @@ class CompareView(pn.viewable.Viewer):
         return pn.Row(
             pn.Column(pn.Row(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
                       pn.Row(self.spectrum.figure, self.drift_norm.figure), self.metrics),
-            pn.Param(self.sampler, name="Sampler B", widgets=SAMPLER_WIDGETS, width=280))
+            pn.Param(self.sampler, name="Sampler B", widgets=GENERATION_SAMPLER_WIDGETS, width=280))

@@ -29,40 +29,32 @@ class NewDataView(JobView):
     """Generate a dataset with a generator's parameters (size = resolution), or import one; ``created(name)``
     is called with its name in the data folder when it is there."""
 
-    label = "New dataset"
+    label, kind, start_label = "New dataset", "data", "Generate"
+    status_name, idle_text = "new-data-status", "Generate a dataset, or import a netCDF file of fields (…, y, x)."
     generator = param.Selector(default="grf", objects=list(GENERATORS), doc="which solver makes the data")
 
     def __init__(self, store: DataStore, jobs: JobManager, created: Callable[[str], None], **params):
-        super().__init__(**params)
-        self.store, self.jobs, self.created = store, jobs, created
+        super().__init__(jobs, **params)
+        self.store, self.created = store, created
         self.configs = {kind: cls(name=kind, **SMALL[kind]) for kind, cls in GENERATORS.items()}
-        self.status = pn.pane.Markdown("Generate a dataset, or import a netCDF file of fields (…, y, x).",
-                                       name="new-data-status")
-        self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
-        self._job_buttons("Generate")
         self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=250)
-        self.upload.param.watch(lambda event: self.import_bytes(self.upload.filename, event.new), "value")
+        self.upload.param.watch(self._uploaded, "value")
+
+    def _uploaded(self, event) -> None:
+        self.import_bytes(self.upload.filename, event.new)
 
     def options(self) -> dict:
         return {"kind": self.generator, "data_dir": str(self.store.root),
                 self.generator: {k: v for k, v in options(self.configs[self.generator]).items() if k not in HIDDEN}}
-
-    def start(self) -> None:
-        if self._running():
-            return
-        self.failure.visible = False
-        self._submit("data")
 
     def _show_progress(self, events: list[dict]) -> None:
         last = events[-1]
         if "step" in last and "steps" in last:
             self.status.object = f"{self.label} job {self.job.id}: {last['step']} / {last['steps']}"
 
-    def _finish(self, event: dict) -> None:
-        result = self._job_result(event)
-        if result is not None:
-            self.status.object = f"Made `{result['name']}`."
-            self.created(result["name"])
+    def _show_result(self, result: dict) -> None:
+        self.status.object = f"Made `{result['name']}`."
+        self.created(result["name"])
 
     def import_bytes(self, filename: str | None, content: bytes | None) -> None:
         """Validate an uploaded netCDF file and copy it into the data folder under its own name."""
@@ -75,7 +67,7 @@ class NewDataView(JobView):
                 source.write_bytes(content)
                 self.store.import_file(source, name if name.endswith(".nc") else f"{name}.nc")
         except EngineError as err:
-            self._fail(str(err))
+            self.fail(str(err))
             return
         self.failure.visible = False
         self.status.object = f"Imported `{name}`."

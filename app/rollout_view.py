@@ -1,30 +1,36 @@
 """The Rollout view: roll a trained emulator out from the dataset's first trajectory, live: truth beside the
-emulated field, the spectrum-vs-time image, VRMSE vs lead time, C(τ), R(t), and the blow-up step."""
+emulated field (both sent by the worker), the spectrum-vs-time image, VRMSE vs lead time, C(τ), R(t), and the
+blow-up step. The request is ``engine.pipelines.rollout.run_rollout``; the view only checks that the data fits
+before a worker starts."""
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
 import numpy as np
 import panel as pn
 import param
+from bokeh.models import LinearColorMapper
+from bokeh.palettes import Viridis256
 
-from app.job_view import JobView, launch_device, run_table
-from app.plots import CurvePlot, FieldPlot, shared_mapper
+from app.job_view import JobView
+from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.animation import ffmpeg_executable, write_animation
-from engine.checkpoints import load_checkpoint
+from engine.checkpoints import list_runs
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
-from engine.data.store import DataStore
+from engine.data.store import DataStore, field_std, field_variable
 from engine.errors import EngineError
-from engine.forecast import FORECAST_TASKS, check_time_step, load_trajectories
+from engine.forecast import FORECAST_TASKS
 from engine.jobs import JobManager
+from engine.pipelines.rollout import check_rollout_request
 
 NONE = "(none)"
 MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time columns while live
 
 
 def checkpoints(store: DataStore) -> dict[str, list[str]]:
-    """Run checkpoints by role: emulators (forecast tasks) and generators (usable as refiners)."""
-    runs = run_table(store)
+    """Run checkpoints by role: emulators (forecast tasks and PDD) and generators (usable as refiners)."""
+    runs = list_runs(store.root)
     return {"emulators": [r["path"] for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")],
             "generators": [r["path"] for r in runs if r["task"] in ("generate", "refiner")]}
 
@@ -32,50 +38,37 @@ def checkpoints(store: DataStore) -> dict[str, list[str]]:
 class RolloutView(JobView):
     """A rollout job per browser session, drawn as its events arrive."""
 
-    label = "Rollout"
-    checkpoint = param.Selector(default=None, objects=[],
-                                doc="a trained emulator (forecast, noise_baseline, pointwise, or a PDD predictor simulating at λ)")
+    label, kind, start_label = "Rollout", "rollout", "Roll out"
+    status_name, idle_text = "rollout-status", "Pick an emulator and press Roll out."
+    checkpoint = param.Selector(default=None, objects=[], doc="a trained emulator (forecast, noise_baseline, "
+                                                              "pointwise, or a PDD predictor simulating at λ)")
     refiner = param.Selector(default=NONE, objects=[NONE], doc="a generator trained with --task refiner, or none")
 
-    def __init__(self, store: DataStore, jobs: JobManager, dataset: callable, **params):
-        super().__init__(**params)
-        self.store, self.jobs, self.dataset = store, jobs, dataset
+    def __init__(self, store: DataStore, jobs: JobManager, dataset: Callable[[], str], *, device: str = "auto",
+                 **params):
+        super().__init__(jobs, **params)
+        self.store, self.dataset = store, dataset
         self.sampler = ForecastSamplerConfig(name="Sampler")
-        self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1,
-                                    device=launch_device())
-        self.job, self.cursor, self.columns, self.truth, self.lead = None, 0, [], None, 1
+        self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1, device=device)
+        self.columns = []
         self.mapper = shared_mapper(1.0)
-        self.truth_plot, self.emulator_plot = FieldPlot("truth", self.mapper, 260), FieldPlot("emulator (member 0)", self.mapper, 260)
-        self.spectrogram_source, self.spectrogram = self._spectrogram()
+        self.truth_plot = FieldPlot("truth", self.mapper, 260)
+        self.emulator_plot = FieldPlot("emulator (member 0)", self.mapper, 260)
+        self.spectrogram = ImagePlot("log10 power spectrum vs step", "step", "wavenumber k", width=420, height=260,
+                                     mapper=LinearColorMapper(palette=Viridis256, low=-8, high=2))
         self.vrmse = CurvePlot("VRMSE vs lead time", ["this run", "previous"], "lead (steps)", "VRMSE", log_x=False,
                                log_y=False, height=260)
         self.correlation = CurvePlot("C(τ) at r = 0", ["truth", "emulator"], "τ (model time)", "C", log_x=False,
                                      log_y=False, height=260)
         self.rate = CurvePlot("R(t) = ‖Δu/Δt‖₁", ["truth", "emulator"], "model time", "R", log_x=False, log_y=False,
                               height=260)
-        self.status = pn.pane.Markdown("Pick an emulator and press Roll out.", name="rollout-status")
-        self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
         self.download = pn.widgets.FileDownload(callback=self._rollout_file, filename="rollout.nc", disabled=True,
                                                 label="Download rollout (netCDF)", width=240)
         self.animations = [pn.widgets.FileDownload(callback=lambda suffix=suffix: self._animation_file(suffix),
                                                    filename=f"rollout{suffix}", disabled=True, width=200,
                                                    label=f"Download animation ({suffix[1:].upper()})")
                            for suffix in (".gif", ".mp4") if suffix == ".gif" or ffmpeg_executable()]
-        self._job_buttons("Roll out")
         self.refresh_checkpoints()
-
-    def _spectrogram(self):
-        from bokeh.models import ColorBar, ColumnDataSource, LinearColorMapper
-        from bokeh.palettes import Viridis256
-        from bokeh.plotting import figure
-
-        mapper = LinearColorMapper(palette=Viridis256, low=-8, high=2)
-        source = ColumnDataSource({"image": [np.zeros((2, 2), np.float32)], "dw": [1.0], "dh": [1.0]})
-        fig = figure(title="log10 power spectrum vs step", width=420, height=260, x_axis_label="step",
-                     y_axis_label="wavenumber k", toolbar_location=None, name="spectrum vs time")
-        fig.image("image", x=0, y=0, dw="dw", dh="dh", color_mapper=mapper, source=source)
-        fig.add_layout(ColorBar(color_mapper=mapper, width=8), "right")
-        return source, fig
 
     def refresh_checkpoints(self) -> None:
         found = checkpoints(self.store)
@@ -89,7 +82,7 @@ class RolloutView(JobView):
         """The finished rollout (states, per-step spectra, recipe) as written by the job into ``rollouts/``."""
         return str(self.store.path(self.job.result["out"]))
 
-    def _animation_file(self, suffix: str) -> str:
+    def _animation_file(self, suffix: str) -> str | None:
         """The finished rollout as an animation, truth beside member 0 (written once beside the netCDF)."""
         rollout = self.store.path(self.job.result["out"])
         path = rollout.with_suffix(suffix)
@@ -98,7 +91,7 @@ class RolloutView(JobView):
                 with self.store.open(self.job.result["out"]) as ds:
                     write_animation(ds, path)
             except EngineError as err:
-                self._fail(str(err))
+                self.fail(str(err))
                 return None
         return str(path)
 
@@ -108,53 +101,37 @@ class RolloutView(JobView):
                 "refiner": None if self.refiner == NONE else self.refiner, "rollout": options(self.config),
                 "forecast_sampler": options(self.sampler)}
 
-    def start(self) -> None:
-        if self._running():
-            return
+    def prepare(self) -> None:
+        """Refuse data the emulator does not apply to before a worker starts; set the colour range and keep the
+        last run's VRMSE as "previous"."""
         self.refresh_checkpoints()
         if self.checkpoint is None:
-            self._fail("no trained emulator yet: train one in the Train view (task forecast or pointwise)")
-            return
-        try:
-            self.truth = load_trajectories(self.store.path(self.dataset()))
-            trained = load_checkpoint(self.store.path(self.checkpoint))
-            self.lead = trained["configs"].get("forecast", {}).get("lead", 1)
-            check_time_step(trained["data"]["dt"], self.truth, self.checkpoint, self.store)
-        except EngineError as err:
-            self._fail(str(err))
-            return
-        limit = 3 * self.truth.std
-        self.mapper.update(low=self.truth.mean - limit, high=self.truth.mean + limit)
-        self.failure.visible, self.columns = False, []
+            raise EngineError("no trained emulator yet: train one in the Train view (task forecast or pointwise)")
+        check_rollout_request(store=self.store, checkpoint=self.checkpoint, data=self.dataset())
+        with self.store.open(self.dataset()) as ds:
+            variable = field_variable(ds, None, self.dataset())
+            first = ds[variable].isel({dim: 0 for dim in ds[variable].dims[:-2]})
+            mean, limit = float(first.mean()), 3 * field_std(ds, variable)
+        self.mapper.update(low=mean - limit, high=mean + limit)
+        self.columns = []
         previous = self.vrmse.sources["this run"].data
         self.vrmse.update("previous", previous["x"], previous["y"])
         for button in (self.download, *self.animations):
             button.disabled = True
-        self._submit("rollout")
-
-    def _truth_frame(self, step: int) -> np.ndarray | None:
-        index = self.config.start + step * self.lead
-        fields = self.truth.fields
-        return None if index >= fields.shape[1] else self.truth.denormalize(fields[0, index]).numpy()
 
     def _show_progress(self, events: list[dict]) -> None:
         last = events[-1]
         self.emulator_plot.update(last["preview"])
-        truth = self._truth_frame(last["step"])
-        if truth is not None:
-            self.truth_plot.update(truth)
+        if last.get("truth") is not None:
+            self.truth_plot.update(last["truth"])
         self.columns.extend(np.log10(np.maximum(e["spectrum"][1:], 1e-30)) for e in events)
         self._draw_spectrogram(np.stack(self.columns[-MAX_COLUMNS:], 1), last["step"])
         self.status.object = f"Rollout job {self.job.id}: step {last['step']} / {last['steps']}"
 
     def _draw_spectrogram(self, image: np.ndarray, steps: int) -> None:
-        self.spectrogram_source.data = {"image": [image.astype(np.float32)], "dw": [float(max(steps, 1))],
-                                        "dh": [float(image.shape[0])]}
+        self.spectrogram.update(image, dw=max(steps, 1), dh=image.shape[0])
 
-    def _finish(self, event: dict) -> None:
-        result = self._job_result(event)
-        if result is None:
-            return
+    def _show_result(self, result: dict) -> None:
         for button, suffix in zip((self.download, *self.animations), (".nc", ".gif", ".mp4")):
             button.disabled, button.filename = False, f"rollout-{self.job.id}{suffix}"
         spectra = np.log10(np.maximum(result["spectra"][:, 1:], 1e-30)).T
@@ -179,10 +156,12 @@ class RolloutView(JobView):
             pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, width=280),
             pn.Param(self.config, parameters=["steps", "members", "lam", "refine_every", "renoise", "blowup", "device"],
                      widgets={"steps": pn.widgets.IntInput, "members": pn.widgets.IntInput,
-                              "refine_every": pn.widgets.IntInput, "lam": {"type": pn.widgets.FloatSlider, "step": 0.01}},
+                              "refine_every": pn.widgets.IntInput,
+                              "lam": {"type": pn.widgets.FloatSlider, "step": 0.01}},
                      width=280),
             width=300)
         return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.stop_button), pn.Row(self.download, *self.animations), self.status, self.failure,
-            pn.Row(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram),
+            pn.Row(self.start_button, self.stop_button), pn.Row(self.download, *self.animations), self.status,
+            self.failure,
+            pn.Row(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram.figure),
             pn.Row(self.vrmse.figure, self.correlation.figure, self.rate.figure)))

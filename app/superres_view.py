@@ -2,86 +2,90 @@
 PDD predictor recovers by reverse-λ integration (drawn live as λ falls to 0), the fine truth, and the three spectra.
 
 The data must be what the predictor models: fields on its grid saved every Δt it was trained on; the view lists
-those, the sidebar's dataset first when it is one of them.
-
-Moving λ or the seed redraws the coarse input at once (the same input the job will start from); λ = 1 with
-"from noise" is generation.
+those, the sidebar's dataset first when it is one of them. Moving λ or the seed redraws the coarse input at once
+(``engine.pipelines.superres.superres_inputs``: the same draw the job starts from); λ = 1 with "from noise" is
+generation.
 """
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 
 import numpy as np
 import panel as pn
 import param
-import torch
 
-from app.job_view import JobView, run_table
+from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
+from engine.checkpoints import list_runs
 from engine.coarse import surviving_wavenumber
 from engine.config import PDDSamplerConfig, options
+from engine.data.sequences import dataset_fits, datasets_for, load_sequences
 from engine.data.store import DataStore
 from engine.diagnostics import spectra
 from engine.errors import EngineError
-from engine.forecast import dataset_fits, datasets_for
 from engine.jobs import JobManager
-from engine.pdd import load_pdd, load_sequences, superres_inputs
+from engine.pdd import load_pdd
+from engine.pipelines.superres import middle_frame, superres_inputs
 
-SAMPLER_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"}, "steps": pn.widgets.IntInput,
-                   "seed": pn.widgets.IntInput}
+REVERSE_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"},
+                   "steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}
 LINES = ["coarse input", "super-resolved", "truth"]
 
 
 def pdd_checkpoints(store: DataStore) -> list[str]:
     """PDD runs in the data folder, the shipped one first."""
-    found = [row["path"] for row in run_table(store) if row["task"] == "pdd"]
+    found = [row["path"] for row in list_runs(store.root) if row["task"] == "pdd"]
     return sorted(found, key=lambda path: "shipped" not in path)
 
 
 class SuperresView(JobView):
     """One super-resolution job per browser session, over the first sequence of the chosen dataset."""
 
-    label = "Super-resolution"
+    label, kind, start_label, button_width = "Super-resolution", "superres", "Super-resolve", 130
+    status_name, idle_text = "superres-status", "Pick λ and press Super-resolve."
     checkpoint = param.Selector(default=None, objects=[], doc="a PDD predictor (train --task pdd)")
     dataset = param.Selector(default=None, objects=[], doc="fields on the predictor's grid, saved every Δt it was "
                                                            "trained on")
     from_noise = param.Boolean(default=False, doc="start from Gaussian noise with variance Q_k(λ) (generation, λ = 1)")
+    sampler = param.ClassSelector(class_=PDDSamplerConfig, doc="the reverse-λ integration")
 
-    def __init__(self, store: DataStore, jobs: JobManager, sidebar_dataset: callable, **params):
-        super().__init__(**params)
-        self.store, self.jobs, self.sidebar_dataset = store, jobs, sidebar_dataset
+    def __init__(self, store: DataStore, jobs: JobManager, sidebar_dataset: Callable[[], str], **params):
         # 40 geometric steps of the reverse SDE: the shipped predictor's best high-band error (benchmarks/pdd.py)
-        self.sampler = PDDSamplerConfig(name="Reverse λ", steps=40)
+        super().__init__(jobs, sampler=PDDSamplerConfig(name="Reverse λ", steps=40), **params)
+        self.store, self.sidebar_dataset = store, sidebar_dataset
         self.mapper = shared_mapper(1.0)
         self.coarse_plot = FieldPlot("coarse input at λ", self.mapper, 280)
         self.output_plot = FieldPlot("super-resolved", self.mapper, 280)
         self.truth_plot = FieldPlot("fine truth", self.mapper, 280)
         self.spectrum = CurvePlot("power spectra (mean over the sequence)", LINES, "wavenumber k", "S(k)", height=300)
-        self.status = pn.pane.Markdown("Pick λ and press Super-resolve.", name="superres-status")
-        self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
         self.download = pn.widgets.FileDownload(callback=lambda: str(self.store.path(self.job.result["out"])),
                                                 filename="superres.nc", disabled=True,
                                                 label="Download result (netCDF)", width=240)
-        self._job_buttons("Super-resolve", width=130)
         self.model = self.data = None
-        self.refresh_checkpoints()
-        self.sampler.param.watch(lambda *_: self._safely(self.draw_input), ["lam", "seed"])
-        self.param.watch(lambda *_: self._safely(self.open_model), "checkpoint")
-        self.param.watch(lambda *_: self._safely(self.open_data), "dataset")
-        self.param.watch(lambda *_: self._safely(self.draw_input), "from_noise")
-        self._safely(self.open_model)
+        if not self.refresh_checkpoints():  # a new choice opens the model by itself
+            self.guarded(self.open_model)
 
-    def refresh_checkpoints(self) -> None:
+    def refresh_checkpoints(self) -> bool:
+        """List the PDD checkpoints; returns whether the chosen one changed (which opens it)."""
         found = pdd_checkpoints(self.store)
         self.param.checkpoint.objects = found
-        if self.checkpoint not in found:
-            self.checkpoint = (found or [None])[0]
+        if self.checkpoint in found or not found:
+            return False
+        self.checkpoint = found[0]
+        return True
 
-    def _safely(self, update) -> None:
-        try:
-            update()
-        except EngineError as err:
-            self._fail(str(err))
+    @param.depends("checkpoint", watch=True)
+    def _checkpoint_changed(self) -> None:
+        self.guarded(self.open_model)
+
+    @param.depends("dataset", watch=True)
+    def _dataset_changed(self) -> None:
+        self.guarded(self.open_data)
+
+    @param.depends("from_noise", "sampler.lam", "sampler.seed", watch=True)
+    def _input_changed(self) -> None:
+        self.guarded(self.draw_input)
 
     def open_model(self) -> None:
         """Load the chosen predictor, list the datasets it applies to and open one (the sidebar's if it fits)."""
@@ -110,7 +114,8 @@ class SuperresView(JobView):
     def follow_sidebar(self) -> None:
         """The sidebar's dataset changed: open it here too when it fits the predictor (listing it if it is new)."""
         name = self.sidebar_dataset()
-        if self.model is None or name == self.dataset or not dataset_fits(self.store, name, self.model.n, self.model.dt):
+        if self.model is None or name == self.dataset or not dataset_fits(self.store, name, self.model.n,
+                                                                          self.model.dt):
             return
         if name not in self.param.dataset.objects:
             self.param.dataset.objects = sorted([*self.param.dataset.objects, name])
@@ -129,18 +134,18 @@ class SuperresView(JobView):
         """The coarse input the job will start from (same seed, same draw), its spectrum, and the truth."""
         if self.data is None:
             return
-        truth, coarse, _ = superres_inputs(self.model, self.data, 1, self.sampler, self.from_noise)
-        self.middle = truth.shape[1] // 2
-        truth, coarse = self.model.denormalize(truth[0]), self.model.denormalize(coarse[0])
-        self.truth_plot.update(truth[self.middle].numpy())
-        self.coarse_plot.update(coarse[self.middle].numpy())
-        self._draw_spectrum("truth", truth)
-        self._draw_spectrum("coarse input", coarse)
+        inputs = superres_inputs(self.model, self.data, sequences=1, sampler=self.sampler, from_noise=self.from_noise)
+        truth, coarse = self.model.denormalize(inputs.truth), self.model.denormalize(inputs.coarse)
+        self.truth_plot.update(middle_frame(truth).numpy())
+        self.coarse_plot.update(middle_frame(coarse).numpy())
+        self._draw_spectrum("truth", truth[0])
+        self._draw_spectrum("coarse input", coarse[0])
         survive = surviving_wavenumber(self.sampler.lam, self.model.n, self.model.process)
         self.status.object = (f"λ = {self.sampler.lam:g}: modes up to |k| ≈ {survive:g} keep half their amplitude; "
-                              f"the predictor must restore the rest ({self.model.frames} frames, window {self.model.window}).")
+                              f"the predictor must restore the rest ({self.model.frames} frames, "
+                              f"window {self.model.window}).")
 
-    def _draw_spectrum(self, name: str, fields: torch.Tensor) -> None:
+    def _draw_spectrum(self, name: str, fields) -> None:
         power = spectra(fields, 2).mean(0).numpy()
         self.spectrum.update(name, np.arange(1, power.shape[0]), power[1:])
 
@@ -149,29 +154,22 @@ class SuperresView(JobView):
                 "pdd_sampler": options(self.sampler), "sequences": 1, "from_noise": self.from_noise,
                 "out": f"superres/superres-{uuid.uuid4().hex[:8]}.nc"}
 
-    def start(self) -> None:
-        if self._running():
-            return
+    def prepare(self) -> None:
         self.refresh_checkpoints()
         if self.checkpoint is None:
-            self._fail("no PDD predictor yet: train one in the Train view (task pdd)")
-            return
+            raise EngineError("no PDD predictor yet: train one in the Train view (task pdd)")
         if self.data is None:
-            self._fail("no dataset in the folder fits this predictor's grid and Δt (see the line above)")
-            return
-        self.failure.visible, self.download.disabled = False, True
+            raise EngineError("no dataset in the folder fits this predictor's grid and Δt (see the line above)")
+        self.download.disabled = True
         self.spectrum.update("super-resolved", [], [])
-        self._submit("superres")
 
     def _show_progress(self, events: list[dict]) -> None:
         last = events[-1]
         self.output_plot.update(last["preview"])
-        self.status.object = f"Super-resolution job {self.job.id}: λ = {last['lam']:.4f} (step {last['step']} / {last['steps']})"
+        self.status.object = (f"Super-resolution job {self.job.id}: λ = {last['lam']:.4f} "
+                              f"(step {last['step']} / {last['steps']})")
 
-    def _finish(self, event: dict) -> None:
-        result = self._job_result(event)
-        if result is None:
-            return
+    def _show_result(self, result: dict) -> None:
         self.output_plot.update(result["output_field"])
         power = result["spectra"]["output"]
         self.spectrum.update("super-resolved", np.arange(1, power.shape[0]), power[1:])
@@ -186,7 +184,7 @@ class SuperresView(JobView):
             pn.widgets.Select.from_param(self.param.checkpoint, name="PDD checkpoint"),
             pn.widgets.Select.from_param(self.param.dataset, name="Data (grid and Δt as trained)"),
             pn.widgets.Checkbox.from_param(self.param.from_noise, name="From noise (generation)"),
-            pn.Param(self.sampler, widgets=SAMPLER_WIDGETS, width=280), width=300)
+            pn.Param(self.sampler, widgets=REVERSE_WIDGETS, width=280), width=300)
         return pn.Row(controls, pn.Column(
             pn.Row(self.start_button, self.stop_button, self.download), self.status, self.failure,
             pn.Row(self.coarse_plot.figure, self.output_plot.figure, self.truth_plot.figure),

@@ -16,15 +16,27 @@ from pathlib import Path
 
 import torch
 
-from engine.config import (ForecastConfig, ForecastSamplerConfig, KolmogorovConfig, ModelConfig, NoiseConfig,
-                           RolloutConfig, ScheduleConfig, TrainingConfig)
+from engine.config import (
+    ForecastConfig,
+    ForecastSamplerConfig,
+    KolmogorovConfig,
+    ModelConfig,
+    NoiseConfig,
+    RolloutConfig,
+    ScheduleConfig,
+    TrainingConfig,
+)
 from engine.data.catalog import ensure
+from engine.data.sequences import load_trajectories
 from engine.data.store import DataStore, load_fields
 from engine.diagnostics import band_masks
-from engine.forecast import ForecastTask, load_forecaster, load_trajectories
-from engine.rollout import evaluate, initial_conditions, load_refiner, rollout
+from engine.forecast import load_forecaster
+from engine.refine import load_refiner
+from engine.rollout import evaluate, initial_conditions, rollout
 from engine.spectral import shell_counts
-from engine.training import GenerativeTask, Trainer
+from engine.tasks.forecast import ForecastTask
+from engine.tasks.generative import GenerativeTask
+from engine.training import Trainer
 
 LEADS = (1, 10, 50)
 TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
@@ -35,12 +47,14 @@ def train_all(store: DataStore, runs: Path, steps: int, size: str) -> dict[str, 
     """Train (or resume) every model; returns their checkpoints."""
     path = store.path(ensure(TRAIN, store))
     trajectories = load_trajectories(path)
-    tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name)) for name in ("forecast", "pointwise", "noise_baseline")}
+    tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name))
+             for name in ("forecast", "pointwise", "noise_baseline")}
     tasks["refiner"] = GenerativeTask(load_fields(path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
     checkpoints = {}
     for name, task in tasks.items():
         start = time.perf_counter()
-        checkpoints[name] = Trainer(task, ModelConfig(size=size), TrainingConfig(steps=steps, batch_size=16, log_every=100),
+        training = TrainingConfig(steps=steps, batch_size=16, log_every=100)
+        checkpoints[name] = Trainer(task, ModelConfig(size=size), training,
                                     runs / name).run()
         print(f"trained {name}: {time.perf_counter() - start:.0f} s (0 if resumed complete)", flush=True)
     return checkpoints
@@ -48,7 +62,8 @@ def train_all(store: DataStore, runs: Path, steps: int, size: str) -> dict[str, 
 
 def run(forecaster, sampler, truth, config, std, refiner=None):
     generator = torch.Generator().manual_seed(sampler.seed)
-    result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config), config, std, refiner)
+    result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config), config,
+                     data_std=std, refiner=refiner)
     return result, evaluate(result, truth, config, forecaster.lead)
 
 
@@ -75,7 +90,8 @@ def main() -> None:
     truth = test.denormalize(test.fields)
     config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
-    baseline, refiner = load_forecaster(checkpoints["noise_baseline"]), load_refiner(checkpoints["refiner"], torch.device("cpu"),
+    baseline = load_forecaster(checkpoints["noise_baseline"])
+    refiner = load_refiner(checkpoints["refiner"], torch.device("cpu"),
                                                                                renoise=RolloutConfig().renoise)
     if not args.only_long:
         lead_tables(si, pointwise, baseline, refiner, truth, test, config, args)
@@ -94,8 +110,10 @@ def lead_tables(si, pointwise, baseline, refiner, truth, test, config, args) -> 
     for label, (model, sampler, ref) in rows.items():
         config.refine_every = 1 if ref is not None else 0
         result, scores = run(model, sampler, truth, config, test.std, ref)
-        v, high = dict(zip(scores["lead_steps"], scores["vrmse"])), dict(zip(scores["lead_steps"], scores["band_errors"]["high"]))
-        print(f"| {label} | {v.get(1, float('nan')):.3f} | {v.get(10, float('nan')):.3f} | {v.get(50, float('nan')):.3f} | "
+        v = dict(zip(scores["lead_steps"], scores["vrmse"]))
+        high = dict(zip(scores["lead_steps"], scores["band_errors"]["high"]))
+        print(f"| {label} | {v.get(1, float('nan')):.3f} | {v.get(10, float('nan')):.3f} | "
+              f"{v.get(50, float('nan')):.3f} | "
               f"{high.get(1, float('nan')):.3f} | {high.get(10, float('nan')):.3f} | "
               f"{result.seconds / max(result.steps_done, 1):.4f} |", flush=True)
     print("\n| NFE per forecast | SI (ODE) VRMSE@1 | Gaussian-noise baseline VRMSE@1 |\n|---|---|---|")
@@ -112,9 +130,10 @@ def long_table(store, truth, test, pointwise, si, refiner, args) -> None:
     print(f"\n| long rollout ({args.long} steps, 4 members) | blow-up step | high band first off by ×2 at step | "
           f"steps within ×2 | seconds |\n|---|---|---|---|---|")
     long = RolloutConfig(steps=args.long, members=4, initial_conditions=1, save_every=args.long)
-    for label, model, sampler, ref, every in (("pointwise", pointwise, ForecastSamplerConfig(), None, 0),
-                                             ("pointwise + refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiner, 10),
-                                             ("SI, SDE (2 steps)", si, ForecastSamplerConfig(method="sde", steps=2), None, 0)):
+    rows = (("pointwise", pointwise, ForecastSamplerConfig(), None, 0),
+            ("pointwise + refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiner, 10),
+            ("SI, SDE (2 steps)", si, ForecastSamplerConfig(method="sde", steps=2), None, 0))
+    for label, model, sampler, ref, every in rows:
         long.refine_every = every
         result, _ = run(model, sampler, truth, long, test.std, ref)
         first, within = band_exits(result, data_spectrum, test.n)

@@ -21,7 +21,7 @@ VISCOSITY, DT = 1e-3, 5e-3
 
 def engine_runner(n: int, batch: int, steps: int, device: str):
     """A callable that advances a batch ``steps`` steps with the engine's solver (warmed up)."""
-    keep_freed_memory()  # as engine.data.kolmogorov.simulate does
+    keep_freed_memory()  # as engine.data.kolmogorov.simulate_kolmogorov does
     eq = KolmogorovFlow(n, VISCOSITY, 0.1, 4, device)
     step = crank_nicolson_rk4(eq.explicit_terms, eq.implicit_terms, eq.implicit_solve, DT, eq.linear)
     omega_hat = torch.fft.rfft2(random_vorticity(n, batch, torch.Generator(device).manual_seed(0), device=device))

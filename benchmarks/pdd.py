@@ -20,10 +20,12 @@ import torch
 
 from engine.config import Lorenz96Config, PDDSamplerConfig
 from engine.data.catalog import builtin_test_data, ensure
+from engine.data.sequences import load_sequences, pick_sequences
 from engine.data.store import DataStore
 from engine.diagnostics import band_log_spectral_error, line_spectra
 from engine.errors import EngineError
-from engine.pdd import load_pdd, load_sequences, pick_sequences, run_superres, simulate
+from engine.pdd import load_pdd, simulate_at_lambda
+from engine.pipelines.superres import run_superres
 
 L96_TEST = Lorenz96Config(trajectories=2, snapshots=1000, seed=1)
 SUPERRES = [  # (λ, steps, method, integrator, grid, variance)
@@ -41,19 +43,22 @@ SUPERRES = [  # (λ, steps, method, integrator, grid, variance)
 def superres_table(store: DataStore, checkpoint: str, sequences: int) -> None:
     data = builtin_test_data(store, checkpoint)
     print(f"\n### Super-resolution, {sequences} sequences × 8 frames of {data}\n")
-    print("| λ | steps | sampler | integrator | grid | path variance | s | low in → out | mid in → out | high in → out | high out/in |")
+    print("| λ | steps | sampler | integrator | grid | path variance | s | low in → out | mid in → out | high in → out "
+          "| high out/in |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for lam, steps, method, integrator, grid, variance in SUPERRES:
         sampler = PDDSamplerConfig(lam=lam, steps=steps, method=method, integrator=integrator, grid=grid,
                                    variance=variance, seed=0)
         try:
-            summary, _ = run_superres(store, checkpoint, data, sampler, sequences)
+            summary = run_superres(store=store, checkpoint=checkpoint, data=data, sampler=sampler,
+                                   sequences=sequences).summary
         except EngineError as err:  # the paper's ETD1 diverges when |μ|max dλ is large
             print(f"| {lam} | {steps} | {method} | {integrator} | {grid} | {variance} | | {err} | | | |", flush=True)
             continue
         i, o = summary["input_error"], summary["output_error"]
         cells = " | ".join(f"{i[b]:.2f} → {o[b]:.2f}" for b in ("low", "mid", "high"))
-        print(f"| {lam} | {steps} | {method} | {integrator} | {grid} | {variance} | {summary['seconds']:.0f} | {cells} | "
+        print(f"| {lam} | {steps} | {method} | {integrator} | {grid} | {variance} | {summary['seconds']:.0f} | {cells} "
+              f"| "
               f"{o['high'] / i['high']:.2f} |", flush=True)
 
 
@@ -71,7 +76,8 @@ def fixed_point_table(store: DataStore, checkpoint: str, sequences: int) -> None
         generator = torch.Generator().manual_seed(1)
         fine_change = float((model.reverse(truth, sampler, generator) - truth).norm() / truth.norm())
         coarse_change = float((model.reverse(coarse, sampler, generator) - coarse).norm() / coarse.norm())
-        print(f"| {method} | 10 | {fine_change:.4f} | {coarse_change:.4f} | {fine_change / coarse_change:.2f} |", flush=True)
+        ratio = fine_change / coarse_change
+        print(f"| {method} | 10 | {fine_change:.4f} | {coarse_change:.4f} | {ratio:.2f} |", flush=True)
 
 
 def lorenz_table(store: DataStore, checkpoint: str, steps: int, members: int) -> None:
@@ -87,7 +93,8 @@ def lorenz_table(store: DataStore, checkpoint: str, steps: int, members: int) ->
         starts = truth[torch.arange(members) % truth.shape[0], (torch.arange(members) * 97) % truth.shape[1]]
         for noise in (True, False):
             start = time.perf_counter()
-            states = simulate(model, starts, lam, steps, noise=noise, generator=torch.Generator().manual_seed(0))
+            states = simulate_at_lambda(model, starts, lam=lam, steps=steps, noise=noise,
+                                        generator=torch.Generator().manual_seed(0))
             seconds = time.perf_counter() - start
             if not torch.isfinite(states).all():
                 print(f"| {lam} | {noise} | {seconds:.0f} | diverged | | | |")

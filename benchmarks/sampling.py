@@ -16,9 +16,10 @@ import torch
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.data.grf import generate_grf
 from engine.data.store import load_fields, write_dataset
-from engine.generation import generate, make_setup
+from engine.generation import generate_samples, make_setup
 from engine.noise import NOISE_KINDS
-from engine.training import GenerativeTask, Trainer
+from engine.tasks.generative import GenerativeTask
+from engine.training import Trainer
 
 STEPS = (4, 8, 16, 32, 64)
 
@@ -28,7 +29,8 @@ def train(data, noise: str, folder: Path, steps: int, size: str = "tiny") -> tup
     rates = []
     trainer = Trainer(GenerativeTask(data, NoiseConfig(kind=noise), ScheduleConfig()), ModelConfig(size=size),
                       TrainingConfig(steps=steps, batch_size=32, log_every=50),
-                      folder, callback=lambda e: rates.append(e["steps_per_second"]) if e["kind"] == "progress" else None)
+                      folder,
+                      callback=lambda e: rates.append(e["steps_per_second"]) if e["kind"] == "progress" else None)
     path = trainer.run(resume=False)
     return path, statistics.median(rates[1:] or rates)
 
@@ -54,7 +56,7 @@ def main() -> None:
         for model, ckpt in (("exact", None), ("trained tiny U-Net", str(checkpoint))):
             kind = "analytic" if ckpt is None else "unet"
             setup = make_setup(ModelConfig(kind=kind), data, NoiseConfig(kind=noise), ScheduleConfig(), ckpt)
-            errors = [generate(setup, SamplerConfig(steps=s, seed=3), args.count).errors["spectral_error"]
+            errors = [generate_samples(setup, SamplerConfig(steps=s, seed=3), args.count).errors["spectral_error"]
                       for s in STEPS]
             print(f"| {noise} | {model} | " + " | ".join(f"{e:.3f}" for e in errors) + " |")
     print(f"\n# training throughput (tiny U-Net, {args.size}², batch 32, {torch.get_num_threads()} threads, "

@@ -1,7 +1,7 @@
 """Rollout animations: GIF (Pillow, always available) or MP4 (an ffmpeg executable: ``imageio-ffmpeg``'s or one on
 PATH) of the emulated field beside the truth, one frame per saved step, on one fixed diverging colour scale.
 
-``write_animation(rollout, path)`` takes a rollout dataset (``engine.rollout.rollout_dataset``: member 0 of
+``write_animation(rollout, path)`` takes a rollout dataset (``engine.pipelines.rollout.rollout_dataset``: member 0 of
 ``{variable}`` and, when present, ``{variable}_truth`` of its trajectory).
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from PIL import Image, ImageDraw
 
 from engine.errors import EngineError
 
@@ -67,8 +68,6 @@ def frames(panels: list[np.ndarray], titles: list[str], times: np.ndarray, scale
 
 def caption(width: int, labels: list[tuple[int, str]], right: str) -> np.ndarray:
     """A white (CAPTION, width, 3) strip with each label at its x offset and ``right`` at the right edge."""
-    from PIL import Image, ImageDraw
-
     strip = Image.new("RGB", (width, CAPTION), "white")
     draw = ImageDraw.Draw(strip)
     for x, label in labels:
@@ -79,7 +78,7 @@ def caption(width: int, labels: list[tuple[int, str]], right: str) -> np.ndarray
 
 def ffmpeg_executable() -> str | None:
     """imageio-ffmpeg's bundled binary (``pip install emulator-studio[video]``), else ``ffmpeg`` on PATH."""
-    try:
+    try:  # an optional dependency (the video extra): imported only when an MP4 is asked for
         import imageio_ffmpeg
 
         return imageio_ffmpeg.get_ffmpeg_exe()
@@ -88,8 +87,6 @@ def ffmpeg_executable() -> str | None:
 
 
 def write_gif(images: np.ndarray, path: Path, fps: float) -> None:
-    from PIL import Image
-
     pictures = [Image.fromarray(image) for image in images]
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0,
                      optimize=False)

@@ -32,7 +32,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise EngineError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+        first_line = (str(err).splitlines() or [""])[0]
+        raise EngineError(f"{path}: not a readable checkpoint ({type(err).__name__}: {first_line})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EngineError(f"{path}: not an Emulator Studio drift checkpoint (format {FORMAT})")
     return payload
@@ -46,3 +47,20 @@ def export_checkpoint(source: str | Path, target: str | Path) -> Path:
     and RNG state (about a third of the size); it samples and rolls out, but cannot resume training."""
     state = load_checkpoint(source)
     return save_checkpoint({key: state[key] for key in INFERENCE_KEYS if key in state} | {"exported": True}, target)
+
+
+def list_runs(root: Path) -> list[dict]:
+    """Every run folder ``root/runs/*`` with a readable checkpoint: run name, path (relative to ``root``), task,
+    step, last loss, model size and the data it was trained on; unreadable checkpoints are skipped."""
+    rows = []
+    for path in sorted((root / "runs").glob("*/checkpoint.pt")):
+        try:
+            state = load_checkpoint(path)
+        except EngineError:
+            continue
+        history = state.get("history") or [[0, float("nan")]]
+        rows.append({"run": path.parent.name, "path": str(path.relative_to(root)),
+                     "task": state.get("task", "generate"), "step": state["step"],
+                     "loss": round(float(history[-1][1]), 5), "model": state["configs"]["model"]["size"],
+                     "data": state["data"].get("source", "")})
+    return rows

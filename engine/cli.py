@@ -1,4 +1,5 @@
-"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list | train | sample | rollout | superres``.
+"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list``, ``train``, ``sample``,
+``export``, ``rollout``, ``superres``, ``animate``: parsing only; each command calls one ``engine.pipelines`` function.
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
 bounds are checked there). Dataset names live in the data folder (``--data-dir``, else ``$EMULATOR_STUDIO_DATA``,
@@ -10,14 +11,38 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import param
+from tqdm import tqdm
 
-from engine.config import (CoarseConfig, ForecastConfig, ForecastSamplerConfig, GRFConfig, KolmogorovConfig, Lorenz96Config,
-                           ModelConfig, NoiseConfig, PDDConfig, PDDSamplerConfig, RolloutConfig, SamplerConfig, ScheduleConfig,
-                           TrainingConfig)
+from engine.animation import write_animation
+from engine.checkpoints import export_checkpoint
+from engine.config import (
+    CoarseConfig,
+    ForecastConfig,
+    ForecastSamplerConfig,
+    GRFConfig,
+    KolmogorovConfig,
+    Lorenz96Config,
+    ModelConfig,
+    NoiseConfig,
+    PDDConfig,
+    PDDSamplerConfig,
+    RolloutConfig,
+    SamplerConfig,
+    ScheduleConfig,
+    TrainingConfig,
+)
+from engine.data.catalog import builtin_test_data
+from engine.data.store import DataStore
 from engine.errors import EngineError
+from engine.pipelines.coarse_data import coarse_data
+from engine.pipelines.generate_data import generate_data
+from engine.pipelines.rollout import run_rollout
+from engine.pipelines.sample import sample
+from engine.pipelines.superres import run_superres
+from engine.pipelines.train import train
+from engine.tasks import TASKS
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
 NOISE = (NoiseConfig, "noise-", {"kind": "noise"})
@@ -32,9 +57,11 @@ COARSE = (CoarseConfig, "", {})
 FORECAST = (ForecastConfig, "", {})
 FORECAST_SAMPLER = (ForecastSamplerConfig, "sampler-", {"method": "sampler", "eps": "eps", "seed": "seed"})
 ROLLOUT = (RolloutConfig, "", {})
-PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio", "lam_sampling": "lam-sampling"})
+PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio",
+                           "lam_sampling": "lam-sampling"})
 PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler"})
 GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
+BANDS = ("low", "mid", "high")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="generate, coarse-grain, import or list datasets")
     kinds = data.add_subparsers(dest="kind", required=True, parser_class=_Parser)
     helps = {"grf": "Gaussian random fields σ²(|k|² + ℓ²)^(−s)",
-             "kolmogorov": "2-D Kolmogorov flow vorticity(trajectory, time, y, x); Ctrl-C keeps its state, rerun resumes",
+             "kolmogorov": "2-D Kolmogorov flow vorticity(trajectory, time, y, x); Ctrl-C keeps its state, rerun "
+                           "resumes",
              "lorenz96": "two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)"}
     for kind, spec in GENERATORS.items():
         generator = kinds.add_parser(kind, help=helps[kind])
@@ -107,46 +135,47 @@ def build_parser() -> argparse.ArgumentParser:
     listed = kinds.add_parser("list", help="the datasets in the data folder with their variables and sizes")
     listed.add_argument("--json", action="store_true", help="print a JSON list")
 
-    train = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset")
-    from engine.training import TASKS
-
-    train.add_argument("--task", choices=TASKS, default="generate",
+    trainer = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset")
+    trainer.add_argument("--task", choices=TASKS, default="generate",
                        help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
                             "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
                             "noise_baseline: a conditional generator from Gaussian noise; pointwise: a residual U-Net; "
                             "pdd: the λ-conditioned predictor of predictor-driven diffusion (default: generate)")
-    train.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, x); "
+    trainer.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, "
+                                                       "x); "
                                                      "emulators need (..., time, y, x))")
-    train.add_argument("--out", required=True, help="run folder in the data folder for checkpoint.pt, e.g. runs/si "
+    trainer.add_argument("--out", required=True, help="run folder in the data folder for checkpoint.pt, e.g. runs/si "
                                                     "(resumed if present)")
-    train.add_argument("--variable", help="data variable to train on (default: the first with dims (..., y, x))")
+    trainer.add_argument("--variable", help="data variable to train on (default: the first with dims (..., y, x))")
     for spec in (NOISE, SCHEDULE, MODEL, TRAINING):
-        add_config_flags(train, spec)
-    add_config_flags(train, FORECAST, skip=("task",))
-    add_config_flags(train, PDD)
+        add_config_flags(trainer, spec)
+    add_config_flags(trainer, FORECAST, skip=("task",))
+    add_config_flags(trainer, PDD)
 
-    sample = commands.add_parser("sample", help="generate samples with the exact or a trained drift")
-    sample.add_argument("--data", required=True, help="dataset (name in the data folder) whose spectrum defines the "
+    sampling = commands.add_parser("sample", help="generate samples with the exact or a trained drift")
+    sampling.add_argument("--data", required=True, help="dataset (name in the data folder) whose spectrum defines the "
                                                       "noise and the errors")
-    sample.add_argument("--checkpoint", help="trained checkpoint, name in the data folder (with --model unet)")
-    sample.add_argument("--count", type=int, default=64, help="number of samples (default: 64)")
-    sample.add_argument("--out", help="name in the data folder for the samples (.nc or .zarr)")
-    sample.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
-    sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
-    sample.add_argument("--json", action="store_true", help="print one JSON object with NFE, time and errors")
+    sampling.add_argument("--checkpoint", help="trained checkpoint, name in the data folder (with --model unet)")
+    sampling.add_argument("--count", type=int, default=64, help="number of samples (default: 64)")
+    sampling.add_argument("--out", help="name in the data folder for the samples (.nc or .zarr)")
+    sampling.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
+    sampling.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
+    sampling.add_argument("--json", action="store_true", help="print one JSON object with NFE, time and errors")
     for spec in (NOISE, SCHEDULE, MODEL, SAMPLER):
-        add_config_flags(sample, spec)
+        add_config_flags(sampling, spec)
 
     export = commands.add_parser("export", help="write an inference-only copy of a checkpoint (EMA weights, configs)")
     export.add_argument("--checkpoint", required=True, help="a training run's checkpoint.pt (name in the data folder)")
     export.add_argument("--out", required=True, help="name of the copy in the data folder")
 
     roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
-    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run (name in the data folder, e.g. runs/si/checkpoint.pt)")
+    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run "
+                                                          "(name in the data folder, e.g. runs/si/checkpoint.pt)")
     roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov "
                                      "set saved at the checkpoint's Δt)")
     roll.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
-    roll.add_argument("--refiner", help="checkpoint of a refiner (train --task refiner) applied every --refine-every steps")
+    roll.add_argument("--refiner", help="checkpoint of a refiner (train --task refiner) applied every --refine-every "
+                                        "steps")
     roll.add_argument("--out", help="name in the data folder for the rollout (.nc or .zarr)")
     roll.add_argument("--json", action="store_true", help="print one JSON object: VRMSE and band errors per lead "
                                                           "time, blow-up step (or null), seconds")
@@ -159,21 +188,27 @@ def build_parser() -> argparse.ArgumentParser:
     superres.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov "
                                          "set saved at the checkpoint's Δt)")
     superres.add_argument("--variable", help="data variable (default: the first field, or the first 1-D variable)")
-    superres.add_argument("--sequences", type=int, default=1, help="sequences of the model's frame count to super-resolve "
+    superres.add_argument("--sequences", type=int, default=1, help="sequences of the model's frame count to "
+                                                                   "super-resolve "
                                                                   "(default: 1)")
     superres.add_argument("--from-noise", action="store_true", help="start from Gaussian noise with variance Q_k(λ) "
-                                                                    "instead of the coarse-grained data (generation; use --lam 1)")
+                                                                    "instead of the coarse-grained data (generation; "
+                                                                    "use --lam 1)")
     superres.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
-    superres.add_argument("--out", help="name in the data folder for coarse input, output, truth and spectra (.nc or .zarr)")
+    superres.add_argument("--out", help="name in the data folder for coarse input, output, truth and spectra (.nc or "
+                                        ".zarr)")
     superres.add_argument("--json", action="store_true", help="print one JSON object: per-band spectral errors of the "
                                                               "input and the output, seconds, NFE")
     add_config_flags(superres, PDD_SAMPLER)
 
-    animate = commands.add_parser("animate", help="write a rollout as a GIF or MP4: the emulated field beside the truth")
-    animate.add_argument("--rollout", required=True, help="a rollout written by `rollout --out` (name in the data folder)")
+    animate = commands.add_parser("animate",
+                                  help="write a rollout as a GIF or MP4: the emulated field beside the truth")
+    animate.add_argument("--rollout", required=True, help="a rollout written by `rollout --out` (name in the data "
+                                                          "folder)")
     animate.add_argument("--out", required=True, help="name in the data folder, .gif (Pillow) or .mp4 (needs ffmpeg: "
                                                       "pip install imageio-ffmpeg)")
-    animate.add_argument("--fps", type=float, default=10.0, help="frames per second, one frame per saved step (default: 10)")
+    animate.add_argument("--fps", type=float, default=10.0, help="frames per second, one frame per saved step "
+                                                                 "(default: 10)")
     animate.add_argument("--scale", type=int, default=4, help="pixels per grid point (default: 4)")
     return parser
 
@@ -185,13 +220,15 @@ class _ProgressBar:
         self.unit, self.bar = unit, None
 
     def __call__(self, event: dict) -> None:
-        from tqdm import tqdm
-
+        if "steps" not in event:  # checkpoints and previews: nothing to count
+            return
         if self.bar is None:
             self.bar = tqdm(total=event["steps"], unit=self.unit, dynamic_ncols=True)
         if event["kind"] == "resumed":
             self.bar.write(f"resuming an interrupted run at {self.unit} {event['step']} of {event['steps']}")
         self.bar.update(event["step"] - self.bar.n)
+        if "loss" in event:
+            self.bar.set_postfix(loss=f"{event['loss']:.4f}")
 
     def __enter__(self):
         return self
@@ -201,39 +238,21 @@ class _ProgressBar:
             self.bar.close()
 
 
-def _generate(args, store) -> None:
-    from engine.data.catalog import cached_name, generate
-    from engine.data.store import write_dataset
-
-    config = config_from_args(args, GENERATORS[args.kind])
-    name = args.out or cached_name(config)
-    path = store.path(name)
-    if args.out is None and path.exists():
-        print(f"{name} is already in {store.root} (same parameters)")
-        return
-    partial = store.partial_path(name)
+def _generate(args, store: DataStore) -> None:
     with _ProgressBar("save") as report:
-        ds = generate(config, report, partial)
-    write_dataset(ds, path)
-    partial.unlink(missing_ok=True)
-    print(f"wrote {name} in {store.root}")
+        result = generate_data(store=store, config=config_from_args(args, GENERATORS[args.kind]), name=args.out,
+                               callback=report)
+    print(f"{result.name} is already in {store.root} (same parameters)" if result.reused
+          else f"wrote {result.name} in {store.root}")
 
 
-def _coarse(args, store) -> None:
-    from engine.coarse import OUProcess, coarse_grain_dataset
-    from engine.data.store import write_dataset
-
-    config = config_from_args(args, COARSE)
-    with store.open(args.data) as ds:
-        fields = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
-        variable = args.variable or (fields or list(ds.data_vars))[0]  # coarse_grain_dataset checks it exists
-        out = coarse_grain_dataset(ds.load(), variable, config.lam, OUProcess(config.a, config.b2), config.seed)
-    name = args.out or f"{Path(args.data).stem}-lam{config.lam:g}.nc"
-    write_dataset(out, store.path(name))
-    print(f"wrote {name} in {store.root}")
+def _coarse(args, store: DataStore) -> None:
+    result = coarse_data(store=store, data=args.data, config=config_from_args(args, COARSE), variable=args.variable,
+                         out=args.out)
+    print(f"wrote {result.name} in {store.root}")
 
 
-def _list(args, store) -> None:
+def _list(args, store: DataStore) -> None:
     entries = store.list()
     if args.json:
         print(json.dumps(entries))
@@ -247,8 +266,6 @@ def _list(args, store) -> None:
 
 
 def _data(args) -> None:
-    from engine.data.store import DataStore
-
     store = DataStore(args.data_dir)
     if args.kind == "import":
         print(f"imported {store.import_file(args.file, args.name, args.variable).name} into {store.root}")
@@ -261,104 +278,65 @@ def _data(args) -> None:
 
 
 def _train(args) -> None:
-    from tqdm import tqdm
-
-    from engine.data.store import DataStore
-    from engine.training import Trainer, make_task
-
-    model, training = config_from_args(args, MODEL), config_from_args(args, TRAINING)
-    store = DataStore(args.data_dir)
-    task = make_task(args.task, store.path(args.data), args.variable, config_from_args(args, NOISE),
-                     config_from_args(args, SCHEDULE), config_from_args(args, FORECAST), training.spectral_weight,
-                     config_from_args(args, PDD))
-    bar = tqdm(total=training.steps, unit="step", dynamic_ncols=True)
-
-    def report(event: dict) -> None:
-        if event["kind"] == "progress":
-            bar.update(event["step"] - bar.n)
-            bar.set_postfix(loss=f"{event['loss']:.4f}")
-
-    path = Trainer(task, model, training, store.path(args.out), report).run()
-    bar.close()
-    print(f"wrote {path}")
+    with _ProgressBar("step") as bar:
+        result = train(store=DataStore(args.data_dir), task=args.task, data=args.data, out=args.out,
+                       variable=args.variable, noise=config_from_args(args, NOISE),
+                       schedule=config_from_args(args, SCHEDULE), model=config_from_args(args, MODEL),
+                       training=config_from_args(args, TRAINING), forecast=config_from_args(args, FORECAST),
+                       pdd=config_from_args(args, PDD), callback=bar)
+    print(f"wrote {result.checkpoint}")
 
 
 def _rollout(args) -> None:
-    from engine.data.catalog import builtin_test_data
-    from engine.data.store import DataStore
-    from engine.rollout import run_rollout
-
-    config, sampler = config_from_args(args, ROLLOUT), config_from_args(args, FORECAST_SAMPLER)
     store = DataStore(args.data_dir)
-    data = args.data or builtin_test_data(store, args.checkpoint)
-    result, summary = run_rollout(store, args.checkpoint, data, config, sampler, args.refiner, args.variable, args.out)
+    result = run_rollout(store=store, checkpoint=args.checkpoint,
+                         data=args.data or builtin_test_data(store, args.checkpoint),
+                         config=config_from_args(args, ROLLOUT), sampler=config_from_args(args, FORECAST_SAMPLER),
+                         refiner=args.refiner, variable=args.variable, out=args.out)
+    summary, done = result.summary, result.rollout
     if args.json:
         print(json.dumps(summary))
     else:
         vrmse = dict(zip(summary["lead_steps"], summary["vrmse"]))
-        print(f"steps {result.steps_done}, blow-up step {result.blowup_step}, {result.seconds:.2f} s, VRMSE by lead: "
+        print(f"steps {done.steps_done}, blow-up step {done.blowup_step}, {done.seconds:.2f} s, VRMSE by lead: "
               + ", ".join(f"{k}: {v:.3f}" for k, v in list(vrmse.items())[:10]))
 
 
 def _superres(args) -> None:
-    from engine.data.catalog import builtin_test_data
-    from engine.data.store import DataStore
-    from engine.pdd import run_superres
-
-    if args.sequences < 1:
-        raise EngineError(f"--sequences must be at least 1, got {args.sequences}")
     store = DataStore(args.data_dir)
     with _ProgressBar("λ step") as bar:
-        summary, _ = run_superres(store, args.checkpoint, args.data or builtin_test_data(store, args.checkpoint),
-                                  config_from_args(args, PDD_SAMPLER), args.sequences, args.variable, args.out,
-                                  args.from_noise, args.device, None if args.json else bar)
-    summary.pop("spectra")
+        result = run_superres(store=store, checkpoint=args.checkpoint,
+                              data=args.data or builtin_test_data(store, args.checkpoint),
+                              sampler=config_from_args(args, PDD_SAMPLER), sequences=args.sequences,
+                              variable=args.variable, out=args.out, from_noise=args.from_noise, device=args.device,
+                              callback=None if args.json else bar)
+    summary = {key: value for key, value in result.summary.items() if key != "spectra"}
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"λ = {summary['lam']} → 0 in {summary['steps']} steps, {summary['seconds']:.2f} s; mean |log S/S_truth| "
-              + ", ".join(f"{band}: input {summary['input_error'][band]:.3f} → output {summary['output_error'][band]:.3f}"
-                          for band in ("low", "mid", "high")))
+        print(f"λ = {summary['lam']} → 0 in {summary['steps']} steps, {summary['seconds']:.2f} s; "
+              "mean |log S/S_truth| " + ", ".join(f"{band}: input {summary['input_error'][band]:.3f} → output "
+                                                  f"{summary['output_error'][band]:.3f}" for band in BANDS))
 
 
 def _sample(args) -> None:
-    from engine.data.store import DataStore, load_fields, write_dataset
-    from engine.generation import generate, make_setup, samples_dataset
-    from engine.training import resolve_device
-
-    if args.count < 1:
-        raise EngineError(f"--count must be at least 1, got {args.count}")
-    model, sampler = config_from_args(args, MODEL), config_from_args(args, SAMPLER)
-    noise, schedule = config_from_args(args, NOISE), config_from_args(args, SCHEDULE)
-    device = resolve_device(args.device)
-    store = DataStore(args.data_dir)
-    data = load_fields(store.path(args.data), args.variable)
-    checkpoint = args.checkpoint and str(store.path(args.checkpoint))
-    setup = make_setup(model, data, noise, schedule, checkpoint, device)
-    result = generate(setup, sampler, args.count, device)
-    if args.out:
-        write_dataset(samples_dataset(result, data, setup, sampler), store.path(args.out))
-    summary = {"nfe": result.nfe, "seconds": round(result.seconds, 4), "count": args.count, **result.errors,
-               "out": args.out}
+    result = sample(store=DataStore(args.data_dir), data=args.data, model=config_from_args(args, MODEL),
+                    noise=config_from_args(args, NOISE), schedule=config_from_args(args, SCHEDULE),
+                    sampler=config_from_args(args, SAMPLER), count=args.count, checkpoint=args.checkpoint,
+                    variable=args.variable, device=args.device, out=args.out)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(result.summary))
     else:
-        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.summary.items()))
 
 
 def _export(args) -> None:
-    from engine.checkpoints import export_checkpoint
-    from engine.data.store import DataStore
-
     store = DataStore(args.data_dir)
     path = export_checkpoint(store.path(args.checkpoint), store.path(args.out))
     print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
 
 
 def _animate(args) -> None:
-    from engine.animation import write_animation
-    from engine.data.store import DataStore
-
     store = DataStore(args.data_dir)
     with store.open(args.rollout) as rollout:
         path = write_animation(rollout, store.path(args.out), args.fps, args.scale)

@@ -8,24 +8,31 @@ Reference: Yasuda & Bischoff, predictor-driven diffusion. The field follows an O
 
 Fine modes are damped first (unlike standard diffusion); as λ grows the field tends to noise with variance
 ``b²/(2|μ_k|) ∝ 1/k²``. Reference constants: Kolmogorov a = 0.3, b² = 2; Lorenz-96 a = 0.1, b² = 2. The
-process acts on *normalized* fields ((x − mean)/std), as in the reference code; ``coarse_grain_dataset``
-normalizes, applies it, and maps back to physical units.
+process acts on *normalized* fields ((x − mean)/std), as in the reference code; ``coarse_grain_physical``
+normalizes, applies it, and maps back to physical units. The method is described in docs/science.md
+(predictor-driven diffusion); docs/architecture.md places this module among the layers.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import xarray as xr
 
-from engine.data.store import provenance
 from engine.errors import EngineError
+from engine.spectral import ortho_fft, ortho_ifft
 
 Tensor = torch.Tensor
 
 REFERENCE_CONSTANTS = {"kolmogorov": (0.3, 2.0), "lorenz96": (0.1, 2.0)}
+
+
+def reference_a(ndim: int) -> float:
+    """The reference diffusivity a: 0.3 for 2-D Kolmogorov fields, 0.1 for 1-D Lorenz-96."""
+    return REFERENCE_CONSTANTS["kolmogorov" if ndim == 2 else "lorenz96"][0]
 
 
 @dataclass(frozen=True)
@@ -64,17 +71,8 @@ class OUProcess:
         """``Q_k(λ) = b² (e^{2μ_k λ} − 1)/(2μ_k)``, with its limit ``b² λ`` at μ_k = 0; (batch,) λ allowed."""
         mu, lam = self.rates(n, device), self._broadcast(lam)
         safe = torch.where(mu == 0, torch.ones_like(mu), mu)
-        return torch.where(mu == 0, self.b2 * lam * torch.ones_like(mu), self.b2 * torch.expm1(2 * mu * lam) / (2 * safe))
-
-
-def ortho_fft(x: Tensor, ndim: int) -> Tensor:
-    """Unitary FFT over the last ``ndim`` dims (white noise keeps unit variance per mode)."""
-    return torch.fft.fftn(x, dim=tuple(range(-ndim, 0)), norm="ortho")
-
-
-def ortho_ifft(x: Tensor, ndim: int) -> Tensor:
-    """Real part of the unitary inverse FFT over the last ``ndim`` dims."""
-    return torch.fft.ifftn(x, dim=tuple(range(-ndim, 0)), norm="ortho").real
+        limit = self.b2 * lam * torch.ones_like(mu)
+        return torch.where(mu == 0, limit, self.b2 * torch.expm1(2 * mu * lam) / (2 * safe))
 
 
 def check_lambda(lam: float) -> float:
@@ -83,7 +81,8 @@ def check_lambda(lam: float) -> float:
     return float(lam)
 
 
-def coarse_grain(x: Tensor, lam: float, process: OUProcess, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def coarse_grain(x: Tensor, lam: float, process: OUProcess,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """``(e^{μλ} x, e^{μλ} x + sqrt(Q(λ)) ε)`` for x: (..., n) or (..., n, n); ε white, drawn from ``generator``."""
     check_lambda(lam)
     n = x.shape[-1]
@@ -113,35 +112,21 @@ def damping_table(lams: list[float], n: int, process: OUProcess) -> xr.DataArray
                         attrs={"long_name": "amplitude kept, e^(mu_k lambda)", "a": process.a, "b2": process.b2})
 
 
-def spatial_dims(da: xr.DataArray) -> tuple[str, ...]:
-    """``(y, x)`` for fields, else the last dim (Lorenz-96 ``k`` or ``j``), periodic either way."""
-    return ("y", "x") if da.dims[-2:] == ("y", "x") else da.dims[-1:]
+class Coarsened(NamedTuple):
+    """Fields at scale λ in physical units: the deterministic part, a noisy sample, and the normalization used."""
+
+    smooth: Tensor
+    noisy: Tensor
+    mean: float
+    std: float
 
 
-def coarse_grain_dataset(ds: xr.Dataset, variable: str, lam: float, process: OUProcess | None = None,
-                         seed: int = 0) -> xr.Dataset:
-    """``{variable}`` (a noisy coarse sample) and ``{variable}_smooth`` (its deterministic part) at scale λ.
-
-    The field is normalized by its mean and std, coarse-grained, and mapped back to physical units.
-    """
-    if variable not in ds.data_vars:
-        raise EngineError(f"no variable {variable!r}; the dataset has {', '.join(map(str, ds.data_vars))}")
-    da = ds[variable]
-    dims = spatial_dims(da)
-    process = replace(process or OUProcess(), ndim=len(dims))
-    values = torch.from_numpy(np.asarray(da.values, dtype=np.float64))
-    if not torch.isfinite(values).all():
-        raise EngineError(f"{variable} has NaN or infinite values; coarse-graining needs finite fields")
-    mean, std = float(values.mean()), float(values.std())
-    generator = torch.Generator().manual_seed(seed)
-    smooth, noisy = coarse_grain((values - mean) / std, lam, process, generator)
-    attrs = {**da.attrs, "lam": lam}
-    out = xr.Dataset(
-        {variable: (da.dims, (noisy * std + mean).float().numpy(), {**attrs, "part": "e^(mu lambda) x + sqrt(Q) eps"}),
-         f"{variable}_smooth": (da.dims, (smooth * std + mean).float().numpy(), {**attrs, "part": "e^(mu lambda) x"})},
-        coords={**{name: ds.coords[name] for name in da.dims if name in ds.coords}, "lam": lam},
-        attrs={**{f"source_{key}": value for key, value in ds.attrs.items()},
-               **provenance("engine.coarse", lam=lam, a=process.a, b2=process.b2, seed=seed,
-                            normalization_mean=mean, normalization_std=std)})
-    out["lam"].attrs = {"long_name": "diffusion scale λ", "units": "1"}
-    return out
+def coarse_grain_physical(x: Tensor, lam: float, process: OUProcess,
+                          generator: torch.Generator | None = None) -> Coarsened:
+    """``coarse_grain`` of fields in physical units: normalized by their mean m and std s (x̃ = (x − m)/s),
+    coarse-grained, and mapped back: ``(s e^{μλ} x̃ + m, s (e^{μλ} x̃ + sqrt(Q) ε) + m)``."""
+    if not torch.isfinite(x).all():
+        raise EngineError("the field has NaN or infinite values; coarse-graining needs finite fields")
+    mean, std = float(x.mean()), float(x.std(correction=0)) or 1.0
+    smooth, noisy = coarse_grain((x - mean) / std, lam, process, generator)
+    return Coarsened(smooth * std + mean, noisy * std + mean, mean, std)

@@ -18,9 +18,11 @@ class NoiseConfig(param.Parameterized):
     """The source distribution x0: a stationary Gaussian field with a chosen spectrum."""
 
     kind = param.Selector(default="matched", objects=list(NOISE_KINDS),
-                          doc="white: flat spectrum; powerlaw: per-mode variance ∝ |k|^-p; matched: the data's own spectrum")
+                          doc="white: flat spectrum; powerlaw: per-mode variance ∝ |k|^-p; matched: the data's own "
+                              "spectrum")
     exponent = param.Number(default=4.0, bounds=(0.0, 12.0),
-                            doc="p for power-law noise; it should not exceed the data's slope, or the drift becomes stiff")
+                            doc="p for power-law noise; it should not exceed the data's slope, or the drift becomes "
+                                "stiff")
 
 
 class ScheduleConfig(param.Parameterized):
@@ -30,7 +32,8 @@ class ScheduleConfig(param.Parameterized):
                           doc="linear; vp (cos/sin); ve; designed (scale-adaptive, paper 000); powerlaw β(t) family; "
                               "time-dilated vp/ve (paper 003)")
     r = param.Number(default=None, allow_None=True, bounds=(1e-12, 1e12),
-                     doc="designed schedule's data-to-noise ratio at the highest wavenumber; empty: measured from the spectra")
+                     doc="designed schedule's data-to-noise ratio at the highest wavenumber; empty: measured from the "
+                         "spectra")
     beta_form = param.Selector(default="t", objects=list(BETA_FORMS), doc="β(t) of the power-law family")
     gamma_sigma = param.Number(default=0.0, bounds=(0.0, 10.0), doc="σ in γ(t) = σ(1 − t)√t of the power-law family")
     sigma_max = param.Number(default=None, allow_None=True, bounds=(1.0, 1e5),
@@ -43,22 +46,26 @@ class SamplerConfig(param.Parameterized):
 
     method = param.Selector(default="ode", objects=["ode", "sde"],
                             doc="ode: probability flow dX = b dt; sde: adds ε(t)·score and noise, same marginals")
-    integrator = param.Selector(default="euler", objects=["euler", "heun"], doc="ODE integrator (the SDE uses Euler–Maruyama)")
+    integrator = param.Selector(default="euler", objects=["euler", "heun"], doc="ODE integrator (the SDE uses "
+                                                                                "Euler–Maruyama)")
     steps = param.Integer(default=16, bounds=(1, 10000), doc="number of time steps")
     grid = param.Selector(default="uniform", objects=["uniform", "dilated"],
                           doc="time grid: uniform, or paper 003's VP dilation (half the steps early)")
     eps = param.Number(default=1.0, bounds=(0.0, 100.0), doc="diffusion scale ε of the SDE")
     eps_shape = param.Selector(default="sine", objects=list(DIFFUSION_SHAPES),
                                doc="ε(t): constant, sine ε·sin(πt), alpha2 ε·α(t)²")
-    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise: equal seeds compare configurations on the same noise")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise: equal seeds compare configurations "
+                                                               "on the same noise")
 
 
 class ModelConfig(param.Parameterized):
     """The drift b(t, x)."""
 
     kind = param.Selector(default="unet", objects=["unet", "analytic"],
-                          doc="unet: a trained network; analytic: the exact drift for Gaussian data with the data's spectrum")
-    size = param.Selector(default="tiny", objects=list(MODEL_SIZES), doc="U-Net width and depth, tiny (CPU demo) to large (GPU)")
+                          doc="unet: a trained network; analytic: the exact drift for Gaussian data with the data's "
+                              "spectrum")
+    size = param.Selector(default="tiny", objects=list(MODEL_SIZES), doc="U-Net width and depth, tiny (CPU demo) to "
+                                                                         "large (GPU)")
 
 
 class TrainingConfig(param.Parameterized):
@@ -100,7 +107,8 @@ class KolmogorovConfig(param.Parameterized):
     """2-D Kolmogorov flow, vorticity form, on [0, 2π)² (defaults: the PDD setup of science.md §3)."""
 
     size = param.Integer(default=64, bounds=(8, 4096), doc="grid points per side (even)")
-    trajectories = param.Integer(default=8, bounds=(1, 100_000), doc="independent trajectories, integrated as one batch")
+    trajectories = param.Integer(default=8, bounds=(1, 100_000),
+                                 doc="independent trajectories, integrated as one batch")
     snapshots = param.Integer(default=200, bounds=(1, 1_000_000), doc="saved states per trajectory")
     viscosity = param.Number(default=1e-3, bounds=(1e-7, 10.0), doc="kinematic viscosity ν")
     drag = param.Number(default=0.1, bounds=(0.0, 10.0), doc="linear drag μ")
@@ -134,8 +142,10 @@ class Lorenz96Config(param.Parameterized):
 class CoarseConfig(param.Parameterized):
     """Coarse-graining at diffusion scale λ: ``dx = a Δx dλ + b dW`` on normalized fields (science.md §3)."""
 
-    lam = param.Number(default=0.1, bounds=(0.0, 1.0), label="Diffusion scale λ", doc="diffusion scale λ: 0 is the field itself, larger is coarser")
-    a = param.Number(default=0.3, bounds=(0.0, 100.0), label="a", doc="a: Laplacian diffusivity (0.3 for Kolmogorov, 0.1 for Lorenz-96)")
+    lam = param.Number(default=0.1, bounds=(0.0, 1.0), label="Diffusion scale λ", doc="diffusion scale λ: 0 is the "
+                                                                                      "field itself, larger is coarser")
+    a = param.Number(default=0.3, bounds=(0.0, 100.0), label="a", doc="a: Laplacian diffusivity (0.3 for Kolmogorov, "
+                                                                      "0.1 for Lorenz-96)")
     b2 = param.Number(default=2.0, bounds=(0.0, 100.0), label="b²", doc="b²: noise intensity of the OU process")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise ε")
 
@@ -143,33 +153,44 @@ class CoarseConfig(param.Parameterized):
 class PDDConfig(param.Parameterized):
     """Predictor-driven diffusion (science.md §3): one λ-conditioned predictor of temporal increments."""
 
-    window = param.Integer(default=3, bounds=(1, 16), doc="past frames the predictor F_θ(x_n; λ) sees (zero-padded at a sequence's start)")
+    window = param.Integer(default=3, bounds=(1, 16), doc="past frames the predictor F_θ(x_n; λ) sees (zero-padded at "
+                                                          "a sequence's start)")
     frames = param.Integer(default=8, bounds=(2, 256), doc="frames per training sequence")
     a = param.Number(default=None, allow_None=True, bounds=(0.0, 100.0), label="a",
-                     doc="Laplacian diffusivity of the forward process (default: 0.3 for 2-D fields, 0.1 for Lorenz-96)")
+                     doc="Laplacian diffusivity of the forward process (default: 0.3 for 2-D fields, 0.1 for "
+                         "Lorenz-96)")
     b2 = param.Number(default=2.0, bounds=(1e-6, 100.0), label="b²", doc="noise intensity b² of the forward process")
     std_ratio = param.Number(default=1.0, bounds=(1e-3, 100.0),
-                             doc="the path model's noise std as a multiple of sqrt(mean_k Q_k(λ)) (the reference's std_ratio)")
+                             doc="the path model's noise std as a multiple of sqrt(mean_k Q_k(λ)) (the reference's "
+                                 "std_ratio)")
     lam_sampling = param.Selector(default="uniform", objects=["uniform", "quadratic"],
-                                  doc="training λ: uniform on [0, 1] (the paper's), or λ = u² (denser near 0, where fine scales are decided)")
+                                  doc="training λ: uniform on [0, 1] (the paper's), or λ = u² (denser near 0, where "
+                                      "fine scales are decided)")
 
 
 class PDDSamplerConfig(param.Parameterized):
     """Reverse-λ integration (generation, super-resolution) and fixed-λ simulation with a PDD predictor."""
 
     lam = param.Number(default=0.1, bounds=(0.0, 1.0), label="Diffusion scale λ",
-                       doc="λ of the coarse input (super-resolution), 1 for generation from noise, or the λ simulated at")
-    steps = param.Integer(default=200, bounds=(1, 100_000), label="λ steps", doc="ETD1 steps from the input's λ down to 0")
+                       doc="λ of the coarse input (super-resolution), 1 for generation from noise, or the λ simulated "
+                           "at")
+    steps = param.Integer(default=200, bounds=(1, 100_000), label="λ steps", doc="ETD1 steps from the input's λ down "
+                                                                                 "to 0")
     method = param.Selector(default="sde", objects=["sde", "ode"],
-                            doc="sde: the reverse SDE (score weight b², noise b√dλ); ode: the probability-flow ODE (weight b²/2, no noise)")
+                            doc="sde: the reverse SDE (score weight b², noise b√dλ); ode: the probability-flow ODE "
+                                "(weight b²/2, no noise)")
     grid = param.Selector(default="geometric", objects=["geometric", "uniform"],
-                          doc="λ grid: geometric (equal steps per octave of scale, down to 0.1/|μ|max, then 0) or the paper's uniform one")
+                          doc="λ grid: geometric (equal steps per octave of scale, down to 0.1/|μ|max, then 0) or the "
+                              "paper's uniform one")
     integrator = param.Selector(default="gaussian", objects=["gaussian", "etd1"],
-                                doc="etd1: the paper's exponential step, exact in the OU drift −μ_k; gaussian: exact for "
-                                    "Gaussian fields with the data's spectrum, ETD1 for the rest of the score (stable at far "
+                                doc="etd1: the paper's exponential step, exact in the OU drift −μ_k; gaussian: exact "
+                                    "for "
+                                    "Gaussian fields with the data's spectrum, ETD1 for the rest of the score (stable "
+                                    "at far "
                                     "fewer λ steps on fine grids)")
     variance = param.Selector(default="spectral", objects=["spectral", "scalar"],
-                              doc="the path action's noise variance: per mode Q_k(λ) (spectral) or the paper's mean_k Q_k(λ) (scalar)")
+                              doc="the path action's noise variance: per mode Q_k(λ) (spectral) or the paper's mean_k "
+                                  "Q_k(λ) (scalar)")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the coarse-graining and sampling noise")
 
 
@@ -180,7 +201,8 @@ class ForecastConfig(param.Parameterized):
                           doc="forecast: stochastic interpolant from u_n; noise_baseline: a conditional generator from "
                               "Gaussian noise; pointwise: a U-Net predicting the residual u_{n+1} − u_n")
     sigma = param.Number(default=1.0, bounds=(0.0, 10.0),
-                         doc="σ of the interpolant (1 − t) u_n + t u_{n+1} + σ(1 − t)√t z (σ = 1 was best on Kolmogorov flow)")
+                         doc="σ of the interpolant (1 − t) u_n + t u_{n+1} + σ(1 − t)√t z (σ = 1 was best on "
+                             "Kolmogorov flow)")
     lead = param.Integer(default=1, bounds=(1, 1000), doc="saved snapshots between the input and the target")
     unroll = param.Integer(default=1, bounds=(1, 32), doc="pointwise: steps of the unrolled multi-step MSE")
 
@@ -189,7 +211,8 @@ class ForecastSamplerConfig(param.Parameterized):
     """How a trained forecaster advances one step."""
 
     method = param.Selector(default="sde", objects=["sde", "ode", "drop_noise"],
-                            doc="sde: Euler–Maruyama with diffusion g(t) = ε σ (1 − t); ode: the exact probability-flow "
+                            doc="sde: Euler–Maruyama with diffusion g(t) = ε σ (1 − t); ode: the exact "
+                                "probability-flow "
                                 "ODE (score-corrected drift); drop_noise: Euler on b alone (the reference's 'euler')")
     steps = param.Integer(default=4, bounds=(1, 1000), doc="integration steps per forecast (1-20 is typical)")
     eps = param.Number(default=1.0, bounds=(0.0, 10.0),
@@ -217,7 +240,8 @@ class RolloutConfig(param.Parameterized):
 
 
 class MixtureConfig(param.Parameterized):
-    """Paper 003's teaching problem: a two-mode Gaussian mixture in d dimensions, sampled by Euler on the exact drift."""
+    """Paper 003's teaching problem: a two-mode Gaussian mixture in d dimensions, sampled by Euler on the exact
+    drift."""
 
     d = param.Integer(default=3000, bounds=(10, 100_000), doc="dimension d")
     p = param.Number(default=0.8, bounds=(0.01, 0.99), doc="weight of the mode at +μ")

@@ -81,7 +81,8 @@ def band_spectral_rmse(prediction: Tensor, truth: Tensor) -> dict[str, Tensor]:
     p_pred = shell_spectra(prediction).reshape(-1, *prediction.shape[-3:-2], prediction.shape[-1] // 2 + 1).mean(0)
     p_true = shell_spectra(truth).reshape(-1, *truth.shape[-3:-2], truth.shape[-1] // 2 + 1).mean(0)
     ratio = (1 - (p_true + TINY) / (p_pred + TINY)) ** 2
-    return {band: torch.sqrt(ratio[..., mask].mean(-1)) for band, mask in band_masks(truth.shape[-1], truth.device).items()}
+    masks = band_masks(truth.shape[-1], truth.device)
+    return {band: torch.sqrt(ratio[..., mask].mean(-1)) for band, mask in masks.items()}
 
 
 def correlation(fields: Tensor, max_lag: int) -> Tensor:

@@ -13,146 +13,18 @@ multi-step MSE (paper 004, appendix B.2). Fields are normalized by the dataset's
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from engine.checkpoints import load_checkpoint
-from engine.config import ForecastConfig, ForecastSamplerConfig, options
-from engine.data.store import check_fields, field_variable, open_dataset
+from engine.config import ForecastSamplerConfig
 from engine.errors import EngineError
 from engine.models import build_unet
 
 Tensor = torch.Tensor
-
-
-@dataclass
-class Trajectories:
-    """Normalized trajectories ``(trajectory, time, n, n)`` float32 with the normalization and the time step."""
-
-    fields: Tensor
-    mean: float
-    std: float
-    dt: float
-    variable: str
-    source: str = ""
-
-    @property
-    def n(self) -> int:
-        return self.fields.shape[-1]
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        return x * self.std + self.mean
-
-
-def load_trajectories(path: str | Path, variable: str | None = None, min_length: int = 2) -> Trajectories:
-    """Read ``(trajectory, time, y, x)`` (or ``(time, y, x)``) fields, validated, normalized to zero mean, unit std."""
-    path = Path(path)
-    with open_dataset(path) as ds:
-        name = field_variable(ds, variable, path.name)
-        dims = ds[name].dims
-        if "time" not in dims[:-2]:
-            raise EngineError(f"{path.name}: {name}{tuple(dims)} has no time dim; forecasting needs (…, time, y, x)")
-        da = ds[name].transpose(..., "time", "y", "x")
-        _, values = check_fields(da.to_dataset(), name, path.name)
-        fields = torch.from_numpy(values.reshape(-1, da.sizes["time"], *values.shape[-2:]))
-        times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.arange(da.sizes["time"])
-    if fields.shape[1] < min_length:
-        raise EngineError(f"{path.name}: {fields.shape[1]} snapshots per trajectory; this needs at least {min_length}")
-    mean, std = float(fields.mean()), float(fields.std())
-    if not std > 0:
-        raise EngineError(f"{path.name}: {name} is constant; there is nothing to learn")
-    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times), name, str(path))
-
-
-def snapshot_spacing(times: np.ndarray) -> float:
-    """Δt between saved snapshots: the median step of the time coordinate (1 for a single snapshot)."""
-    return float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-
-
-def same_spacing(dt: float, other: float) -> bool:
-    """Two snapshot spacings agree (to the rounding of a saved time coordinate)."""
-    return math.isclose(dt, other, rel_tol=1e-3)
-
-
-def check_time_step(trained_dt: float, data: Trajectories, checkpoint: str, store) -> None:
-    """A one-step model (``u_n → u_{n+1}``) applies only to snapshots saved at the Δt it was trained on; the error
-    names the datasets in ``store`` that fit."""
-    if not same_spacing(trained_dt, data.dt):
-        fitting = datasets_for(store, data.n, trained_dt)
-        raise EngineError(f"{checkpoint} was trained on snapshots Δt = {trained_dt:g} apart; {Path(data.source).name} "
-                          f"is saved every {data.dt:g}: choose data saved every {trained_dt:g}"
-                          + (f" ({', '.join(fitting)})" if fitting else ""))
-
-
-def datasets_for(store, n: int, dt: float) -> list[str]:
-    """The datasets at the top of the folder (not results in its sub-folders) a one-step model trained on n² fields
-    saved every ``dt`` applies to: (…, time, y, x) fields on that grid at that spacing; names, sorted."""
-    return [name for name in store.names() if "/" not in name and dataset_fits(store, name, n, dt)]
-
-
-def dataset_fits(store, name: str, n: int, dt: float) -> bool:
-    """Whether dataset ``name`` holds (…, time, y, x) fields on an n² grid saved every ``dt``."""
-    try:
-        with store.open(name) as ds:
-            times = np.asarray(ds["time"].values) if "time" in ds.coords else np.zeros(0)
-            if times.size < 2 or not np.issubdtype(times.dtype, np.number):
-                return False
-            spaced = same_spacing(snapshot_spacing(times), dt)
-            return spaced and any(da.dims[-3:] == ("time", "y", "x") and da.shape[-1] == da.shape[-2] == n
-                                  for da in ds.data_vars.values())
-    except EngineError:  # unreadable files are listed (with their error) by the Data view, not here
-        return False
-
-
-class ForecastTask:
-    """Training pairs (u_n, u_{n+lead}) drawn across trajectories and times, and the task's regression loss."""
-
-    in_channels_by_task = {"forecast": 2, "noise_baseline": 2, "pointwise": 1}
-
-    def __init__(self, data: Trajectories, config: ForecastConfig):
-        self.data, self.config, self.kind = data, config, config.task
-        self.in_channels = self.in_channels_by_task[config.task]
-        self.horizon = config.lead * (config.unroll if config.task == "pointwise" else 1)
-        if data.fields.shape[1] <= self.horizon:
-            raise EngineError(f"trajectories of {data.fields.shape[1]} snapshots are too short for lead {config.lead}"
-                              + (f" × unroll {config.unroll}" if config.task == "pointwise" else ""))
-
-    def to(self, device: torch.device) -> None:
-        self.device, self.fields = device, self.data.fields.to(device)
-
-    def describe(self) -> dict:
-        return {"configs": {"forecast": options(self.config)},
-                "data": {"n": self.data.n, "mean": self.data.mean, "std": self.data.std, "dt": self.data.dt,
-                         "variable": self.data.variable, "source": self.data.source}}
-
-    def windows(self, batch: int, generator: torch.Generator) -> Tensor:
-        """(batch, horizon/lead + 1, n, n): states lead apart, from random trajectories and start times."""
-        traj, length = self.fields.shape[:2]
-        i = torch.randint(traj, (batch,), generator=generator, device=self.device)
-        t0 = torch.randint(length - self.horizon, (batch,), generator=generator, device=self.device)
-        offsets = torch.arange(0, self.horizon + 1, self.config.lead, device=self.device)
-        return self.fields[i[:, None], t0[:, None] + offsets[None, :]]
-
-    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> Tensor:
-        window = self.windows(batch, generator)
-        if self.kind == "pointwise":
-            return unrolled_mse(net, window)
-        x, y = window[:, 0], window[:, 1]
-        t = torch.rand(batch, generator=generator, device=self.device)
-        z = torch.randn(x.shape, generator=generator, device=self.device)
-        if self.kind == "forecast":  # antithetic pair ±z in one batch
-            x, y, t, z = torch.cat([x, x]), torch.cat([y, y]), torch.cat([t, t]), torch.cat([z, -z])
-            interpolant, target = si_interpolant(x, y, z, t, self.config.sigma)
-        else:
-            tb = t[:, None, None]
-            interpolant, target = (1 - tb) * z + tb * y, y - z
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            prediction = net(torch.stack([x, interpolant], 1), t)[:, 0]
-        return 0.5 * torch.mean((prediction.float() - target) ** 2)
+FORECAST_TASKS = ("forecast", "noise_baseline", "pointwise")
+IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "pointwise": 1}  # the network sees cat(x, I_t), or x alone
 
 
 def si_interpolant(x: Tensor, y: Tensor, z: Tensor, t: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
@@ -162,7 +34,8 @@ def si_interpolant(x: Tensor, y: Tensor, z: Tensor, t: Tensor, sigma: float) -> 
 
 
 def unrolled_mse(net: torch.nn.Module, window: Tensor) -> Tensor:
-    """Mean over k of ``|û_k − u_k|²`` with ``û_{k+1} = û_k + F_θ(û_k)`` from ``û_0 = u_0``: window (batch, K + 1, n, n)."""
+    """Mean over k of ``|û_k − u_k|²`` with ``û_{k+1} = û_k + F_θ(û_k)`` from ``û_0 = u_0``;
+    window: (batch, K + 1, n, n)."""
     state, losses = window[:, 0], []
     zero_t = torch.zeros(window.shape[0], device=window.device)
     for k in range(1, window.shape[1]):
@@ -223,17 +96,15 @@ class Forecaster:
         return y * self.std + self.mean
 
 
-FORECAST_TASKS = ("forecast", "noise_baseline", "pointwise")
-
-
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> Forecaster:
     """A forecaster from a checkpoint of a forecast, noise_baseline or pointwise training run (EMA weights)."""
     state = load_checkpoint(path, device)
     kind = state.get("task", "generate")
     if kind not in FORECAST_TASKS:
-        raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast or pointwise")
+        raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast or "
+                          f"pointwise")
     configs, data = state["configs"], state["data"]
-    net = build_unet(configs["model"]["size"], in_channels=ForecastTask.in_channels_by_task[kind]).to(device)
+    net = build_unet(configs["model"]["size"], in_channels=IN_CHANNELS[kind]).to(device)
     net.load_state_dict(state["ema_state"])
     forecast = configs["forecast"]
     return Forecaster(net, kind, forecast["sigma"], data["mean"], data["std"], data["dt"], data["n"], forecast["lead"])

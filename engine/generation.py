@@ -1,28 +1,41 @@
 """Generate fields: a drift (exact Gaussian or a trained checkpoint) + noise + schedule + sampler.
 
-The one place the CLI and the dashboard turn configs into samples and their spectral errors.
-Everything here works in the data's physical units; networks see normalized fields through ``NetworkDrift``.
+The one place configs become a sampling ``Setup`` and samples with their spectral errors (the ``sample``
+pipeline writes them). Everything here works in the data's physical units; networks see normalized fields
+through ``NetworkDrift``. docs/science.md has the math, docs/architecture.md the layers.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-import xarray as xr
 
 from engine.checkpoints import load_checkpoint
 from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, options
-from engine.data.store import FieldData, provenance
+from engine.data.store import FieldData
 from engine.errors import EngineError
 from engine.interpolants import GaussianModel, ScheduleTransfer, ScoreFromDrift
 from engine.models import build_unet
 from engine.noise import colour, matched_spectrum, noise_generator, noise_spectrum
-from engine.samplers import (CountedDrift, diffusion, dilated_grid, sample_euler, sample_euler_maruyama,
-                             sample_heun, uniform_grid)
+from engine.samplers import (
+    CountedDrift,
+    diffusion,
+    dilated_grid,
+    sample_euler,
+    sample_euler_maruyama,
+    sample_heun,
+    uniform_grid,
+)
+from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum, shell_sum, spectral_errors
-from engine.training import build_schedule
+
+
+def build_schedule(config: ScheduleConfig, n: int, data_power: torch.Tensor, noise_power: torch.Tensor):
+    """The schedule of a config on an n×n grid; the designed schedule's r comes from the spectra unless set."""
+    r = config.r if config.r is not None else spectral_ratio_at_highest_wavenumber(data_power, noise_power)
+    return make_schedule(config.kind, dimension=n * n, r=r, sigma_max=config.sigma_max,
+                         beta_form=config.beta_form, gamma_sigma=config.gamma_sigma, dilation_k=config.dilation_k)
 
 
 class NetworkDrift(torch.nn.Module):
@@ -151,8 +164,8 @@ def run_sampler(setup: Setup, sampler: SamplerConfig, count: int, device: torch.
     return x, drift.nfe, time.perf_counter() - start
 
 
-def generate(setup: Setup, sampler: SamplerConfig, count: int, device: torch.device | None = None,
-             callback=None) -> Generated:
+def generate_samples(setup: Setup, sampler: SamplerConfig, count: int, device: torch.device | None = None,
+                     callback=None) -> Generated:
     """Samples plus their spectral errors against the data's spectrum (mean |log S_gen/S_data|, bands)."""
     device = device or torch.device("cpu")
     samples, nfe, seconds = run_sampler(setup, sampler, count, device, callback)
@@ -163,21 +176,3 @@ def generate(setup: Setup, sampler: SamplerConfig, count: int, device: torch.dev
     n = samples.shape[-1]
     errors = spectral_errors(radial_spectrum(samples), shell_sum(setup.data_power), n)
     return Generated(samples, nfe, seconds, errors)
-
-
-def samples_dataset(result: Generated, data: FieldData, setup: Setup, sampler: SamplerConfig) -> xr.Dataset:
-    """Samples as ``field(sample, y, x)`` with the data's coordinates and the full recipe in attrs."""
-    n = data.n
-    coord = np.arange(n) * (2 * np.pi / n)
-    spectrum = radial_spectrum(result.samples).numpy()
-    attrs = provenance("engine.generation", nfe=result.nfe, seconds=result.seconds,
-                       model=setup.description.get("model"), checkpoint=setup.description.get("checkpoint"),
-                       **{f"noise_{k}": v for k, v in setup.description["noise"].items()},
-                       **{f"schedule_{k}": v for k, v in setup.description["schedule"].items()},
-                       **{f"sampler_{k}": v for k, v in options(sampler).items()}, **result.errors)
-    return xr.Dataset(
-        {data.variable: (("sample", "y", "x"), result.samples.numpy(), {"long_name": f"generated {data.variable}"}),
-         "radial_spectrum": (("wavenumber",), spectrum, {"long_name": "shell-summed power spectrum of the samples"})},
-        coords={"sample": np.arange(result.samples.shape[0]), "y": coord, "x": coord,
-                "wavenumber": np.arange(spectrum.shape[0])},
-        attrs=attrs)

@@ -1,4 +1,4 @@
-"""Background jobs: training, sampling, data generation and rollouts in worker processes.
+"""Background jobs: the pipelines (``engine.pipelines``) run in worker processes, streaming events.
 
 A job runs in its own process (spawned; a crash there cannot take the caller down) and streams small event
 dicts back through a queue: ``progress`` (step, loss or preview field and spectrum), ``checkpoint``, and one
@@ -14,7 +14,6 @@ Job options are plain dicts (picklable): config values by config name, e.g.
 from __future__ import annotations
 
 import itertools
-import os
 import multiprocessing as mp
 import queue
 import threading
@@ -24,12 +23,37 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import torch
+
+from engine.config import (
+    ForecastConfig,
+    ForecastSamplerConfig,
+    GRFConfig,
+    KolmogorovConfig,
+    Lorenz96Config,
+    ModelConfig,
+    NoiseConfig,
+    PDDConfig,
+    PDDSamplerConfig,
+    RolloutConfig,
+    SamplerConfig,
+    ScheduleConfig,
+    TrainingConfig,
+)
+from engine.data.store import DataStore
+from engine.devices import worker_threads
+from engine.errors import EngineError
+from engine.pipelines.generate_data import generate_data
+from engine.pipelines.rollout import run_rollout
+from engine.pipelines.sample import sample
+from engine.pipelines.superres import run_superres
+from engine.pipelines.train import train
+from engine.spectral import radial_spectrum
 
 MIN_EVENT_SECONDS = 1 / 30  # at most 30 progress events per second per job: a live field at the browser's frame rate
 CANCEL_GRACE_SECONDS = 1.0
 PREVIEW_SIZE = 128  # previews larger than this are block-averaged down
 FINAL = ("done", "cancelled", "failed")
-KINDS = ("train", "sample", "data", "rollout")
 
 
 class Cancelled(Exception):
@@ -46,150 +70,95 @@ def preview(field) -> np.ndarray:
     return array
 
 
-# ----- what each kind of job does (runs in the worker) -----------------------------------------------------------
-def _configs(options: dict) -> dict:
-    """Config objects from an options dict: {"noise": {...}} → NoiseConfig(**...), by name."""
-    from engine import config as c
+# ----- what each kind of job does (runs in the worker): a pipeline call plus events ------------------------------
+CONFIGS = {"noise": NoiseConfig, "schedule": ScheduleConfig, "model": ModelConfig, "training": TrainingConfig,
+           "sampler": SamplerConfig, "forecast": ForecastConfig, "forecast_sampler": ForecastSamplerConfig,
+           "rollout": RolloutConfig, "pdd": PDDConfig, "pdd_sampler": PDDSamplerConfig, "grf": GRFConfig,
+           "kolmogorov": KolmogorovConfig, "lorenz96": Lorenz96Config}
 
-    classes = {"noise": c.NoiseConfig, "schedule": c.ScheduleConfig, "model": c.ModelConfig, "training": c.TrainingConfig,
-               "sampler": c.SamplerConfig, "forecast": c.ForecastConfig, "forecast_sampler": c.ForecastSamplerConfig,
-               "rollout": c.RolloutConfig, "pdd": c.PDDConfig, "pdd_sampler": c.PDDSamplerConfig, "grf": c.GRFConfig,
-               "kolmogorov": c.KolmogorovConfig, "lorenz96": c.Lorenz96Config}
-    return {name: cls(**options.get(name, {})) for name, cls in classes.items()}
+
+def config(options: dict, name: str):
+    """The config ``name`` of a job's options: ``{"noise": {...}}`` → ``NoiseConfig(**...)`` (defaults if absent)."""
+    return CONFIGS[name](**options.get(name, {}))
+
+
+def cancellable(emit: Callable, should_stop: Callable) -> Callable[[dict], None]:
+    """A progress callback that raises ``Cancelled`` once the job is cancelled, and emits otherwise."""
+    def report(event: dict) -> None:
+        if should_stop():
+            raise Cancelled
+        emit(event)
+
+    return report
 
 
 def _train(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    from engine.data.store import DataStore
-    from engine.training import Trainer, make_task
-
-    cfg, store = _configs(options), DataStore(options.get("data_dir"))
-    task = make_task(options.get("task", "generate"), store.path(options["data"]), options.get("variable"), cfg["noise"],
-                     cfg["schedule"], cfg["forecast"], cfg["training"].spectral_weight, cfg["pdd"])
-    out = store.path(options["out"])
-
     def report(event: dict) -> None:
-        emit(event)
-        if event["kind"] == "checkpoint" and options.get("previews", True):
-            emit({"kind": "preview", "step": event["step"], **_preview_of(task, event["path"], cfg)})
+        emit({**event, "field": preview(event["field"])} if event["kind"] == "preview" else event)
 
-    trainer = Trainer(task, cfg["model"], cfg["training"], out, report, should_stop)
-    path = trainer.run(resume=options.get("resume", True))
-    return {"checkpoint": str(path), "step": trainer.step, "history": trainer.history}
-
-
-def _preview_of(task, checkpoint: str, cfg: dict) -> dict:
-    """What the model does now: 4 samples (8 Euler steps) of a generator, or one forecast of an emulator,
-    as a preview field and its spectrum next to the data's."""
-    import torch
-
-    from engine.diagnostics import spectra
-
-    if task.kind == "generate":
-        from engine.generation import checkpoint_setup, generate
-
-        noise, schedule = (type(cfg[name])(**task.configs[name]) for name in ("noise", "schedule"))
-        setup = checkpoint_setup(checkpoint, task.data, noise, schedule, torch.device("cpu"))
-        fields = generate(setup, cfg["sampler"].__class__(steps=8, seed=0), 4).samples
-        data = task.data.fields[:64]
-    else:
-        from engine.forecast import load_forecaster
-        from engine.pdd import load_pdd
-
-        state = task.data.denormalize(task.data.fields[:1, 0])  # the first trajectory's first state
-        if task.kind == "pdd":  # one noise-free step of the simulation at λ = 0
-            fields = load_pdd(checkpoint).stepper(0.0, noise=False)(state)
-        else:
-            fields = load_forecaster(checkpoint).step(state, cfg["forecast_sampler"], torch.Generator().manual_seed(0))
-        data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
-    ndim = getattr(task, "spatial_dims", 2)
-
-    def mean_spectrum(x):
-        return spectra(x, ndim).reshape(-1, x.shape[-1] // 2 + 1).mean(0).numpy()
-
-    return {"field": preview(fields[0]), "spectrum": mean_spectrum(fields), "data_spectrum": mean_spectrum(data)}
+    result = train(store=DataStore(options.get("data_dir")), task=options.get("task", "generate"),
+                   data=options["data"], out=options["out"], variable=options.get("variable"),
+                   noise=config(options, "noise"), schedule=config(options, "schedule"),
+                   model=config(options, "model"), training=config(options, "training"),
+                   forecast=config(options, "forecast"), pdd=config(options, "pdd"),
+                   resume=options.get("resume", True), previews=options.get("previews", True), callback=report,
+                   should_stop=should_stop)
+    return {"checkpoint": str(result.checkpoint), "step": result.step, "history": result.history}
 
 
 def _sample(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    from engine.data.store import DataStore, load_fields
-    from engine.generation import generate, make_setup
-    from engine.spectral import radial_spectrum
-    from engine.training import resolve_device
+    steps = config(options, "sampler").steps
+    report = cancellable(emit, should_stop)
 
-    cfg, store = _configs(options), DataStore(options.get("data_dir"))
-    device = resolve_device(options.get("device", "auto"))
-    data = load_fields(store.path(options["data"]), options.get("variable"))
-    checkpoint = options.get("checkpoint")
-    setup = make_setup(cfg["model"], data, cfg["noise"], cfg["schedule"], checkpoint and str(store.path(checkpoint)), device)
+    def step(event: dict) -> None:
+        report({"kind": "progress", "step": event["step"], "steps": steps, "preview": preview(event["x"][0])})
 
-    def step(event):
-        if should_stop():
-            raise Cancelled
-        emit({"kind": "progress", "step": event["step"], "steps": cfg["sampler"].steps, "preview": preview(event["x"][0])})
-
-    result = generate(setup, cfg["sampler"], options.get("count", 16), device, step)
-    return {"nfe": result.nfe, "seconds": result.seconds, **result.errors, "samples": preview(result.samples[:4]),
-            "spectrum": radial_spectrum(result.samples).numpy()}
+    result = sample(store=DataStore(options.get("data_dir")), data=options["data"], model=config(options, "model"),
+                    noise=config(options, "noise"), schedule=config(options, "schedule"),
+                    sampler=config(options, "sampler"), count=options.get("count", 16),
+                    checkpoint=options.get("checkpoint"), variable=options.get("variable"),
+                    device=options.get("device", "auto"), callback=step)
+    samples = result.generated.samples
+    return {"nfe": result.generated.nfe, "seconds": result.generated.seconds, **result.generated.errors,
+            "samples": preview(samples[:4]), "spectrum": radial_spectrum(samples).numpy()}
 
 
 def _data(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    from engine.data.catalog import cached_name, generate
-    from engine.data.store import DataStore, write_dataset
-
-    kind, store = options["kind"], DataStore(options.get("data_dir"))
-    config = _configs(options)[kind]
-    name = options.get("name") or cached_name(config)
-
-    def progress(event):
-        if should_stop():
-            raise Cancelled
-        emit(event)
-
-    partial = store.partial_path(name)
-    write_dataset(generate(config, progress, partial), store.path(name))
-    partial.unlink(missing_ok=True)
-    return {"name": name}
+    kind = options["kind"]
+    result = generate_data(store=DataStore(options.get("data_dir")), config=config(options, kind),
+                           name=options.get("name"), callback=cancellable(emit, should_stop))
+    return {"name": result.name}
 
 
 def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    from engine.data.store import DataStore
-    from engine.rollout import run_rollout
+    def progress(event: dict) -> None:
+        truth = event["truth"]
+        emit({**event, "preview": preview(event["preview"]), "spectrum": event["spectrum"].numpy(),
+              "truth": None if truth is None else preview(truth)})
 
-    cfg = _configs(options)
-
-    def progress(event):
-        emit({**event, "preview": preview(event["preview"]), "spectrum": event["spectrum"].numpy()})
-
-    result, summary = run_rollout(DataStore(options.get("data_dir")), options["checkpoint"], options["data"],
-                                  cfg["rollout"], cfg["forecast_sampler"], options.get("refiner"),
-                                  options.get("variable"), options.get("out"), progress, should_stop)
-    if result.reason == "stopped":
+    result = run_rollout(store=DataStore(options.get("data_dir")), checkpoint=options["checkpoint"],
+                         data=options["data"], config=config(options, "rollout"),
+                         sampler=config(options, "forecast_sampler"), refiner=options.get("refiner"),
+                         variable=options.get("variable"), out=options.get("out"), callback=progress,
+                         should_stop=should_stop)
+    if result.rollout.reason == "stopped":
         raise Cancelled
-    return {**summary, "spectra": result.spectra.numpy()}
+    return {**result.summary, "spectra": result.rollout.spectra.numpy()}
 
 
 def _superres(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    from engine.data.store import DataStore
-    from engine.pdd import run_superres
+    report = cancellable(emit, should_stop)
 
-    cfg, last = _configs(options), [0.0]
+    def progress(event: dict) -> None:
+        report({"kind": "progress", "step": event["step"], "steps": event["steps"], "lam": event["lam"],
+                "preview": event["frame"]})  # the worker's emit throttles; preview() copies only what is sent
 
-    def progress(event):
-        if should_stop():
-            raise Cancelled
-        if time.monotonic() - last[0] >= MIN_EVENT_SECONDS or event["step"] == event["steps"]:
-            last[0] = time.monotonic()
-            state = event["state"]
-            emit({"kind": "progress", "step": event["step"], "steps": event["steps"], "lam": event["lam"],
-                  "preview": preview(state[0, state.shape[1] // 2])})
-
-    summary, dataset = run_superres(DataStore(options.get("data_dir")), options["checkpoint"], options["data"],
-                                    cfg["pdd_sampler"], options.get("sequences", 1), options.get("variable"),
-                                    options.get("out"), options.get("from_noise", False), options.get("device", "auto"),
-                                    progress)
-    name = [v for v in dataset.data_vars if f"{v}_coarse" in dataset.data_vars][0]
-    middle = dataset.sizes["frame"] // 2
-    return {**summary, **{f"{key}_field": preview(dataset[var].values[0, middle])
-                          for key, var in (("input", f"{name}_coarse"), ("output", name), ("truth", f"{name}_truth"))}}
+    result = run_superres(store=DataStore(options.get("data_dir")), checkpoint=options["checkpoint"],
+                          data=options["data"], sampler=config(options, "pdd_sampler"),
+                          sequences=options.get("sequences", 1), variable=options.get("variable"),
+                          out=options.get("out"), from_noise=options.get("from_noise", False),
+                          device=options.get("device", "auto"), callback=progress)
+    return {**result.summary, **{f"{key}_field": preview(frame) for key, frame in result.frames.items()}}
 
 
 RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout, "superres": _superres}
@@ -197,27 +166,27 @@ RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollou
 
 def _worker(kind: str, options: dict, events, cancel) -> None:
     """Process entry point: run the job, stream throttled events, end with exactly one final event."""
-    import torch
-
     # leave a core to the caller (the dashboard server stays responsive); oversubscribed OpenMP threads spin
-    torch.set_num_threads(options.get("threads") or max(1, (os.cpu_count() or 2) - 1))
+    torch.set_num_threads(worker_threads(options.get("threads")))
     last = [0.0]
 
     def emit(event: dict) -> None:
         now = time.monotonic()
         if event.get("kind") != "progress" or now - last[0] >= MIN_EVENT_SECONDS:
             last[0] = now
+            if event.get("kind") == "progress" and "preview" in event:
+                event = {**event, "preview": preview(event["preview"])}
             events.put(event)
 
     try:
         result = RUNNERS[kind](options, emit, cancel.is_set)
-        events.put({"kind": "cancelled", "reason": "cancelled"} if cancel.is_set() else {"kind": "done", "result": result})
+        cancelled = {"kind": "cancelled", "reason": "cancelled"}
+        events.put(cancelled if cancel.is_set() else {"kind": "done", "result": result})
     except Cancelled:
         events.put({"kind": "cancelled", "reason": "cancelled"})
     except Exception as err:  # every failure ends the job with its reason; the caller keeps running
-        from engine.errors import EngineError
-
-        events.put({"kind": "failed", "reason": str(err) if isinstance(err, EngineError) else f"{type(err).__name__}: {err}"})
+        reason = str(err) if isinstance(err, EngineError) else f"{type(err).__name__}: {err}"
+        events.put({"kind": "failed", "reason": reason})
 
 
 # ----- the caller's side ----------------------------------------------------------------------------------------
@@ -274,11 +243,9 @@ class JobManager:
         self._lock = threading.Lock()
 
     def submit(self, kind: str, options: dict) -> Job:
-        """Start a job of ``kind`` (train, sample, data, rollout) with plain-dict ``options``."""
+        """Start a job of ``kind`` (a key of ``RUNNERS``) with plain-dict ``options``."""
         if kind not in RUNNERS:
-            from engine.errors import EngineError
-
-            raise EngineError(f"job kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            raise EngineError(f"job kind must be one of {', '.join(RUNNERS)}, not {kind!r}")
         job = Job(next(self._ids), kind, dict(options))
         with self._lock:
             self.jobs[job.id] = job
@@ -287,8 +254,6 @@ class JobManager:
 
     def _device_lock(self, options: dict) -> threading.Lock | None:
         """One lock per CUDA device: GPU jobs are serialized, CPU jobs are not."""
-        import torch
-
         device = (options.get("training") or options.get("rollout") or {}).get("device", options.get("device", "auto"))
         if device == "cpu" or not torch.cuda.is_available():
             return None
@@ -326,7 +291,8 @@ class JobManager:
                 process.terminate()
                 job.record({"kind": "cancelled", "reason": "cancelled (worker terminated)"})
             elif not process.is_alive() and events.empty():
-                job.record({"kind": "failed", "reason": f"the worker exited with code {process.exitcode} without a result"})
+                job.record({"kind": "failed", "reason": f"the worker exited with code {process.exitcode} without a "
+                                                        f"result"})
         process.join(timeout=5)
 
     def kill(self, job: Job) -> None:

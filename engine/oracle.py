@@ -88,3 +88,12 @@ def drift_lipschitz(model: GaussianModel, ts: Tensor) -> Tensor:
     """``max_k |c_k(t)|``: the drift's Lipschitz constant, which sets the step size an explicit integrator needs.
     It stays bounded when the noise is no smoother than the data and grows like 1/(1 − t) otherwise."""
     return torch.stack([model.gain(t).abs().max() for t in ts])
+
+
+def snr_map(schedule, noise_power: Tensor, data_power: Tensor, ts: Tensor) -> Tensor:
+    """``log10(β(t)² S_d(k) / α(t)² S_n(k))`` per shell k ≥ 1 (rows) and time t (columns), clipped to [−8, 8]:
+    which scales the interpolant has decided by time t (positive: data dominates)."""
+    c = schedule(ts)
+    noise, data = shell_sum(noise_power)[1:], shell_sum(data_power)[1:]
+    ratio = (c.beta[None, :] ** 2 * data[:, None]) / (c.alpha[None, :] ** 2 * noise[:, None] + 1e-300)
+    return torch.log10(ratio + 1e-300).clamp(-8, 8)

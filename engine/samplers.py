@@ -46,13 +46,15 @@ def uniform_grid(steps: int) -> Tensor:
 
 
 def dilated_grid(steps: int, k: float, dimension: int) -> Tensor:
-    """Paper 003's VP dilation applied to a uniform grid: half the steps for τ ∈ [0, k/√d], where features are decided."""
+    """Paper 003's VP dilation applied to a uniform grid: half the steps for τ ∈ [0, k/√d], where features are
+    decided."""
     tau, _ = vp_dilation(k, dimension)(uniform_grid(steps))
     return tau
 
 
 def diffusion(shape: str, eps: float, schedule: Callable[[Tensor], Coefficients]) -> Callable[[Tensor], Tensor]:
-    """ε(t): ``constant`` ε, ``sine`` ε sin(πt) (vanishes at both ends), ``alpha2`` ε α(t)² (vanishes with the noise)."""
+    """ε(t): ``constant`` ε, ``sine`` ε sin(πt) (vanishes at both ends), ``alpha2`` ε α(t)² (vanishes with the
+    noise)."""
     if eps < 0:
         raise EngineError(f"diffusion ε must be ≥ 0, got {eps}")
     if shape == "constant":
@@ -87,7 +89,8 @@ def sample_heun(drift: Drift, x: Tensor, ts: Tensor, callback: Callback = None) 
     return x
 
 
-def sample_euler_maruyama(drift: Drift, score: Callable[[Tensor, Tensor, Tensor], Tensor], x: Tensor, ts: Tensor, eps: Callable[[Tensor], Tensor],
+def sample_euler_maruyama(drift: Drift, score: Callable[[Tensor, Tensor, Tensor], Tensor], x: Tensor, ts: Tensor,
+                          eps: Callable[[Tensor], Tensor],
                           noise_power: Tensor, generator: torch.Generator | None = None,
                           callback: Callback = None) -> Tensor:
     """Euler–Maruyama on ``dX = [b + ε(t) C s] dt + sqrt(2ε(t)) C^½ dW``.

@@ -65,7 +65,8 @@ class Trigonometric:
         t = _t(t)
         w = math.pi / 2
         zero = torch.zeros_like(t)
-        return _coefficients(torch.cos(w * t), torch.sin(w * t), zero, -w * torch.sin(w * t), w * torch.cos(w * t), zero)
+        cos, sin = torch.cos(w * t), torch.sin(w * t)
+        return _coefficients(cos, sin, zero, -w * sin, w * cos, zero)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,8 @@ def make_schedule(kind: str, *, dimension: int, r: float | None = None, sigma_ma
         return VarianceExploding(sigma_max)
     if kind == "designed":
         if r is None or not r > 0:
-            raise EngineError("the designed schedule needs r > 0, the data-to-noise spectral ratio at the highest wavenumber")
+            raise EngineError("the designed schedule needs r > 0, the data-to-noise spectral ratio at the highest "
+                              "wavenumber")
         return Designed(r)
     if kind == "powerlaw":
         return PowerLaw(beta_form, gamma_sigma)

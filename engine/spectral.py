@@ -121,3 +121,13 @@ def lowpass(x: Tensor, kcut: float) -> Tensor:
     """Sharp spectral low-pass: keep modes with |k| ≤ kcut."""
     n = x.shape[-1]
     return spectral_filter(x, (wavenumber_magnitude(n, x.device) <= kcut).to(x.dtype))
+
+
+def ortho_fft(x: Tensor, ndim: int) -> Tensor:
+    """Unitary FFT over the last ``ndim`` dims (white noise keeps unit variance per mode)."""
+    return torch.fft.fftn(x, dim=tuple(range(-ndim, 0)), norm="ortho")
+
+
+def ortho_ifft(x: Tensor, ndim: int) -> Tensor:
+    """Real part of the unitary inverse FFT over the last ``ndim`` dims."""
+    return torch.fft.ifftn(x, dim=tuple(range(-ndim, 0)), norm="ortho").real

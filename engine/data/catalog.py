@@ -9,14 +9,21 @@ a second).
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Callable
 
 import param
+import xarray as xr
 
+from engine.checkpoints import load_checkpoint
 from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, options
+from engine.data.grf import generate_grf
+from engine.data.kolmogorov import simulate_kolmogorov
+from engine.data.lorenz96 import simulate_lorenz96
+from engine.data.sequences import same_spacing
 from engine.data.store import ASSETS, DataStore, parameter_digest, write_dataset
 
-KINDS = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", Lorenz96Config: "lorenz96"}
+GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", Lorenz96Config: "lorenz96"}
 
 # The shipped Kolmogorov set: 64², 4 held-out trajectories (seed 1) × 50 snapshots, 2.8 MiB; models train on
 # seed-0 data made with `python -m engine data kolmogorov` and are evaluated on this one.
@@ -34,24 +41,29 @@ SHIPPED_KOLMOGOROV_FINE_FILE = "kolmogorov-64-dt0.02-test.nc"
 
 def cached_name(config: param.Parameterized) -> str:
     """``kind-size-digest.nc``: the digest covers every parameter except the device."""
-    kind = KINDS[type(config)]
+    kind = GENERATOR_NAMES[type(config)]
     size = getattr(config, "size", getattr(config, "slow", ""))
     return f"{kind}-{size}-{parameter_digest(options(config))}.nc"
 
 
-def generate(config: param.Parameterized, callback: Callable[[dict], None] | None = None, state_path=None):
+def generate_dataset(config: param.Parameterized, callback: Callable[[dict], None] | None = None,
+                     state_path: Path | None = None) -> xr.Dataset:
     """The dataset for ``config`` from its generator (Kolmogorov keeps resumable state at ``state_path``)."""
     if isinstance(config, GRFConfig):
-        from engine.data.grf import generate_grf
-
         return generate_grf(config)
     if isinstance(config, KolmogorovConfig):
-        from engine.data.kolmogorov import simulate
+        return simulate_kolmogorov(config, callback, state_path)
+    return simulate_lorenz96(config, callback)
 
-        return simulate(config, callback, state_path)
-    from engine.data.lorenz96 import simulate
 
-    return simulate(config, callback)
+def write_generated(config: param.Parameterized, store: DataStore, name: str,
+                    callback: Callable[[dict], None] | None = None) -> Path:
+    """Generate ``config``'s dataset into ``name`` (atomically); an interrupted Kolmogorov run resumes from the
+    state it left beside the target, which is removed once the dataset is written."""
+    partial = store.partial_path(name)
+    path = write_dataset(generate_dataset(config, callback, partial), store.path(name))
+    partial.unlink(missing_ok=True)
+    return path
 
 
 def ensure(config: param.Parameterized, store: DataStore | None = None,
@@ -60,9 +72,7 @@ def ensure(config: param.Parameterized, store: DataStore | None = None,
     store = store or DataStore()
     name = cached_name(config)
     if not store.path(name).exists():
-        partial = store.partial_path(name)
-        write_dataset(generate(config, callback, partial), store.path(name))
-        partial.unlink(missing_ok=True)
+        write_generated(config, store, name, callback)
     return name
 
 
@@ -90,9 +100,6 @@ def install_defaults(store: DataStore | None = None) -> list[str]:
 
 def builtin_test_data(store: DataStore, checkpoint: str) -> str:
     """The built-in Kolmogorov test set a checkpoint is judged on: the one saved at the Δt its training data had."""
-    from engine.checkpoints import load_checkpoint
-    from engine.forecast import same_spacing
-
     names = install_defaults(store)
     trained_dt = load_checkpoint(store.path(checkpoint), "cpu").get("data", {}).get("dt")
     fine = trained_dt is not None and same_spacing(trained_dt, SHIPPED_KOLMOGOROV_FINE["save_interval"])

@@ -27,10 +27,10 @@ import xarray as xr
 from engine.checkpoints import save_checkpoint
 from engine.config import KolmogorovConfig, options
 from engine.data.store import parameter_digest, provenance, spectrum_variable
+from engine.devices import resolve_device
 from engine.errors import EngineError
 from engine.noise import colour
 from engine.spectral import wavenumber_magnitude
-from engine.training import resolve_device
 
 Tensor = torch.Tensor
 
@@ -93,7 +93,8 @@ class KolmogorovFlow:
         key = (omega_hat.shape, omega_hat.device)
         if self._buffers.get("key") != key:
             spectral = torch.empty((4, *omega_hat.shape), dtype=omega_hat.dtype, device=omega_hat.device)
-            physical = torch.empty((4, *omega_hat.shape[:-2], self.n, self.n), dtype=self.dtype, device=omega_hat.device)
+            shape = (4, *omega_hat.shape[:-2], self.n, self.n)
+            physical = torch.empty(shape, dtype=self.dtype, device=omega_hat.device)
             self._buffers = {"key": key, "buffers": (spectral, physical, torch.empty_like(physical[0]))}
         return self._buffers["buffers"]
 
@@ -130,7 +131,8 @@ def crank_nicolson_rk4(explicit: Callable[[Tensor], Tensor], implicit: Callable[
     alpha, beta, gamma = CN_RK4_ALPHA, CN_RK4_BETA, CN_RK4_GAMMA
     mus = [0.5 * dt * (alpha[k + 1] - alpha[k]) for k in range(len(beta))]
     if diagonal is not None:
-        fused = [((1 + mu * diagonal) / (1 - mu * diagonal), gamma[k] * dt / (1 - mu * diagonal)) for k, mu in enumerate(mus)]
+        fused = [((1 + mu * diagonal) / (1 - mu * diagonal), gamma[k] * dt / (1 - mu * diagonal))
+                 for k, mu in enumerate(mus)]
 
     def step(u: Tensor) -> Tensor:
         h = explicit(u)
@@ -192,7 +194,7 @@ def _load_state(path: Path, config: KolmogorovConfig, device) -> dict | None:
     return state
 
 
-def simulate(config: KolmogorovConfig, callback: Callable[[dict], None] | None = None,
+def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], None] | None = None,
              state_path: str | Path | None = None, state_every_seconds: float = 20.0) -> xr.Dataset:
     """Spin up ``config.trajectories`` flows, then save ``config.snapshots`` states every ``save_interval``.
 
@@ -203,7 +205,8 @@ def simulate(config: KolmogorovConfig, callback: Callable[[dict], None] | None =
     keep_freed_memory()
     n = config.size
     if config.forcing_wavenumber > n // 3:
-        raise EngineError(f"forcing wavenumber {config.forcing_wavenumber} is not resolved on {n}² after 2/3 dealiasing")
+        raise EngineError(f"forcing wavenumber {config.forcing_wavenumber} is not resolved on {n}² after 2/3 "
+                          "dealiasing")
     eq = KolmogorovFlow(n, config.viscosity, config.drag, config.forcing_wavenumber, device)
     dt_bound = stable_time_step(config.max_velocity, n, config.cfl)
     inner = max(1, math.ceil(config.save_interval / dt_bound))
@@ -252,7 +255,8 @@ def simulate(config: KolmogorovConfig, callback: Callable[[dict], None] | None =
     times = config.spin_up + config.save_interval * (1 + np.arange(config.snapshots))
     length = {"units": "1", "long_name": "position on [0, 2π)"}
     return xr.Dataset(
-        {"vorticity": (("trajectory", "time", "y", "x"), vorticity.numpy(), {"long_name": "vorticity ω", "units": "1/time"}),
+        {"vorticity": (("trajectory", "time", "y", "x"), vorticity.numpy(),
+                       {"long_name": "vorticity ω", "units": "1/time"}),
          "spectrum": spectrum_variable(vorticity)},
         coords={"trajectory": np.arange(config.trajectories), "time": ("time", times, {"units": "1"}),
                 "y": ("y", coord, length), "x": ("x", coord, length)},

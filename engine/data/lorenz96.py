@@ -45,7 +45,7 @@ def rk4_step(x: Tensor, y: Tensor, c: Lorenz96Config) -> tuple[Tensor, Tensor]:
             y + h / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1]))
 
 
-def simulate(config: Lorenz96Config, callback: Callable[[dict], None] | None = None) -> xr.Dataset:
+def simulate_lorenz96(config: Lorenz96Config, callback: Callable[[dict], None] | None = None) -> xr.Dataset:
     """``slow(trajectory, time, k)`` and ``fast(trajectory, time, j)`` after a discarded spin-up."""
     generator = torch.Generator().manual_seed(config.seed)
     batch, k_slow, n_fast = config.trajectories, config.slow, config.slow * config.fast_per_slow

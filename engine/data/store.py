@@ -21,11 +21,12 @@ import xarray as xr
 
 import engine
 from engine.errors import EngineError
-from engine.spectral import isotropic_modal_spectrum
+from engine.spectral import isotropic_modal_spectrum, shell_counts
 
 SPECTRUM_ATTRS = {
     "long_name": "shell-mean modal variance",
-    "description": "mean over modes with round(|k|) = wavenumber of |fft2(field, norm='forward')|^2, averaged over samples",
+    "description": "mean over modes with round(|k|) = wavenumber of |fft2(field, norm='forward')|^2, averaged over "
+                   "samples",
 }
 SUFFIXES = (".nc", ".zarr")
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -114,9 +115,11 @@ def field_variable(ds: xr.Dataset, variable: str | None, where: str) -> str:
     """The variable to use: ``variable`` if given and valid, else the first with dims (..., y, x)."""
     if variable is not None:
         if variable not in ds.data_vars:
-            raise EngineError(f"{where}: no variable {variable!r}; it has {', '.join(map(str, ds.data_vars)) or 'none'}")
+            names = ", ".join(map(str, ds.data_vars)) or "none"
+            raise EngineError(f"{where}: no variable {variable!r}; it has {names}")
         if ds[variable].dims[-2:] != ("y", "x"):
-            raise EngineError(f"{where}: variable {variable!r} has dims {ds[variable].dims}; the last two must be (y, x)")
+            raise EngineError(f"{where}: variable {variable!r} has dims {ds[variable].dims}; the last two must be (y, "
+                              f"x)")
         return variable
     candidates = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
     if not candidates:
@@ -154,6 +157,15 @@ def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
                     if "spectrum" in ds and ds["spectrum"].size == values.shape[-1] // 2 + 1
                     else isotropic_modal_spectrum(fields))
         return FieldData(fields, spectrum, name, dict(ds.attrs))
+
+
+def field_std(ds: xr.Dataset, variable: str) -> float:
+    """A field variable's pixel standard deviation, from the stored spectrum when there is one (pixel variance =
+    Σ_k modal variance = Σ_shells count_k · spectrum_k), else from its first 8 fields."""
+    if "spectrum" in ds and ds["spectrum"].size == ds.sizes["x"] // 2 + 1:
+        counts = shell_counts(ds.sizes["x"]).numpy()
+        return float(np.sqrt((ds["spectrum"].values * counts)[1:].sum()))
+    return float(ds[variable].isel({d: slice(0, 8) for d in ds[variable].dims[:-2]}).std())
 
 
 def data_dir() -> Path:

@@ -136,7 +136,8 @@ def test_lorenz96_shows_as_hovmoller_diagrams_with_line_spectra(page, server_url
     assert shape[0] is True and shape[3] == pytest.approx(19.95)
     spectra = _spectra(page, "radial power spectrum of the snapshot")  # the figure's name; its title says "line"
     assert len(spectra["data"]) == 16 and len(spectra["time mean"]) == 16  # sites k = 1..K/2
-    title = page.evaluate("() => Bokeh.documents[0].get_model_by_name('radial power spectrum of the snapshot').title.text")
+    title = page.evaluate("() => Bokeh.documents[0].get_model_by_name('radial power spectrum of the "
+                          "snapshot').title.text")
     assert title == "line power spectrum of the snapshot"
     page.screenshot(path=str(artifacts / "dashboard-lorenz96.png"))
     assert errors == []

@@ -5,7 +5,8 @@ import torch
 from engine.animation import RDBU, colourize, frames, write_animation
 from engine.config import RolloutConfig
 from engine.errors import EngineError
-from engine.rollout import rollout, rollout_dataset, truth_frames
+from engine.pipelines.rollout import rollout_dataset, truth_frames
+from engine.rollout import rollout
 
 
 def test_the_diverging_scale_maps_its_ends_and_zero_and_greys_missing_truth():
@@ -29,7 +30,7 @@ def _rollout_dataset(truth: bool):
     start = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(0))
     result = rollout(lambda x: torch.roll(x, 1, -1), start, config, data_std=1.0)
     frames_ = truth_frames(start[:1, None].repeat(1, 3, 1, 1), result.saved_steps, config, 1) if truth else None
-    return rollout_dataset(result, 0.5, "vorticity", config, frames_)
+    return rollout_dataset(result, dt=0.5, variable="vorticity", config=config, truth=frames_)
 
 
 def test_frames_put_truth_beside_the_emulator_on_one_scale():

@@ -17,7 +17,8 @@ def test_grf_then_analytic_sample_json(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path), "data", "grf", "--size", "32", "--count", "64", "--seed", "2",
                  "--out", "grf.nc"]) == 0
     capsys.readouterr()
-    assert main(["--data-dir", str(tmp_path), "sample", "--data", str(data), "--model", "analytic", "--noise", "matched", "--schedule", "linear",
+    assert main(["--data-dir", str(tmp_path), "sample", "--data", str(data), "--model", "analytic",
+                 "--noise", "matched", "--schedule", "linear",
                  "--sampler", "ode", "--steps", "16", "--count", "32", "--out", "samples.nc", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["nfe"] == 16 and summary["seconds"] > 0

@@ -5,8 +5,9 @@ import pytest
 import torch
 import xarray as xr
 
-from engine.coarse import OUProcess, coarse_grain, coarse_grain_dataset, damping_table, surviving_wavenumber
+from engine.coarse import OUProcess, coarse_grain, damping_table, surviving_wavenumber
 from engine.errors import EngineError
+from engine.pipelines.coarse_data import coarse_grain_dataset
 
 
 def ortho_fft2(x):
@@ -80,13 +81,13 @@ def test_dataset_keeps_units_records_lambda_and_both_parts():
     coord = np.arange(16) * 2 * np.pi / 16
     ds = xr.Dataset({"vorticity": (("trajectory", "time", "y", "x"), values, {"units": "1/time"})},
                     coords={"time": np.arange(5) * 0.5, "y": coord, "x": coord}, attrs={"generator": "test", "seed": 7})
-    out = coarse_grain_dataset(ds, "vorticity", 0.1, seed=1)
+    out = coarse_grain_dataset(ds, variable="vorticity", lam=0.1, seed=1)
     assert out["vorticity"].dims == ds["vorticity"].dims and out["vorticity_smooth"].shape == values.shape
     assert float(out["lam"]) == 0.1 and out.attrs["lam"] == 0.1 and out.attrs["source_seed"] == 7
     assert out["vorticity"].attrs["units"] == "1/time"
     assert out["vorticity_smooth"].std() < ds["vorticity"].std()  # white-ish input: fine modes damped
     assert abs(float(out["vorticity_smooth"].mean()) - float(ds["vorticity"].mean())) < 1e-4  # k = 0 kept
-    same = coarse_grain_dataset(ds, "vorticity", 0.1, seed=1)
+    same = coarse_grain_dataset(ds, variable="vorticity", lam=0.1, seed=1)
     np.testing.assert_array_equal(out["vorticity"].values, same["vorticity"].values)
 
 

@@ -3,8 +3,17 @@ import math
 import pytest
 import torch
 
-from engine.diagnostics import (band_spectral_rmse, correlation, drift_norms, energy_and_enstrophy, energy_spectra,
-                                rate_of_change, shell_spectra, vrmse, wasserstein_1d)
+from engine.diagnostics import (
+    band_spectral_rmse,
+    correlation,
+    drift_norms,
+    energy_and_enstrophy,
+    energy_spectra,
+    rate_of_change,
+    shell_spectra,
+    vrmse,
+    wasserstein_1d,
+)
 from engine.interpolants import GaussianModel
 from engine.noise import sample_noise
 from engine.oracle import expected_drift_norm
@@ -24,7 +33,8 @@ def test_vrmse_of_known_errors():
     assert torch.allclose(vrmse(truth, truth), torch.zeros(4, dtype=torch.float64), atol=1e-12)
     shifted = truth + 0.5  # mean squared error ¼ → sqrt(¼ / ½)
     assert torch.allclose(vrmse(shifted, truth), torch.full((4,), math.sqrt(0.5), dtype=torch.float64), rtol=1e-5)
-    assert torch.allclose(vrmse(torch.zeros_like(truth), truth), torch.ones(4, dtype=torch.float64), rtol=1e-5)  # persistence of 0
+    # persistence of 0
+    assert torch.allclose(vrmse(torch.zeros_like(truth), truth), torch.ones(4, dtype=torch.float64), rtol=1e-5)
 
 
 def test_spectra_of_single_fourier_modes():

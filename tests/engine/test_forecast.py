@@ -2,11 +2,13 @@ import pytest
 import torch
 
 from engine.config import ForecastConfig, ForecastSamplerConfig, KolmogorovConfig, ModelConfig, TrainingConfig
-from engine.data.kolmogorov import simulate
+from engine.data.kolmogorov import simulate_kolmogorov
+from engine.data.sequences import load_trajectories
 from engine.data.store import write_dataset
 from engine.diagnostics import vrmse
 from engine.errors import EngineError
-from engine.forecast import Forecaster, ForecastTask, load_forecaster, load_trajectories, si_interpolant
+from engine.forecast import Forecaster, load_forecaster, si_interpolant
+from engine.tasks.forecast import ForecastTask
 from engine.training import Trainer
 
 N = 16
@@ -61,7 +63,7 @@ def test_sde_with_zero_diffusion_equals_the_ode():
 def flow(tmp_path_factory):
     folder = tmp_path_factory.mktemp("flow")
     config = KolmogorovConfig(size=32, trajectories=5, snapshots=48, spin_up=20.0, save_interval=0.5, device="cpu")
-    return write_dataset(simulate(config), folder / "flow.nc")
+    return write_dataset(simulate_kolmogorov(config), folder / "flow.nc")
 
 
 def test_trajectories_are_normalized_and_checked(flow, tmp_path):

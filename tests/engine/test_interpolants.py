@@ -1,10 +1,10 @@
 import torch
 
+from engine.data.grf import grf_power
 from engine.interpolants import GaussianModel, ScheduleTransfer, ScoreFromDrift, interpolate, velocity_target
 from engine.noise import sample_noise, white_spectrum
 from engine.schedules import make_schedule
 from engine.spectral import modal_power
-from engine.data.grf import grf_power
 
 N = 16
 

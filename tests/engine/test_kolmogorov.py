@@ -67,10 +67,10 @@ def test_bad_parameters_are_refused():
 def test_spun_up_flow_is_stationary_with_the_forced_peak_and_a_steep_decay(tmp_path):
     from engine.cli import main
     from engine.config import KolmogorovConfig
-    from engine.data.kolmogorov import simulate
+    from engine.data.kolmogorov import simulate_kolmogorov
     from engine.spectral import energy_spectrum, radial_spectrum
 
-    ds = simulate(KolmogorovConfig(size=64, trajectories=4, snapshots=40, spin_up=30.0, save_interval=0.5))
+    ds = simulate_kolmogorov(KolmogorovConfig(size=64, trajectories=4, snapshots=40, spin_up=30.0, save_interval=0.5))
     assert ds["vorticity"].dims == ("trajectory", "time", "y", "x") and ds.sizes["time"] == 40
     assert ds.attrs["viscosity"] == 1e-3 and ds.attrs["dt"] > 0
     omega = torch.from_numpy(ds["vorticity"].values).double()
@@ -86,25 +86,26 @@ def test_spun_up_flow_is_stationary_with_the_forced_peak_and_a_steep_decay(tmp_p
     assert slope < -3  # steep (enstrophy-cascade) decay past the forcing scale
     # the CLI writes the same dataset atomically
     out = tmp_path / "k.nc"
-    assert main(["--data-dir", str(tmp_path), "data", "kolmogorov", "--size", "32", "--trajectories", "1", "--snapshots", "2",
+    assert main(["--data-dir", str(tmp_path), "data", "kolmogorov", "--size", "32", "--trajectories", "1",
+                 "--snapshots", "2",
                  "--spin-up", "0", "--out", "k.nc"]) == 0
     assert out.exists() and [p.name for p in tmp_path.iterdir()] == ["k.nc"]
 
 
 def test_a_flow_faster_than_its_cfl_bound_stops_with_a_clear_error():
     from engine.config import KolmogorovConfig
-    from engine.data.kolmogorov import simulate
+    from engine.data.kolmogorov import simulate_kolmogorov
 
     with pytest.raises(EngineError, match="raise max_velocity"):
-        simulate(KolmogorovConfig(size=32, trajectories=1, snapshots=2, spin_up=0.0, max_velocity=0.01))
+        simulate_kolmogorov(KolmogorovConfig(size=32, trajectories=1, snapshots=2, spin_up=0.0, max_velocity=0.01))
 
 
 def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
     from engine.config import KolmogorovConfig
-    from engine.data.kolmogorov import simulate
+    from engine.data.kolmogorov import simulate_kolmogorov
 
     config = KolmogorovConfig(size=16, trajectories=2, snapshots=6, spin_up=1.0, save_interval=0.5, device="cpu")
-    full = simulate(config)
+    full = simulate_kolmogorov(config)
     state = tmp_path / ".k.partial.pt"
 
     def interrupt(event):
@@ -112,14 +113,15 @@ def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        simulate(config, interrupt, state)
+        simulate_kolmogorov(config, interrupt, state)
     assert state.exists()
     events = []
-    resumed = simulate(config, events.append, state)
+    resumed = simulate_kolmogorov(config, events.append, state)
     assert events[0] == {"kind": "resumed", "step": 4, "steps": 8} and len(events) == 1 + 4
     assert torch.equal(torch.from_numpy(resumed["vorticity"].values), torch.from_numpy(full["vorticity"].values))
     with pytest.raises(EngineError, match="other parameters"):
-        simulate(KolmogorovConfig(size=16, trajectories=2, snapshots=7, spin_up=1.0, device="cpu"), None, state)
+        other = KolmogorovConfig(size=16, trajectories=2, snapshots=7, spin_up=1.0, device="cpu")
+        simulate_kolmogorov(other, None, state)
 
 
 def test_the_fused_diagonal_stage_equals_the_generic_one():

@@ -3,7 +3,7 @@ import math
 import torch
 
 from engine.config import Lorenz96Config
-from engine.data.lorenz96 import rk4_step, simulate, tendencies
+from engine.data.lorenz96 import rk4_step, simulate_lorenz96, tendencies
 
 
 def test_advection_and_coupling_conserve_energy():
@@ -38,7 +38,7 @@ def test_rk4_is_fourth_order():
 
 
 def test_simulation_dataset_is_chaotic_bounded_and_documented():
-    ds = simulate(Lorenz96Config(snapshots=50, spin_up=2.0, trajectories=2, save_every=100))
+    ds = simulate_lorenz96(Lorenz96Config(snapshots=50, spin_up=2.0, trajectories=2, save_every=100))
     assert ds["slow"].dims == ("trajectory", "time", "k") and ds.sizes["k"] == 32
     assert ds["fast"].sizes["j"] == 128 and ds.attrs["forcing"] == 10.0
     slow = ds["slow"].values
@@ -52,7 +52,8 @@ def test_cli_writes_the_dataset(tmp_path):
     from engine.cli import main
 
     out = tmp_path / "l96.nc"
-    assert main(["--data-dir", str(tmp_path), "data", "lorenz96", "--snapshots", "5", "--spin-up", "0", "--trajectories", "1",
+    assert main(["--data-dir", str(tmp_path), "data", "lorenz96", "--snapshots", "5", "--spin-up", "0",
+                 "--trajectories", "1",
                  "--out", "l96.nc"]) == 0
     ds = xr.open_dataset(out, engine="h5netcdf")
     assert ds["slow"].shape == (1, 5, 32) and ds.attrs["generator"] == "engine.data.lorenz96"

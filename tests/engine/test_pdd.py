@@ -10,13 +10,14 @@ from engine.cli import main
 from engine.coarse import OUProcess, coarse_grain
 from engine.config import ModelConfig, PDDConfig, PDDSamplerConfig, TrainingConfig
 from engine.data.catalog import install_defaults
+from engine.data.sequences import datasets_for, load_sequences, pick_sequences
 from engine.data.store import DataStore, write_dataset
 from engine.errors import EngineError
-from engine.forecast import datasets_for
-from engine.coarse import ortho_fft as _fft
-from engine.coarse import ortho_ifft as _ifft
-from engine.pdd import (PDD, PDDTask, forward_sample, load_pdd, load_sequences, phi1,
-                        pick_sequences, run_superres, simulate, window_stack)
+from engine.pdd import PDD, forward_sample, load_pdd, phi1, simulate_at_lambda, window_stack
+from engine.pipelines.superres import run_superres
+from engine.spectral import ortho_fft as _fft
+from engine.spectral import ortho_ifft as _ifft
+from engine.tasks.pdd import PDDTask
 from engine.training import Trainer
 
 
@@ -28,7 +29,8 @@ def test_window_stack_pads_the_start_with_zeros():
 
 def test_phi1_matches_its_series_near_zero_and_its_formula_elsewhere():
     z = torch.tensor([0.0, 1e-14, 1e-3, 2.0, -3.0], dtype=torch.float64)
-    assert torch.allclose(phi1(z), torch.tensor([1.0, 1.0, 1 + 1e-3 / 2 + 1e-6 / 6, math.expm1(2) / 2, math.expm1(-3) / -3],
+    expected = [1.0, 1.0, 1 + 1e-3 / 2 + 1e-6 / 6, math.expm1(2) / 2, math.expm1(-3) / -3]
+    assert torch.allclose(phi1(z), torch.tensor(expected,
                                                 dtype=torch.float64), rtol=1e-9)
 
 
@@ -98,10 +100,10 @@ def test_lambda_zero_is_the_identity():
 def lorenz_run(tmp_path_factory):
     """A tiny PDD predictor trained for 150 steps on two-scale Lorenz-96 (slow variables, 1-D)."""
     from engine.config import Lorenz96Config
-    from engine.data.lorenz96 import simulate as simulate_l96
+    from engine.data.lorenz96 import simulate_lorenz96
 
     store = DataStore(tmp_path_factory.mktemp("pdd"))
-    write_dataset(simulate_l96(Lorenz96Config(snapshots=200, trajectories=2, spin_up=2.0)), store.path("l96.nc"))
+    write_dataset(simulate_lorenz96(Lorenz96Config(snapshots=200, trajectories=2, spin_up=2.0)), store.path("l96.nc"))
     data = load_sequences(store.path("l96.nc"))
     task = PDDTask(data, PDDConfig(frames=6, window=2))
     Trainer(task, ModelConfig(size="tiny"), TrainingConfig(steps=150, batch_size=8, lr=2e-3, log_every=50),
@@ -121,15 +123,17 @@ def test_simulation_at_fixed_lambda_keeps_shape_and_stays_finite(lorenz_run):
     model = load_pdd(lorenz_run.path("runs/l96/checkpoint.pt"))
     data = load_sequences(lorenz_run.path("l96.nc"))
     initial = data.denormalize(data.fields[0, :3])
-    states = simulate(model, initial, 0.2, 40, generator=torch.Generator().manual_seed(0))
+    states = simulate_at_lambda(model, initial, lam=0.2, steps=40, generator=torch.Generator().manual_seed(0))
     assert states.shape == (3, 41, 32) and torch.isfinite(states).all()
     assert torch.equal(states[:, 0], initial)
-    quiet = simulate(model, initial, 0.2, 5, noise=False)
-    assert torch.equal(quiet, simulate(model, initial, 0.2, 5, noise=False))  # no noise: deterministic
+    quiet = simulate_at_lambda(model, initial, lam=0.2, steps=5, noise=False)
+    # no noise: deterministic
+    assert torch.equal(quiet, simulate_at_lambda(model, initial, lam=0.2, steps=5, noise=False))
 
 
 def test_superres_cli_reports_band_errors_and_writes_the_three_fields(lorenz_run, capsys):
-    assert main(["--data-dir", str(lorenz_run.root), "superres", "--checkpoint", "runs/l96/checkpoint.pt", "--data", "l96.nc",
+    assert main(["--data-dir", str(lorenz_run.root), "superres", "--checkpoint", "runs/l96/checkpoint.pt",
+                 "--data", "l96.nc",
                  "--lam", "0.2", "--lam-steps", "40", "--sequences", "3", "--out", "sr.nc", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert set(summary["input_error"]) == {"low", "mid", "high"} and summary["nfe"] == 40
@@ -141,7 +145,8 @@ def test_superres_cli_reports_band_errors_and_writes_the_three_fields(lorenz_run
 
 
 def test_superres_refuses_other_models_and_too_many_sequences(lorenz_run, capsys):
-    assert main(["--data-dir", str(lorenz_run.root), "superres", "--checkpoint", "runs/l96/checkpoint.pt", "--data", "l96.nc",
+    assert main(["--data-dir", str(lorenz_run.root), "superres", "--checkpoint", "runs/l96/checkpoint.pt",
+                 "--data", "l96.nc",
                  "--sequences", "1000"]) == 2
     assert "sequences of 6 frames asked for" in capsys.readouterr().err
     install_defaults(lorenz_run)
@@ -170,7 +175,9 @@ def shipped(tmp_path_factory):
 def test_the_shipped_predictor_super_resolves_kolmogorov_toward_the_fine_spectrum(shipped):
     store, fine_dt, _, _ = shipped
     sampler = PDDSamplerConfig(lam=0.1, steps=30, method="ode")
-    summary, dataset = run_superres(store, "runs/shipped-pdd/checkpoint.pt", fine_dt, sampler, sequences=2)
+    result = run_superres(store=store, checkpoint="runs/shipped-pdd/checkpoint.pt", data=fine_dt, sampler=sampler,
+                          sequences=2)
+    summary, dataset = result.summary, result.dataset
     before, after = summary["input_error"], summary["output_error"]
     assert after["high"] < 0.7 * before["high"] and after["mid"] < 0.5 * before["mid"]
     assert dataset["vorticity"].shape == (2, 8, 64, 64) and dataset.attrs["integrator"] == "gaussian"
@@ -181,7 +188,8 @@ def test_with_the_exact_score_super_resolving_an_already_fine_field_changes_it_l
     fixed point of reverse λ, while a coarse-grained one is moved back toward its fine original."""
     model, n, lam = gaussian_model(32), 32, 0.0003
     model.power = model.power * 10  # per-mode data variance 10 ≫ Q_k(λ) ≤ 6·10⁻⁴
-    fine = _ifft(model.power.float().sqrt() * _fft(torch.randn(4, 2, n, n, generator=torch.Generator().manual_seed(0)), 2), 2)
+    white = torch.randn(4, 2, n, n, generator=torch.Generator().manual_seed(0))
+    fine = _ifft(model.power.float().sqrt() * _fft(white, 2), 2)
     coarse = model.coarse_grain(fine, lam, torch.Generator().manual_seed(1))
     sampler = PDDSamplerConfig(lam=lam, steps=10, method="ode")
     change = (model.reverse(fine, sampler) - fine).norm() / fine.norm()
@@ -212,16 +220,18 @@ def test_a_predictor_applies_only_to_data_saved_at_its_time_step(shipped, capsys
     kolmogorov = install_defaults(store)[0]
     with pytest.raises(EngineError, match=f"trained on snapshots Δt = 0.02 apart; .* is saved every 0.5: choose data "
                                           f"saved every 0.02 \\({fine_dt}\\)"):
-        run_superres(store, "runs/shipped-pdd/checkpoint.pt", kolmogorov, PDDSamplerConfig(lam=0.1, steps=2))
+        run_superres(store=store, checkpoint="runs/shipped-pdd/checkpoint.pt", data=kolmogorov,
+                     sampler=PDDSamplerConfig(lam=0.1, steps=2))
     assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-si-forecaster/checkpoint.pt",
                  "--data", fine_dt, "--steps", "2"]) == 2
-    assert f"trained on snapshots Δt = 0.5 apart; {fine_dt} is saved every 0.02: choose data saved every 0.5 ({kolmogorov})" \
-        in capsys.readouterr().err
+    expected = f"trained on snapshots Δt = 0.5 apart; {fine_dt} is saved every 0.02: choose data saved every 0.5"
+    assert f"{expected} ({kolmogorov})" in capsys.readouterr().err
 
 
 def test_a_pdd_predictor_rolls_out_at_lambda_against_the_coarse_grained_truth(shipped, capsys):
     store = shipped[0]
-    assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-pdd/checkpoint.pt", "--lam", "0.1",
+    assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-pdd/checkpoint.pt",
+                 "--lam", "0.1",
                  "--steps", "6", "--members", "2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["blowup_step"] is None and summary["nfe"] == 6 and summary["vrmse"][0] == 0

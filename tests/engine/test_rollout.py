@@ -8,7 +8,9 @@ from engine.data.grf import grf_power
 from engine.diagnostics import shell_spectra
 from engine.interpolants import GaussianModel, interpolate
 from engine.noise import sample_noise, white_spectrum
-from engine.rollout import CHECK_EVERY, Refiner, initial_conditions, rollout, rollout_dataset
+from engine.pipelines.rollout import rollout_dataset
+from engine.refine import Refiner
+from engine.rollout import CHECK_EVERY, initial_conditions, rollout
 from engine.schedules import make_schedule
 from engine.spectral import shell_sum
 
@@ -108,4 +110,5 @@ def test_renoising_restores_the_fine_scales_of_over_smoothed_states():
     thermalizer = Refiner(model, schedule, noise_power, data_power, steps=16)
     assert not thermalizer(smooth)[1].any()  # it sees no noise, so it leaves them
     refined, mask = Refiner(model, schedule, noise_power, data_power, steps=16, renoise=0.2)(smooth)
-    assert mask.all() and fine_error(refined) < 0.2 * fine_error(smooth), (float(fine_error(smooth)), float(fine_error(refined)))
+    errors = (float(fine_error(smooth)), float(fine_error(refined)))
+    assert mask.all() and fine_error(refined) < 0.2 * fine_error(smooth), errors

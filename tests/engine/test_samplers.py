@@ -1,15 +1,22 @@
 import pytest
 import torch
 
+from engine.data.grf import grf_power
 from engine.errors import EngineError
 from engine.interpolants import GaussianModel
 from engine.noise import noise_spectrum, sample_noise
 from engine.oracle import euler_multipliers, exact_spectral_errors, generated_power, heun_multipliers
-from engine.samplers import (CountedDrift, diffusion, dilated_grid, sample_euler, sample_euler_maruyama,
-                             sample_heun, uniform_grid)
+from engine.samplers import (
+    CountedDrift,
+    diffusion,
+    dilated_grid,
+    sample_euler,
+    sample_euler_maruyama,
+    sample_heun,
+    uniform_grid,
+)
 from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
 from engine.spectral import radial_spectrum, shell_counts, shell_sum, spectral_errors
-from engine.data.grf import grf_power
 
 
 def _model(n, noise="white", schedule="linear"):

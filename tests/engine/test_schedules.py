@@ -9,7 +9,8 @@ D = 64 * 64
 
 def _all_schedules():
     out = [(kind, make_schedule(kind, dimension=D, r=1e-3)) for kind in SCHEDULE_KINDS if kind != "powerlaw"]
-    out += [(f"powerlaw[{f}]", make_schedule("powerlaw", dimension=D, beta_form=f, gamma_sigma=0.7)) for f in BETA_FORMS]
+    out += [(f"powerlaw[{f}]", make_schedule("powerlaw", dimension=D, beta_form=f, gamma_sigma=0.7))
+            for f in BETA_FORMS]
     out.append(("designed[r=1]", make_schedule("designed", dimension=D, r=1.0)))
     return out
 

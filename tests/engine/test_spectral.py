@@ -2,8 +2,15 @@ import math
 
 import torch
 
-from engine.spectral import (band_edges, energy_spectrum, isotropic_modal_spectrum, lowpass, radial_spectrum,
-                             shell_counts, spectral_errors)
+from engine.spectral import (
+    band_edges,
+    energy_spectrum,
+    isotropic_modal_spectrum,
+    lowpass,
+    radial_spectrum,
+    shell_counts,
+    spectral_errors,
+)
 
 
 def _mode(n, kx, ky, amplitude=1.0):

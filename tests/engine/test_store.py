@@ -3,8 +3,14 @@ import pytest
 import xarray as xr
 
 from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config
-from engine.data.catalog import (SHIPPED_KOLMOGOROV, SHIPPED_KOLMOGOROV_FINE, SHIPPED_LORENZ96, cached_name, ensure,
-                                 install_defaults)
+from engine.data.catalog import (
+    SHIPPED_KOLMOGOROV,
+    SHIPPED_KOLMOGOROV_FINE,
+    SHIPPED_LORENZ96,
+    cached_name,
+    ensure,
+    install_defaults,
+)
 from engine.data.store import DataStore, load_fields, write_dataset
 from engine.errors import EngineError
 

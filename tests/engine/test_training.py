@@ -8,10 +8,11 @@ from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, Sc
 from engine.data.grf import generate_grf
 from engine.data.store import load_fields, write_dataset
 from engine.errors import EngineError
-from engine.generation import generate, make_setup
+from engine.generation import generate_samples, make_setup
 from engine.interpolants import interpolate
 from engine.noise import sample_noise
-from engine.training import GenerativeTask, Trainer
+from engine.tasks.generative import GenerativeTask, loss_weights
+from engine.training import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +92,14 @@ def test_checkpoints_reject_foreign_and_corrupt_files(tmp_path):
 def test_tiny_unet_trained_briefly_samples_as_well_as_the_exact_drift(grf32, tmp_path):
     """Acceptance: ≤ 2 minutes on 2 CPU cores; spectral error within 2× of the exact drift's at equal NFE."""
     start = time.monotonic()
-    trainer = Trainer(_task(grf32), ModelConfig(size="tiny"), TrainingConfig(steps=1000, batch_size=32, log_every=100, max_seconds=100), tmp_path)
+    training = TrainingConfig(steps=1000, batch_size=32, log_every=100, max_seconds=100)
+    trainer = Trainer(_task(grf32), ModelConfig(size="tiny"), training, tmp_path)
     checkpoint = trainer.run()
     assert time.monotonic() - start < 120
     noise, schedule, sampler = NoiseConfig(kind="matched"), ScheduleConfig(), SamplerConfig(steps=16, seed=5)
     exact = make_setup(ModelConfig(kind="analytic"), grf32, noise, schedule)
     trained = make_setup(ModelConfig(), grf32, noise, schedule, str(checkpoint))
-    exact_result, trained_result = generate(exact, sampler, 512), generate(trained, sampler, 512)
+    exact_result, trained_result = generate_samples(exact, sampler, 512), generate_samples(trained, sampler, 512)
     assert trained_result.nfe == exact_result.nfe == 16
     assert trained_result.errors["spectral_error"] <= 2 * exact_result.errors["spectral_error"]
     # and the network has learned the drift itself on x_t = α x0 + β x1, not just a lucky spectrum.
@@ -113,7 +115,6 @@ def test_tiny_unet_trained_briefly_samples_as_well_as_the_exact_drift(grf32, tmp
 
 def test_loss_weights_emphasize_modes_where_the_noise_is_weak():
     from engine.noise import powerlaw_spectrum, white_spectrum
-    from engine.training import loss_weights
 
     white = loss_weights(white_spectrum(16), 0.25)
     assert torch.allclose(white, torch.ones_like(white))  # white noise: plain pixel L2

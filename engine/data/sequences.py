@@ -1,0 +1,144 @@
+"""Trajectories on disk as tensors: loading and normalizing them, their snapshot spacing Δt, and which datasets
+a one-step model (trained on snapshots Δt apart on an n-point grid) applies to.
+
+Fields are ``(trajectory, time, y, x)`` (or ``(time, y, x)``); 1-D series such as Lorenz-96 are
+``(trajectory, time, k)``. See docs/architecture.md for where this sits.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.data.store import DataStore, check_fields, field_variable, open_dataset
+from engine.errors import EngineError
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class Trajectories:
+    """Normalized trajectories ``(trajectory, time, n, n)`` float32 with the normalization and the time step."""
+
+    fields: Tensor
+    mean: float
+    std: float
+    dt: float
+    variable: str
+    source: str = ""
+
+    @property
+    def n(self) -> int:
+        return self.fields.shape[-1]
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        return x * self.std + self.mean
+
+
+def load_trajectories(path: str | Path, variable: str | None = None, min_length: int = 2) -> Trajectories:
+    """Read ``(trajectory, time, y, x)`` (or ``(time, y, x)``) fields, validated, normalized to zero mean, unit std."""
+    path = Path(path)
+    with open_dataset(path) as ds:
+        name = field_variable(ds, variable, path.name)
+        dims = ds[name].dims
+        if "time" not in dims[:-2]:
+            raise EngineError(f"{path.name}: {name}{tuple(dims)} has no time dim; forecasting needs (…, time, y, x)")
+        da = ds[name].transpose(..., "time", "y", "x")
+        _, values = check_fields(da.to_dataset(), name, path.name)
+        fields = torch.from_numpy(values.reshape(-1, da.sizes["time"], *values.shape[-2:]))
+        times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.arange(da.sizes["time"])
+    if fields.shape[1] < min_length:
+        raise EngineError(f"{path.name}: {fields.shape[1]} snapshots per trajectory; this needs at least {min_length}")
+    mean, std = float(fields.mean()), float(fields.std())
+    if not std > 0:
+        raise EngineError(f"{path.name}: {name} is constant; there is nothing to learn")
+    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times), name, str(path))
+
+
+def snapshot_spacing(times: np.ndarray) -> float:
+    """Δt between saved snapshots: the median step of the time coordinate (1 for a single snapshot)."""
+    return float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+
+
+def same_spacing(dt: float, other: float) -> bool:
+    """Two snapshot spacings agree (to the rounding of a saved time coordinate)."""
+    return math.isclose(dt, other, rel_tol=1e-3)
+
+
+def check_time_step(*, trained_dt: float, data_dt: float, n: int, data_name: str, checkpoint: str,
+                    store: DataStore) -> None:
+    """A one-step model (``u_n → u_{n+1}``) applies only to snapshots saved at the Δt it was trained on; the error
+    names the datasets in ``store`` on the same n-point grid that fit."""
+    if not same_spacing(trained_dt, data_dt):
+        fitting = datasets_for(store, n, trained_dt)
+        raise EngineError(f"{checkpoint} was trained on snapshots Δt = {trained_dt:g} apart; {Path(data_name).name} "
+                          f"is saved every {data_dt:g}: choose data saved every {trained_dt:g}"
+                          + (f" ({', '.join(fitting)})" if fitting else ""))
+
+
+def datasets_for(store: DataStore, n: int, dt: float) -> list[str]:
+    """The datasets at the top of the folder (not results in its sub-folders) a one-step model trained on n² fields
+    saved every ``dt`` applies to: (…, time, y, x) fields on that grid at that spacing; names, sorted."""
+    return [name for name in store.names() if "/" not in name and dataset_fits(store, name, n, dt)]
+
+
+def dataset_fits(store: DataStore, name: str, n: int, dt: float) -> bool:
+    """Whether dataset ``name`` holds (…, time, y, x) fields on an n² grid saved every ``dt``."""
+    try:
+        with store.open(name) as ds:
+            times = np.asarray(ds["time"].values) if "time" in ds.coords else np.zeros(0)
+            if times.size < 2 or not np.issubdtype(times.dtype, np.number):
+                return False
+            spaced = same_spacing(snapshot_spacing(times), dt)
+            return spaced and any(da.dims[-3:] == ("time", "y", "x") and da.shape[-1] == da.shape[-2] == n
+                                  for da in ds.data_vars.values())
+    except EngineError:  # unreadable files are listed (with their error) by the Data view, not here
+        return False
+
+
+def load_sequences(path: str | Path, variable: str | None = None) -> Trajectories:
+    """Normalized ``(trajectory, time, n, n)`` fields, or ``(trajectory, time, n)`` for 1-D data (Lorenz-96
+    ``slow``)."""
+    path = Path(path)
+    with open_dataset(path) as ds:
+        if variable is None:
+            two_d = any(da.dims[-2:] == ("y", "x") for da in ds.data_vars.values())
+        else:  # a missing variable goes to load_trajectories too, which names the ones there are
+            two_d = variable not in ds.data_vars or ds[variable].dims[-2:] == ("y", "x")
+        if two_d:
+            return load_trajectories(path, variable, min_length=2)
+        names = [variable] if variable else [n for n, da in ds.data_vars.items() if "time" in da.dims[:-1]]
+        if not names:
+            raise EngineError(f"{path.name}: no variable with a time dim and a spatial dim after it")
+        da = ds[names[0]]
+        if "time" not in da.dims[:-1]:
+            raise EngineError(f"{path.name}: {names[0]}{tuple(da.dims)} needs a time dim before its spatial dim")
+        space = da.dims[-1]
+        da = da.transpose(..., "time", space)
+        values = np.asarray(da.values, dtype=np.float32)
+        times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.arange(da.sizes["time"])
+    n = values.shape[-1]
+    if n % 2 or n < 4:
+        raise EngineError(f"{path.name}: {names[0]} has {n} points along {space}; PDD needs an even periodic size ≥ 4")
+    if not np.isfinite(values).all():
+        raise EngineError(f"{path.name}: {names[0]} has NaN or infinite values")
+    fields = torch.from_numpy(values.reshape(-1, values.shape[-2], n))
+    mean, std = float(fields.mean()), float(fields.std())
+    if not std > 0:
+        raise EngineError(f"{path.name}: {names[0]} is constant; there is nothing to learn")
+    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times), names[0], str(path))
+
+
+def pick_sequences(fields: Tensor, count: int, frames: int) -> Tensor:
+    """``count`` non-overlapping runs of ``frames`` frames, round-robin over trajectories: (count, frames, *grid)."""
+    trajectories, length = fields.shape[:2]
+    per_trajectory = length // frames
+    if count > trajectories * per_trajectory:
+        raise EngineError(f"{count} sequences of {frames} frames asked for; the data holds "
+                          f"{trajectories * per_trajectory} "
+                          f"({trajectories} trajectories × {length} snapshots)")
+    return torch.stack([fields[i % trajectories, (i // trajectories) * frames:(i // trajectories + 1) * frames]
+                        for i in range(count)])

@@ -1,0 +1,145 @@
+"""``superres``: super-resolve coarse-grained test sequences (or generate from noise) with a PDD predictor.
+
+One request, one direction: ``run_superres`` loads the predictor and the test data, checks that they fit (grid
+and Δt), draws the coarse input at λ (``superres_inputs``; the dashboard previews the same draw), integrates it
+back to λ = 0 (``engine.pdd.PDD.reverse``), denormalizes once, scores the spectra per band and writes the
+netCDF. Everything before the end is in the predictor's normalized units. See docs/architecture.md.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import xarray as xr
+
+from engine.config import PDDSamplerConfig, options
+from engine.data.sequences import Trajectories, check_time_step, load_sequences, pick_sequences
+from engine.data.store import DataStore, provenance, write_dataset
+from engine.devices import resolve_device
+from engine.diagnostics import band_log_spectral_error, spectra
+from engine.errors import EngineError
+from engine.pdd import PDD, load_pdd
+
+Tensor = torch.Tensor
+FIELDS = ("input", "output", "truth")  # coarse input, super-resolved output, fine truth
+
+
+@dataclass
+class SuperresInputs:
+    """Fine truth sequences and their coarse input at ``sampler.lam`` (or noise), in the model's normalized units,
+    and the seeded generator that continues into the reverse integration."""
+
+    truth: Tensor
+    coarse: Tensor
+    generator: torch.Generator
+
+
+@dataclass
+class SuperresResult:
+    """The JSON-ready summary (per-band mean |log S/S_truth| of input and output, seconds, NFE, spectra), the
+    dataset (written to ``out`` when given), and the middle frame of the first sequence of each field."""
+
+    summary: dict
+    dataset: xr.Dataset
+    frames: dict[str, np.ndarray]
+
+
+def middle_frame(sequences: Tensor) -> Tensor:
+    """The frame the views show of a batch of sequences (batch, frames, *grid): sequence 0, the middle frame."""
+    return sequences[0, sequences.shape[1] // 2]
+
+
+def superres_inputs(model: PDD, data: Trajectories, *, sequences: int, sampler: PDDSamplerConfig,
+                    from_noise: bool = False) -> SuperresInputs:
+    """``sequences`` fine runs of the model's frame count from the data, renormalized by the model's statistics,
+    and their coarse input: the forward process at ``sampler.lam`` (or Gaussian noise of variance Q_k(λ))."""
+    physical = data.denormalize(data.fields)
+    truth = model.normalize(pick_sequences(physical, sequences, model.frames)).to(model.device)
+    generator = torch.Generator(device=model.device).manual_seed(sampler.seed)
+    if from_noise:
+        coarse = model.noise_at(sampler.lam, truth.shape, generator)
+    else:
+        coarse = model.coarse_grain(truth, sampler.lam, generator)
+    return SuperresInputs(truth, coarse, generator)
+
+
+def open_superres(*, store: DataStore, checkpoint: str, data: str, variable: str | None = None,
+                  device: torch.device | str = "cpu") -> tuple[PDD, Trajectories]:
+    """The PDD predictor and the test sequences it applies to (same grid, same Δt), or a one-line error."""
+    model = load_pdd(store.path(checkpoint), device)
+    sequences = load_sequences(store.path(data), variable)
+    ndim = sequences.fields.dim() - 2
+    if sequences.n != model.n or ndim != model.ndim:
+        raise EngineError(f"{checkpoint} was trained on {model.n}-point {model.ndim}-D fields; {data} has "
+                          f"{sequences.n}-point {ndim}-D fields")
+    check_time_step(trained_dt=model.dt, data_dt=sequences.dt, n=sequences.n, data_name=data,
+                    checkpoint=checkpoint, store=store)
+    return model, sequences
+
+
+def superres_dataset(model: PDD, fields: dict[str, Tensor], *, sampler: PDDSamplerConfig, summary: dict,
+                     **attrs) -> xr.Dataset:
+    """``{var}_coarse``, ``{var}`` (super-resolved), ``{var}_truth`` over (sequence, frame, grid) and their spectra;
+    ``fields`` maps input/output/truth to physical-unit tensors (sequence, frame, *grid)."""
+    grid = ("y", "x") if model.ndim == 2 else ("k",)
+    dims = ("sequence", "frame", *grid)
+    coord = np.arange(model.n) * (2 * math.pi / model.n) if model.ndim == 2 else np.arange(model.n)
+    name = model.variable
+    power = np.stack([summary["spectra"][key] for key in FIELDS])
+    return xr.Dataset(
+        {f"{name}_coarse": (dims, fields["input"].numpy(),
+                            {"long_name": f"{name} coarse-grained at λ = {sampler.lam}"}),
+         name: (dims, fields["output"].numpy(), {"long_name": f"{name} super-resolved by reverse-λ integration"}),
+         f"{name}_truth": (dims, fields["truth"].numpy(), {"long_name": f"{name} of the fine simulation"}),
+         "spectrum": (("field", "wavenumber"), power, {"long_name": "power spectrum, mean over sequences and frames"})},
+        coords={"sequence": np.arange(fields["input"].shape[0]),
+                "frame": ("frame", np.arange(fields["input"].shape[1]) * model.dt, {"units": "model time"}),
+                **{g: coord for g in grid}, "field": list(FIELDS), "wavenumber": np.arange(model.n // 2 + 1),
+                "lam": sampler.lam},
+        attrs=provenance("engine.pdd", **options(sampler), seconds=summary["seconds"], nfe=summary["nfe"], **attrs))
+
+
+def frame_preview(model: PDD, callback: Callable[[dict], None]) -> Callable[[dict], None]:
+    """Reverse-λ progress events with the shown frame in physical units in place of the whole normalized state."""
+    def report(event: dict) -> None:
+        state = event.pop("state")
+        callback({**event, "frame": model.denormalize(middle_frame(state))})  # on the device: no host sync
+
+    return report
+
+
+def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSamplerConfig, sequences: int = 1,
+                 variable: str | None = None, out: str | None = None, from_noise: bool = False,
+                 device: str = "auto", callback: Callable[[dict], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> SuperresResult:
+    """Super-resolve ``sequences`` runs of the test data coarse-grained at ``sampler.lam`` (or generate from noise
+    at that λ) with the PDD checkpoint."""
+    if sequences < 1:
+        raise EngineError(f"--sequences must be at least 1, got {sequences}")
+    model, test_data = open_superres(store=store, checkpoint=checkpoint, data=data, variable=variable,
+                                     device=resolve_device(device))
+    inputs = superres_inputs(model, test_data, sequences=sequences, sampler=sampler, from_noise=from_noise)
+    start = time.perf_counter()
+    output = model.reverse(inputs.coarse, sampler, inputs.generator,
+                           callback=callback and frame_preview(model, callback), should_stop=should_stop)
+    seconds = time.perf_counter() - start
+    if not torch.isfinite(output).all():
+        raise EngineError(f"reverse-λ integration diverged (NaN/inf) with {sampler.steps} steps; use more λ steps "
+                          "or the gaussian integrator")
+    normalized = dict(zip(FIELDS, (inputs.coarse, output, inputs.truth)))
+    fields = {key: model.denormalize(value).cpu() for key, value in normalized.items()}
+    power = {key: spectra(value, model.ndim).reshape(-1, model.n // 2 + 1).mean(0) for key, value in fields.items()}
+    summary = {"lam": sampler.lam, "steps": sampler.steps, "sequences": sequences, "frames": model.frames,
+               "seconds": round(seconds, 3), "nfe": model.nfe, "from_noise": from_noise,
+               "input_error": band_log_spectral_error(power["input"], power["truth"]),
+               "output_error": band_log_spectral_error(power["output"], power["truth"]),
+               "spectra": {key: value.numpy() for key, value in power.items()}, "out": out}
+    dataset = superres_dataset(model, fields, sampler=sampler, summary=summary, checkpoint=str(checkpoint),
+                               data=str(data), from_noise=int(from_noise))
+    if out:
+        write_dataset(dataset, store.path(out))
+    return SuperresResult(summary, dataset, {key: middle_frame(value).numpy() for key, value in fields.items()})

@@ -1,0 +1,88 @@
+"""``train``: fit a task's network on a dataset into ``runs/<name>/checkpoint.pt``, resumable, with live events.
+
+The tasks (what is learned) are ``engine.tasks``; the loop is ``engine.training.Trainer``. With ``previews`` the
+callback also gets, at every checkpoint, what the model does now: a field and its spectrum beside the data's.
+See docs/architecture.md.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.config import (
+    ForecastConfig,
+    ForecastSamplerConfig,
+    ModelConfig,
+    NoiseConfig,
+    PDDConfig,
+    SamplerConfig,
+    ScheduleConfig,
+    TrainingConfig,
+)
+from engine.data.store import DataStore
+from engine.diagnostics import spectra
+from engine.forecast import load_forecaster
+from engine.generation import checkpoint_setup, generate_samples
+from engine.pdd import load_pdd
+from engine.tasks import make_task
+from engine.training import Trainer
+
+PREVIEW_SAMPLES, PREVIEW_STEPS = 4, 8  # a generator's preview: 4 samples, 8 Euler steps
+
+
+@dataclass
+class TrainResult:
+    """Where the checkpoint is, the step reached, and the loss history ``[[step, loss], …]``."""
+
+    checkpoint: Path
+    step: int
+    history: list
+
+
+def mean_spectrum(fields: torch.Tensor, ndim: int) -> np.ndarray:
+    """The spectrum averaged over every leading index: (..., *grid) → (N/2 + 1,)."""
+    return spectra(fields, ndim).reshape(-1, fields.shape[-1] // 2 + 1).mean(0).numpy()
+
+
+def model_preview(task, checkpoint: Path) -> dict:
+    """What the model does now: samples of a generator (8 Euler steps), one forecast of an emulator, or one
+    noise-free λ = 0 step of a PDD predictor, from the first trajectory's first state; physical units."""
+    if task.kind == "generate":
+        noise, schedule = (NoiseConfig(**task.configs["noise"]), ScheduleConfig(**task.configs["schedule"]))
+        setup = checkpoint_setup(str(checkpoint), task.data, noise, schedule, torch.device("cpu"))
+        fields = generate_samples(setup, SamplerConfig(steps=PREVIEW_STEPS, seed=0), PREVIEW_SAMPLES).samples
+        data = task.data.fields[:64]
+    else:
+        state = task.data.denormalize(task.data.fields[:1, 0])
+        if task.kind == "pdd":
+            fields = load_pdd(checkpoint).stepper(0.0, noise=False)(state)
+        else:
+            generator = torch.Generator().manual_seed(0)
+            fields = load_forecaster(checkpoint).step(state, ForecastSamplerConfig(), generator)
+        data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
+    return {"field": fields[0], "spectrum": mean_spectrum(fields, task.spatial_dims),
+            "data_spectrum": mean_spectrum(data, task.spatial_dims)}
+
+
+def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfig, training: TrainingConfig,
+          variable: str | None = None, noise: NoiseConfig | None = None, schedule: ScheduleConfig | None = None,
+          forecast: ForecastConfig | None = None, pdd: PDDConfig | None = None, resume: bool = True,
+          previews: bool = False, callback: Callable[[dict], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train ``task`` on dataset ``data`` into the run folder ``out`` (both names in ``store``)."""
+    learned = make_task(task, path=store.path(data), variable=variable, noise=noise, schedule=schedule,
+                        forecast=forecast, spectral_weight=training.spectral_weight, pdd=pdd)
+    report = callback or (lambda event: None)
+
+    def on_event(event: dict) -> None:
+        report(event)
+        if previews and event["kind"] == "checkpoint":
+            report({"kind": "preview", "step": event["step"], **model_preview(learned, Path(event["path"]))})
+
+    trainer = Trainer(learned, model, training, store.path(out), on_event, should_stop)
+    path = trainer.run(resume=resume)
+    return TrainResult(path, trainer.step, trainer.history)

@@ -1,0 +1,96 @@
+"""Refinement of drifting rollout states toward the data distribution (paper 004, Thermalizer variant).
+
+A generative model of the stationary distribution (white noise, any schedule) pulls drifting states back.
+Each state's noise level is estimated from its spectrum: the interpolant's spectrum at time t is
+``α(t)² S_n + β(t)² S_d``, and t* minimizes the mean |log| mismatch with the state's shell spectrum on the fine
+half of the shells (where drift shows first). States whose noise fraction α(t*)² exceeds ``start`` are
+integrated by the probability-flow ODE from t* to 1. This spectral estimate replaces the paper's learned
+noise-level classifier: no extra network, exact for Gaussian data. docs/science.md has the method.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.checkpoints import load_checkpoint
+from engine.config import NoiseConfig, ScheduleConfig
+from engine.data.store import FieldData
+from engine.diagnostics import shell_spectra
+from engine.errors import EngineError
+from engine.generation import checkpoint_setup
+from engine.noise import sample_noise
+from engine.spectral import shell_sum
+
+Tensor = torch.Tensor
+LEVEL_GRID = 400  # candidate times t* in [0, 1) for the noise-level estimate
+
+
+class Refiner:
+    """Thermalizer-style refinement with a generative drift ``b(t, x)`` (physical units, per-sample t allowed).
+
+    ``renoise`` > 0 adds the SNS-style forward step for states that look cleaner than that noise fraction
+    (over-smoothed ones included): ``x_t = α(t) z + β(t) x`` at the level where α² = renoise, then denoise.
+    """
+
+    def __init__(self, drift, schedule, noise_power: Tensor, data_power: Tensor, steps: int = 8, start: float = 1e-3,
+                 renoise: float = 0.0, seed: int = 0):
+        self.drift, self.schedule, self.steps, self.start, self.renoise = drift, schedule, steps, start, renoise
+        self.noise_power, self.generator = noise_power, torch.Generator(noise_power.device).manual_seed(seed)
+        self.noise_shells, self.data_shells = shell_sum(noise_power.cpu()), shell_sum(data_power.cpu())
+        n = noise_power.shape[-1]
+        self.fine = torch.arange(n // 2 + 1) >= max(1, n // 4)  # the fine half of the shells
+        self.ts = torch.linspace(0.0, 1.0, LEVEL_GRID + 1, dtype=torch.float64)[:-1]
+        c = schedule(self.ts)
+        model = c.alpha[:, None] ** 2 * self.noise_shells[None] + c.beta[:, None] ** 2 * self.data_shells[None]
+        self.log_model = torch.log(model[:, self.fine].clamp(min=1e-300))  # (levels, fine shells)
+
+    def noise_level(self, x: Tensor) -> Tensor:
+        """Estimated interpolant time t* of each state: (batch, n, n) → (batch,) float64."""
+        measured = torch.log(shell_spectra(x.cpu())[:, self.fine].clamp(min=1e-300))  # (batch, fine shells)
+        mismatch = (measured[:, None, :] - self.log_model[None]).abs().mean(-1)  # (batch, levels)
+        return self.ts[mismatch.argmin(1)]
+
+    def _renoised(self, x: Tensor, t_star: Tensor) -> tuple[Tensor, Tensor]:
+        """States cleaner than ``renoise`` moved forward to that level: (states, their levels)."""
+        fractions = self.schedule(self.ts).alpha ** 2
+        level = self.ts[fractions >= self.renoise].max()  # the latest time with at least that much noise
+        clean = (t_star > level).to(x.device)
+        if not bool(clean.any()):
+            return x, t_star
+        c = self.schedule(level)
+        z = sample_noise(self.noise_power, int(clean.sum()), self.generator).to(x.device, x.dtype)
+        x = x.clone()
+        x[clean] = float(c.alpha) * z + float(c.beta) * x[clean]
+        return x, torch.where(clean.cpu(), level, t_star)
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Refined states and a (batch,) bool mask of those that were refined."""
+        t_star = self.noise_level(x)
+        if self.renoise > 0:
+            x, t_star = self._renoised(x, t_star)
+        noisy = self.schedule(t_star).alpha ** 2 > self.start
+        if not bool(noisy.any()):
+            return x, noisy
+        t = t_star[noisy].to(x.device)
+        y, h = x[noisy.to(x.device)].to(torch.float64), (1 - t) / self.steps
+        for i in range(self.steps):
+            y = y + h[:, None, None] * self.drift(t + i * h, y.to(x.dtype)).to(torch.float64)
+        out = x.clone()
+        out[noisy.to(x.device)] = y.to(x.dtype)
+        return out, noisy
+
+
+def load_refiner(path: str | Path, device: torch.device, *, steps: int = 8, start: float = 1e-3,
+                 renoise: float = 0.0) -> Refiner:
+    """A refiner from a generative checkpoint trained on the stationary fields (``train --task refiner``)."""
+    state = load_checkpoint(path, "cpu")
+    if state.get("task", "generate") != "generate":
+        raise EngineError(f"{path} holds a '{state['task']}' model; a refiner is a generative model (--task refiner)")
+    trained, data = state["configs"], state["data"]
+    fields = FieldData(torch.empty(0, data["n"], data["n"]), data["spectrum"], data["variable"], {})
+    noise, schedule = NoiseConfig(**trained["noise"]), ScheduleConfig(**trained["schedule"])
+    setup = checkpoint_setup(path, fields, noise, schedule, device)
+    return Refiner(setup.drift, setup.schedule, setup.noise_power.to(device), setup.data_power.to(device), steps, start,
+                   renoise)

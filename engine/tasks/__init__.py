@@ -1,0 +1,37 @@
+"""Training tasks: what a network learns from a dataset, as ``loss(net, batch, generator)`` plus the metadata a
+checkpoint records (``describe()``). The loop that minimizes any of them is ``engine.training.Trainer``.
+
+generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a model
+of the stationary distribution that refines rollouts); forecast, noise_baseline, pointwise: the emulators of
+paper 001 and its baselines; pdd: the λ-conditioned predictor of paper 002 (2-D fields or 1-D Lorenz-96).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.config import ForecastConfig, NoiseConfig, PDDConfig, ScheduleConfig, options
+from engine.data.sequences import load_sequences, load_trajectories
+from engine.data.store import load_fields
+from engine.errors import EngineError
+from engine.tasks.forecast import ForecastTask
+from engine.tasks.generative import GenerativeTask
+from engine.tasks.pdd import PDDTask
+
+TASKS = ("generate", "refiner", "forecast", "noise_baseline", "pointwise", "pdd")
+
+
+def make_task(kind: str, *, path: str | Path, variable: str | None = None, noise: NoiseConfig | None = None,
+              schedule: ScheduleConfig | None = None, forecast: ForecastConfig | None = None,
+              spectral_weight: float = 0.25, pdd: PDDConfig | None = None):
+    """The training task ``kind`` over the dataset file at ``path`` (see the module doc for the kinds)."""
+    if kind not in TASKS:
+        raise EngineError(f"task must be one of {', '.join(TASKS)}, not {kind!r}")
+    if kind in ("generate", "refiner"):
+        noise, schedule = noise or NoiseConfig(), schedule or ScheduleConfig()
+        if kind == "refiner":
+            noise, schedule = NoiseConfig(kind="white"), ScheduleConfig(kind="vp")
+        return GenerativeTask(load_fields(path, variable), noise, schedule, spectral_weight, Path(path).name)
+    if kind == "pdd":
+        return PDDTask(load_sequences(path, variable), pdd or PDDConfig())
+    forecast = ForecastConfig(**{**options(forecast or ForecastConfig()), "task": kind})
+    return ForecastTask(load_trajectories(path, variable), forecast)

@@ -1,0 +1,63 @@
+"""The emulator training tasks of paper 001 and its baselines: pairs ``(u_n, u_{n+lead})`` and their losses.
+
+forecast: the stochastic interpolant ``I_t = (1 − t) x + t y + σ(1 − t)√t z`` regressed on ``(y − x) − σ√t z``
+(antithetic ±z); noise_baseline: flow matching from Gaussian noise to y given x; pointwise: a residual U-Net on
+an unrolled multi-step MSE. The models and samplers are in ``engine.forecast``; docs/science.md has the math.
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.config import ForecastConfig, options
+from engine.data.sequences import Trajectories
+from engine.errors import EngineError
+from engine.forecast import IN_CHANNELS, si_interpolant, unrolled_mse
+
+Tensor = torch.Tensor
+
+
+class ForecastTask:
+    """Training pairs (u_n, u_{n+lead}) drawn across trajectories and times, and the task's regression loss."""
+
+    spatial_dims = 2
+
+    def __init__(self, data: Trajectories, config: ForecastConfig):
+        self.data, self.config, self.kind = data, config, config.task
+        self.in_channels = IN_CHANNELS[config.task]
+        self.horizon = config.lead * (config.unroll if config.task == "pointwise" else 1)
+        if data.fields.shape[1] <= self.horizon:
+            raise EngineError(f"trajectories of {data.fields.shape[1]} snapshots are too short for lead {config.lead}"
+                              + (f" × unroll {config.unroll}" if config.task == "pointwise" else ""))
+
+    def to(self, device: torch.device) -> None:
+        self.device, self.fields = device, self.data.fields.to(device)
+
+    def describe(self) -> dict:
+        return {"configs": {"forecast": options(self.config)},
+                "data": {"n": self.data.n, "mean": self.data.mean, "std": self.data.std, "dt": self.data.dt,
+                         "variable": self.data.variable, "source": self.data.source}}
+
+    def windows(self, batch: int, generator: torch.Generator) -> Tensor:
+        """(batch, horizon/lead + 1, n, n): states lead apart, from random trajectories and start times."""
+        traj, length = self.fields.shape[:2]
+        i = torch.randint(traj, (batch,), generator=generator, device=self.device)
+        t0 = torch.randint(length - self.horizon, (batch,), generator=generator, device=self.device)
+        offsets = torch.arange(0, self.horizon + 1, self.config.lead, device=self.device)
+        return self.fields[i[:, None], t0[:, None] + offsets[None, :]]
+
+    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> Tensor:
+        window = self.windows(batch, generator)
+        if self.kind == "pointwise":
+            return unrolled_mse(net, window)
+        x, y = window[:, 0], window[:, 1]
+        t = torch.rand(batch, generator=generator, device=self.device)
+        z = torch.randn(x.shape, generator=generator, device=self.device)
+        if self.kind == "forecast":  # antithetic pair ±z in one batch
+            x, y, t, z = torch.cat([x, x]), torch.cat([y, y]), torch.cat([t, t]), torch.cat([z, -z])
+            interpolant, target = si_interpolant(x, y, z, t, self.config.sigma)
+        else:
+            tb = t[:, None, None]
+            interpolant, target = (1 - tb) * z + tb * y, y - z
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            prediction = net(torch.stack([x, interpolant], 1), t)[:, 0]
+        return 0.5 * torch.mean((prediction.float() - target) ** 2)

@@ -1,0 +1,93 @@
+"""Generation from noise (papers 000 and 003): regress ``b_θ(t, x_t)`` on the interpolant target
+``α' x0 + β' x1 + γ' z`` with x0 of the chosen noise spectrum, in normalized units.
+
+The residual is measured mode by mode with weights ``(S_n,k / mean S_n)^(−p)`` (``spectral_weight`` p): the
+conditional mean is still the minimizer, but fine modes, whose variance is a tiny part of the pixel L2,
+count. Measured on 32² GRFs with power-law noise: spectral error at 16 Euler steps 0.81 with p = 0 and 0.25
+with p = 0.25 (the exact drift's is 0.24). docs/science.md has the math.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.config import NoiseConfig, ScheduleConfig, options
+from engine.data.store import FieldData
+from engine.errors import EngineError
+from engine.generation import build_schedule
+from engine.interpolants import apply_modal, interpolate, velocity_target
+from engine.noise import matched_spectrum, noise_spectrum, sample_noise
+
+T_EPS = 1e-3  # keeps training times off the ends, where √-type schedules have unbounded derivatives
+
+
+@dataclass
+class Problem:
+    """A generation problem in normalized units: data, noise spectrum, schedule."""
+
+    fields: torch.Tensor  # (M, n, n) data divided by ``scale``
+    scale: float
+    noise_power: torch.Tensor  # (n, n)
+    data_power: torch.Tensor  # (n, n)
+    schedule: object
+
+
+def make_problem(data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig) -> Problem:
+    """Normalize the data to unit pixel variance and build the noise spectrum and schedule for it."""
+    scale = float(data.fields.std())
+    if not scale > 0:
+        raise EngineError("the data fields are constant: there is nothing to learn")
+    shell = data.spectrum / scale**2
+    n = data.n
+    noise_power = noise_spectrum(noise.kind, n, shell, noise.exponent)
+    data_power = matched_spectrum(shell, n)
+    return Problem(data.fields / scale, scale, noise_power, data_power,
+                   build_schedule(schedule, n, data_power, noise_power))
+
+
+def loss_weights(noise_power: torch.Tensor, power: float) -> torch.Tensor:
+    """Per-mode residual weights ``(S_n / mean S_n)^(−p)`` on the rfft2 half-grid; 1 where S_n = 0 (the mean)."""
+    half = noise_power[:, : noise_power.shape[-1] // 2 + 1]
+    positive = half > 0
+    mean = half[positive].mean()
+    return torch.where(positive, (half / mean).clamp(min=1e-30) ** (-power), 1.0).float()
+
+
+class GenerativeTask:
+    """Generation from noise: regress ``b_θ(t, x_t)`` on ``α' x0 + β' x1 + γ' z`` with x0 of the chosen spectrum."""
+
+    kind, in_channels, spatial_dims = "generate", 1, 2
+
+    def __init__(self, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig, spectral_weight: float = 0.25,
+                 data_source: str = ""):
+        self.data, self.data_source, self.spectral_weight = data, data_source, spectral_weight
+        self.configs = {"noise": options(noise), "schedule": options(schedule)}
+        self.problem = make_problem(data, noise, schedule)
+        self.uses_gamma = float(self.problem.schedule(0.5).gamma) != 0
+
+    def to(self, device: torch.device) -> None:
+        self.device = device
+        self.fields = self.problem.fields.to(device)
+        self.noise_power = self.problem.noise_power.to(device)
+        self.weights = loss_weights(self.noise_power, self.spectral_weight)
+
+    def describe(self) -> dict:
+        """What a checkpoint records about the task: its configs and the data it was trained on."""
+        return {"configs": self.configs,
+                "data": {"n": self.data.n, "scale": self.problem.scale, "spectrum": self.data.spectrum.cpu(),
+                         "variable": self.data.variable, "source": self.data_source}}
+
+    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> torch.Tensor:
+        x1 = self.fields[torch.randint(self.fields.shape[0], (batch,), generator=generator, device=self.device)]
+        x0 = sample_noise(self.noise_power, batch, generator)
+        t = T_EPS + (1 - 2 * T_EPS) * torch.rand(batch, generator=generator, device=self.device, dtype=torch.float64)
+        c = self.problem.schedule(t)
+        z = torch.randn(x1.shape, generator=generator, device=self.device) if self.uses_gamma else None
+        xt, target = interpolate(c, x0, x1, z), velocity_target(c, x0, x1, z)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            prediction = net(xt[:, None], t.float())[:, 0]
+        residual = prediction.float() - target
+        if self.spectral_weight > 0:
+            residual = apply_modal(residual, self.weights)
+        return torch.mean(residual**2)

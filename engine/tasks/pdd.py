@@ -1,0 +1,58 @@
+"""The predictor-driven-diffusion training task (paper 002): sequences coarse-grained at random λ and the paper's
+increment regression ``mean(((x_{n+1} − x_n) − F_θ(x_n; λ))² / mean_k Q_k(λ))`` in normalized units.
+
+The forward process, predictor and samplers are in ``engine.pdd``; docs/science.md has the math.
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.coarse import OUProcess, reference_a
+from engine.config import PDDConfig, options
+from engine.data.sequences import Trajectories
+from engine.errors import EngineError
+from engine.pdd import forward_sample, increments, mean_variance, mode_power
+
+Tensor = torch.Tensor
+
+
+class PDDTask:
+    """Training sequences coarse-grained at random λ and the paper's increment regression loss."""
+
+    kind = "pdd"
+
+    def __init__(self, data: Trajectories, config: PDDConfig):
+        self.data, self.spatial_dims = data, data.fields.dim() - 2
+        a = config.a if config.a is not None else reference_a(self.spatial_dims)
+        self.config = PDDConfig(**{**options(config), "a": a})
+        self.process = OUProcess(a, config.b2, self.spatial_dims)
+        self.in_channels, self.window, self.frames = config.window, config.window, config.frames
+        if data.fields.shape[1] < config.frames:
+            raise EngineError(f"trajectories of {data.fields.shape[1]} snapshots are shorter than {config.frames} "
+                              f"frames")
+
+    def to(self, device: torch.device) -> None:
+        self.device, self.fields = device, self.data.fields.to(device)
+
+    def describe(self) -> dict:
+        return {"configs": {"pdd": options(self.config)},
+                "data": {"n": self.data.n, "ndim": self.spatial_dims, "mean": self.data.mean, "std": self.data.std,
+                         "dt": self.data.dt, "variable": self.data.variable, "source": self.data.source,
+                         "power": mode_power(self.data.fields, self.spatial_dims)}}
+
+    def sequences(self, batch: int, generator: torch.Generator) -> Tensor:
+        """(batch, frames, *grid): consecutive frames from random trajectories and start times."""
+        traj, length = self.fields.shape[:2]
+        i = torch.randint(traj, (batch,), generator=generator, device=self.device)
+        t0 = torch.randint(length - self.frames + 1, (batch,), generator=generator, device=self.device)
+        return self.fields[i[:, None], t0[:, None] + torch.arange(self.frames, device=self.device)[None]]
+
+    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> Tensor:
+        lam = torch.rand(batch, generator=generator, device=self.device)
+        lam = lam**2 if self.config.lam_sampling == "quadratic" else lam
+        x = forward_sample(self.sequences(batch, generator), lam, self.process, generator)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            prediction = increments(net, x, lam, self.window)
+        residual = (x[:, 1:] - x[:, :-1]) - prediction
+        variance = mean_variance(self.process, lam, self.data.n).float()
+        return torch.mean(residual.pow(2).flatten(1) / variance[:, None])
