@@ -26,7 +26,7 @@ from engine.errors import EngineError
 from engine.generation import Setup, analytic_setup
 from engine.jobs import manager
 from engine.schedules import spectral_ratio_at_highest_wavenumber
-from engine.spectral import radial_spectrum
+from engine.spectral import finest_held_shell, radial_spectrum, shell_sum
 
 POLL_MS = 33  # how often a session drains job events: up to 30 frames per second, as fast as workers send previews
 # numbers that may be empty (None = "derive it") need typed inputs, not sliders
@@ -49,8 +49,10 @@ def browsable_datasets(store: DataStore) -> list[str]:
 def smoothness_warning(setup: Setup) -> str:
     """Paper 000's condition: noise smoother than the data at the finest scale makes the drift stiff there."""
     r = spectral_ratio_at_highest_wavenumber(setup.data_power, setup.noise_power)
+    k = finest_held_shell(shell_sum(setup.data_power))
     if r > 1.5:
-        return (f"The noise is smoother than the data at the finest scale (S_data/S_noise = {r:.3g} at k = N/2): "
+        return (f"The noise is smoother than the data at the finest scale it holds (S_data/S_noise = {r:.3g} at "
+                f"k = {k}): "
                 "the drift is unbounded there, so samplers need many steps and the error grows with resolution.")
     return ""
 

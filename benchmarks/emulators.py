@@ -33,7 +33,7 @@ from engine.diagnostics import band_masks
 from engine.forecast import load_forecaster
 from engine.refine import load_refiner
 from engine.rollout import evaluate, initial_conditions, rollout
-from engine.spectral import shell_counts
+from engine.spectral import held_shells, shell_counts
 from engine.tasks.forecast import ForecastTask
 from engine.tasks.generative import GenerativeTask
 from engine.training import Trainer
@@ -69,8 +69,8 @@ def run(forecaster, sampler, truth, config, std, refiner=None):
 
 def band_exits(result, data_spectrum: torch.Tensor, n: int, factor: float = 2.0) -> tuple[int | None, float]:
     """First step where the mean |log S_rollout/S_data| over the resolved high band exceeds log(factor) (or None),
-    and the fraction of steps within it. Resolved: shells below the solver's 2/3 dealiasing cutoff."""
-    high = band_masks(n)["high"] & (torch.arange(n // 2 + 1) < n // 3)
+    and the fraction of steps within it, over the high-band shells the data holds (``held_shells``)."""
+    high = band_masks(n)["high"] & held_shells(data_spectrum)
     error = (result.spectra[:, high] / data_spectrum[high]).log().abs().mean(-1)
     outside = torch.nonzero(error > math.log(factor)).flatten()
     return (int(outside[0]) if outside.numel() else None), float((error <= math.log(factor)).double().mean())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from engine.interpolants import interpolate
-from engine.spectral import band_edges, shell_sum, wavenumber_magnitude
+from engine.spectral import band_edges, held_shells, shell_sum, wavenumber_magnitude
 
 Tensor = torch.Tensor
 TINY = 1e-6  # the references' regularizer in VRMSE and sRMSE
@@ -48,11 +48,11 @@ def spectra(x: Tensor, ndim: int) -> Tensor:
 def band_log_spectral_error(spectrum: Tensor, reference: Tensor) -> dict[str, float]:
     """Mean ``|log(S/S_ref)|`` over the shells of each low/mid/high band (``band_masks``): (N/2 + 1,) spectra.
 
-    Shells the reference leaves empty (below 10⁻¹⁰ of its peak: a dealiased solver's modes above N/3) are skipped.
+    Shells the reference leaves empty (``held_shells``: a dealiased solver's modes above N/3) are skipped.
     """
     reference = reference.double()
     ratio = torch.abs(torch.log(spectrum.double().clamp(min=1e-300) / reference.clamp(min=1e-300)))
-    held = reference > 1e-10 * reference.max()
+    held = held_shells(reference)
     masks = band_masks(2 * (spectrum.shape[-1] - 1), spectrum.device)
     return {band: float(ratio[mask & held].mean()) for band, mask in masks.items()}
 
@@ -74,15 +74,17 @@ def band_masks(n: int, device=None) -> dict[str, Tensor]:
 
 
 def band_spectral_rmse(prediction: Tensor, truth: Tensor) -> dict[str, Tensor]:
-    """Paper 001's ``sRMSE = sqrt(mean_bins (1 − (P_true + ε)/(P_pred + ε))²)`` per band, member-averaged spectra.
+    """Paper 001's ``sRMSE = sqrt(mean_bins (1 − (P_true + ε)/(P_pred + ε))²)`` per band, member-averaged spectra,
+    over the shells the truth holds (``held_shells``: a dealiased solver's empty shells past N/3 are skipped).
 
     prediction, truth: (member, time, n, n) (or (time, n, n)) → {band: (time,)}.
     """
     p_pred = shell_spectra(prediction).reshape(-1, *prediction.shape[-3:-2], prediction.shape[-1] // 2 + 1).mean(0)
     p_true = shell_spectra(truth).reshape(-1, *truth.shape[-3:-2], truth.shape[-1] // 2 + 1).mean(0)
     ratio = (1 - (p_true + TINY) / (p_pred + TINY)) ** 2
+    held = held_shells(p_true.reshape(-1, p_true.shape[-1]).mean(0))
     masks = band_masks(truth.shape[-1], truth.device)
-    return {band: torch.sqrt(ratio[..., mask].mean(-1)) for band, mask in masks.items()}
+    return {band: torch.sqrt(ratio[..., mask & held].mean(-1)) for band, mask in masks.items()}
 
 
 def correlation(fields: Tensor, max_lag: int) -> Tensor:

@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from engine.errors import EngineError
-from engine.spectral import shell_sum
+from engine.spectral import finest_held_shell, shell_sum
 
 Tensor = torch.Tensor
 
@@ -228,7 +228,8 @@ def make_schedule(kind: str, *, dimension: int, r: float | None = None, sigma_ma
 
 
 def spectral_ratio_at_highest_wavenumber(data_power: Tensor, noise_power: Tensor) -> float:
-    """r = S_data(k_max) / S_noise(k_max), the ratio of the two modal spectra on the outermost full shell."""
-    n = data_power.shape[-1]
+    """r = S_data(k_max) / S_noise(k_max) on the finest shell the data holds (``finest_held_shell``: N/2 for a
+    full spectrum, 30 for 2/3-dealiased 64² data, whose shells 31 and 32 are empty)."""
     d, m = shell_sum(data_power), shell_sum(noise_power)
-    return float(d[n // 2] / m[n // 2])
+    k = finest_held_shell(d)
+    return float(d[k] / m[k])

@@ -90,6 +90,23 @@ def band_edges(n: int) -> tuple[float, float, float, float]:
     return tuple(kmax ** (i / 3) for i in range(4))  # type: ignore[return-value]
 
 
+HELD_FRACTION = 1e-10  # a shell holding less than this fraction of the peak is empty (dealiased away, say)
+
+
+def held_shells(shells: Tensor) -> Tensor:
+    """Which shells of a spectrum (..., N/2 + 1) the data actually holds: power above 10⁻¹⁰ of the peak. A 2/3-
+    dealiased solver keeps |k_x|, |k_y| ≤ N/3, so shells past √2 N/3 (31 and 32 at N = 64) hold ≈ 10⁻¹⁶ of the
+    peak; they are no "finest scale"."""
+    shells = shells.to(torch.float64)
+    return shells > HELD_FRACTION * shells.amax(-1, keepdim=True)
+
+
+def finest_held_shell(shells: Tensor) -> int:
+    """The highest wavenumber k ≥ 1 whose shell the data holds (``held_shells``); N/2 for a full spectrum."""
+    held = torch.nonzero(held_shells(shells)[1:]).flatten()
+    return int(held.max()) + 1 if held.numel() else shells.shape[-1] - 1
+
+
 def log_spectral_ratio(s_gen: Tensor, s_ref: Tensor) -> Tensor:
     """``|log(S_gen / S_ref)|`` per shell, shells 1..N/2 (the mean mode is excluded); float64."""
     tiny = torch.finfo(torch.float64).tiny
@@ -99,9 +116,11 @@ def log_spectral_ratio(s_gen: Tensor, s_ref: Tensor) -> Tensor:
 
 
 def spectral_errors(s_gen: Tensor, s_ref: Tensor, n: int) -> dict[str, float]:
-    """Mean |log S_gen/S_ref| over all resolved shells and within the low/mid/high bands."""
-    err = log_spectral_ratio(s_gen, s_ref)
-    k = torch.arange(1, err.shape[0] + 1, dtype=torch.float64)
+    """Mean |log S_gen/S_ref| over the shells the reference holds (``held_shells``) and within the low/mid/high
+    bands."""
+    held = held_shells(s_ref)[1:]
+    err = log_spectral_ratio(s_gen, s_ref)[held]
+    k = torch.arange(1, held.shape[0] + 1, dtype=torch.float64)[held]
     e0, e1, e2, e3 = band_edges(n)
     bands = {"low": (k >= e0) & (k < e1), "mid": (k >= e1) & (k < e2), "high": (k >= e2) & (k <= e3)}
     out = {"spectral_error": float(err.mean())}

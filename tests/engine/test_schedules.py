@@ -1,8 +1,10 @@
+import math
+
 import pytest
 import torch
 
 from engine.errors import EngineError
-from engine.schedules import BETA_FORMS, SCHEDULE_KINDS, make_schedule
+from engine.schedules import BETA_FORMS, SCHEDULE_KINDS, make_schedule, spectral_ratio_at_highest_wavenumber
 
 D = 64 * 64
 
@@ -65,3 +67,21 @@ def test_bad_schedule_options_are_clear():
         make_schedule("powerlaw", dimension=D, beta_form="t^3")
     with pytest.raises(EngineError, match="k/√d"):
         make_schedule("vp_dilated", dimension=16, dilation_k=5.0)
+
+
+def test_designed_r_is_read_at_the_finest_shell_2_3_dealiased_kolmogorov_data_holds_not_an_empty_one():
+    """On the shipped 64² flow (2/3-dealiased: |k_x|, |k_y| ≤ 21) shells 31 and 32 hold ~1e-16 of the peak; r is read
+    at shell 30 (|log10 r| within 1e-12 of the ratio there), and white noise gives r of order 1e-2, not 6e-16."""
+    from engine.data.store import ASSETS, load_fields
+    from engine.noise import matched_spectrum, noise_spectrum
+    from engine.spectral import finest_held_shell, shell_sum
+
+    data = load_fields(ASSETS / "kolmogorov-64-test.nc")
+    shell = data.spectrum / data.fields.std() ** 2
+    data_power, white = matched_spectrum(shell, 64), noise_spectrum("white", 64, shell)
+    assert finest_held_shell(shell_sum(data_power)) == 30
+    r = spectral_ratio_at_highest_wavenumber(data_power, white)
+    expected = float(shell_sum(data_power)[30] / shell_sum(white)[30])
+    assert abs(math.log10(r) - math.log10(expected)) < 1e-12 and 1e-4 < r < 1e-1
+    full = noise_spectrum("powerlaw", 64, shell, 2.0)  # no empty shell: read at N/2 as before
+    assert spectral_ratio_at_highest_wavenumber(full, white) == float(shell_sum(full)[32] / shell_sum(white)[32])
