@@ -243,8 +243,10 @@ class MixtureConfig(param.Parameterized):
     """Paper 003's teaching problem: a two-mode Gaussian mixture in d dimensions, sampled by Euler on the exact
     drift."""
 
-    d = param.Integer(default=3000, bounds=(10, 100_000), doc="dimension d")
+    d = param.Integer(default=10_000, bounds=(10, 1_000_000), doc="dimension d")
     p = param.Number(default=0.8, bounds=(0.01, 0.99), doc="weight of the mode at +μ")
     sigma2 = param.Number(default=0.5, bounds=(0.01, 10.0), label="σ²", doc="within-mode variance")
-    steps = param.Integer(default=8, bounds=(1, 512), doc="Euler steps on a uniform grid")
-    count = param.Integer(default=200, bounds=(10, 10_000), doc="samples")
+    steps = param.Integer(default=64, bounds=(1, 512), doc="Euler steps (uniform in t, on each schedule's time)")
+    dilation_k = param.Number(default=3.0, bounds=(0.1, 50.0), label="Dilation k",
+                              doc="k of the dilated schedules: VP spends half its steps on β ≤ k/√d, VE on noise ≤ k")
+    count = param.Integer(default=500, bounds=(10, 10_000), doc="samples")

@@ -6,8 +6,12 @@ Data ``x1 ~ p N(μ, σ²I) + (1 − p) N(−μ, σ²I)`` with μ = (1, …, 1), 
 
     b(t, x) = (αα' + ββ'σ²)/v · (x − β m μ) + β' m μ.
 
-Mode weights are decided where β|μ| ~ √v, i.e. β ~ 1/√d: a uniform grid with O(1) steps jumps over that window
-(VP recovers σ² but not p); a time-dilated grid spends half its steps there and recovers both.
+Paper 003's paths: VP ``x_τ = sqrt(1 − τ²) x0 + τ x1`` and VE ``x_τ = √d (1 − τ) x0 + τ x1`` (noise N(0, d I)),
+each on a uniform grid (τ = t) or time-dilated (``engine.schedules.vp_dilation``/``ve_dilation``). For VP the mode
+weights are decided where β ~ k/√d: a uniform grid needs O(√d) steps to resolve that window (it recovers σ² but
+not p); for VE the within-mode variance is decided where the noise α ~ σ, i.e. 1 − τ ~ 1/√d (it recovers p but
+not σ²). A dilated grid spends half its steps in that window and needs a number of steps that does not grow
+with d for both (``tests/engine/test_mixture.py`` checks it at d = 10³ and 10⁴).
 """
 from __future__ import annotations
 
@@ -17,10 +21,24 @@ from dataclasses import dataclass
 import torch
 
 from engine.errors import EngineError
-from engine.schedules import make_schedule
+from engine.schedules import Dilated, VarianceExploding, VarPreservingSqrt, ve_dilation, vp_dilation
 
 Tensor = torch.Tensor
 MIXTURE_SCHEDULES = ("vp", "vp_dilated", "ve", "ve_dilated")
+P_TOLERANCE, SIGMA2_TOLERANCE = 0.04, 0.15  # |p̂ − p| and |σ̂²/σ² − 1| within which a feature counts as recovered
+
+
+def mixture_schedule(kind: str, d: int, dilation_k: float = 3.0):
+    """Paper 003's VP or VE path in d dimensions, on a uniform or a time-dilated grid (see the module doc)."""
+    if kind not in MIXTURE_SCHEDULES:
+        raise EngineError(f"mixture schedules are {', '.join(MIXTURE_SCHEDULES)}, not {kind!r}")
+    if kind == "vp":
+        return VarPreservingSqrt()
+    if kind == "vp_dilated":
+        return Dilated(VarPreservingSqrt(), vp_dilation(dilation_k, d), kind)
+    if kind == "ve":
+        return VarianceExploding(math.sqrt(d))
+    return Dilated(VarianceExploding(math.sqrt(d)), ve_dilation(dilation_k, math.sqrt(d)), kind)
 
 
 @dataclass(frozen=True)
@@ -53,27 +71,70 @@ class TwoModeMixture:
         return b
 
 
-def mode_statistics(x: Tensor) -> tuple[float, float]:
+@dataclass
+class MixtureSamples:
+    """Samples x ∈ R^d stored exactly by the two numbers the dynamics and the statistics need: ``along`` =
+    x·μ̂ (μ̂ = μ/√d) and ``across`` = |x − (x·μ̂)μ̂|². The drift acts on x⊥ as a scalar gain, so Euler on them is
+    Euler on x itself, at O(count) cost per step instead of O(count·d)."""
+
+    along: Tensor
+    across: Tensor
+    d: int
+
+
+def reduced_euler(mixture: TwoModeMixture, schedule, samples: MixtureSamples, ts: Tensor) -> MixtureSamples:
+    """Euler on the exact drift over the grid ``ts``: with g = (αα' + ββ'σ²)/v and m = tanh(½ log(p/(1 − p)) +
+    β√d a/v), ``a ← a + h[g(a − β m √d) + β' m √d]`` and ``|x⊥|² ← |x⊥|² (1 + h g)²``."""
+    prior, root = 0.5 * math.log(mixture.p / (1 - mixture.p)), math.sqrt(mixture.d)
+    along, across = samples.along.clone(), samples.across.clone()
+    for t, t_next in zip(ts[:-1], ts[1:]):
+        c, h = schedule(t), t_next - t
+        v = c.alpha**2 + c.beta**2 * mixture.sigma2
+        gain = (c.alpha_dalpha + c.beta_dbeta * mixture.sigma2) / v
+        m = torch.tanh(prior + c.beta * root * along / v)
+        along = along + h * (gain * (along - c.beta * m * root) + c.dbeta * m * root)
+        across = across * (1 + h * gain) ** 2
+    return MixtureSamples(along, across, mixture.d)
+
+
+def initial_samples(mixture: TwoModeMixture, alpha: float, beta: float, count: int, seed: int) -> MixtureSamples:
+    """``α x0 + β x1`` with x0 ~ N(0, I), x1 from the mixture, drawn exactly in reduced form: along = α N(0, 1) +
+    β(±√d + σ N(0, 1)), across = (α² + β²σ²) χ²_{d−1}."""
+    generator = torch.Generator().manual_seed(seed)
+    normal = torch.randn(2, count, generator=generator, dtype=torch.float64)
+    signs = torch.where(torch.rand(count, generator=generator, dtype=torch.float64) < mixture.p, 1.0, -1.0)
+    along = alpha * normal[0] + beta * (signs * math.sqrt(mixture.d) + math.sqrt(mixture.sigma2) * normal[1])
+    with torch.random.fork_rng(devices=[]):  # χ² has no generator argument: seed a private copy of the global RNG
+        torch.manual_seed(seed)
+        chi2 = torch.distributions.Chi2(torch.tensor(float(max(mixture.d - 1, 1)), dtype=torch.float64))
+        across = (alpha**2 + beta**2 * mixture.sigma2) * chi2.sample((count,)) * (mixture.d > 1)
+    return MixtureSamples(along, across, mixture.d)
+
+
+def from_full(x: Tensor) -> MixtureSamples:
+    """The reduced form of explicit samples x: (count, d)."""
+    along = x.sum(-1) / math.sqrt(x.shape[-1])
+    return MixtureSamples(along, (x**2).sum(-1) - along**2, x.shape[-1])
+
+
+def mode_statistics(samples: MixtureSamples) -> tuple[float, float]:
     """``(p̂, σ̂²)``: the fraction of samples on the + side (x·μ > 0) and the mean squared distance per coordinate
-    to the nearer mode ±μ."""
-    signs = torch.where(x.sum(-1, keepdim=True) > 0, 1.0, -1.0)
-    return float((signs > 0).double().mean()), float(((x - signs) ** 2).mean())
+    to the nearer mode ±μ, ``((a ∓ √d)² + |x⊥|²)/d``."""
+    signs = torch.where(samples.along > 0, 1.0, -1.0)
+    distance = (samples.along - signs * math.sqrt(samples.d)) ** 2 + samples.across
+    return float((signs > 0).double().mean()), float((distance / samples.d).mean())
+
+
+def recovered(mixture: TwoModeMixture, p_hat: float, sigma2_hat: float) -> tuple[bool, bool]:
+    """Whether the generated mode weight and within-mode variance are within ``P_TOLERANCE``/``SIGMA2_TOLERANCE``."""
+    return (abs(p_hat - mixture.p) <= P_TOLERANCE, abs(sigma2_hat / mixture.sigma2 - 1) <= SIGMA2_TOLERANCE)
 
 
 def generate_mixture(mixture: TwoModeMixture, kind: str, steps: int, count: int = 1000, seed: int = 0,
-                     dilation_k: float = 5.0) -> Tensor:
-    """Euler on the exact drift over a uniform grid, from the path's exact t = 0 marginal ``α(0) x0 + β(0) x1``
-    (pure noise for VP; VE keeps β(0) = 1, and with σ_max = √d the mode is still O(1)-visible there)."""
-    if kind not in MIXTURE_SCHEDULES:
-        raise EngineError(f"mixture schedules are {', '.join(MIXTURE_SCHEDULES)}, not {kind!r}")
-    schedule = make_schedule(kind, dimension=mixture.d, dilation_k=dilation_k)
-    drift = mixture.drift(schedule)
-    generator = torch.Generator().manual_seed(seed)
+                     dilation_k: float = 3.0) -> MixtureSamples:
+    """Euler on the exact drift over ``steps`` uniform steps in t, from the path's t = 0 marginal
+    ``α(0) x0 + β(0) x1`` (pure noise for both paths: β(0) = 0)."""
+    schedule = mixture_schedule(kind, mixture.d, dilation_k)
     start = schedule(0.0)
-    x = float(start.alpha) * torch.randn(count, mixture.d, generator=generator, dtype=torch.float64)
-    if float(start.beta) != 0:
-        x = x + float(start.beta) * mixture.sample(count, generator)
-    ts = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
-    for t, t_next in zip(ts[:-1], ts[1:]):
-        x = x + (t_next - t) * drift(t, x)
-    return x
+    samples = initial_samples(mixture, float(start.alpha), float(start.beta), count, seed)
+    return reduced_euler(mixture, schedule, samples, torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64))

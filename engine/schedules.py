@@ -84,8 +84,10 @@ class VarPreservingSqrt:
 
 @dataclass(frozen=True)
 class VarianceExploding:
-    """Paper 003's VE path ``x_τ = σ_max sqrt(1 − τ²) x0 + x1`` (σ_max = √d there; β(0) = 1, so the start
-    ``σ_max x0`` neglects x1, which is small beside the noise)."""
+    """Paper 003's VE path in its reference's linear form, ``x_τ = σ_max (1 − τ) x0 + τ x1`` (σ_max = √d there):
+    pure noise of std σ_max at τ = 0. Euler removes noise exactly while it dominates (the step multiplies it by
+    α(τ + h)/α(τ)); the form ``σ_max sqrt(1 − τ²) x0 + x1`` of our first version was stiff instead: one Euler
+    step can shrink α² by at most half, so noise survived the step into t = ½ of the dilated grid."""
 
     sigma_max: float
     name = "ve"
@@ -93,9 +95,8 @@ class VarianceExploding:
     def __call__(self, t) -> Coefficients:
         t = _t(t)
         s = self.sigma_max
-        root = torch.sqrt(torch.clamp(1 - t**2, min=0.0))
         zero, one = torch.zeros_like(t), torch.ones_like(t)
-        return _coefficients(s * root, one, zero, -s * t / root, zero, zero, a_da=-(s**2) * t)
+        return _coefficients(s * (1 - t), t, zero, -s * one, one, zero)
 
 
 @dataclass(frozen=True)
@@ -169,18 +170,18 @@ def vp_dilation(k: float, d: float) -> Callable[[Tensor], tuple[Tensor, Tensor]]
     return tau
 
 
-def ve_dilation(k: float, d: float) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """Paper 003's VE time dilation: ``τ = 2t sqrt(1 − k²/d)`` for t < ½, ``sqrt(1 − (k(2 − 2t))²/d)`` after."""
-    if not k**2 < d:
-        raise EngineError(f"VE dilation needs k² < d, got k={k}, d={d}")
-    c = math.sqrt(1 - k**2 / d)
+def ve_dilation(k: float, sigma_max: float) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """Paper 003's VE time dilation for the linear VE path, with c = k/σ_max: ``τ = 2(1 − c)t`` for t < ½ (the noise
+    falls from σ_max to k, where the modes are told apart), ``(1 − c) + c(2t − 1)`` after (from k to 0, where the
+    within-mode variance is decided); returns (τ, τ')."""
+    c = k / sigma_max
+    if not 0 < c < 1:
+        raise EngineError(f"VE dilation needs 0 < k/σ_max < 1, got k={k}, σ_max={sigma_max}")
 
     def tau(t: Tensor) -> tuple[Tensor, Tensor]:
         first = t < 0.5
-        u = 2 - 2 * t
-        late = torch.sqrt(torch.clamp(1 - (k * u) ** 2 / d, min=0.0))
-        return (torch.where(first, 2 * c * t, late),
-                torch.where(first, 2 * c * torch.ones_like(t), 2 * k**2 * u / (d * late)))
+        return (torch.where(first, 2 * (1 - c) * t, (1 - c) + c * (2 * t - 1)),
+                torch.where(first, 2 * (1 - c) * torch.ones_like(t), 2 * c * torch.ones_like(t)))
 
     return tau
 
@@ -224,7 +225,7 @@ def make_schedule(kind: str, *, dimension: int, r: float | None = None, sigma_ma
         return PowerLaw(beta_form, gamma_sigma)
     if kind == "vp_dilated":
         return Dilated(VarPreservingSqrt(), vp_dilation(dilation_k, dimension), "vp_dilated")
-    return Dilated(VarianceExploding(sigma_max), ve_dilation(dilation_k, sigma_max**2), "ve_dilated")
+    return Dilated(VarianceExploding(sigma_max), ve_dilation(dilation_k, sigma_max), "ve_dilated")
 
 
 def spectral_ratio_at_highest_wavenumber(data_power: Tensor, noise_power: Tensor) -> float:

@@ -88,7 +88,7 @@ def test_a_bad_combination_shows_its_reason(page, server_url):
     handle = page.locator(".bk-input-group", has_text="Dilation k").locator(".noUi-handle").first
     handle.focus()
     handle.press("End")  # k = 1000 > √d = 64 on 64² fields
-    page.get_by_text("VE dilation needs k² < d").wait_for(timeout=20000)
+    page.get_by_text("VE dilation needs 0 < k/σ_max < 1").wait_for(timeout=20000)
 
 
 def test_data_view_plays_through_time_and_coarse_grains_at_lambda(page, server_url, artifacts):

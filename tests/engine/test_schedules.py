@@ -23,12 +23,9 @@ def test_boundary_values(name, schedule):
     assert float(c1.alpha) == pytest.approx(0.0, abs=1e-9)
     assert float(c0.gamma) == pytest.approx(0.0, abs=1e-12)
     assert float(c1.gamma) == pytest.approx(0.0, abs=1e-12)
-    if name.startswith("ve"):
-        # VE: x_0 = σ_max x0 + x1 (β ≡ 1) with σ_max = √d, so the noise dominates
-        assert float(c0.alpha) == pytest.approx(D**0.5) and float(c0.beta) == 1.0
-    else:
-        assert float(c0.alpha) == pytest.approx(1.0) and float(c0.beta) == pytest.approx(0.0, abs=1e-12)
-        assert float(c1.beta) == pytest.approx(1.0)
+    # VE starts from pure noise of std σ_max = √d (x_τ = σ_max (1 − τ) x0 + τ x1), the others from unit noise
+    assert float(c0.alpha) == pytest.approx(D**0.5 if name.startswith("ve") else 1.0)
+    assert float(c0.beta) == pytest.approx(0.0, abs=1e-12) and float(c1.beta) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("name,schedule", _all_schedules())
