@@ -1,4 +1,7 @@
 """The real dashboard in a real browser (Playwright + system Chromium)."""
+import re
+from html import unescape
+
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -48,6 +51,25 @@ def test_every_view_renders_without_console_errors(page, server_url, artifacts):
     assert set(norms) == {"white", "powerlaw", "matched"} and all(len(y) == 200 for y in norms.values())
     # matched noise on the linear path: x0 and x1 are exchangeable Gaussians, so E[x1 − x0 | x_1/2] = 0 exactly
     assert min(norms["matched"]) < 1e-6 and min(norms["white"]) > 1
+
+
+def test_the_mixture_text_agrees_with_its_numbers_for_all_four_schedules(page, server_url):
+    """Paper 003 at the defaults (d = 10⁴, 64 steps): each ✓/✗ in the table and the sentence under it say the same,
+    and they say what the paper claims: uniform VP misses p, uniform VE misses σ², the dilated grids get both."""
+    errors = _open(page, server_url)
+    page.locator(".bk-tab", has_text="Interpolant").click()
+    find = ("() => [...Bokeh.documents[0]._all_models.values()].map(m => m.text)"
+            ".find(t => typeof t === 'string' && t.includes('Which features survive'))")
+    page.wait_for_function(find, timeout=20000)
+    html = unescape(page.evaluate(find))  # the Markdown pane ships its HTML escaped
+    text = re.sub(r"<[^>]+>", " ", html)
+    expected = {"vp": "σ²", "vp_dilated": "p and σ²", "ve": "p", "ve_dilated": "p and σ²"}
+    assert "Here " + "; ".join(f"{kind} recovers {features}" for kind, features in expected.items()) in text
+    marks = {kind: re.findall(r"[✓✗]", re.search(rf"<td>{kind}</td>(.*?)</tr>", html, re.S).group(1))
+             for kind in expected}
+    assert marks == {
+        "vp": ["✗", "✓"], "vp_dilated": ["✓", "✓"], "ve": ["✓", "✗"], "ve_dilated": ["✓", "✓"]}
+    assert errors == []
 
 
 def test_noise_control_changes_the_plotted_spectrum_and_warns_when_too_smooth(page, server_url):
