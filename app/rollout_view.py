@@ -58,7 +58,8 @@ class RolloutView(JobView):
                                      mapper=LinearColorMapper(palette=Viridis256, low=-8, high=2))
         self.vrmse = CurvePlot("VRMSE vs lead time", ["this run", "previous"], "lead (steps)", "VRMSE", log_x=False,
                                log_y=False, height=260)
-        self.correlation = CurvePlot("C(τ) at r = 0", ["truth", "emulator"], "τ (model time)", "C", log_x=False,
+        self.correlation = CurvePlot("C(τ) at r = 0", ["truth", "emulator"], "τ (model time), per-pair normalized",
+                                     "C", log_x=False,
                                      log_y=False, height=260)
         self.rate = CurvePlot("R(t) = ‖Δu/Δt‖₁", ["truth", "emulator"], "model time", "R", log_x=False, log_y=False,
                               height=260)

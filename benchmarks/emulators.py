@@ -99,11 +99,11 @@ def main() -> None:
 
 
 def lead_tables(si, pointwise, baseline, refiner, truth, test, config, args) -> None:
-    rows = {"SI, ODE (4 steps)": (si, ForecastSamplerConfig(method="ode", steps=4), None),
-            "SI, SDE (4 steps, ε = 1)": (si, ForecastSamplerConfig(method="sde", steps=4), None),
+    rows = {"SI, PF-ODE (4 steps)": (si, ForecastSamplerConfig(method="pf_ode", steps=4), None),
+            "SI-EM (4 steps, ε = 1)": (si, ForecastSamplerConfig(method="si_em", steps=4), None),
             "pointwise": (pointwise, ForecastSamplerConfig(), None),
             "pointwise + refiner (every step)": (pointwise, ForecastSamplerConfig(), refiner),
-            "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="ode", steps=16), None)}
+            "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None)}
     print(f"\n64² Kolmogorov, {args.size} U-Nets trained {args.train_steps} steps; 4 test trajectories × 4 members\n")
     print("| emulator | VRMSE@1 | VRMSE@10 | VRMSE@50 | high-band sRMSE@1 | high-band sRMSE@10 | s per step |")
     print("|---|---|---|---|---|---|---|")
@@ -119,8 +119,9 @@ def lead_tables(si, pointwise, baseline, refiner, truth, test, config, args) -> 
     print("\n| NFE per forecast | SI (ODE) VRMSE@1 | Gaussian-noise baseline VRMSE@1 |\n|---|---|---|")
     one = RolloutConfig(steps=1, members=4, initial_conditions=4)
     for nfe in (1, 2, 4, 8, 16, 32):
-        si_score = run(si, ForecastSamplerConfig(method="ode", steps=nfe), truth, one, test.std)[1]["vrmse"][1]
-        base_score = run(baseline, ForecastSamplerConfig(method="ode", steps=nfe), truth, one, test.std)[1]["vrmse"][1]
+        sampler = ForecastSamplerConfig(method="pf_ode", steps=nfe)
+        si_score = run(si, sampler, truth, one, test.std)[1]["vrmse"][1]
+        base_score = run(baseline, sampler, truth, one, test.std)[1]["vrmse"][1]
         print(f"| {nfe} | {si_score:.3f} | {base_score:.3f} |", flush=True)
 
 
@@ -132,7 +133,7 @@ def long_table(store, truth, test, pointwise, si, refiner, args) -> None:
     long = RolloutConfig(steps=args.long, members=4, initial_conditions=1, save_every=args.long)
     rows = (("pointwise", pointwise, ForecastSamplerConfig(), None, 0),
             ("pointwise + refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiner, 10),
-            ("SI, SDE (2 steps)", si, ForecastSamplerConfig(method="sde", steps=2), None, 0))
+            ("SI-EM (2 steps)", si, ForecastSamplerConfig(method="si_em", steps=2), None, 0))
     for label, model, sampler, ref, every in rows:
         long.refine_every = every
         result, _ = run(model, sampler, truth, long, test.std, ref)

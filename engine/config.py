@@ -12,6 +12,7 @@ from engine.samplers import DIFFUSION_SHAPES
 from engine.schedules import BETA_FORMS, SCHEDULE_KINDS
 
 MODEL_SIZES = ("tiny", "small", "base", "large")
+FORECAST_METHODS = ("si_em", "si_e", "pf_ode")  # paper 001's two samplers by their names, and the exact PF-ODE
 
 
 class NoiseConfig(param.Parameterized):
@@ -210,10 +211,10 @@ class ForecastConfig(param.Parameterized):
 class ForecastSamplerConfig(param.Parameterized):
     """How a trained forecaster advances one step."""
 
-    method = param.Selector(default="sde", objects=["sde", "ode", "drop_noise"],
-                            doc="sde: Euler–Maruyama with diffusion g(t) = ε σ (1 − t); ode: the exact "
-                                "probability-flow "
-                                "ODE (score-corrected drift); drop_noise: Euler on b alone (the reference's 'euler')")
+    method = param.Selector(default="si_em", objects=list(FORECAST_METHODS),
+                            doc="si_em: paper 001's SI-EM, Euler–Maruyama with diffusion g(t) = ε σ (1 − t); si_e: "
+                                "paper 001's SI-E, Euler on b with the noise dropped (the reference's 'euler'); "
+                                "pf_ode: the exact probability-flow ODE (score-corrected drift; our addition)")
     steps = param.Integer(default=4, bounds=(1, 1000), doc="integration steps per forecast (1-20 is typical)")
     eps = param.Number(default=1.0, bounds=(0.0, 10.0),
                        doc="ε: SDE diffusion g(t) = ε σ(1 − t); 1 is the interpolant's own noise, 0 the ODE")

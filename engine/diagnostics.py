@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from engine.errors import EngineError
 from engine.interpolants import interpolate
 from engine.spectral import band_edges, held_shells, shell_sum, wavenumber_magnitude
 
@@ -87,10 +88,36 @@ def band_spectral_rmse(prediction: Tensor, truth: Tensor) -> dict[str, Tensor]:
     return {band: torch.sqrt(ratio[..., mask & held].mean(-1)) for band, mask in masks.items()}
 
 
-def correlation(fields: Tensor, max_lag: int) -> Tensor:
-    """``C(τ)`` at r = 0: mean-removed cross-spectrum ``X̂_t · conj(X̂_{t+τ})`` averaged over runs and t, inverse
-    FFT at zero separation, divided by H·W·var. fields: (run, time, n, n) → (max_lag + 1,), C(0) = 1.
+CORRELATION_FORMS = {"paper": "paper 004: per-pair normalized correlations, each snapshot's spatial mean removed",
+                     "pooled": "covariance pooled over runs and times, the global mean removed"}
+
+
+def correlation(fields: Tensor, max_lag: int, form: str = "paper") -> Tensor:
+    """``C(τ)`` at r = 0 of fields (run, time, n, n) → (max_lag + 1,), C(0) = 1.
+
+    ``paper`` (paper 004): ``mean_{run,t} ⟨X̃_t X̃_{t+τ}⟩ / (|X̃_t| |X̃_{t+τ}|)`` with X̃ = X − its spatial mean;
+    ``pooled``: the mean-removed cross-spectrum ``X̂_t · conj(X̂_{t+τ})`` averaged over runs and t, inverse FFT at
+    zero separation, divided by H·W·var.
     """
+    if form not in CORRELATION_FORMS:
+        raise EngineError(f"correlation form must be one of {', '.join(CORRELATION_FORMS)}, not {form!r}")
+    if form == "paper":
+        return paired_correlation(fields, max_lag)
+    return pooled_correlation(fields, max_lag)
+
+
+def paired_correlation(fields: Tensor, max_lag: int) -> Tensor:
+    """Paper 004's C(τ): each pair (t, t + τ) correlated over space after removing each snapshot's mean."""
+    x = fields.to(torch.float64)
+    x = x - x.mean(dim=(-2, -1), keepdim=True)
+    norms = x.pow(2).sum(dim=(-2, -1)).sqrt().clamp(min=1e-300)
+    lags = [((x[:, : x.shape[1] - tau] * x[:, tau:]).sum(dim=(-2, -1))
+             / (norms[:, : x.shape[1] - tau] * norms[:, tau:])).mean() for tau in range(max_lag + 1)]
+    return torch.stack(lags)
+
+
+def pooled_correlation(fields: Tensor, max_lag: int) -> Tensor:
+    """C(τ) from the covariance pooled over runs and times (the global mean removed)."""
     x = fields.to(torch.float64)
     x = x - x.mean()
     xh = torch.fft.fft2(x)

@@ -4,8 +4,9 @@ SI forecaster (paper 001): ``I_t = (1 − t) x + t y + σ(1 − t)√t z`` betwe
 y; the drift ``b(t, I; x) = E[(y − x) − σ√t z | I_t, x]`` is learned by regression (antithetic ±z) with the
 network seeing cat(x, I_t). With diffusion ``g(t)`` the SDE ``dY = [b + ½(g² − σ_t²) s] dt + g dW``,
 ``σ_t = σ(1 − t)``, has the interpolant's marginals for every g; the score follows from b:
-``σ_t² s = (1 − t)(t b − (Y − x))/t``. We use ``g = ε σ_t``: ε = 1 needs no score (SI-EM), ε = 0 is the
-exact probability-flow ODE (SI-E); ``drop_noise`` is Euler on b alone (the reference code's "euler").
+``σ_t² s = (1 − t)(t b − (Y − x))/t``. We use ``g = ε σ_t``: ``si_em`` (paper 001's SI-EM; ε = 1 needs no
+score), ``si_e`` (paper 001's SI-E: Euler on b with the noise dropped, the reference code's "euler"), and
+``pf_ode`` (ε = 0: the exact probability-flow ODE, our addition, with the interpolant's marginals).
 
 Baselines: a conditional generator from Gaussian noise, ``I_t = (1 − t) z + t y`` given x (flow matching,
 the "many steps" comparison), and a pointwise U-Net predicting ``y − x``, optionally trained on an unrolled
@@ -80,13 +81,13 @@ class Forecaster:
             return (x + self._net(x[:, None], 0.0)) * self.std + self.mean
         ts = torch.linspace(0.0, 1.0, sampler.steps + 1).tolist()
         y = x.clone() if self.kind == "forecast" else torch.randn(x.shape, generator=generator, device=x.device)
-        eps = 0.0 if sampler.method == "ode" else sampler.eps
+        eps = 0.0 if sampler.method == "pf_ode" else sampler.eps
         for t, t_next in zip(ts[:-1], ts[1:]):
             h = t_next - t
             b = self._net(torch.stack([x, y], 1), t)
             if self.kind != "forecast":  # the Gaussian-noise baseline integrates its flow ODE
                 y = y + h * b
-            elif sampler.method == "drop_noise":
+            elif sampler.method == "si_e":
                 y = y + h * b
             else:
                 y = y + h * si_sde_drift(b, y, x, t, eps)

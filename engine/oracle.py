@@ -86,7 +86,10 @@ def expected_drift_norm(model: GaussianModel, ts: Tensor) -> Tensor:
 
 def drift_lipschitz(model: GaussianModel, ts: Tensor) -> Tensor:
     """``max_k |c_k(t)|``: the drift's Lipschitz constant, which sets the step size an explicit integrator needs.
-    It stays bounded when the noise is no smoother than the data and grows like 1/(1 − t) otherwise."""
+    It stays ≤ 1 on the linear path when the noise matches the data; at scales where the noise is rougher than
+    the data (white noise on smooth fields) it grows like 1/(1 − t) toward the data end, and where it is smoother
+    like 1/t near the noise end (measured on the shipped Kolmogorov set: 100 at t = 0.99 for white noise, 100 at
+    t = 0.01 for power-law noise p = 8)."""
     return torch.stack([model.gain(t).abs().max() for t in ts])
 
 

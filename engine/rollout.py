@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from engine.config import RolloutConfig
-from engine.diagnostics import band_spectral_rmse, correlation, rate_of_change, shell_spectra, vrmse
+from engine.diagnostics import CORRELATION_FORMS, band_spectral_rmse, correlation, rate_of_change, shell_spectra, vrmse
 from engine.errors import EngineError
 
 Tensor = torch.Tensor
@@ -132,6 +132,7 @@ def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float,
     states, window = result.states.double(), truth[: config.initial_conditions, frames].double()
     lags = max(0, min(max_lag, len(frames) - 1, states.shape[1] - 1))
     out = {"correlation": {"emulator": correlation(states, lags).tolist(), "truth": correlation(window, lags).tolist()},
+           "correlation_form": CORRELATION_FORMS["paper"],
            "saved_time": [s * lead * dt for s in result.saved_steps]}
     if states.shape[1] > 1 and len(frames) > 1:
         step = dt * lead * config.save_every

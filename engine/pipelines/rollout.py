@@ -54,7 +54,7 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
     """The checkpoint's one-step map and the truth it is judged against.
 
     Forecasters step ``u_n → u_{n+lead}`` with the sampler; a PDD predictor simulates at ``config.lam`` (noise on
-    unless the sampler is ``ode``/``drop_noise``), judged against the test data coarse-grained at that λ.
+    with the ``si_em`` sampler, off with ``si_e``/``pf_ode``), judged against the test data coarse-grained at that λ.
     """
     path = store.path(checkpoint)
     task = load_checkpoint(path, "cpu").get("task")
@@ -68,7 +68,7 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
         check_time_step(trained_dt=model.dt, data_dt=trajectories.dt, n=trajectories.n, data_name=trajectories.source,
                         checkpoint=checkpoint, store=store)
         coarse = model.coarse_grain(model.normalize(truth), config.lam, torch.Generator().manual_seed(sampler.seed))
-        stepper = model.stepper(config.lam, noise=sampler.method == "sde", generator=generator)
+        stepper = model.stepper(config.lam, noise=sampler.method == "si_em", generator=generator)
         return Emulator(step=stepper, truth=model.denormalize(coarse), lead=1, model=model)
     if config.lam > 0:
         raise EngineError(f"λ = {config.lam}: only PDD predictors (train --task pdd) simulate coarse-grained fields")

@@ -112,7 +112,7 @@ def test_train_an_emulator_and_a_refiner_then_roll_out_with_json(tmp_path, capsy
                      "--steps", "4", "--batch-size", "4"]) == 0
     capsys.readouterr()
     assert main([*folder, "rollout", "--checkpoint", str(tmp_path / "forecast" / "checkpoint.pt"), "--data", "flow.nc",
-                 "--steps", "6", "--members", "2", "--sampler", "sde", "--sampler-steps", "2",
+                 "--steps", "6", "--members", "2", "--sampler", "si_em", "--sampler-steps", "2",
                  "--refiner", str(tmp_path / "refiner" / "checkpoint.pt"), "--out", "roll.nc", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["lead_steps"] == list(range(7)) and len(summary["vrmse"]) == 7 and summary["vrmse"][0] == 0

@@ -14,6 +14,7 @@ from engine.diagnostics import (
     vrmse,
     wasserstein_1d,
 )
+from engine.errors import EngineError
 from engine.interpolants import GaussianModel
 from engine.noise import sample_noise
 from engine.oracle import expected_drift_norm
@@ -60,9 +61,23 @@ def test_correlation_of_a_pure_translation_is_the_cosine_of_the_shift():
     y, x = _grid()
     k, shift = 2, 2 * math.pi / N  # a sin(2x) pattern moving one pixel per step
     fields = torch.stack([torch.sin(k * (x - t * shift)) for t in range(40)])[None]
-    c = correlation(fields, max_lag=8)
     expected = torch.cos(k * shift * torch.arange(9, dtype=torch.float64))
-    assert torch.allclose(c, expected, atol=1e-10)
+    for form in ("paper", "pooled"):
+        assert torch.allclose(correlation(fields, max_lag=8, form=form), expected, atol=1e-10)
+
+
+def test_paper_correlation_ignores_a_changing_amplitude_and_spatial_mean_the_pooled_one_does_not():
+    """X_t = m_t + a_t cos x: each snapshot has the same pattern, so paper 004's per-pair form is 1 at every lag
+    (to 1e-12), while the pooled covariance is pulled below 1 by the varying a_t and m_t."""
+    y, x = _grid()
+    t = torch.arange(30, dtype=torch.float64)
+    amplitude, mean = 1 + 0.5 * torch.sin(0.7 * t), 2 * torch.cos(0.3 * t)
+    fields = (mean[:, None, None] + amplitude[:, None, None] * torch.cos(x))[None]
+    assert torch.allclose(correlation(fields, max_lag=6), torch.ones(7, dtype=torch.float64), atol=1e-12)
+    pooled = correlation(fields, max_lag=6, form="pooled")
+    assert float(pooled[1]) < 0.95 and float(pooled[6]) < 0.2
+    with pytest.raises(EngineError, match="correlation form"):
+        correlation(fields, max_lag=2, form="other")
 
 
 def test_rate_of_change_of_a_linear_ramp():

@@ -37,14 +37,14 @@ def test_interpolant_ends_and_target():
     torch.testing.assert_close(target1, y - x - z)
 
 
-@pytest.mark.parametrize("method", ["ode", "sde", "drop_noise"])
+@pytest.mark.parametrize("method", ["pf_ode", "si_em", "si_e"])
 def test_every_sampler_lands_on_a_deterministic_target_with_the_exact_drift(method):
     g = torch.Generator().manual_seed(1)
     x, shift = torch.randn(4, N, N, generator=g), torch.randn(N, N, generator=g)
     forecaster = Forecaster(ExactShiftDrift(shift), "forecast", sigma=1.0, mean=0.0, std=1.0, dt=1.0)
     y = forecaster.step(x, ForecastSamplerConfig(method=method, steps=20, eps=1.0), torch.Generator().manual_seed(2))
     # the SDE's last Euler step leaves noise σ h^1.5 ≈ 0.011; the ODE and drop-noise paths are exact up to O(h²)
-    tolerance = 0.06 if method == "sde" else 1e-3
+    tolerance = 0.06 if method == "si_em" else 1e-3
     assert (y - (x + shift)).abs().max() < tolerance
 
 
@@ -52,10 +52,11 @@ def test_sde_with_zero_diffusion_equals_the_ode():
     g = torch.Generator().manual_seed(3)
     x, shift = torch.randn(2, N, N, generator=g), torch.randn(N, N, generator=g)
     forecaster = Forecaster(ExactShiftDrift(shift), "forecast", 1.0, 0.0, 1.0, 1.0)
-    ode = forecaster.step(x, ForecastSamplerConfig(method="ode", steps=5))
-    sde = forecaster.step(x, ForecastSamplerConfig(method="sde", steps=5, eps=0.0), torch.Generator().manual_seed(9))
+    ode = forecaster.step(x, ForecastSamplerConfig(method="pf_ode", steps=5))
+    sde = forecaster.step(x, ForecastSamplerConfig(method="si_em", steps=5, eps=0.0), torch.Generator().manual_seed(9))
     assert torch.equal(ode, sde)
-    noisy = forecaster.step(x, ForecastSamplerConfig(method="sde", steps=5, eps=1.0), torch.Generator().manual_seed(9))
+    noisy = forecaster.step(x, ForecastSamplerConfig(method="si_em", steps=5, eps=1.0),
+                            torch.Generator().manual_seed(9))
     assert not torch.equal(ode, noisy)
 
 
@@ -84,7 +85,7 @@ def test_a_briefly_trained_emulator_beats_persistence_at_one_step(flow, tmp_path
     forecaster = load_forecaster(checkpoint)
     test = data.denormalize(data.fields[4])  # a held-out trajectory, physical units
     x, y = test[:-1], test[1:]
-    predicted = forecaster.step(x, ForecastSamplerConfig(method="ode", steps=4))
+    predicted = forecaster.step(x, ForecastSamplerConfig(method="pf_ode", steps=4))
     persistence = vrmse(x[None], y[None]).mean()
     emulator = vrmse(predicted[None], y[None]).mean()
     assert emulator < 0.8 * persistence, (float(emulator), float(persistence))
