@@ -47,7 +47,8 @@ class SuperresView(JobView):
     checkpoint = param.Selector(default=None, objects=[], doc="a PDD predictor (train --task pdd)")
     dataset = param.Selector(default=None, objects=[], doc="fields on the predictor's grid, saved every Δt it was "
                                                            "trained on")
-    from_noise = param.Boolean(default=False, doc="start from Gaussian noise with variance Q_k(λ) (generation, λ = 1)")
+    from_noise = param.Boolean(default=False, doc="generation: start from the Gaussian with the λ-marginal's "
+                                                  "per-mode variance e^(2μλ)P_k + Q_k(λ) instead of the coarse data")
     sampler = param.ClassSelector(class_=PDDSamplerConfig, doc="the reverse-λ integration")
 
     def __init__(self, store: DataStore, jobs: JobManager, sidebar_dataset: Callable[[], str], **params):
@@ -141,9 +142,12 @@ class SuperresView(JobView):
         self._draw_spectrum("truth", truth[0])
         self._draw_spectrum("coarse input", coarse[0])
         survive = surviving_wavenumber(self.sampler.lam, self.model.n, self.model.process)
+        start = (" The input is a draw from the Gaussian with the λ-marginal's variance e^(2μλ)P_k + Q_k(λ) per mode, "
+                 f"not pure noise: {int((self.model.signal_to_noise(self.sampler.lam) > 1).sum())} modes still carry "
+                 "more signal than noise there." if self.from_noise else "")
         self.status.object = (f"λ = {self.sampler.lam:g}: modes up to |k| ≈ {survive:g} keep half their amplitude; "
                               f"the predictor must restore the rest ({self.model.frames} frames, "
-                              f"window {self.model.window}).")
+                              f"window {self.model.window}).{start}")
 
     def _draw_spectrum(self, name: str, fields) -> None:
         power = spectra(fields, 2).mean(0).numpy()
@@ -183,7 +187,7 @@ class SuperresView(JobView):
         controls = pn.Column(
             pn.widgets.Select.from_param(self.param.checkpoint, name="PDD checkpoint"),
             pn.widgets.Select.from_param(self.param.dataset, name="Data (grid and Δt as trained)"),
-            pn.widgets.Checkbox.from_param(self.param.from_noise, name="From noise (generation)"),
+            pn.widgets.Checkbox.from_param(self.param.from_noise, name="Generate from the λ-marginal Gaussian"),
             pn.Param(self.sampler, widgets=REVERSE_WIDGETS, width=280), width=300)
         return pn.Row(controls, pn.Column(
             pn.Row(self.start_button, self.stop_button, self.download), self.status, self.failure,

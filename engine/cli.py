@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     superres.add_argument("--sequences", type=int, default=1, help="sequences of the model's frame count to "
                                                                    "super-resolve "
                                                                   "(default: 1)")
-    superres.add_argument("--from-noise", action="store_true", help="start from Gaussian noise with variance Q_k(λ) "
+    superres.add_argument("--from-noise", action="store_true", help="start from the Gaussian with the λ-marginal's "
+                                                                    "variance e^(2μλ)P_k + Q_k(λ) per mode "
                                                                     "instead of the coarse-grained data (generation; "
                                                                     "use --lam 1)")
     superres.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")

@@ -214,10 +214,17 @@ class PDD:
         return forward_sample(x, torch.full((x.shape[0],), float(check_lambda(lam)), device=x.device), self.process,
                               generator)
 
-    def noise_at(self, lam: float, shape: tuple, generator: torch.Generator | None = None) -> Tensor:
-        """Gaussian sequences with the per-mode variance ``Q_k(λ)`` (the start of generation at λ = 1)."""
+    def signal_to_noise(self, lam: float) -> Tensor:
+        """Per-mode ``e^{2μλ} P_k / Q_k(λ)``: how much of the data a frame at λ still carries (float64, the grid)."""
+        q = self.process.variance(max(lam, LAM_FLOOR), self.n, self.device)
+        return self.process.damping(lam, self.n, self.device) ** 2 * self.power.to(self.device) / q
+
+    def prior_sample(self, lam: float, shape: tuple, generator: torch.Generator | None = None) -> Tensor:
+        """Gaussian sequences with the λ-marginal's per-mode variance ``v_k(λ) = e^{2μλ} P_k + Q_k(λ)`` (P_k: the
+        data's): the start of generation at λ. Pure noise Q_k(λ) would not be one: at λ = 1 with a = 0.3, b² = 2
+        on the 64² Kolmogorov data the modes |k| ≤ 2 keep a signal-to-noise ratio ≈ 5 (``signal_to_noise``)."""
         white = torch.randn(shape, generator=generator, device=self.device)
-        spread = self.process.variance(lam, self.n, self.device).sqrt().float()
+        spread = self.marginal_variance(lam).sqrt().float()
         return ortho_ifft(spread * ortho_fft(white, self.ndim), self.ndim)
 
     def stepper(self, lam: float, kind: str = "spectral", noise: bool = True,

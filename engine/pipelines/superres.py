@@ -56,12 +56,13 @@ def middle_frame(sequences: Tensor) -> Tensor:
 def superres_inputs(model: PDD, data: Trajectories, *, sequences: int, sampler: PDDSamplerConfig,
                     from_noise: bool = False) -> SuperresInputs:
     """``sequences`` fine runs of the model's frame count from the data, renormalized by the model's statistics,
-    and their coarse input: the forward process at ``sampler.lam`` (or Gaussian noise of variance Q_k(λ))."""
+    and their coarse input: the forward process at ``sampler.lam``, or (``from_noise``) a draw from the Gaussian
+    with the λ-marginal's per-mode variance e^{2μλ}P_k + Q_k(λ) (``PDD.prior_sample``)."""
     physical = data.denormalize(data.fields)
     truth = model.normalize(pick_sequences(physical, sequences, model.frames)).to(model.device)
     generator = torch.Generator(device=model.device).manual_seed(sampler.seed)
     if from_noise:
-        coarse = model.noise_at(sampler.lam, truth.shape, generator)
+        coarse = model.prior_sample(sampler.lam, truth.shape, generator)
     else:
         coarse = model.coarse_grain(truth, sampler.lam, generator)
     return SuperresInputs(truth, coarse, generator)

@@ -239,3 +239,19 @@ def test_a_pdd_predictor_rolls_out_at_lambda_against_the_coarse_grained_truth(sh
     assert main(["--data-dir", str(store.root), "rollout", "--checkpoint", "runs/shipped-si-forecaster/checkpoint.pt",
                  "--lam", "0.1", "--steps", "2"]) == 2
     assert "only PDD predictors" in capsys.readouterr().err
+
+
+def test_generation_starts_from_the_lambda_marginal_not_from_pure_noise(shipped):
+    """At λ = 1 (a = 0.3, b² = 2, 64²) the largest scales keep a signal-to-noise ratio e^(2μλ)P_k/Q_k between 2 and
+    20, so pure noise Q_k is not a sample there; the start of generation has the marginal's per-mode variance
+    e^(2μλ)P_k + Q_k within 10% (2000 draws) and ≥ 3× the pure noise's at |k| = 1."""
+    store = shipped[0]
+    model = load_pdd(store.path("runs/shipped-pdd/checkpoint.pt"))
+    snr = model.signal_to_noise(1.0)
+    assert 2 < float(snr[0, 1]) < 20 and 2 < float(snr[1, 1]) < 20
+    draws = model.prior_sample(1.0, (2000, 1, model.n, model.n), torch.Generator().manual_seed(0))[:, 0]
+    measured = _fft(draws.double(), 2).abs().pow(2).mean(0)
+    expected, noise = model.marginal_variance(1.0), model.process.variance(1.0, model.n)
+    for mode in ((0, 1), (1, 0), (1, 1), (2, 1)):
+        assert float(measured[mode] / expected[mode]) == pytest.approx(1, abs=0.1)
+    assert float(expected[0, 1] / noise[0, 1]) > 3
