@@ -1,4 +1,4 @@
-"""Coarse-graining at diffusion scale λ: the forward process of predictor-driven diffusion (science.md §3).
+"""Coarse-graining at diffusion scale λ: the forward process of predictor-driven diffusion (docs/science.md §3).
 
 Reference: Yasuda & Bischoff, predictor-driven diffusion. The field follows an Ornstein–Uhlenbeck process in
 λ with a Laplacian drift, ``dx = a Δx dλ + b dW``, which is exact per Fourier mode (ortho FFT):

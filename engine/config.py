@@ -89,7 +89,7 @@ class TrainingConfig(param.Parameterized):
 
 
 class GRFConfig(param.Parameterized):
-    """Stationary Gaussian random fields with per-mode variance σ²(|k|² + ℓ²)^(−s) (science.md §1)."""
+    """Stationary Gaussian random fields with per-mode variance σ²(|k|² + ℓ²)^(−s) (docs/science.md §1)."""
 
     size = param.Integer(default=64, bounds=(8, 2048), doc="grid points per side (even)")
     count = param.Integer(default=256, bounds=(1, 1_000_000), doc="number of fields")
@@ -105,7 +105,7 @@ def options(config: param.Parameterized) -> dict:
 
 
 class KolmogorovConfig(param.Parameterized):
-    """2-D Kolmogorov flow, vorticity form, on [0, 2π)² (defaults: the PDD setup of science.md §3)."""
+    """2-D Kolmogorov flow, vorticity form, on [0, 2π)² (defaults: the PDD setup of docs/science.md §3)."""
 
     size = param.Integer(default=64, bounds=(8, 4096), doc="grid points per side (even)")
     trajectories = param.Integer(default=8, bounds=(1, 100_000),
@@ -124,7 +124,7 @@ class KolmogorovConfig(param.Parameterized):
 
 
 class Lorenz96Config(param.Parameterized):
-    """Two-scale Lorenz-96 (science.md §3: K = 32, J = 4, F = b = c = 10, h = 1, dt = 5·10⁻⁴)."""
+    """Two-scale Lorenz-96 (docs/science.md §3: K = 32, J = 4, F = b = c = 10, h = 1, dt = 5·10⁻⁴)."""
 
     slow = param.Integer(default=32, bounds=(4, 100_000), doc="K slow variables X_k")
     fast_per_slow = param.Integer(default=4, bounds=(1, 1000), doc="J fast variables Y_{j,k} per slow variable")
@@ -141,7 +141,7 @@ class Lorenz96Config(param.Parameterized):
 
 
 class CoarseConfig(param.Parameterized):
-    """Coarse-graining at diffusion scale λ: ``dx = a Δx dλ + b dW`` on normalized fields (science.md §3)."""
+    """Coarse-graining at diffusion scale λ: ``dx = a Δx dλ + b dW`` on normalized fields (docs/science.md §3)."""
 
     lam = param.Number(default=0.1, bounds=(0.0, 1.0), label="Diffusion scale λ", doc="diffusion scale λ: 0 is the "
                                                                                       "field itself, larger is coarser")
@@ -152,7 +152,7 @@ class CoarseConfig(param.Parameterized):
 
 
 class PDDConfig(param.Parameterized):
-    """Predictor-driven diffusion (science.md §3): one λ-conditioned predictor of temporal increments."""
+    """Predictor-driven diffusion (docs/science.md §3): one λ-conditioned predictor of temporal increments."""
 
     window = param.Integer(default=3, bounds=(1, 16), doc="past frames the predictor F_θ(x_n; λ) sees (zero-padded at "
                                                           "a sequence's start)")
@@ -196,7 +196,7 @@ class PDDSamplerConfig(param.Parameterized):
 
 
 class ForecastConfig(param.Parameterized):
-    """Emulation ``u_n → u_{n+lead}`` (science.md §2 and §5)."""
+    """Emulation ``u_n → u_{n+lead}`` (docs/science.md §2 and §5)."""
 
     task = param.Selector(default="forecast", objects=["forecast", "noise_baseline", "pointwise"],
                           doc="forecast: stochastic interpolant from u_n; noise_baseline: a conditional generator from "

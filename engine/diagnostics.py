@@ -1,4 +1,4 @@
-"""Rollout and sampler diagnostics (science.md §2 and §5), as pure functions over tensors.
+"""Rollout and sampler diagnostics (docs/science.md §2 and §5), as pure functions over tensors.
 
 Shapes: a rollout is ``(member, time, n, n)``; a truth is the same or broadcastable to it. Spectra follow
 ``engine.spectral`` (forward-normalized modes, shells with edges 0.5 … N/2 + 0.5).

@@ -1,4 +1,4 @@
-"""Emulators of ``u_n → u_{n+1}``: the stochastic-interpolant forecaster and its baselines (science.md §2).
+"""Emulators of ``u_n → u_{n+1}``: the stochastic-interpolant forecaster and its baselines (docs/science.md §2).
 
 SI forecaster (paper 001): ``I_t = (1 − t) x + t y + σ(1 − t)√t z`` between the current state x and the next
 y; the drift ``b(t, I; x) = E[(y − x) − σ√t z | I_t, x]`` is learned by regression (antithetic ±z) with the

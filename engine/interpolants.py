@@ -1,6 +1,6 @@
 """Stochastic interpolants: ``x_t``, regression targets, the exact Gaussian drift, scores, schedule transfer.
 
-Drift ``b(t, x) = E[α' x0 + β' x1 + γ' z | x_t = x]`` (science.md, common frame). For stationary Gaussian
+Drift ``b(t, x) = E[α' x0 + β' x1 + γ' z | x_t = x]`` (docs/science.md §0). For stationary Gaussian
 noise and data with modal spectra S_n, S_d every Fourier mode is independent and
 
     b_k(t, x) = c_k(t) x_k,   c_k = (αα' S_n + ββ' S_d + γγ'/N²) / (α² S_n + β² S_d + γ²/N²),
@@ -129,7 +129,7 @@ class ScheduleTransfer:
 
     At B's time t find A's time s with the same ``α/β``; there ``y = x α_A(s)/α_B(t)``,
     ``E[x1|x] = (b_A(s, y) − (α_A'/α_A) y)/(β_A' − α_A' β_A/α_A)`` and
-    ``b̃(t, x) = (α'/α) x + (β' − α' β/α) E[x1|x]`` (science.md §1, the reference notebook's formula).
+    ``b̃(t, x) = (α'/α) x + (β' − α' β/α) E[x1|x]`` (docs/science.md §1, the reference notebook's formula).
     """
 
     drift: Drift

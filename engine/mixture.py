@@ -1,4 +1,4 @@
-"""A two-mode Gaussian mixture in d dimensions with its exact interpolant drift (paper 003, science.md §4).
+"""A two-mode Gaussian mixture in d dimensions with its exact interpolant drift (paper 003, docs/science.md §4).
 
 Data ``x1 ~ p N(μ, σ²I) + (1 − p) N(−μ, σ²I)`` with μ = (1, …, 1), noise ``x0 ~ N(0, I)``, path
 ``x_t = α x0 + β x1``. Given the mode, x_t is Gaussian with mean ±βμ and variance ``v = α² + β²σ²``, so with

@@ -1,4 +1,4 @@
-"""Closed-form statistics of samplers run on the exact Gaussian drift (science.md, "exact Gaussian oracle").
+"""Closed-form statistics of samplers run on the exact Gaussian drift (docs/science.md §0, the exact Gaussian oracle).
 
 Per Fourier mode the exact drift is linear, ``b_k = c_k(t) x_k``, so each Euler step multiplies mode k by
 ``1 + h c_k(t)``, each Heun step by ``1 + h/2 (c_k(t) + c_k(t+h)) + h²/2 c_k(t) c_k(t+h)``, and an

@@ -127,7 +127,7 @@ def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead:
 
 
 def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int, max_lag: int = 20) -> dict:
-    """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (science.md §5)."""
+    """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (docs/science.md §5)."""
     frames = [config.start + s * lead for s in result.saved_steps if config.start + s * lead < truth.shape[1]]
     states, window = result.states.double(), truth[: config.initial_conditions, frames].double()
     lags = max(0, min(max_lag, len(frames) - 1, states.shape[1] - 1))

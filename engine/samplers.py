@@ -3,7 +3,7 @@
 Every sampler takes a drift callable ``drift(t, x) -> tensor`` (an exact Gaussian model or a network
 wrapper), a start ``x`` (batch, ..., n, n) and a time grid ``ts`` (steps + 1,) from 0 to 1, and returns
 the end state. An optional ``callback(dict(step, t, x))`` sees every step (for previews; the numerics never
-print). Both equations share their time marginals for any ε(t) ≥ 0 (science.md, common frame).
+print). Both equations share their time marginals for any ε(t) ≥ 0 (docs/science.md §0).
 
 The SDE's diffusion is preconditioned by the source noise covariance C (C = I for white noise): with
 ``s = ∇ log p_t`` the Fokker–Planck terms ``ε∇·(C∇p) − ∇·(ε C s p)`` still cancel, so the marginals are

@@ -3,7 +3,7 @@
 x0 is noise, x1 data, z white noise, t ∈ [0, 1]. Every schedule returns ``Coefficients``: the values, the
 derivatives, and the half-rates ``αα' = ½ d(α²)/dt`` (likewise β, γ), which stay finite where a
 square-root schedule's derivative does not (the designed schedule's β' at t = 0, VP's α' at t = 1); the
-exact Gaussian drift is written with them. References: science.md §1 (Chen & Vanden-Eijnden, designed and
+exact Gaussian drift is written with them. References: docs/science.md §1 (Chen & Vanden-Eijnden, designed and
 power-law schedules) and §4 (Aranguri et al., VP/VE and their time dilations).
 """
 from __future__ import annotations

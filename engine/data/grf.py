@@ -1,6 +1,6 @@
 """Stationary Gaussian random fields on an N×N periodic grid with per-mode variance ``σ²(|k|² + ℓ²)^(−s)``.
 
-Reference: science.md §1 (Chen & Vanden-Eijnden's GRF target: ℓ = 1, s = 3). Fields are white noise
+Reference: docs/science.md §1 (Chen & Vanden-Eijnden's GRF target: ℓ = 1, s = 3). Fields are white noise
 coloured in Fourier space (``engine.noise.colour``), so each field is exactly Gaussian with that spectrum.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ the stiff linear part ``(−ν|k|² − μ) ω̂`` is treated implicitly (Crank�
 explicitly by the low-storage IMEX RK4 of Carpenter & Kennedy, in the style of jax-cfd's
 ``crank_nicolson_rk4``. Batched over trajectories, in torch, on CUDA when the state is there.
 
-Reference: science.md §3 and §5 (PDD setup: ν = 10⁻³, drag 0.1, forcing −4 cos 4y); jax-cfd
+Reference: docs/science.md §3 and §5 (PDD setup: ν = 10⁻³, drag 0.1, forcing −4 cos 4y); jax-cfd
 ``jax_cfd/spectral/equations.py`` and ``time_stepping.py``.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@
     dY_{j,k}/dt = −c b Y_{j+1,k}(Y_{j+2,k} − Y_{j−1,k}) − c Y_{j,k} + (h c / b) X_k
 
 with k cyclic over K slow variables and the J·K fast variables cyclic as one ring (Y_{j,k} at j + J k).
-Reference: science.md §3 (PDD: K = 32, J = 4, F = b = c = 10, h = 1, dt = 5·10⁻⁴, saved every 100 steps).
+Reference: docs/science.md §3 (PDD: K = 32, J = 4, F = b = c = 10, h = 1, dt = 5·10⁻⁴, saved every 100 steps).
 """
 from __future__ import annotations
 
