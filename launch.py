@@ -1,22 +1,33 @@
-"""Start the Emulator Studio dashboard: ``python launch.py [--port 5006] [--show] [--data-dir DIR]``."""
+"""Start the Emulator Studio dashboard: ``python launch.py [--port 5006] [--show] [--data-dir DIR]``.
+
+Only pages served under an allowed ``host:port`` may talk to it (the loopback names and ``--address``, plus
+``--allow-websocket-origin``): a request with another Host header, or a websocket from another origin, gets 403.
+"""
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from pathlib import Path
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", default="localhost", help="interface to listen on (default: localhost)")
     parser.add_argument("--port", type=int, default=5006, help="port; 0 picks a free one (default: 5006)")
     parser.add_argument("--show", action="store_true", help="open the dashboard in a browser")
     parser.add_argument("--data-dir", help="data folder (default: $EMULATOR_STUDIO_DATA or ~/.cache/emulator-studio)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="compute device for jobs")
+    parser.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                        help="another name browsers use to reach the server (repeatable), e.g. lab.example.org:5006")
+    parser.add_argument("--auth", metavar="PASSWORD", help="ask every browser for this password on a login page "
+                                                           "(Panel's basic auth); use it when serving beyond localhost")
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    if args.auth is not None and len(args.auth) < 8:
+        parser.error("--auth: use a password of at least 8 characters")
     return args
 
 
@@ -28,6 +39,7 @@ def main(argv=None) -> None:
     import panel as pn
 
     from app.dashboard import Studio
+    from app.serving import allowed_hosts, free_port, refuse_foreign_hosts
     from engine.data.catalog import install_defaults
 
     install_defaults()  # the built-in datasets, in place before the first visitor arrives
@@ -35,8 +47,12 @@ def main(argv=None) -> None:
     def session():
         return Studio(device=args.device).__panel__()
 
-    server = pn.serve({"/": session}, address=args.address, port=args.port, show=args.show, start=False,
-                      title="Emulator Studio", websocket_origin="*" if args.address != "localhost" else None)
+    port = args.port or free_port(args.address)
+    allowed = allowed_hosts(args.address, port, args.allow_websocket_origin)
+    auth = {"basic_auth": args.auth, "cookie_secret": secrets.token_hex(32)} if args.auth else {}
+    server = pn.serve({"/": session}, address=args.address, port=port, show=args.show, start=False,
+                      title="Emulator Studio", websocket_origin=allowed, **auth)
+    refuse_foreign_hosts(server._tornado, allowed)  # Bokeh checks Origin; this checks Host, for HTTP too
     server.start()
     print(f"Emulator Studio is running at http://{args.address}:{server.port}/", flush=True)
     server.io_loop.start()
