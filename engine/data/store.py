@@ -209,9 +209,14 @@ class DataStore:
         return open_dataset(self.path(name))
 
     def describe(self, name: str) -> dict:
-        """Name, generator, variables with dims and sizes, and file size in MiB."""
-        path = self.path(name)
-        size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
+        """Name, generator, variables with dims and sizes, and file size in MiB; an entry that cannot be described
+        (a link out of the folder, a dangling link, an unreadable file) gets an ``error`` instead of raising."""
+        try:
+            path = self.path(name)
+            size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
+        except (EngineError, OSError) as err:
+            reason = str(err) if isinstance(err, EngineError) else f"cannot be read ({type(err).__name__})"
+            return {"name": name, "mib": 0.0, "error": reason}
         info = {"name": name, "mib": round(size / 2**20, 2)}
         try:
             with self.open(name) as ds:

@@ -11,6 +11,7 @@ from engine.data.catalog import (
     ensure,
     install_defaults,
 )
+from engine.data.grf import generate_grf
 from engine.data.store import DataStore, load_fields, write_dataset
 from engine.errors import EngineError
 
@@ -97,3 +98,20 @@ def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     with store.open(kolmogorov_fine) as ds:  # the PDD predictor's test set: the same flow, saved every 0.02
         assert ds["vorticity"].shape == (8, 16, 64, 64)
         assert np.allclose(np.diff(ds["time"].values), 0.02)
+
+
+def test_a_link_out_of_the_folder_or_a_dangling_one_is_listed_with_its_reason_and_blocks_nothing(tmp_path):
+    """One bad entry never takes the listing (the CLI's ``data list``, the dashboard's dataset control) down."""
+    from engine.cli import main
+
+    store = DataStore(tmp_path / "data")
+    write_dataset(generate_grf(GRFConfig(size=8, count=2)), store.path("good.nc"))
+    outside = tmp_path / "outside.nc"
+    outside.write_bytes(b"not netcdf")
+    (store.root / "escape.nc").symlink_to(outside)
+    (store.root / "dangling.nc").symlink_to(store.root / "gone.nc")
+    entries = {entry["name"]: entry for entry in store.list()}
+    assert "outside the data folder" in entries["escape.nc"]["error"]
+    assert "cannot be read" in entries["dangling.nc"]["error"] or "no such" in entries["dangling.nc"]["error"]
+    assert "error" not in entries["good.nc"] and entries["good.nc"]["variables"]
+    assert main(["--data-dir", str(store.root), "data", "list"]) == 0
