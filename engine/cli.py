@@ -64,6 +64,13 @@ GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
 BANDS = ("low", "mid", "high")
 
 
+OVERWRITE = "replace --out if it exists (it is never one of the command's inputs)"
+
+
+def add_overwrite(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise EngineError(f"{self.prog}: {message}")
@@ -121,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_flags(generator, spec)
         generator.add_argument("--out", help="dataset name in the data folder, .nc or .zarr "
                                              "(default: a name encoding the parameters, reused if present)")
+        add_overwrite(generator)
     coarse = kinds.add_parser("coarse", help="coarse-grain a dataset at diffusion scale λ (both the noisy sample "
                                              "and its deterministic part e^(μλ)x)")
     coarse.add_argument("--data", required=True, help="dataset name in the data folder")
@@ -128,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "else the first variable)")
     add_config_flags(coarse, COARSE)
     coarse.add_argument("--out", help="output name (default: <data>-lam<λ>.nc)")
+    add_overwrite(coarse)
     imported = kinds.add_parser("import", help="validate a netCDF/zarr file of fields (..., y, x) and copy it in")
     imported.add_argument("file", help="the file to import")
     imported.add_argument("--name", help="name in the data folder (default: the file's name)")
@@ -158,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--checkpoint", help="trained checkpoint, name in the data folder (with --model unet)")
     sampling.add_argument("--count", type=int, default=64, help="number of samples (default: 64)")
     sampling.add_argument("--out", help="name in the data folder for the samples (.nc or .zarr)")
+    add_overwrite(sampling)
     sampling.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
     sampling.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
     sampling.add_argument("--json", action="store_true", help="print one JSON object with NFE, time and errors")
@@ -167,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write an inference-only copy of a checkpoint (EMA weights, configs)")
     export.add_argument("--checkpoint", required=True, help="a training run's checkpoint.pt (name in the data folder)")
     export.add_argument("--out", required=True, help="name of the copy in the data folder")
+    add_overwrite(export)
 
     roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
     roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run "
@@ -177,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     roll.add_argument("--refiner", help="checkpoint of a refiner (train --task refiner) applied every --refine-every "
                                         "steps")
     roll.add_argument("--out", help="name in the data folder for the rollout (.nc or .zarr)")
+    add_overwrite(roll)
     roll.add_argument("--json", action="store_true", help="print one JSON object: VRMSE and band errors per lead "
                                                           "time, blow-up step (or null), seconds")
     add_config_flags(roll, ROLLOUT)
@@ -198,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     superres.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
     superres.add_argument("--out", help="name in the data folder for coarse input, output, truth and spectra (.nc or "
                                         ".zarr)")
+    add_overwrite(superres)
     superres.add_argument("--json", action="store_true", help="print one JSON object: per-band spectral errors of the "
                                                               "input and the output, seconds, NFE")
     add_config_flags(superres, PDD_SAMPLER)
@@ -208,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "folder)")
     animate.add_argument("--out", required=True, help="name in the data folder, .gif (Pillow) or .mp4 (needs ffmpeg: "
                                                       "pip install imageio-ffmpeg)")
+    add_overwrite(animate)
     animate.add_argument("--fps", type=float, default=10.0, help="frames per second, one frame per saved step "
                                                                  "(default: 10)")
     animate.add_argument("--scale", type=int, default=4, help="pixels per grid point (default: 4)")
@@ -242,14 +256,14 @@ class _ProgressBar:
 def _generate(args, store: DataStore) -> None:
     with _ProgressBar("save") as report:
         result = generate_data(store=store, config=config_from_args(args, GENERATORS[args.kind]), name=args.out,
-                               callback=report)
+                               overwrite=args.overwrite, callback=report)
     print(f"{result.name} is already in {store.root} (same parameters)" if result.reused
           else f"wrote {result.name} in {store.root}")
 
 
 def _coarse(args, store: DataStore) -> None:
     result = coarse_data(store=store, data=args.data, config=config_from_args(args, COARSE), variable=args.variable,
-                         out=args.out)
+                         out=args.out, overwrite=args.overwrite)
     print(f"wrote {result.name} in {store.root}")
 
 
@@ -293,7 +307,7 @@ def _rollout(args) -> None:
     result = run_rollout(store=store, checkpoint=args.checkpoint,
                          data=args.data or builtin_test_data(store, args.checkpoint),
                          config=config_from_args(args, ROLLOUT), sampler=config_from_args(args, FORECAST_SAMPLER),
-                         refiner=args.refiner, variable=args.variable, out=args.out)
+                         refiner=args.refiner, variable=args.variable, out=args.out, overwrite=args.overwrite)
     summary, done = result.summary, result.rollout
     if args.json:
         print(json.dumps(summary))
@@ -309,7 +323,8 @@ def _superres(args) -> None:
         result = run_superres(store=store, checkpoint=args.checkpoint,
                               data=args.data or builtin_test_data(store, args.checkpoint),
                               sampler=config_from_args(args, PDD_SAMPLER), sequences=args.sequences,
-                              variable=args.variable, out=args.out, from_noise=args.from_noise, device=args.device,
+                              variable=args.variable, out=args.out, overwrite=args.overwrite,
+                              from_noise=args.from_noise, device=args.device,
                               callback=None if args.json else bar)
     summary = {key: value for key, value in result.summary.items() if key != "spectra"}
     if args.json:
@@ -324,7 +339,7 @@ def _sample(args) -> None:
     result = sample(store=DataStore(args.data_dir), data=args.data, model=config_from_args(args, MODEL),
                     noise=config_from_args(args, NOISE), schedule=config_from_args(args, SCHEDULE),
                     sampler=config_from_args(args, SAMPLER), count=args.count, checkpoint=args.checkpoint,
-                    variable=args.variable, device=args.device, out=args.out)
+                    variable=args.variable, device=args.device, out=args.out, overwrite=args.overwrite)
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -333,14 +348,16 @@ def _sample(args) -> None:
 
 def _export(args) -> None:
     store = DataStore(args.data_dir)
-    path = export_checkpoint(store.path(args.checkpoint), store.path(args.out))
+    target = store.output_path(args.out, inputs=(args.checkpoint,), overwrite=args.overwrite)
+    path = export_checkpoint(store.path(args.checkpoint), target)
     print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
 
 
 def _animate(args) -> None:
     store = DataStore(args.data_dir)
+    target = store.output_path(args.out, inputs=(args.rollout,), overwrite=args.overwrite)
     with store.open(args.rollout) as rollout:
-        path = write_animation(rollout, store.path(args.out), args.fps, args.scale)
+        path = write_animation(rollout, target, args.fps, args.scale)
     print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
 
 

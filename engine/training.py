@@ -92,6 +92,7 @@ class Trainer:
         """Train to ``training.steps`` (or until stopped or out of time); returns the checkpoint path."""
         if resume and self.checkpoint_path.exists():
             self._resume()
+            self.callback({"kind": "resumed", "step": self.step, "steps": self.training.steps})
         cfg, device = self.training, self.device
         self.task.to(device)
         start, running, count = time.monotonic(), torch.zeros((), device=device), 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,12 +183,43 @@ def parameter_digest(parameters: dict) -> str:
     return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
+TEMPORARY = re.compile(r"^\..+\.(\d+)\.(tmp|old)$")  # .<name>.<pid>.tmp: an atomic write under way (or killed)
+
+
+def writer_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (its temporary files are then in use)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete the temporary files (and zarr folders) that writers killed mid-write left behind (their pid is gone);
+    returns what was removed."""
+    removed = []
+    for path in root.rglob(".*"):
+        match = TEMPORARY.match(path.name)
+        if not match or writer_alive(int(match.group(1))):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 class DataStore:
     """One data folder: names resolve inside it and nowhere else."""
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser().resolve() if root else data_dir()
         self.root.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.root)
 
     def path(self, name: str | Path) -> Path:
         """The file for ``name`` (relative to the folder, or absolute inside it); anything else is refused."""
@@ -245,6 +277,20 @@ class DataStore:
             out.attrs.setdefault("generator", "imported")
             out.attrs.update(imported_from=source.name, field_variable=chosen)
             return write_dataset(out, target)
+
+    def output_path(self, out: str, *, inputs: tuple = (), overwrite: bool = False) -> Path:
+        """Where a command writes ``out``: never onto one of its ``inputs``, and onto an existing file only with
+        ``overwrite`` (checked before any work starts)."""
+        path = self.path(out)
+        if any(source is not None and path == self.path(source) for source in inputs):
+            raise EngineError(f"--out {out} is also this command's input; choose another name (an output never "
+                              "replaces an input)")
+        if path.is_dir() and path.suffix != ".zarr":
+            raise EngineError(f"--out {out} is a folder; name a file (.nc or .zarr) inside the data folder")
+        if path.exists() and not overwrite:
+            raise EngineError(f"{out} already exists in {self.root}; pass --overwrite to replace it, or choose "
+                              "another --out")
+        return path
 
     def partial_path(self, name: str) -> Path:
         """Where an interrupted generation of ``name`` keeps its state."""

@@ -57,14 +57,15 @@ def coarse_grain_dataset(ds: xr.Dataset, *, variable: str, lam: float, process: 
 
 
 def coarse_data(*, store: DataStore, data: str, config: CoarseConfig, variable: str | None = None,
-                out: str | None = None) -> CoarseResult:
+                out: str | None = None, overwrite: bool = False) -> CoarseResult:
     """Coarse-grain ``variable`` of dataset ``data`` (default: the first field (…, y, x), else the first variable)
     and write it as ``out`` (default ``<data>-lam<λ>.nc``)."""
+    name = out or f"{Path(data).stem}-lam{config.lam:g}.nc"
+    target = store.output_path(name, inputs=(data,), overwrite=overwrite)
     with store.open(data) as ds:
         fields = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
         chosen = variable or (fields or list(ds.data_vars))[0]
         dataset = coarse_grain_dataset(ds.load(), variable=chosen, lam=config.lam,
                                        process=OUProcess(config.a, config.b2), seed=config.seed)
-    name = out or f"{Path(data).stem}-lam{config.lam:g}.nc"
-    write_dataset(dataset, store.path(name))
+    write_dataset(dataset, target)
     return CoarseResult(name, dataset)

@@ -23,11 +23,13 @@ class DataResult:
 
 
 def generate_data(*, store: DataStore, config: param.Parameterized, name: str | None = None,
-                  callback: Callable[[dict], None] | None = None) -> DataResult:
+                  overwrite: bool = False, callback: Callable[[dict], None] | None = None) -> DataResult:
     """Generate ``config``'s dataset as ``name``; without a name it is named by its parameters and reused when
-    the folder already holds it."""
+    the folder already holds it; a named file that exists is replaced only with ``overwrite``."""
     if name is None and store.path(cached_name(config)).exists():
         return DataResult(cached_name(config), reused=True)
+    if name is not None:
+        store.output_path(name, overwrite=overwrite)
     name = name or cached_name(config)
     write_generated(config, store, name, callback)
     return DataResult(name)

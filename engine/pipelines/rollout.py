@@ -143,12 +143,13 @@ def with_truth_preview(callback: Callable[[dict], None], truth: Tensor, config: 
 
 def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig,
                 sampler: ForecastSamplerConfig, refiner: str | None = None, variable: str | None = None,
-                out: str | None = None, callback: Callable[[dict], None] | None = None,
+                out: str | None = None, overwrite: bool = False, callback: Callable[[dict], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> RolloutResult:
     """Roll the emulator at ``checkpoint`` out from the trajectories ``data`` (names in the data folder ``store``).
 
     With a ``refiner`` and ``config.refine_every`` = 0 it refines every step.
     """
+    target = out and store.output_path(out, inputs=(data, checkpoint, refiner), overwrite=overwrite)
     device = resolve_device(config.device)
     trajectories = load_trajectories(store.path(data), variable)
     emulator = load_emulator(store=store, checkpoint=checkpoint, trajectories=trajectories, config=config,
@@ -169,5 +170,5 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
                                   truth=truth_frames(truth, result.saved_steps, config, lead),
                                   checkpoint=str(checkpoint),
                                   **{f"sampler_{k}": v for k, v in options(sampler).items()})
-        write_dataset(dataset, store.path(out))
+        write_dataset(dataset, target)
     return RolloutResult(result, summary)

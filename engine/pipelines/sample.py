@@ -48,16 +48,17 @@ def samples_dataset(result: Generated, data: FieldData, setup: Setup, sampler: S
 
 def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfig, schedule: ScheduleConfig,
            sampler: SamplerConfig, count: int = 64, checkpoint: str | None = None, variable: str | None = None,
-           device: str = "auto", out: str | None = None,
+           device: str = "auto", out: str | None = None, overwrite: bool = False,
            callback: Callable[[dict], None] | None = None) -> SampleResult:
     """Draw ``count`` samples for the dataset ``data`` (its spectrum defines matched noise and the errors)."""
     if count < 1:
         raise EngineError(f"--count must be at least 1, got {count}")
+    target = out and store.output_path(out, inputs=(data, checkpoint), overwrite=overwrite)
     resolved = resolve_device(device)
     fields = load_fields(store.path(data), variable)
     setup = make_setup(model, fields, noise, schedule, checkpoint and str(store.path(checkpoint)), resolved)
     result = generate_samples(setup, sampler, count, resolved, callback)
     if out:
-        write_dataset(samples_dataset(result, fields, setup, sampler), store.path(out))
+        write_dataset(samples_dataset(result, fields, setup, sampler), target)
     summary = {"nfe": result.nfe, "seconds": round(result.seconds, 4), "count": count, **result.errors, "out": out}
     return SampleResult(result, setup, summary)

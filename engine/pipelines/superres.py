@@ -114,13 +114,14 @@ def frame_preview(model: PDD, callback: Callable[[dict], None]) -> Callable[[dic
 
 
 def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSamplerConfig, sequences: int = 1,
-                 variable: str | None = None, out: str | None = None, from_noise: bool = False,
-                 device: str = "auto", callback: Callable[[dict], None] | None = None,
+                 variable: str | None = None, out: str | None = None, overwrite: bool = False,
+                 from_noise: bool = False, device: str = "auto", callback: Callable[[dict], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> SuperresResult:
     """Super-resolve ``sequences`` runs of the test data coarse-grained at ``sampler.lam`` (or generate from noise
     at that λ) with the PDD checkpoint."""
     if sequences < 1:
         raise EngineError(f"--sequences must be at least 1, got {sequences}")
+    target = out and store.output_path(out, inputs=(data, checkpoint), overwrite=overwrite)
     model, test_data = open_superres(store=store, checkpoint=checkpoint, data=data, variable=variable,
                                      device=resolve_device(device))
     inputs = superres_inputs(model, test_data, sequences=sequences, sampler=sampler, from_noise=from_noise)
@@ -142,5 +143,5 @@ def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSa
     dataset = superres_dataset(model, fields, sampler=sampler, summary=summary, checkpoint=str(checkpoint),
                                data=str(data), from_noise=int(from_noise))
     if out:
-        write_dataset(dataset, store.path(out))
+        write_dataset(dataset, target)
     return SuperresResult(summary, dataset, {key: middle_frame(value).numpy() for key, value in fields.items()})

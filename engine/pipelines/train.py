@@ -25,6 +25,7 @@ from engine.config import (
 )
 from engine.data.store import DataStore
 from engine.diagnostics import spectra
+from engine.errors import EngineError
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup, generate_samples
 from engine.pdd import load_pdd
@@ -74,6 +75,8 @@ def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfi
           previews: bool = False, callback: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train ``task`` on dataset ``data`` into the run folder ``out`` (both names in ``store``)."""
+    if store.path(out).is_file():
+        raise EngineError(f"--out {out} is a file; train writes a run folder (e.g. runs/my-run) and resumes it")
     learned = make_task(task, path=store.path(data), variable=variable, noise=noise, schedule=schedule,
                         forecast=forecast, spectral_weight=training.spectral_weight, pdd=pdd)
     report = callback or (lambda event: None)

@@ -141,3 +141,31 @@ def test_train_an_emulator_and_a_refiner_then_roll_out_with_json(tmp_path, capsy
     no_time = _run("--data-dir", str(tmp_path), "train", "--task", "pointwise", "--data", "g.nc", "--out",
                    str(tmp_path / "p"))
     assert no_time.returncode == 2 and "no time dim" in no_time.stderr
+
+
+def test_an_output_never_replaces_an_input_and_an_existing_file_needs_overwrite(tmp_path, capsys):
+    """Each refusal exits 2 with one line naming the cause, before any work, and leaves every file as it was."""
+    folder = ["--data-dir", str(tmp_path)]
+    assert main([*folder, "data", "grf", "--size", "8", "--count", "8", "--out", "grf.nc"]) == 0
+    assert main([*folder, "train", "--data", "grf.nc", "--out", "runs/gen", "--steps", "2", "--batch-size", "2"]) == 0
+    (tmp_path / "folder.nc").mkdir()
+    (tmp_path / "plain-file").write_text("not a run folder")
+    cases = [
+        (["sample", "--data", "grf.nc", "--model", "analytic", "--out", "grf.nc"], "also this command's input"),
+        (["data", "coarse", "--data", "grf.nc", "--out", "grf.nc"], "also this command's input"),
+        (["export", "--checkpoint", "runs/gen/checkpoint.pt", "--out", "runs/gen/checkpoint.pt"],
+         "also this command's input"),
+        (["data", "grf", "--size", "8", "--count", "8", "--out", "grf.nc"], "already exists"),
+        (["sample", "--data", "grf.nc", "--model", "analytic", "--out", "folder.nc"], "is a folder"),
+        (["train", "--data", "grf.nc", "--out", "plain-file", "--steps", "2"], "is a file"),
+    ]
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    capsys.readouterr()
+    for args, fragment in cases:
+        assert main([*folder, *args]) == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], (args, lines)
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert main([*folder, "data", "grf", "--size", "8", "--count", "8", "--seed", "3", "--out", "grf.nc",
+                 "--overwrite"]) == 0
+    assert (tmp_path / "grf.nc").read_bytes() != before[tmp_path / "grf.nc"]

@@ -115,3 +115,32 @@ def test_a_link_out_of_the_folder_or_a_dangling_one_is_listed_with_its_reason_an
     assert "cannot be read" in entries["dangling.nc"]["error"] or "no such" in entries["dangling.nc"]["error"]
     assert "error" not in entries["good.nc"] and entries["good.nc"]["variables"]
     assert main(["--data-dir", str(store.root), "data", "list"]) == 0
+
+
+def test_a_killed_writers_temporaries_are_removed_when_the_store_opens_and_a_live_ones_are_kept(tmp_path):
+    import os
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid whose process has ended
+    (tmp_path / "runs" / "gen").mkdir(parents=True)
+    stale = [tmp_path / f".grf.nc.{dead.pid}.tmp", tmp_path / "runs" / "gen" / f".checkpoint.pt.{dead.pid}.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    (tmp_path / f".old.zarr.{dead.pid}.old").mkdir()
+    live = tmp_path / f".writing.nc.{os.getpid()}.tmp"
+    live.write_bytes(b"being written")
+    DataStore(tmp_path)
+    assert not any(path.exists() for path in stale) and not (tmp_path / f".old.zarr.{dead.pid}.old").exists()
+    assert live.exists()
+
+
+def test_train_says_it_resumes_and_from_which_step(tmp_path, capsys):
+    from engine.cli import main
+
+    folder = ["--data-dir", str(tmp_path)]
+    assert main([*folder, "data", "grf", "--size", "8", "--count", "8", "--out", "grf.nc"]) == 0
+    assert main([*folder, "train", "--data", "grf.nc", "--out", "runs/g", "--steps", "2", "--batch-size", "2"]) == 0
+    capsys.readouterr()
+    assert main([*folder, "train", "--data", "grf.nc", "--out", "runs/g", "--steps", "4", "--batch-size", "2"]) == 0
+    assert "resuming an interrupted run at step 2 of 4" in capsys.readouterr().out
