@@ -3,6 +3,7 @@ background job (the same generators and cached names as ``python -m engine data 
 of fields (validated like ``data import``)."""
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -61,6 +62,10 @@ class NewDataView(JobView):
         if not content:
             return
         name = Path(filename or "imported.nc").name
+        if not re.fullmatch(r"[\w][\w.-]*", name):
+            self.fail(f"the uploaded file's name {filename!r} is not a plain file name; rename it (letters, digits, "
+                      "'.', '_', '-') and upload it again")
+            return
         try:
             with tempfile.TemporaryDirectory() as folder:
                 source = Path(folder) / name

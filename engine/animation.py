@@ -36,7 +36,10 @@ def colourize(field: np.ndarray, limit: float) -> np.ndarray:
 
 def rollout_panels(rollout: xr.Dataset, variable: str | None = None) -> tuple[list[np.ndarray], list[str], np.ndarray]:
     """(time, n, n) arrays of member 0 and, when stored, the truth of its trajectory; their titles; the times."""
-    name = variable or next(v for v, da in rollout.data_vars.items() if da.dims == ("member", "time", "y", "x"))
+    emulated = [v for v, da in rollout.data_vars.items() if da.dims == ("member", "time", "y", "x")]
+    if variable is None and not emulated:
+        raise EngineError("not a rollout: no variable with dims (member, time, y, x); write one with `rollout --out`")
+    name = variable or emulated[0]
     if name not in rollout.data_vars:
         raise EngineError(f"the rollout has no variable '{name}'; it has {sorted(rollout.data_vars)}")
     panels, titles = [np.asarray(rollout[name].isel(member=0).values, np.float32)], ["emulator"]

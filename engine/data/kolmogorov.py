@@ -188,8 +188,12 @@ def _load_state(path: Path, config: KolmogorovConfig, device) -> dict | None:
     """The state of an interrupted run of the same parameters, or None when there is none."""
     if not path.exists():
         return None
-    state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("digest") != parameter_digest(options(config)):
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises several types for a truncated or foreign file
+        raise EngineError(f"{path.name} (an interrupted run's state) is unreadable ({type(err).__name__}): delete it "
+                          "to start the run over") from None
+    if not isinstance(state, dict) or state.get("digest") != parameter_digest(options(config)):
         raise EngineError(f"{path.name} holds an interrupted run with other parameters: delete it or use another --out")
     return state
 

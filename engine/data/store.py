@@ -218,6 +218,8 @@ class DataStore:
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser().resolve() if root else data_dir()
+        if self.root.exists() and not self.root.is_dir():
+            raise EngineError(f"the data folder {self.root} is a file; --data-dir names a folder")
         self.root.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.root)
 

@@ -35,3 +35,14 @@ def test_the_superres_view_opens_the_data_its_predictor_was_trained_at_and_follo
     sidebar[0] = kolmogorov  # saved every 0.5: the view keeps what it has
     view.follow_sidebar()
     assert view.dataset == "mine.nc" and not view.failure.visible
+
+
+def test_an_upload_whose_name_is_not_a_plain_file_name_is_refused_with_its_reason(tmp_path):
+    from app.new_data_view import NewDataView
+
+    created = []
+    view = NewDataView(DataStore(tmp_path), JobManager(), created.append)
+    for name in ("..", ".hidden.nc", "what?.nc"):
+        view.import_bytes(name, b"not netcdf")
+        assert view.failure.visible and "not a plain file name" in view.failure.object, name
+    assert created == [] and list(tmp_path.iterdir()) == []

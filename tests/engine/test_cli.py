@@ -169,3 +169,24 @@ def test_an_output_never_replaces_an_input_and_an_existing_file_needs_overwrite(
     assert main([*folder, "data", "grf", "--size", "8", "--count", "8", "--seed", "3", "--out", "grf.nc",
                  "--overwrite"]) == 0
     assert (tmp_path / "grf.nc").read_bytes() != before[tmp_path / "grf.nc"]
+
+
+def test_the_inputs_that_raised_tracebacks_now_get_one_line_naming_the_fix(tmp_path, capsys):
+    folder = ["--data-dir", str(tmp_path)]
+    assert main([*folder, "data", "grf", "--size", "8", "--count", "4", "--out", "grf.nc"]) == 0
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / ".k.nc.partial.pt").write_bytes(b"\x80\x02 truncated pickle")
+    (tmp_path / "a-file").write_text("")
+    cases = [
+        (["export", "--checkpoint", "empty.pt", "--out", "e.pt"], "not a readable checkpoint"),
+        (["animate", "--rollout", "grf.nc", "--out", "g.gif"], "not a rollout"),
+        (["data", "kolmogorov", "--size", "16", "--trajectories", "1", "--snapshots", "2", "--spin-up", "0",
+          "--out", "k.nc"], "delete it to start the run over"),
+    ]
+    capsys.readouterr()
+    for args, fragment in cases:
+        assert main([*folder, *args]) == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], (args, lines)
+    assert main(["--data-dir", str(tmp_path / "a-file"), "data", "list"]) == 2
+    assert "is a file; --data-dir names a folder" in capsys.readouterr().err
