@@ -15,29 +15,10 @@ import time
 
 import numpy as np
 
-from engine.mixture import MIXTURE_SCHEDULES, TwoModeMixture, generate_mixture, mode_statistics, recovered
+from engine.mixture import MIXTURE_SCHEDULES, TwoModeMixture, steps_to_recover
 
 DIMENSIONS = (100, 300, 1000, 3000, 10_000, 30_000, 100_000)
 MAX_STEPS = 4096
-
-
-def recovers_both(mixture: TwoModeMixture, kind: str, steps: int, count: int, seeds: int) -> bool:
-    return all(all(recovered(mixture, *mode_statistics(generate_mixture(mixture, kind, steps, count, seed))))
-               for seed in range(seeds))
-
-
-def steps_needed(mixture: TwoModeMixture, kind: str, count: int, seeds: int) -> int | None:
-    """The smallest step count that recovers both features (doubling, then bisection); None past MAX_STEPS."""
-    high = 1
-    while not recovers_both(mixture, kind, high, count, seeds):
-        high *= 2
-        if high > MAX_STEPS:
-            return None
-    low = high // 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if recovers_both(mixture, kind, middle, count, seeds) else (middle, high)
-    return high
 
 
 def main() -> None:
@@ -46,8 +27,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="runs that must all recover both features")
     args = parser.parse_args()
     start = time.perf_counter()
-    table = {kind: [steps_needed(TwoModeMixture(d, 0.8, 0.5), kind, args.count, args.seeds) for d in DIMENSIONS]
-             for kind in MIXTURE_SCHEDULES}
+    table = {kind: [steps_to_recover(TwoModeMixture(d, 0.8, 0.5), kind, count=args.count, seeds=args.seeds,
+                                     max_steps=MAX_STEPS) for d in DIMENSIONS] for kind in MIXTURE_SCHEDULES}
     print(f"\nEuler steps to recover p (±0.04) and σ² (±15%), p = 0.8, σ² = 0.5, k = 3, {args.count} samples × "
           f"{args.seeds} seeds\n")
     print("| schedule | " + " | ".join(f"d = {d:g}" for d in DIMENSIONS) + " | slope of log steps vs log d |")

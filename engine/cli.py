@@ -36,6 +36,7 @@ from engine.config import (
 from engine.data.catalog import builtin_test_data
 from engine.data.store import DataStore
 from engine.errors import EngineError
+from engine.pipelines.claims import run_claims
 from engine.pipelines.coarse_data import coarse_data
 from engine.pipelines.generate_data import generate_data
 from engine.pipelines.rollout import run_rollout
@@ -215,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "input and the output, seconds, NFE")
     add_config_flags(superres, PDD_SAMPLER)
 
+    claims = commands.add_parser("claims", help="run each seed paper's headline claim at a CPU size and say whether "
+                                                "it holds (one row per claim)")
+    claims.add_argument("--quick", action="store_true", help="the smallest sizes (about a minute on 2 cores)")
+    claims.add_argument("--json", action="store_true", help="print a JSON list of {paper, claim, paper_figure, ours, "
+                                                            "holds}")
+
     animate = commands.add_parser("animate",
                                   help="write a rollout as a GIF or MP4: the emulated field beside the truth")
     animate.add_argument("--rollout", required=True, help="a rollout written by `rollout --out` (name in the data "
@@ -353,6 +360,17 @@ def _export(args) -> None:
     print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
 
 
+def _claims(args) -> None:
+    with _ProgressBar("claim") as bar:
+        rows = run_claims(store=DataStore(args.data_dir), quick=args.quick, callback=None if args.json else bar)
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows]))
+        return
+    print("| paper | claim | the paper's figure | ours | holds |\n|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.paper} | {row.claim} | {row.paper_figure} | {row.ours} | {'yes' if row.holds else 'no'} |")
+
+
 def _animate(args) -> None:
     store = DataStore(args.data_dir)
     target = store.output_path(args.out, inputs=(args.rollout,), overwrite=args.overwrite)
@@ -365,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout, "export": _export,
-         "superres": _superres, "animate": _animate}[args.command](args)
+         "superres": _superres, "animate": _animate, "claims": _claims}[args.command](args)
     except (EngineError, FileNotFoundError, PermissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

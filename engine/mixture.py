@@ -138,3 +138,32 @@ def generate_mixture(mixture: TwoModeMixture, kind: str, steps: int, count: int 
     start = schedule(0.0)
     samples = initial_samples(mixture, float(start.alpha), float(start.beta), count, seed)
     return reduced_euler(mixture, schedule, samples, torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64))
+
+
+def steps_to_recover(mixture: TwoModeMixture, kind: str, *, count: int = 1000, seeds: int = 1,
+                     dilation_k: float = 3.0, max_steps: int = 4096) -> int | None:
+    """The fewest Euler steps whose samples recover both p and σ² (``recovered``) for every seed: doubling, then
+    bisection (the error falls with the step count); None when even ``max_steps`` does not."""
+    def both(steps: int) -> bool:
+        return all(all(recovered(mixture, *mode_statistics(generate_mixture(mixture, kind, steps, count, seed,
+                                                                            dilation_k))))
+                   for seed in range(seeds))
+
+    high = 1
+    while not both(high):
+        high *= 2
+        if high > max_steps:
+            return None
+    low = high // 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if both(middle) else (middle, high)
+    return high
+
+
+def dimension_sweep(*, p: float = 0.8, sigma2: float = 0.5, dimensions: tuple[int, ...] = (100, 1000, 10_000, 100_000),
+                    count: int = 500, dilation_k: float = 3.0) -> dict[str, list[int | None]]:
+    """``steps_to_recover`` for every schedule at every d: paper 003's complexity claim, O(√d) for the uniform grids
+    and O(1) for the dilated ones (``benchmarks/noise_schedules.py`` prints it with more samples and seeds)."""
+    return {kind: [steps_to_recover(TwoModeMixture(d, p, sigma2), kind, count=count, dilation_k=dilation_k)
+                   for d in dimensions] for kind in MIXTURE_SCHEDULES}

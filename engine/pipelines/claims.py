@@ -1,0 +1,202 @@
+"""``claims``: each seed paper's headline claim run at a CPU size, one row per claim, holding or not.
+
+Every row says what the paper reports (``paper_figure``), what we measured (``ours``) and whether the claim holds
+on our numbers. A claim we cannot measure yet is listed as not holding, with the reason, never left out. The
+analytic claims (000, 003) use exact drifts; the emulator claims (001, 002, 004) use the shipped CPU-trained
+checkpoints on the built-in test sets. docs/science.md has the methods.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.config import ForecastSamplerConfig, PDDSamplerConfig, RolloutConfig
+from engine.data.catalog import install_defaults
+from engine.data.grf import grf_power
+from engine.data.sequences import load_trajectories
+from engine.data.store import DataStore
+from engine.diagnostics import band_masks, shell_spectra
+from engine.interpolants import GaussianModel
+from engine.mixture import (
+    MIXTURE_SCHEDULES,
+    TwoModeMixture,
+    dimension_sweep,
+    generate_mixture,
+    mode_statistics,
+    recovered,
+)
+from engine.noise import noise_spectrum
+from engine.oracle import exact_spectral_errors
+from engine.pipelines.rollout import run_rollout
+from engine.pipelines.superres import run_superres
+from engine.samplers import uniform_grid
+from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
+from engine.spectral import held_shells, shell_counts, shell_sum
+
+SI, POINTWISE, REFINER, PDD = (f"runs/shipped-{name}/checkpoint.pt" for name in
+                               ("si-forecaster", "pointwise", "refiner", "pdd"))
+
+
+@dataclass
+class Claim:
+    """One row of the ledger."""
+
+    paper: str
+    claim: str
+    paper_figure: str
+    ours: str
+    holds: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _grf_errors(noise: str, schedule: str, steps: int, n: int = 128) -> float:
+    """Mean |log S_gen/S_data| after ``steps`` Euler steps on the exact drift for GRFs with s = 3 (closed form)."""
+    data = grf_power(n, 3.0)
+    noise_power = noise_spectrum(noise, n, shell_sum(data) / shell_counts(n), exponent=4.0)
+    r = spectral_ratio_at_highest_wavenumber(data, noise_power)
+    model = GaussianModel(noise_power, data, make_schedule(schedule, dimension=n * n, r=r))
+    return exact_spectral_errors(model, uniform_grid(steps))["spectral_error"]
+
+
+def matched_noise(store: DataStore, quick: bool) -> Claim:
+    matched, white = _grf_errors("matched", "linear", 32), _grf_errors("white", "linear", 32)
+    return Claim("000", "matched noise reaches a spectral error that white noise does not, at the same steps "
+                 "(Gaussian fields)", "128² GRF (s = 3), exact drift, 32 Euler steps: matched 0.08, white > 6",
+                 f"128² GRF, exact drift, 32 Euler steps: matched {matched:.3f}, white {white:.2f}",
+                 matched < 0.15 and white > 10 * matched)
+
+
+def designed_schedule(store: DataStore, quick: bool) -> Claim:
+    linear, designed = _grf_errors("white", "linear", 20), _grf_errors("white", "designed", 20)
+    return Claim("000", "with white noise the designed schedule needs fewer steps than the linear one",
+                 "designed schedule at 20 steps compared with white noise at 20/40/80 RK4 steps",
+                 f"128² GRF, white noise, 20 Euler steps: designed {designed:.2f}, linear {linear:.2f}",
+                 designed < 0.8 * linear)
+
+
+def allen_cahn(store: DataStore, quick: bool) -> Claim:
+    return Claim("000", "matched noise and the designed schedule also cut the steps on non-Gaussian data",
+                 "stochastic Allen–Cahn invariant measure: fewer steps for a given spectral error",
+                 "not measured: the engine has no Allen–Cahn solver yet", False)
+
+
+def _rollout_scores(store: DataStore, checkpoint: str, sampler: ForecastSamplerConfig, steps: int,
+                    refiner: str | None = None, refine_every: int = 0) -> dict:
+    config = RolloutConfig(steps=steps, members=2, initial_conditions=2, refine_every=refine_every, device="cpu")
+    data = install_defaults(store)[0]
+    return run_rollout(store=store, checkpoint=checkpoint, data=data, config=config, sampler=sampler,
+                       refiner=refiner).summary
+
+
+def ode_versus_sde(store: DataStore, quick: bool) -> Claim:
+    steps = 10 if quick else 30
+    scores = {method: _rollout_scores(store, SI, ForecastSamplerConfig(method=method, steps=4), steps)
+              for method in ("pf_ode", "si_e", "si_em")}
+    vrmse = {method: s["vrmse"][-1] for method, s in scores.items()}
+    high = {method: s["band_errors"]["high"][-1] for method, s in scores.items()}
+    deterministic = min(vrmse["pf_ode"], vrmse["si_e"])
+    ours = (f"shipped SI forecaster, 4 sampler steps, lead {steps}: VRMSE PF-ODE {vrmse['pf_ode']:.3f}, SI-E "
+            f"{vrmse['si_e']:.3f}, SI-EM {vrmse['si_em']:.3f}; high-band sRMSE PF-ODE {high['pf_ode']:.3f}, SI-E "
+            f"{high['si_e']:.3f}, SI-EM {high['si_em']:.3f}")
+    return Claim("001", "ODE sampling gives the lower VRMSE, SDE sampling the better high-band spectrum",
+                 "Kolmogorov flow: the ODE minimizes VRMSE, the SDE keeps the high wavenumbers", ours,
+                 deterministic < vrmse["si_em"] and high["si_em"] < min(high["pf_ode"], high["si_e"]))
+
+
+def few_steps(store: DataStore, quick: bool) -> Claim:
+    one = {nfe: _rollout_scores(store, SI, ForecastSamplerConfig(method="si_e", steps=nfe), 1)["vrmse"][1]
+           for nfe in (2, 16)}
+    return Claim("001", "two integration steps suffice for a one-step forecast",
+                 "Kolmogorov flow: VRMSE 0.55 for SI with 2 steps (FNO 0.74)",
+                 f"shipped SI forecaster (SI-E), lead 1: VRMSE {one[2]:.3f} with 2 steps, {one[16]:.3f} with 16",
+                 one[2] <= 1.1 * one[16])
+
+
+def super_resolution(store: DataStore, quick: bool) -> Claim:
+    data = install_defaults(store)[3]
+    sampler = PDDSamplerConfig(lam=0.1, steps=40)
+    summary = run_superres(store=store, checkpoint=PDD, data=data, sampler=sampler, sequences=1 if quick else 4,
+                           device="cpu").summary
+    before, after = summary["input_error"]["high"], summary["output_error"]["high"]
+    return Claim("002", "reverse-λ integration restores the fine scales of a coarse-grained field",
+                 "Fig. 4: super-resolved spectra match the fine simulation",
+                 f"shipped PDD predictor, λ = 0.1 → 0 in 40 steps, {summary['sequences']} × 8 frames: high-band "
+                 f"mean |log S/S_truth| {before:.2f} → {after:.2f}", after <= 0.5 * before)
+
+
+def mixture_features(store: DataStore, quick: bool) -> Claim:
+    mixture = TwoModeMixture(10_000, 0.8, 0.5)
+    verdicts = {kind: recovered(mixture, *mode_statistics(generate_mixture(mixture, kind, 64, 2000)))
+                for kind in MIXTURE_SCHEDULES}
+    words = "; ".join(f"{kind}: p {'✓' if p else '✗'} σ² {'✓' if s else '✗'}" for kind, (p, s) in verdicts.items())
+    expected = {"vp": (False, True), "vp_dilated": (True, True), "ve": (True, False), "ve_dilated": (True, True)}
+    return Claim("003", "uniform VP recovers σ² but not p, uniform VE p but not σ², the dilated schedules both",
+                 "two-mode mixture, d = 3000: VP misses p, VE misses σ², time dilation gets both",
+                 f"d = 10⁴, 64 Euler steps, k = 3 (✓: within 0.04 of p, 15% of σ²): {words}", verdicts == expected)
+
+
+def complexity_in_d(store: DataStore, quick: bool) -> Claim:
+    dimensions = (100, 1000, 10_000) if quick else (100, 1000, 10_000, 100_000)
+    count = 500 if quick else 2000
+    steps = dimension_sweep(dimensions=dimensions, count=count)
+    slopes = {kind: float(np.polyfit(np.log(dimensions), np.log([s or 4096 for s in values]), 1)[0])
+              for kind, values in steps.items()}
+    words = ", ".join(f"{kind} {slope:.2f}" for kind, slope in slopes.items())
+    holds = min(slopes["vp"], slopes["ve"]) > 0.35 and max(slopes["vp_dilated"], slopes["ve_dilated"]) < 0.15
+    return Claim("003", "dilated schedules need a number of steps that does not grow with d; uniform ones O(√d)",
+                 "O(1) steps for the dilated schedules instead of O(√d)",
+                 f"log–log slope of the steps that recover both features vs d = {', '.join(map(str, dimensions))}: "
+                 f"{words}", holds)
+
+
+def _share_in_band(store: DataStore, refiner: str | None, steps: int) -> tuple[float, int | None]:
+    """Fraction of rollout steps whose high-band mean |log S/S_data| stays within log 2 (shells the data holds),
+    and the first step outside (None if it never leaves)."""
+    config = RolloutConfig(steps=steps, members=2, initial_conditions=1, save_every=steps,
+                           refine_every=10 if refiner else 0, device="cpu")
+    data = install_defaults(store)[0]
+    result = run_rollout(store=store, checkpoint=POINTWISE, data=data, config=config,
+                         sampler=ForecastSamplerConfig(), refiner=refiner).rollout
+    truth = load_trajectories(store.path(data))
+    n = truth.n
+    reference = shell_spectra(truth.denormalize(truth.fields)).reshape(-1, n // 2 + 1).mean(0)  # the data's
+    high = band_masks(n)["high"] & held_shells(reference)
+    error = (result.spectra[:, high] / reference[high]).log().abs().mean(-1)
+    outside = torch.nonzero(error > math.log(2)).flatten()
+    return float((error <= math.log(2)).double().mean()), (int(outside[0]) if outside.numel() else None)
+
+
+def refinement(store: DataStore, quick: bool) -> Claim:
+    steps = 200 if quick else 2000
+    (plain, exit_plain), (refined, exit_refined) = (_share_in_band(store, None, steps),
+                                                    _share_in_band(store, REFINER, steps))
+    holds = refined > plain + 0.1
+    reason = "" if holds else ("; the refiner does not bring the high band back: it is our spectral-estimate "
+                               "refiner on a tiny CPU-trained model, not paper 004's SNS (not implemented yet)")
+    return Claim("004", "pointwise rollouts drift out of the data's spectrum; refined rollouts stay in band",
+                 "Kolmogorov and QG jet: the pointwise surrogate drifts, SNS stays in distribution",
+                 f"shipped pointwise surrogate, {steps} steps, share of steps with the high band within ×2 of the "
+                 f"data's: {plain:.2f} alone (first out at step {exit_plain}), {refined:.2f} with the spectral "
+                 f"refiner every 10 steps (first out at step {exit_refined}){reason}", holds)
+
+
+CLAIMS: tuple[Callable[[DataStore, bool], Claim], ...] = (
+    matched_noise, designed_schedule, allen_cahn, ode_versus_sde, few_steps, super_resolution, mixture_features,
+    complexity_in_d, refinement)
+
+
+def run_claims(*, store: DataStore, quick: bool = True, callback: Callable[[dict], None] | None = None) -> list[Claim]:
+    """Every claim of ``CLAIMS`` in turn; ``quick`` sizes them for a 2-core CPU in about a minute."""
+    install_defaults(store)
+    rows = []
+    for index, claim in enumerate(CLAIMS, 1):
+        rows.append(claim(store, quick))
+        if callback is not None:
+            callback({"kind": "progress", "step": index, "steps": len(CLAIMS)})
+    return rows
