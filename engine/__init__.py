@@ -1,6 +1,7 @@
 """Emulator Studio engine: noise spectra, interpolant schedules, samplers, models and data.
 
-Pure PyTorch; never imports the dashboard (``app``), Panel, Bokeh or HoloViews.
+Pure PyTorch; never imports the dashboard (``app``), Panel, Bokeh or HoloViews. The layers and the path of a
+request: docs/architecture.md; the methods and papers: docs/science.md.
 """
 from importlib.metadata import PackageNotFoundError, version
 

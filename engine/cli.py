@@ -1,5 +1,6 @@
 """Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list``, ``train``, ``sample``,
-``export``, ``rollout``, ``superres``, ``animate``: parsing only; each command calls one ``engine.pipelines`` function.
+``export``, ``rollout``, ``superres``, ``animate``, ``claims``: parsing only; each command calls one
+``engine.pipelines`` function (docs/architecture.md).
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
 bounds are checked there). Dataset names live in the data folder (``--data-dir``, else ``$EMULATOR_STUDIO_DATA``,

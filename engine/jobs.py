@@ -1,4 +1,5 @@
-"""Background jobs: the pipelines (``engine.pipelines``) run in worker processes, streaming events.
+"""Background jobs: the pipelines (``engine.pipelines``) run in worker processes, streaming events
+(docs/architecture.md draws the path of a request).
 
 A job runs in its own process (spawned; a crash there cannot take the caller down) and streams small event
 dicts back through a queue: ``progress`` (step, loss or preview field and spectrum), ``checkpoint``, and one

@@ -4,6 +4,7 @@ checkpoint records (``describe()``). The loop that minimizes any of them is ``en
 generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a model
 of the stationary distribution that refines rollouts); forecast, noise_baseline, pointwise: the emulators of
 paper 001 and its baselines; pdd: the λ-conditioned predictor of paper 002 (2-D fields or 1-D Lorenz-96).
+The layers: docs/architecture.md.
 """
 from __future__ import annotations
 
