@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data.store import DataStore, check_fields, field_variable, open_dataset
+from engine.data.store import DataStore, check_fields, field_variable, open_dataset, uniform_spacing
 from engine.errors import EngineError
 
 Tensor = torch.Tensor
@@ -55,12 +55,12 @@ def load_trajectories(path: str | Path, variable: str | None = None, min_length:
     mean, std = float(fields.mean()), float(fields.std())
     if not std > 0:
         raise EngineError(f"{path.name}: {name} is constant; there is nothing to learn")
-    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times), name, str(path))
+    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times, path.name), name, str(path))
 
 
-def snapshot_spacing(times: np.ndarray) -> float:
-    """Δt between saved snapshots: the median step of the time coordinate (1 for a single snapshot)."""
-    return float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+def snapshot_spacing(times: np.ndarray, where: str = "the data") -> float:
+    """Δt between saved snapshots (1 for a single snapshot); a time axis with irregular gaps is refused."""
+    return uniform_spacing(np.asarray(times, dtype=float), where) if len(times) > 1 else 1.0
 
 
 def same_spacing(dt: float, other: float) -> bool:
@@ -129,7 +129,7 @@ def load_sequences(path: str | Path, variable: str | None = None) -> Trajectorie
     mean, std = float(fields.mean()), float(fields.std())
     if not std > 0:
         raise EngineError(f"{path.name}: {names[0]} is constant; there is nothing to learn")
-    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times), names[0], str(path))
+    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times, path.name), names[0], str(path))
 
 
 def pick_sequences(fields: Tensor, count: int, frames: int) -> Tensor:

@@ -30,6 +30,7 @@ SPECTRUM_ATTRS = {
                    "samples",
 }
 SUFFIXES = (".nc", ".zarr")
+MAX_MAGNITUDE = 1e15  # larger field values overflow float32 variances (x² > 3.4e38 from |x| ≈ 1.8e19)
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
@@ -136,6 +137,9 @@ def check_fields(ds: xr.Dataset, variable: str | None, where: str) -> tuple[str,
     ny, nx = da.sizes["y"], da.sizes["x"]
     if ny != nx or nx % 2 or nx < 4:
         raise EngineError(f"{where}: {name} is {ny}×{nx}; fields must be square with an even size ≥ 4 (periodic grid)")
+    if np.iscomplexobj(da.values):
+        raise EngineError(f"{where}: {name} holds complex values; fields must be real (store the real and the "
+                          "imaginary part as two variables)")
     try:
         values = np.asarray(da.values, dtype=np.float32).reshape(-1, ny, nx)
     except (TypeError, ValueError):
@@ -145,7 +149,21 @@ def check_fields(ds: xr.Dataset, variable: str | None, where: str) -> tuple[str,
     if not np.isfinite(values).all():
         bad = int((~np.isfinite(values)).any(axis=(1, 2)).sum())
         raise EngineError(f"{where}: {name} has NaN or infinite values in {bad} of {values.shape[0]} fields")
+    largest = float(np.abs(values).max())
+    if largest > MAX_MAGNITUDE:
+        raise EngineError(f"{where}: {name} has values up to {largest:.3g}, too large to square in float32; rescale "
+                          f"the field (|x| ≤ {MAX_MAGNITUDE:g})")
     return name, values
+
+
+def stored_spectrum(ds: xr.Dataset, where: str) -> torch.Tensor:
+    """The dataset's stored ``spectrum``, checked finite and non-negative (matched noise and the exact drift use
+    it)."""
+    values = np.asarray(ds["spectrum"].values, dtype=np.float64)
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise EngineError(f"{where}: its stored spectrum has NaN, infinite or negative values; delete the `spectrum` "
+                          "variable (it is then computed from the fields) or fix it")
+    return torch.from_numpy(values)
 
 
 def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
@@ -154,9 +172,8 @@ def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
     with open_dataset(path) as ds:
         name, values = check_fields(ds, variable, path.name)
         fields = torch.from_numpy(values)
-        spectrum = (torch.from_numpy(ds["spectrum"].values.astype(np.float64))
-                    if "spectrum" in ds and ds["spectrum"].size == values.shape[-1] // 2 + 1
-                    else isotropic_modal_spectrum(fields))
+        stored = "spectrum" in ds and ds["spectrum"].size == values.shape[-1] // 2 + 1
+        spectrum = stored_spectrum(ds, path.name) if stored else isotropic_modal_spectrum(fields)
         return FieldData(fields, spectrum, name, dict(ds.attrs))
 
 
@@ -167,6 +184,17 @@ def field_std(ds: xr.Dataset, variable: str) -> float:
         counts = shell_counts(ds.sizes["x"]).numpy()
         return float(np.sqrt((ds["spectrum"].values * counts)[1:].sum()))
     return float(ds[variable].isel({d: slice(0, 8) for d in ds[variable].dims[:-2]}).std())
+
+
+def uniform_spacing(times: np.ndarray, where: str) -> float:
+    """The snapshot spacing Δt of a time coordinate whose steps all agree (to 0.1%); irregular gaps are refused,
+    since every one-step model and every "lead step" assumes one Δt."""
+    steps = np.diff(times)
+    dt = float(np.median(steps))
+    if not dt > 0 or np.abs(steps - dt).max() > 1e-3 * abs(dt):
+        raise EngineError(f"{where}: the time axis is not uniform (steps from {steps.min():g} to {steps.max():g}); "
+                          "resample it to one Δt")
+    return dt
 
 
 def data_dir() -> Path:
@@ -273,6 +301,10 @@ class DataStore:
             raise EngineError(f"{name} already exists in {self.root}; choose another --name")
         with open_dataset(source) as ds:
             chosen, values = check_fields(ds, variable, source.name)
+            if "spectrum" in ds:
+                stored_spectrum(ds, source.name)
+            if "time" in ds.coords and ds["time"].size > 1:
+                uniform_spacing(np.asarray(ds["time"].values, dtype=float), source.name)
             out = ds.load()
             if "spectrum" not in out:
                 out["spectrum"] = spectrum_variable(torch.from_numpy(values))
