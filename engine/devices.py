@@ -25,3 +25,27 @@ def resolve_device(choice: str) -> torch.device:
 def worker_threads(requested: int | None = None) -> int:
     """Intra-op threads for a worker: ``requested``, else every core but one (the caller stays responsive)."""
     return requested or max(1, (os.cpu_count() or 2) - 1)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes a job may still allocate: the GPU's free memory, or the host's MemAvailable (Linux), else its
+    physical memory."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(*, required: float, what: str, device: torch.device | str = "cpu", fix: str) -> None:
+    """Refuse, before anything is allocated, work estimated to need more than 80% of the available memory."""
+    device = torch.device(device)
+    available = available_memory(device)
+    if required > 0.8 * available:
+        raise EngineError(f"{what} needs about {required / 2**30:.1f} GiB; {device.type} has "
+                          f"{available / 2**30:.1f} GiB available: {fix}")

@@ -22,6 +22,7 @@ from engine.data.kolmogorov import simulate_kolmogorov
 from engine.data.lorenz96 import simulate_lorenz96
 from engine.data.sequences import same_spacing
 from engine.data.store import ASSETS, DataStore, parameter_digest, write_dataset
+from engine.devices import check_memory, resolve_device
 
 GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", Lorenz96Config: "lorenz96"}
 
@@ -56,10 +57,24 @@ def generate_dataset(config: param.Parameterized, callback: Callable[[dict], Non
     return simulate_lorenz96(config, callback)
 
 
+def generation_bytes(config: param.Parameterized) -> float:
+    """Memory a generator needs, estimated: GRFs ~48 B per value (complex white noise, its colouring, the float32
+    result); Kolmogorov the float32 snapshots plus ~40 float64 working fields per trajectory; Lorenz-96 likewise."""
+    if isinstance(config, GRFConfig):
+        return 48.0 * config.count * config.size**2
+    if isinstance(config, KolmogorovConfig):
+        return config.trajectories * config.size**2 * (4.0 * config.snapshots + 8.0 * 40)
+    sites = config.slow * (1 + config.fast_per_slow)
+    return config.trajectories * sites * (4.0 * config.snapshots + 8.0 * 40)
+
+
 def write_generated(config: param.Parameterized, store: DataStore, name: str,
                     callback: Callable[[dict], None] | None = None) -> Path:
     """Generate ``config``'s dataset into ``name`` (atomically); an interrupted Kolmogorov run resumes from the
     state it left beside the target, which is removed once the dataset is written."""
+    check_memory(required=generation_bytes(config), what=f"generating {name}",
+                 device=resolve_device(getattr(config, "device", "cpu")),
+                 fix="ask for fewer fields or trajectories, or a smaller size")
     partial = store.partial_path(name)
     path = write_dataset(generate_dataset(config, callback, partial), store.path(name))
     partial.unlink(missing_ok=True)

@@ -140,6 +140,14 @@ class UNet(nn.Module):
         return self.head(h) + torch.einsum("boi,bi...->bo...", gain, x)
 
 
+def activation_bytes(size: str, pixels: int) -> float:
+    """A training step's memory for one sample of ``pixels`` grid points, estimated from the U-Net's widths: each
+    residual block keeps ~12 float32 tensors of its width at its resolution, in the encoder and the decoder."""
+    width, multipliers, blocks = UNET_SIZES[size]
+    channels_per_pixel = sum(width * m / 4**level for level, m in enumerate(multipliers))
+    return 2 * blocks * 12 * 4 * channels_per_pixel * pixels
+
+
 def build_unet(size: str, in_channels: int = 1, out_channels: int = 1, ndim: int = 2) -> UNet:
     """A U-Net of a named size (see ``UNET_SIZES``) over ``ndim``-D periodic fields."""
     if size not in UNET_SIZES:

@@ -19,9 +19,10 @@ from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.sequences import Trajectories, check_time_step, load_trajectories, snapshot_spacing
 from engine.data.store import DataStore, provenance, write_dataset
-from engine.devices import resolve_device
+from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
 from engine.forecast import load_forecaster
+from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.refine import load_refiner
 from engine.rollout import Rollout, evaluate, initial_conditions, rollout, statistics
@@ -38,6 +39,7 @@ class Emulator:
     truth: Tensor
     lead: int
     model: object
+    size: str = "tiny"  # the U-Net size, for the memory estimate
 
 
 @dataclass
@@ -57,7 +59,8 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
     with the ``si_em`` sampler, off with ``si_e``/``pf_ode``), judged against the test data coarse-grained at that λ.
     """
     path = store.path(checkpoint)
-    task = load_checkpoint(path, "cpu").get("task")
+    state = load_checkpoint(path, "cpu")
+    task, size = state.get("task"), state["configs"]["model"]["size"]
     generator = torch.Generator(device=device).manual_seed(sampler.seed)
     truth = trajectories.denormalize(trajectories.fields)
     if task == "pdd":
@@ -69,7 +72,7 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
                         checkpoint=checkpoint, store=store)
         coarse = model.coarse_grain(model.normalize(truth), config.lam, torch.Generator().manual_seed(sampler.seed))
         stepper = model.stepper(config.lam, noise=sampler.method == "si_em", generator=generator)
-        return Emulator(step=stepper, truth=model.denormalize(coarse), lead=1, model=model)
+        return Emulator(step=stepper, truth=model.denormalize(coarse), lead=1, model=model, size=size)
     if config.lam > 0:
         raise EngineError(f"λ = {config.lam}: only PDD predictors (train --task pdd) simulate coarse-grained fields")
     forecaster = load_forecaster(path, device)
@@ -78,7 +81,7 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
     check_time_step(trained_dt=forecaster.dt, data_dt=trajectories.dt, n=trajectories.n,
                     data_name=trajectories.source, checkpoint=checkpoint, store=store)
     return Emulator(step=lambda x: forecaster.step(x, sampler, generator), truth=truth, lead=forecaster.lead,
-                    model=forecaster)
+                    model=forecaster, size=size)
 
 
 def check_rollout_request(*, store: DataStore, checkpoint: str, data: str) -> None:
@@ -158,6 +161,12 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     if refine is not None and config.refine_every == 0:
         config = RolloutConfig(**{**options(config), "refine_every": 1})
     truth, lead = emulator.truth, emulator.lead
+    ensemble = config.members * config.initial_conditions
+    saved = config.steps // config.save_every + 1
+    per_member = 4.0 * saved * trajectories.n**2 + activation_bytes(emulator.size, trajectories.n**2) / 4
+    check_memory(required=ensemble * per_member,
+                 what=f"a rollout of {ensemble} members", device=device,
+                 fix="use fewer --members or --initial-conditions, or a larger --save-every")
     report = callback and with_truth_preview(callback, truth, config, lead)
     result = rollout(emulator.step, initial_conditions(truth, config).to(device), config, data_std=trajectories.std,
                      refiner=refine, callback=report, should_stop=should_stop)

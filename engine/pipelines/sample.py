@@ -13,10 +13,12 @@ import xarray as xr
 
 from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, options
 from engine.data.store import DataStore, FieldData, load_fields, provenance, write_dataset
-from engine.devices import resolve_device
+from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
 from engine.generation import Generated, Setup, generate_samples, make_setup
 from engine.spectral import radial_spectrum
+
+SAMPLE_BYTES = 64.0  # per grid value while sampling: float64 state, noise, drift and the sampler's temporaries
 
 
 @dataclass
@@ -56,6 +58,8 @@ def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfi
     target = out and store.output_path(out, inputs=(data, checkpoint), overwrite=overwrite)
     resolved = resolve_device(device)
     fields = load_fields(store.path(data), variable)
+    check_memory(required=SAMPLE_BYTES * count * fields.n**2, what=f"sampling {count} fields", device=resolved,
+                 fix="ask for fewer with --count (the samples are drawn in one batch)")
     setup = make_setup(model, fields, noise, schedule, checkpoint and str(store.path(checkpoint)), resolved)
     result = generate_samples(setup, sampler, count, resolved, callback)
     if out:

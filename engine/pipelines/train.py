@@ -24,10 +24,12 @@ from engine.config import (
     TrainingConfig,
 )
 from engine.data.store import DataStore
+from engine.devices import check_memory, resolve_device
 from engine.diagnostics import spectra
 from engine.errors import EngineError
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup, generate_samples
+from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.tasks import make_task
 from engine.training import Trainer
@@ -86,6 +88,11 @@ def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfi
         if previews and event["kind"] == "checkpoint":
             report({"kind": "preview", "step": event["step"], **model_preview(learned, Path(event["path"]))})
 
+    pixels = learned.data.fields.shape[-1] ** learned.spatial_dims
+    windows = getattr(learned, "frames", 2)  # a PDD batch holds whole sequences
+    check_memory(required=training.batch_size * windows * activation_bytes(model.size, pixels),
+                 what=f"training a {model.size} U-Net at batch {training.batch_size}",
+                 device=resolve_device(training.device), fix="lower --batch-size or --model-size")
     trainer = Trainer(learned, model, training, store.path(out), on_event, should_stop)
     path = trainer.run(resume=resume)
     return TrainResult(path, trainer.step, trainer.history)
