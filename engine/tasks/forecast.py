@@ -6,6 +6,8 @@ an unrolled multi-step MSE. The models and samplers are in ``engine.forecast``; 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from engine.config import ForecastConfig, options
@@ -35,7 +37,7 @@ class ForecastTask:
     def describe(self) -> dict:
         return {"configs": {"forecast": options(self.config)},
                 "data": {"n": self.data.n, "mean": self.data.mean, "std": self.data.std, "dt": self.data.dt,
-                         "variable": self.data.variable, "source": self.data.source}}
+                         "variable": self.data.variable, "source": Path(self.data.source).name}}
 
     def windows(self, batch: int, generator: torch.Generator) -> Tensor:
         """(batch, horizon/lead + 1, n, n): states lead apart, from random trajectories and start times."""

@@ -5,6 +5,8 @@ The forward process, predictor and samplers are in ``engine.pdd``; docs/science.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from engine.coarse import OUProcess, reference_a
@@ -37,7 +39,7 @@ class PDDTask:
     def describe(self) -> dict:
         return {"configs": {"pdd": options(self.config)},
                 "data": {"n": self.data.n, "ndim": self.spatial_dims, "mean": self.data.mean, "std": self.data.std,
-                         "dt": self.data.dt, "variable": self.data.variable, "source": self.data.source,
+                         "dt": self.data.dt, "variable": self.data.variable, "source": Path(self.data.source).name,
                          "power": mode_power(self.data.fields, self.spatial_dims)}}
 
     def sequences(self, batch: int, generator: torch.Generator) -> Tensor:
