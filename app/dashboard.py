@@ -1,18 +1,24 @@
 """The Emulator Studio dashboard: one browser session's tabs (Data, Interpolant, Sample, Compare, Train, Rollout,
-Super-resolution), each its own ``pn.viewable.Viewer``, under a sidebar of the dataset, noise, schedule and
-sampler A.
+Super-resolution, Jobs), each its own ``pn.viewable.Viewer``, in a template whose sidebar shows the controls of
+the open tab.
 
-Every control is rendered from an ``engine.config`` class; every number comes from ``engine``. Plots are
-built once and updated in place.
+A session is cheap: a view is built on its tab's first visit (the first screen builds only the Data view), and the
+generation views' analytic setup only when one of them is opened. The open tab and the main settings live in the
+URL's query, so a link reopens the same demo. Every control is rendered from an ``engine.config`` class; every
+number comes from ``engine``. Plots are built once and updated in place.
 """
 from __future__ import annotations
 
 import panel as pn
 import param
+from panel.io.callbacks import PeriodicCallback
 
+from app.busy import busy
 from app.data_view import DataView
 from app.export import save_view_button
 from app.generation_views import GENERATION_SAMPLER_WIDGETS, CompareView, Context, InterpolantView, SampleView
+from app.job_view import JobView
+from app.jobs_view import JobsView
 from app.new_data_view import NewDataView
 from app.plots import shared_mapper
 from app.rollout_view import RolloutView
@@ -29,21 +35,32 @@ from engine.schedules import spectral_ratio_at_highest_wavenumber
 from engine.spectral import finest_held_shell, radial_spectrum, shell_sum
 
 POLL_MS = 33  # how often a session drains job events: up to 30 frames per second, as fast as workers send previews
+TABS = ("Data", "Interpolant", "Sample", "Compare", "Train", "Rollout", "Super-resolution", "Jobs")
+GENERATION_TABS = ("Interpolant", "Sample", "Compare")
+JOB_TABS = {"Train": "train_view", "Rollout": "rollout_view", "Super-resolution": "superres_view"}
 # numbers that may be empty (None = "derive it") need typed inputs, not sliders
 OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}
+STRETCH = {"sizing_mode": "stretch_width"}
+# what the URL's query holds: parameter → query name, per object
+URL_STATE = {"studio": {"tab": "tab", "dataset": "dataset", "lam": "lam"},
+             "noise": {"kind": "noise", "exponent": "noise_exponent"},
+             "schedule": {"kind": "schedule"},
+             "sampler_a": {"method": "a_method", "steps": "a_steps", "grid": "a_grid"},
+             "sampler_b": {"method": "b_method", "steps": "b_steps", "grid": "b_grid"}}
 
 
-def browsable_datasets(store: DataStore) -> list[str]:
-    """Datasets in the folder, by name: those holding fields (..., y, x) first, then those holding only 1-D
-    series over time (..., time, site), such as Lorenz-96."""
-    fields, series = [], []
-    for entry in store.list():
+def dataset_choices(store: DataStore) -> dict[str, str]:
+    """Datasets in the folder as {readable title: file name}: those holding fields (..., y, x) first, then 1-D
+    series over time (..., time, site) such as Lorenz-96. Results written by jobs (rollouts, super-resolution,
+    samples) are not datasets and are not listed; nor are entries that cannot be read."""
+    fields, series = {}, {}
+    for entry in store.datasets():
         dims = [tuple(sizes) for sizes in entry.get("variables", {}).values()]
         if any(d[-2:] == ("y", "x") for d in dims):
-            fields.append(entry["name"])
+            fields[entry["title"]] = entry["name"]
         elif any(len(d) >= 2 and d[-2] == "time" for d in dims):
-            series.append(entry["name"])
-    return fields + series
+            series[entry["title"]] = entry["name"]
+    return fields | series
 
 
 def smoothness_warning(setup: Setup) -> str:
@@ -62,77 +79,240 @@ class Studio(pn.viewable.Viewer):
 
     dataset = param.Selector(default=None, objects=[], doc="a dataset in the data folder: fields, or 1-D series "
                                                            "(Lorenz-96) shown in the Data view and trainable as PDD")
+    tab = param.Selector(default="Data", objects=list(TABS), doc="the open tab")
+    lam = param.Number(default=0.1, bounds=(0.0, 1.0), step=0.005, label="Diffusion scale λ",
+                       doc="the coarse-graining level λ of the forward process: the Data view's coarse field, the "
+                           "Super-resolution input, and the λ a PDD predictor simulates at in Rollout")
     device = param.Selector(default="auto", objects=list(DEVICE_CHOICES), doc="where the views' jobs run at first "
                                                                                "(launch.py --device)")
     noise = param.ClassSelector(class_=NoiseConfig, doc="the source distribution of the generation views")
     schedule = param.ClassSelector(class_=ScheduleConfig, doc="the interpolation of the generation views")
-    sampler_a = param.ClassSelector(class_=SamplerConfig, doc="the sidebar's sampler (Sample, and A in Compare)")
+    sampler_a = param.ClassSelector(class_=SamplerConfig, doc="sampler A (Sample, and A in Compare)")
+    sampler_b = param.ClassSelector(class_=SamplerConfig, doc="sampler B (Compare)")
 
     def __init__(self, store: DataStore | None = None, **params):
         super().__init__(noise=NoiseConfig(name="Noise"), schedule=ScheduleConfig(name="Schedule"),
-                         sampler_a=SamplerConfig(name="Sampler A"), **params)
+                         sampler_a=SamplerConfig(name="Sampler A"),
+                         sampler_b=SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2"), **params)
         self.store = store or DataStore()
         defaults = install_defaults(self.store)
-        self.param.dataset.objects = browsable_datasets(self.store)
-        with param.parameterized.discard_events(self):  # the views are built below, before anything is drawn
+        self.param.dataset.objects = dataset_choices(self.store)
+        with param.parameterized.discard_events(self):  # nothing is drawn before the first view is built
             self.dataset = defaults[0]
         self.field_dataset = self.dataset  # the generation, Rollout and Super-resolution views need fields
         self.compute_device = resolve_device(self.device)
-        self.alert = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
-        self.error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
-        self.dataset_info = pn.pane.Markdown("", name="dataset-info")
+        self.data = self.data_name = self.context = None  # the field data and its analytic setup, on first need
+        self.views: dict[str, pn.viewable.Viewer] = {}
+        self.opening: set[str] = set()  # tabs whose view is being built
+        self.alert = pn.pane.Alert("", alert_type="warning", visible=False, **STRETCH)
+        self.error = pn.pane.Alert("", alert_type="danger", visible=False, **STRETCH)
+        self.dataset_info = pn.pane.Markdown("", name="dataset-info", **STRETCH)
+        self.working = pn.indicators.LoadingSpinner(value=False, size=20, name="working", visible=False)
         self.mapper, self.diff_mapper = shared_mapper(1.0), shared_mapper(1.0)
-        self.data_view = DataView(self.store, self.dataset)
-        self.interpolant_view = InterpolantView(self.mapper, lambda: self.sampler_a.seed, self._safely)
-        self.sample_view = SampleView(self.sampler_a, self.mapper)
-        self.compare_view = CompareView(self.sample_view, self.mapper, self.diff_mapper, self._safely)
-        self.train_view = TrainView(self.store, manager(), dataset=lambda: self.dataset,
-                                    generation_configs=lambda: (self.noise, self.schedule), device=self.device)
-        self.rollout_view = RolloutView(self.store, manager(), lambda: self.field_dataset, device=self.device)
-        self.superres_view = SuperresView(self.store, manager(), lambda: self.field_dataset)
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created)
-        self._load_data()
-        self.refresh()
+        self.sidebar, self.sidebar_tab = pn.Column(**STRETCH), None
+        self.panes = {name: pn.Column(pn.pane.Markdown(f"Opening {name}…"), min_height=300, **STRETCH)
+                      for name in TABS}
+        self.tabs = pn.Tabs(*self.panes.items(), dynamic=True, **STRETCH)
+        self.tabs.param.watch(lambda event: setattr(self, "tab", TABS[event.new]), "active")
+        self.describe_dataset()
+
+    # ----- the views, built on first visit --------------------------------------------------------------------
+    def view(self, name: str) -> pn.viewable.Viewer:
+        """The view of tab ``name``, built the first time it is asked for."""
+        if name not in self.views:
+            self.views[name] = self._build(name)
+        return self.views[name]
+
+    def _build(self, name: str) -> pn.viewable.Viewer:
+        jobs = manager()
+        if name == "Data":
+            view = DataView(self.store, self.dataset)
+            view.coarse.lam = self.lam
+            return view
+        if name in GENERATION_TABS:
+            return self._build_generation(name)
+        if name == "Train":
+            view = TrainView(self.store, jobs, dataset=lambda: self.dataset,
+                             generation_configs=lambda: (self.noise, self.schedule), device=self.device)
+        elif name == "Rollout":
+            view = RolloutView(self.store, jobs, lambda: self.field_dataset, device=self.device, lam=lambda: self.lam)
+        elif name == "Super-resolution":
+            view = SuperresView(self.store, jobs, lambda: self.field_dataset)
+            view.sampler.lam = self.lam
+        else:
+            return JobsView(jobs)
+        view.on_finish = self._job_finished
+        return view
+
+    def _build_generation(self, name: str) -> pn.viewable.Viewer:
+        """Interpolant, Sample or Compare (Compare draws against Sample's result, so it builds Sample too)."""
+        if name == "Interpolant":
+            view = InterpolantView(self.mapper, lambda: self.sampler_a.seed, self._safely)
+        elif name == "Sample":
+            view = SampleView(self.sampler_a, self.mapper)
+        else:
+            view = CompareView(self.view("Sample"), self.mapper, self.diff_mapper, sampler=self.sampler_b)
+        self._safely(lambda: self._show_generation(name, view))
+        return view
+
+    def _show_generation(self, name: str, view) -> None:
+        """Draw a generation view from the current analytic setup (set up on first need)."""
+        if self.context is None:
+            self._load_context()
+        if name == "Compare":
+            view.show()
+        else:
+            view.show(self.context)
+
+    @property
+    def train_view(self) -> TrainView:
+        return self.view("Train")
+
+    @property
+    def rollout_view(self) -> RolloutView:
+        return self.view("Rollout")
+
+    @property
+    def superres_view(self) -> SuperresView:
+        return self.view("Super-resolution")
+
+    # ----- reacting to the controls ---------------------------------------------------------------------------
+    @param.depends("tab", watch=True)
+    def _tab_changed(self) -> None:
+        self.tabs.active = TABS.index(self.tab)
+        self._open_tab()
 
     @param.depends("noise.param", "schedule.param", watch=True)
     def _generation_changed(self) -> None:
-        self.refresh()
+        self.context = None
+        self._redraw_generation(list(GENERATION_TABS))
 
     @param.depends("sampler_a.param", watch=True)
     def _sampler_changed(self) -> None:
-        self._safely(self._sample)
+        self._redraw_generation(["Sample", "Compare"])
+
+    @param.depends("sampler_b.param", watch=True)
+    def _sampler_b_changed(self) -> None:
+        self._redraw_generation(["Compare"])
 
     @param.depends("dataset", watch=True)
     def _dataset_changed(self) -> None:
         self._safely(self._switch_dataset)
 
+    @param.depends("lam", watch=True)
+    def _lam_changed(self) -> None:
+        if "Data" in self.views:
+            self.views["Data"].coarse.lam = self.lam
+        if "Super-resolution" in self.views:
+            self.views["Super-resolution"].sampler.lam = self.lam
+
+    def _redraw_generation(self, names: list[str]) -> None:
+        """Redraw the built generation views among ``names`` under a loading overlay."""
+        built = [name for name in names if name in self.views]
+        if not built:
+            return
+        panes = [self.panes[name] for name in built] + [self.working]
+
+        def redraw() -> None:
+            for name in built:
+                self._safely(lambda name=name: self._show_generation(name, self.views[name]))
+
+        self.working.visible = True
+        busy(panes, redraw)
+
+    def _open_tab(self) -> None:
+        """Show the open tab's view (building it under a loading overlay on the first visit) and its controls in
+        the sidebar."""
+        name = self.tab
+        pane = self.panes[name]
+        if name in self.views and list(pane) != [self.views[name]]:
+            pane[:] = [self.views[name]]
+        if name not in self.views:
+            if name in self.opening:
+                return
+            self.opening.add(name)
+
+            def build() -> None:
+                self._safely(lambda: pane.__setitem__(slice(None), [self.view(name)]))
+                if self.tab == name:
+                    self._show_controls(name)
+
+            busy([pane], build)
+        else:
+            self._show_controls(name)
+
+    def _show_controls(self, name: str) -> None:
+        """Put tab ``name``'s controls in the sidebar, unless they are there already (replacing live widgets
+        would drop a click that is on its way)."""
+        if self.sidebar_tab != name:
+            self.sidebar[:], self.sidebar_tab = self.controls(name), name
+
+    def controls(self, name: str) -> list:
+        """The sidebar for tab ``name``: only the controls that act on it."""
+        dataset = [pn.widgets.Select.from_param(self.param.dataset, name="Dataset", **STRETCH), self.dataset_info]
+        lam = pn.widgets.FloatSlider.from_param(self.param.lam, format="0.000", **STRETCH)
+        generation = [pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum",
+                               **STRETCH),
+                      pn.Param(self.schedule, name="Interpolation schedule", widgets=OPTIONAL_NUMBERS, **STRETCH)]
+        view = self.views.get(name)
+        if view is None:
+            return dataset
+        if name == "Data":
+            return [*dataset, lam, *view.controls(), self.new_data_view]
+        if name == "Interpolant":
+            return [*dataset, *generation, *view.controls()]
+        if name == "Sample":
+            return [*dataset, *generation,
+                    pn.Param(self.sampler_a, name="Sampler A", widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH)]
+        if name == "Compare":
+            return [*dataset, *generation]
+        if name == "Train":
+            return [*dataset, *view.controls(), pn.pane.Markdown("**Generative tasks** use this noise and schedule:"),
+                    *generation]
+        if name == "Rollout":
+            return [*view.controls(), lam, pn.pane.Markdown("λ applies to PDD predictors; other emulators run at "
+                                                            "λ = 0.")]
+        if name == "Super-resolution":
+            return [lam, *view.controls()]
+        return [pn.pane.Markdown("Jobs run in the server: they go on when a page is closed or reloaded, and any "
+                                 "page can cancel them.")]
+
     def __panel__(self):
-        sidebar = pn.Column(
-            pn.widgets.Select.from_param(self.param.dataset, name="Dataset"), self.dataset_info, self.new_data_view,
-            pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum"),
-            pn.Param(self.schedule, name="Interpolation schedule", widgets=OPTIONAL_NUMBERS),
-            pn.Param(self.sampler_a, name="Sampler A", widgets=GENERATION_SAMPLER_WIDGETS),
-            width=320)
-        tabs = pn.Tabs(("Data", self.data_view), ("Interpolant", self.interpolant_view), ("Sample", self.sample_view),
-                       ("Compare", self.compare_view), ("Train", self.train_view), ("Rollout", self.rollout_view),
-                       ("Super-resolution", self.superres_view), dynamic=False)
-        pn.state.onload(lambda: pn.state.add_periodic_callback(self._poll_jobs, period=POLL_MS))
-        # a plain layout rather than a template: templates pull web fonts, and the studio must work offline
-        header = pn.Row(pn.pane.HTML("<h2 style='margin:4px 0'>Emulator Studio</h2>", sizing_mode="stretch_width"),
-                        save_view_button(tabs), sizing_mode="stretch_width",
-                        styles={"background": "#1f4e79", "color": "white", "padding": "4px 12px"})
-        return pn.Column(header, pn.Row(sidebar, pn.Column(self.alert, self.error, tabs)), sizing_mode="stretch_width")
+        if pn.state.location is not None:
+            for owner, names in URL_STATE.items():
+                pn.state.location.sync(self if owner == "studio" else getattr(self, owner), names)
+        pn.state.onload(self._start)  # the page arrives at once; the open tab's view is built once it has loaded
+        template = pn.template.BootstrapTemplate(
+            title="Emulator Studio", sidebar=[self.working, self.sidebar], sidebar_width=340,
+            main=[self.alert, self.error, self.tabs], header=[pn.Row(save_view_button(self.tabs), align="end")])
+        return template
+
+    def _start(self) -> None:
+        """The page has loaded: show the open tab (building its view) and follow this server's jobs."""
+        self._open_tab()
+        # in the background: a poll 30 times a second must not keep the page's busy indicator spinning
+        PeriodicCallback(callback=self._poll_jobs, period=POLL_MS, log=False, background=True).start()
 
     # ----- updates ------------------------------------------------------------------------------------
     def _poll_jobs(self) -> None:
-        """Drain the followed jobs' events into the views; an error is shown, and the callback keeps running."""
+        """Drain the jobs' events into the built views; an error is shown, and the callback keeps running."""
         try:
-            self.train_view.poll()
-            self.rollout_view.poll()
-            self.superres_view.poll()
-            self.new_data_view.poll()
+            for view in [*self.views.values(), self.new_data_view]:
+                if isinstance(view, JobView):
+                    view.poll()
+                elif isinstance(view, JobsView):
+                    view.refresh()
+            if self.working.visible and not any(pane.loading for pane in self.panes.values()):
+                self.working.visible = False
         except Exception as err:  # a periodic callback that raises stops silently: report and go on
             self.error.object, self.error.visible = f"**Live update failed:** {type(err).__name__}: {err}", True
+
+    def _job_finished(self, view: JobView, message: str) -> None:
+        """A followed job ended: notify when its tab is not the one open."""
+        shown = self.views.get(self.tab)
+        if view is not shown and pn.state.notifications is not None:
+            pn.state.notifications.info(f"{message} (see its tab)", duration=6000)
 
     def _safely(self, update) -> None:
         """Run an update; a bad combination shows its reason in place instead of breaking the page."""
@@ -143,47 +323,50 @@ class Studio(pn.viewable.Viewer):
             self.error.object = f"**Could not compute:** {err}"
             self.error.visible = True
 
-    def _load_data(self) -> None:
-        """The chosen dataset, its spectrum (matched noise and the analytic drift come from it), colour scales."""
-        self.data = load_fields(self.store.path(self.field_dataset))
-        self.data_spectrum = radial_spectrum(self.data.fields)
-        limit = 3 * float(self.data.fields.std())
-        self.mapper.update(low=-limit, high=limit)
-        self.diff_mapper.update(low=-limit / 3, high=limit / 3)
+    def _load_context(self) -> None:
+        """The field dataset, its spectrum (matched noise and the analytic drift come from it), colour scales and
+        the analytic setup of the generation views."""
+        if self.data_name != self.field_dataset:
+            self.data, self.data_name = load_fields(self.store.path(self.field_dataset)), self.field_dataset
+            self.data_spectrum = radial_spectrum(self.data.fields)
+            limit = 3 * float(self.data.fields.std())
+            self.mapper.update(low=-limit, high=limit)
+        setup = analytic_setup(self.data, self.noise, self.schedule)
+        warning = smoothness_warning(setup)
+        self.alert.object, self.alert.visible = warning, bool(warning)
+        self.context = Context(self.data, setup, self.data_spectrum, self.noise, self.compute_device)
 
-    def _dataset_created(self, name: str) -> None:
-        """A generated or imported dataset arrived: list it and show it."""
-        self.param.dataset.objects = browsable_datasets(self.store)
-        self.dataset = name
-
-    def _switch_dataset(self) -> None:
-        self.data_view.open(self.dataset)
-        if self.data_view.series:
+    def describe_dataset(self) -> None:
+        """The sidebar's line under the dataset control (from the folder's cached description: no file read)."""
+        info = self.store.describe(self.dataset)
+        if info["name"] != self.field_dataset:
             self.dataset_info.object = (f"1-D series: shown in the Data view, trainable as `pdd` in Train. The other "
                                         f"views keep `{self.field_dataset}`.")
             return
-        self.field_dataset = self.dataset
-        self._load_data()
-        self.superres_view.guarded(self.superres_view.follow_sidebar)
-        self.refresh()
+        spacing = info.get("dt")
+        self.dataset_info.object = (f"`{info.get('generator', 'imported')}` · `{info['name']}`"
+                                    + (f" · saved every Δt = {spacing:g}" if spacing else ""))
 
-    def refresh(self) -> None:
-        """Rebuild the analytic setup from the dataset, noise and schedule, and redraw the generation views."""
-        def everything():
-            spacing = self.data.attrs.get("save_interval")
-            self.dataset_info.object = (f"`{self.data.attrs.get('generator', 'imported')}` · "
-                                        f"{self.data.fields.shape[0]} fields of `{self.data.variable}` · {self.data.n}²"
-                                        + (f" · saved every Δt = {spacing:g}" if spacing else ""))
-            setup = analytic_setup(self.data, self.noise, self.schedule)
-            warning = smoothness_warning(setup)
-            self.alert.object, self.alert.visible = warning, bool(warning)
-            self.context = Context(self.data, setup, self.data_spectrum, self.noise, self.compute_device)
-            self.interpolant_view.show(self.context)
-            self._sample()
+    def _dataset_created(self, name: str) -> None:
+        """A generated or imported dataset arrived: list it and show it."""
+        self.param.dataset.objects = dataset_choices(self.store)
+        self.dataset = name
 
-        self._safely(everything)
+    def _switch_dataset(self) -> None:
+        series = self._is_series(self.dataset)
+        if not series:
+            self.field_dataset = self.dataset
+        self.describe_dataset()
+        if "Data" in self.views:
+            self.views["Data"].open(self.dataset)
+        if series:
+            return
+        self.context = None
+        if "Super-resolution" in self.views:
+            self.superres_view.guarded(self.superres_view.follow_sidebar)
+        self._redraw_generation(list(GENERATION_TABS))
 
-    def _sample(self) -> None:
-        """Sampler A changed (or everything did): redraw Sample, then Compare against it."""
-        self.sample_view.show(self.context)
-        self.compare_view.show()
+    def _is_series(self, name: str) -> bool:
+        """Whether a dataset holds 1-D series rather than fields."""
+        variables = self.store.describe(name).get("variables", {})
+        return not any(tuple(sizes)[-2:] == ("y", "x") for sizes in variables.values())

@@ -16,7 +16,7 @@ from engine.data.store import DataStore, field_std, field_variable
 from engine.diagnostics import line_spectra
 from engine.spectral import radial_spectrum, shell_counts
 
-LAM_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.001}, "seed": pn.widgets.IntInput}
+COARSE_SHOWN = ["a", "b2", "seed"]  # λ is the sidebar's shared diffusion scale
 
 
 def series_variables(ds: xr.Dataset) -> list[str]:
@@ -47,8 +47,9 @@ class DataView(pn.viewable.Viewer):
                                   "wavenumber k", "S(k)")
         self.info = pn.pane.Markdown("", name="data-info")
         self.player = pn.widgets.Player(name="time", start=0, end=1, value=0, interval=150, loop_policy="loop",
-                                        width=420, show_loop_controls=False)
+                                        width=400, show_loop_controls=False)
         self.player.link(self, value="frame")
+        self.plots = pn.FlexBox()
         self.opened = False  # the watchers below draw only once a dataset is open
         self.open(dataset)
         self.opened = True
@@ -71,10 +72,8 @@ class DataView(pn.viewable.Viewer):
         if series != self.series or self.ds is None:  # the reference diffusivity differs between 2-D and 1-D
             self.coarse.param.update(a=reference_a(1 if series else 2))
         self.ds, self.name_shown, self.series = ds, dataset, series
-        for figure in (self.field_plot.figure, self.coarse_plot.figure):
-            figure.visible = not series
-        for plot in (self.series_plot, self.coarse_series_plot):
-            plot.figure.visible = series
+        shown = (self.series_plot, self.coarse_series_plot) if series else (self.field_plot, self.coarse_plot)
+        self.plots[:] = [*(plot.figure for plot in shown), self.spectrum.figure]  # only the kind this data needs
         self.spectrum.figure.title.text = ("line" if series else "radial") + " power spectrum of the snapshot"
         self.param.variable.objects = choices
         if self.variable == choices[0]:
@@ -164,9 +163,12 @@ class DataView(pn.viewable.Viewer):
                             f"At λ = {self.coarse.lam:g} modes up to |k| ≈ {kept:g} keep half their amplitude "
                             f"(e^(μ_k λ) ≥ ½); finer ones are replaced by {noise}.")
 
+    def controls(self) -> list:
+        """The sidebar's part for this view: what is shown, and the forward process besides λ."""
+        return [pn.widgets.Select.from_param(self.param.variable, name="Variable", sizing_mode="stretch_width"),
+                pn.widgets.IntSlider.from_param(self.param.trajectory, sizing_mode="stretch_width"),
+                pn.Param(self.coarse, parameters=COARSE_SHOWN, widgets={"seed": pn.widgets.IntInput},
+                         name="Coarse-graining (forward process)", sizing_mode="stretch_width")]
+
     def __panel__(self):
-        index = pn.Row(pn.widgets.IntSlider.from_param(self.param.trajectory, width=220), self.player,
-                       pn.widgets.Select.from_param(self.param.variable, name="Variable", width=140))
-        return pn.Column(index, pn.Row(self.field_plot.figure, self.coarse_plot.figure, self.series_plot.figure,
-                                       self.coarse_series_plot.figure, self.spectrum.figure),
-                         pn.Row(self.info, pn.Param(self.coarse, widgets=LAM_WIDGETS, width=300)))
+        return pn.Column(self.player, self.plots, self.info, sizing_mode="stretch_width")

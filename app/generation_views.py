@@ -16,6 +16,7 @@ import param
 import torch
 from bokeh.models import LinearColorMapper
 
+from app.busy import busy
 from app.plots import CurvePlot, FieldPlot, ImagePlot
 from engine.config import MixtureConfig, NoiseConfig, SamplerConfig
 from engine.data.store import FieldData, netcdf_bytes
@@ -98,7 +99,8 @@ class InterpolantView(pn.viewable.Viewer):
         self.snr = ImagePlot("log10 signal-to-noise β²S_d / α²S_n over (t, k)", "t", "wavenumber k",
                              x_range=(0, 1), y_range=(1, 2))
         self.sweep = CurvePlot("Euler steps to recover p and σ² vs d (paper 003)", list(MIXTURE_SCHEDULES),
-                               "dimension d", "steps", markers=tuple(MIXTURE_SCHEDULES), height=300)
+                               "dimension d", "steps", markers=tuple(MIXTURE_SCHEDULES), height=300,
+                               empty="press the button: steps per schedule vs d")
         self.sweep_button = pn.widgets.Button(label="Sweep d = 10² … 10⁵", width=200)
         self.sweep_button.on_click(lambda _: self.start_sweep())
         self.sweep_note = pn.pane.Markdown("Press the button to measure how the step count grows with d "
@@ -111,7 +113,7 @@ class InterpolantView(pn.viewable.Viewer):
 
     @param.depends("mixture.param", watch=True)
     def _mixture_changed(self) -> None:
-        self.safely(self._update_mixture)
+        busy([self.mixture_table], lambda: self.safely(self._update_mixture))
 
     def show(self, context: Context) -> None:
         """Redraw everything for a new dataset, noise or schedule."""
@@ -192,15 +194,19 @@ class InterpolantView(pn.viewable.Viewer):
         else:
             document.add_next_tick_callback(draw)
 
+    def controls(self) -> list:
+        """The sidebar's part for this view: paper 003's mixture."""
+        return [pn.Param(self.mixture, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
+                                                "count": pn.widgets.IntInput}, sizing_mode="stretch_width")]
+
     def __panel__(self):
         return pn.Column(
-            pn.widgets.FloatSlider.from_param(self.param.t, width=600),
-            pn.Row(self.x0_plot.figure, self.xt_plot.figure, self.x1_plot.figure),
-            pn.Row(self.xt_spectrum.figure, self.lipschitz.figure, self.snr.figure),
-            pn.Row(self.drift_norms.figure),
-            pn.Row(pn.Param(self.mixture, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
-                                                   "count": pn.widgets.IntInput}, width=280), self.mixture_table),
-            pn.Row(pn.Column(self.sweep_button, self.sweep_note, width=280), self.sweep.figure))
+            pn.widgets.FloatSlider.from_param(self.param.t, width=400),
+            pn.FlexBox(self.x0_plot.figure, self.xt_plot.figure, self.x1_plot.figure),
+            pn.FlexBox(self.xt_spectrum.figure, self.lipschitz.figure, self.snr.figure, self.drift_norms.figure),
+            pn.FlexBox(pn.Column(self.mixture_table, width=420),
+                       pn.Column(self.sweep_button, self.sweep_note, self.sweep.figure, width=420)),
+            sizing_mode="stretch_width")
 
 
 class SampleView(pn.viewable.Viewer):
@@ -236,8 +242,8 @@ class SampleView(pn.viewable.Viewer):
         return io.BytesIO(netcdf_bytes(samples_dataset(result, ctx.data, ctx.setup, self.sampler)))
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.data_plot.figure, self.sample_plot.figure, self.spectrum.figure),
-                         self.metrics, self.download)
+        return pn.Column(pn.FlexBox(self.data_plot.figure, self.sample_plot.figure, self.spectrum.figure),
+                         self.metrics, self.download, sizing_mode="stretch_width")
 
 
 class CompareView(pn.viewable.Viewer):
@@ -246,10 +252,10 @@ class CompareView(pn.viewable.Viewer):
 
     sampler = param.ClassSelector(class_=SamplerConfig, doc="sampler B, compared with the sidebar's sampler A")
 
-    def __init__(self, sample: SampleView, mapper: LinearColorMapper, diff_mapper: LinearColorMapper, safely: Callable,
-                 **params):
-        super().__init__(sampler=SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2"), **params)
-        self.sample, self.safely = sample, safely
+    def __init__(self, sample: SampleView, mapper: LinearColorMapper, diff_mapper: LinearColorMapper, **params):
+        params.setdefault("sampler", SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2"))
+        super().__init__(**params)
+        self.sample = sample
         self.a_plot, self.b_plot = FieldPlot("sampler A", mapper), FieldPlot("sampler B", mapper)
         self.diff_plot = FieldPlot("A − B", diff_mapper)
         self.spectrum = CurvePlot("spectra: A, B and the data", ["data", "A", "B"], "wavenumber k", "S(k)")
@@ -257,10 +263,6 @@ class CompareView(pn.viewable.Viewer):
                                     ["‖b(t, x_t)‖", "A", "B"], "t", "RMS drift per pixel", log_x=False,
                                     markers=("A", "B"))
         self.metrics = pn.pane.Markdown("", name="compare-metrics")
-
-    @param.depends("sampler.param", watch=True)
-    def _sampler_changed(self) -> None:
-        self.safely(self.show)
 
     def show(self) -> None:
         """Run sampler B and redraw against sampler A's latest result."""
@@ -270,7 +272,10 @@ class CompareView(pn.viewable.Viewer):
         (result_a, spectrum_a), (result_b, spectrum_b) = self.sample.result, sample_batch(ctx, self.sampler)
         self.a_plot.update(result_a.samples[0].numpy())
         self.b_plot.update(result_b.samples[0].numpy())
-        self.diff_plot.update((result_a.samples[0] - result_b.samples[0]).numpy())
+        difference = (result_a.samples[0] - result_b.samples[0]).numpy()
+        limit = float(np.abs(difference).max()) or 1.0  # its own symmetric range: A and B share theirs
+        self.diff_plot.mapper.update(low=-limit, high=limit)
+        self.diff_plot.update(difference)
         self.spectrum.update("data", *shells(ctx.data_spectrum))
         self.spectrum.update("A", *shells(spectrum_a))
         self.spectrum.update("B", *shells(spectrum_b))
@@ -287,7 +292,9 @@ class CompareView(pn.viewable.Viewer):
             self.drift_norm.update(label, ts.numpy(), expected_drift_norm(model, ts).numpy())
 
     def __panel__(self):
-        return pn.Row(
-            pn.Column(pn.Row(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
-                      pn.Row(self.spectrum.figure, self.drift_norm.figure), self.metrics),
-            pn.Param(self.sampler, name="Sampler B", widgets=GENERATION_SAMPLER_WIDGETS, width=280))
+        samplers = pn.FlexBox(
+            pn.Param(self.sample.sampler, name="Sampler A", widgets=GENERATION_SAMPLER_WIDGETS, width=300),
+            pn.Param(self.sampler, name="Sampler B", widgets=GENERATION_SAMPLER_WIDGETS, width=300))
+        return pn.Column(samplers, pn.FlexBox(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
+                         pn.FlexBox(self.spectrum.figure, self.drift_norm.figure), self.metrics,
+                         sizing_mode="stretch_width")

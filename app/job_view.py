@@ -23,6 +23,7 @@ class JobView(pn.viewable.Viewer):
     def __init__(self, jobs: JobManager, **params):
         super().__init__(**params)
         self.jobs, self.job, self.cursor = jobs, None, 0
+        self.on_finish = None  # called with (view, message) when a followed job ends: the Studio notifies
         self.status = pn.pane.Markdown(self.idle_text, name=self.status_name)
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
         self.start_button = pn.widgets.Button(label=self.start_label, color="primary", width=self.button_width)
@@ -87,8 +88,16 @@ class JobView(pn.viewable.Viewer):
         if self.job is not None:
             self.job.cancel()
 
+    def reattach(self) -> None:
+        """Follow this kind's newest running job when none is followed: a reloaded page, or another session's job,
+        shows it (its kept events replay) and can cancel it."""
+        running = [job for job in self.jobs.active() if job.kind == self.kind]
+        if running and not self.running:
+            self.follow(running[-1])
+
     def poll(self) -> None:
-        """Apply the followed job's new events."""
+        """Apply the followed job's new events (following a running job of this kind if there is one)."""
+        self.reattach()
         if self.job is None:
             return
         events = self.job.events_since(self.cursor)
@@ -113,3 +122,5 @@ class JobView(pn.viewable.Viewer):
             if event["kind"] == "failed":
                 self.fail(event["reason"])
         self._after_job()
+        if self.on_finish is not None:
+            self.on_finish(self, f"{self.label} job {self.job.id} {event['kind']}")

@@ -32,6 +32,7 @@ def checkpoints(store: DataStore) -> dict[str, list[str]]:
     """Run checkpoints by role: emulators (forecast tasks and PDD) and generators (usable as refiners)."""
     runs = list_runs(store.root)
     return {"emulators": [r["path"] for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")],
+            "pdd": [r["path"] for r in runs if r["task"] == "pdd"],
             "generators": [r["path"] for r in runs if r["task"] in ("generate", "refiner")]}
 
 
@@ -45,23 +46,27 @@ class RolloutView(JobView):
     refiner = param.Selector(default=NONE, objects=[NONE], doc="a generator trained with --task refiner, or none")
 
     def __init__(self, store: DataStore, jobs: JobManager, dataset: Callable[[], str], *, device: str = "auto",
-                 **params):
+                 lam: Callable[[], float] = lambda: 0.0, **params):
         super().__init__(jobs, **params)
-        self.store, self.dataset = store, dataset
+        self.store, self.dataset, self.lam, self.pdd = store, dataset, lam, []
         self.sampler = ForecastSamplerConfig(name="Sampler")
         self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1, device=device)
         self.columns = []
         self.mapper = shared_mapper(1.0)
-        self.truth_plot = FieldPlot("truth", self.mapper, 260)
-        self.emulator_plot = FieldPlot("emulator (member 0)", self.mapper, 260)
+        self.truth_plot = FieldPlot("truth", self.mapper, 260, empty="the test trajectory, as the rollout runs")
+        self.emulator_plot = FieldPlot("emulator (member 0)", self.mapper, 260,
+                                       empty="the emulated field, live")
         self.spectrogram = ImagePlot("log10 power spectrum vs step", "step", "wavenumber k", width=420, height=260,
+                                     empty="the emulator's spectrum at every step, live",
                                      mapper=LinearColorMapper(palette=Viridis256, low=-8, high=2))
         self.vrmse = CurvePlot("VRMSE vs lead time", ["this run", "previous"], "lead (steps)", "VRMSE", log_x=False,
+                               empty="VRMSE per lead step, when the rollout ends",
                                log_y=False, height=260)
         self.correlation = CurvePlot("C(τ) at r = 0", ["truth", "emulator"], "τ (model time), per-pair normalized",
-                                     "C", log_x=False,
+                                     "C", log_x=False, empty="C(τ) of truth and emulator, when the rollout ends",
                                      log_y=False, height=260)
         self.rate = CurvePlot("R(t) = ‖Δu/Δt‖₁", ["truth", "emulator"], "model time", "R", log_x=False, log_y=False,
+                              empty="R(t) of truth and emulator, when the rollout ends",
                               height=260)
         self.download = pn.widgets.FileDownload(callback=self._rollout_file, filename="rollout.nc", disabled=True,
                                                 label="Download rollout (netCDF)", width=240)
@@ -73,6 +78,7 @@ class RolloutView(JobView):
 
     def refresh_checkpoints(self) -> None:
         found = checkpoints(self.store)
+        self.pdd = found["pdd"]
         self.param.checkpoint.objects = found["emulators"]
         if self.checkpoint not in found["emulators"]:  # the SI forecaster first, when there is one
             preferred = [name for name in found["emulators"] if "si-forecaster" in name]
@@ -99,7 +105,8 @@ class RolloutView(JobView):
     def options(self) -> dict:
         return {"checkpoint": self.checkpoint, "data": self.dataset(), "data_dir": str(self.store.root),
                 "out": f"rollouts/rollout-{uuid.uuid4().hex[:8]}.nc",
-                "refiner": None if self.refiner == NONE else self.refiner, "rollout": options(self.config),
+                "refiner": None if self.refiner == NONE else self.refiner,
+                "rollout": options(self.config) | {"lam": self.lam() if self.checkpoint in self.pdd else 0.0},
                 "forecast_sampler": options(self.sampler)}
 
     def prepare(self) -> None:
@@ -150,19 +157,19 @@ class RolloutView(JobView):
                               + (f"**Blow-up at step {blowup}** ({result['stop_reason']}); the plots keep what was "
                                  "computed before it." if blowup is not None else "No blow-up."))
 
+    def controls(self) -> list:
+        """The sidebar's part for this view: emulator, refiner, sampler and rollout options (λ is the sidebar's)."""
+        stretch = {"sizing_mode": "stretch_width"}
+        return [pn.widgets.Select.from_param(self.param.checkpoint, name="Emulator checkpoint", **stretch),
+                pn.widgets.Select.from_param(self.param.refiner, name="Refiner", **stretch),
+                pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, **stretch),
+                pn.Param(self.config, parameters=["steps", "members", "refine_every", "renoise", "blowup", "device"],
+                         widgets={"steps": pn.widgets.IntInput, "members": pn.widgets.IntInput,
+                                  "refine_every": pn.widgets.IntInput}, **stretch)]
+
     def __panel__(self):
-        controls = pn.Column(
-            pn.widgets.Select.from_param(self.param.checkpoint, name="Emulator checkpoint"),
-            pn.widgets.Select.from_param(self.param.refiner, name="Refiner"),
-            pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, width=280),
-            pn.Param(self.config, parameters=["steps", "members", "lam", "refine_every", "renoise", "blowup", "device"],
-                     widgets={"steps": pn.widgets.IntInput, "members": pn.widgets.IntInput,
-                              "refine_every": pn.widgets.IntInput,
-                              "lam": {"type": pn.widgets.FloatSlider, "step": 0.01}},
-                     width=280),
-            width=300)
-        return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.stop_button), pn.Row(self.download, *self.animations), self.status,
-            self.failure,
-            pn.Row(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram.figure),
-            pn.Row(self.vrmse.figure, self.correlation.figure, self.rate.figure)))
+        return pn.Column(
+            pn.FlexBox(self.start_button, self.stop_button, self.download, *self.animations), self.status,
+            self.failure, pn.FlexBox(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram.figure,
+                                     self.vrmse.figure, self.correlation.figure, self.rate.figure),
+            sizing_mode="stretch_width")

@@ -28,8 +28,7 @@ from engine.jobs import JobManager
 from engine.pdd import load_pdd
 from engine.pipelines.superres import middle_frame, superres_inputs
 
-REVERSE_WIDGETS = {"lam": {"type": pn.widgets.FloatSlider, "step": 0.005, "format": "0.000"},
-                   "steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}
+REVERSE_WIDGETS = {"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}
 LINES = ["coarse input", "super-resolved", "truth"]
 
 
@@ -57,7 +56,8 @@ class SuperresView(JobView):
         self.store, self.sidebar_dataset = store, sidebar_dataset
         self.mapper = shared_mapper(1.0)
         self.coarse_plot = FieldPlot("coarse input at λ", self.mapper, 280)
-        self.output_plot = FieldPlot("super-resolved", self.mapper, 280)
+        self.output_plot = FieldPlot("super-resolved", self.mapper, 280,
+                                     empty="the field as λ falls to 0, live")
         self.truth_plot = FieldPlot("fine truth", self.mapper, 280)
         self.spectrum = CurvePlot("power spectra (mean over the sequence)", LINES, "wavenumber k", "S(k)", height=300)
         self.download = pn.widgets.FileDownload(callback=lambda: str(self.store.path(self.job.result["out"])),
@@ -183,13 +183,18 @@ class SuperresView(JobView):
         self.status.object = (f"Super-resolved λ = {result['lam']:g} → 0 in {result['steps']} steps, "
                               f"{result['seconds']:.1f} s. Mean |log S/S_truth| input → output, {errors}")
 
+    def controls(self) -> list:
+        """The sidebar's part for this view: predictor, data, start and the reverse integration (λ is the
+        sidebar's)."""
+        stretch = {"sizing_mode": "stretch_width"}
+        return [pn.widgets.Select.from_param(self.param.checkpoint, name="PDD checkpoint", **stretch),
+                pn.widgets.Select.from_param(self.param.dataset, name="Data (grid and Δt as trained)", **stretch),
+                pn.widgets.Checkbox.from_param(self.param.from_noise, name="Generate from the λ-marginal Gaussian"),
+                pn.Param(self.sampler, parameters=[p for p in self.sampler.param if p not in ("name", "lam")],
+                         widgets=REVERSE_WIDGETS, **stretch)]
+
     def __panel__(self):
-        controls = pn.Column(
-            pn.widgets.Select.from_param(self.param.checkpoint, name="PDD checkpoint"),
-            pn.widgets.Select.from_param(self.param.dataset, name="Data (grid and Δt as trained)"),
-            pn.widgets.Checkbox.from_param(self.param.from_noise, name="Generate from the λ-marginal Gaussian"),
-            pn.Param(self.sampler, widgets=REVERSE_WIDGETS, width=280), width=300)
-        return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.stop_button, self.download), self.status, self.failure,
-            pn.Row(self.coarse_plot.figure, self.output_plot.figure, self.truth_plot.figure),
-            self.spectrum.figure))
+        return pn.Column(
+            pn.FlexBox(self.start_button, self.stop_button, self.download), self.status, self.failure,
+            pn.FlexBox(self.coarse_plot.figure, self.output_plot.figure, self.truth_plot.figure, self.spectrum.figure),
+            sizing_mode="stretch_width")

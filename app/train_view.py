@@ -10,22 +10,48 @@ from typing import Callable
 import numpy as np
 import panel as pn
 import param
+from bokeh.palettes import Category10
 
 from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
-from engine.checkpoints import list_runs
+from engine.checkpoints import list_runs, load_checkpoint, run_settings, settings_diff
 from engine.config import ForecastConfig, ModelConfig, NoiseConfig, PDDConfig, ScheduleConfig, TrainingConfig, options
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.jobs import JobManager
 from engine.tasks import TASKS
 
-SMOOTHING = 0.1  # EMA weight of the newest loss in the smoothed curve
+RUN_COLOURS = Category10[10][1:]  # the picked runs' lines (the first colour is close to the live run's)
 TRAINING_WIDGETS = {"steps": pn.widgets.IntInput, "batch_size": pn.widgets.IntInput, "seed": pn.widgets.IntInput,
                     "checkpoint_every": pn.widgets.IntInput, "log_every": pn.widgets.IntInput,
                     "max_seconds": pn.widgets.FloatInput, "lr": pn.widgets.FloatInput}
 SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "checkpoint_every", "log_every",
                   "max_seconds", "seed", "device"]
+
+
+def ema_continue(values: list[float], weight: float, state: tuple[float, int]) -> tuple[list[float], tuple]:
+    """Debiased EMA of ``values`` continuing from ``state = (sum, count)``: s_i = w s_(i-1) + (1 − w) x_i, shown as
+    s_i / (1 − w^i) so the curve starts on the data instead of at 0; returns the smoothed values and the new state."""
+    total, count = state
+    out = []
+    for value in values:
+        total, count = weight * total + (1 - weight) * value, count + 1
+        out.append(total / (1 - weight**count) if weight < 1 else value)
+    return out, (total, count)
+
+
+def differences_table(settings: dict[str, dict]) -> str:
+    """A markdown table of the settings in which the picked runs differ (``engine.checkpoints.settings_diff``)."""
+    if len(settings) < 2:
+        return "Pick two or more runs under *Overlay runs* to see the settings in which they differ." if settings \
+            else ""
+    diff = settings_diff(settings)
+    if not diff:
+        return "The picked runs were trained with the same settings."
+    runs = list(settings)
+    header = "| setting | " + " | ".join(runs) + " |\n|---|" + "---|" * len(runs) + "\n"
+    return "**Settings that differ**\n\n" + header + "\n".join(
+        f"| {key} | " + " | ".join(str(row[run]) for run in runs) + " |" for key, row in diff.items())
 
 
 class TrainView(JobView):
@@ -36,6 +62,12 @@ class TrainView(JobView):
     ended = {"cancelled": "cancelled: Resume continues from its checkpoint", "failed": "failed"}
     task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see the README)")
     run_name = param.String(default="my-run", doc="run folder runs/<name> in the data folder; resume continues it")
+    smoothing = param.Number(default=0.9, bounds=(0.0, 0.99), step=0.01, label="Smoothing (EMA weight)",
+                             doc="w of the smoothed loss s_i = w s_(i-1) + (1 − w) loss_i, debiased by 1 − w^i "
+                                 "(TensorBoard's); 0 shows the raw loss")
+    log_loss = param.Boolean(default=True, label="Log-scale loss", doc="the loss axis on a log scale")
+    compare = param.ListSelector(default=[], objects=[], label="Overlay runs",
+                                 doc="runs whose loss curves are drawn beside this one, with the settings that differ")
 
     def __init__(self, store: DataStore, jobs: JobManager, *, dataset: Callable[[], str],
                  generation_configs: Callable[[], tuple[NoiseConfig, ScheduleConfig]], device: str = "auto",
@@ -46,12 +78,16 @@ class TrainView(JobView):
         self.training = TrainingConfig(name="Training", steps=600, log_every=10, checkpoint_every=100, device=device)
         self.forecast = ForecastConfig(name="Emulator")
         self.pdd = PDDConfig(name="PDD predictor")
-        self.smoothed, self.resume = None, False
-        self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280)
-        self.preview = FieldPlot("model output at the last checkpoint", shared_mapper(3.0), 260)
+        self.resume, self.ema = False, (0.0, 0)  # the live smoothed loss: (EMA sum, points)
+        self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280,
+                              width=520, empty="the loss, live, once training starts")
+        self.loss.figure.select_one({"name": "loss"}).glyph.line_alpha = 0.3  # raw: kept, faint
+        self.differences = pn.pane.Markdown("", name="run-differences", sizing_mode="stretch_width")
+        self.preview = FieldPlot("model output at the last checkpoint", shared_mapper(3.0), 260,
+                                 empty="a sample at every checkpoint")
         self.spectrum = CurvePlot("spectra at the last checkpoint", ["data", "model"], "wavenumber k", "S(k)",
-                                  height=280)
-        self.progress = pn.indicators.Progress(value=0, max=100, width=420, name="progress")
+                                  height=280, empty="its spectrum against the data's")
+        self.progress = pn.indicators.Progress(value=0, max=100, width=300, name="progress")
         self.runs = pn.pane.Markdown("", name="runs")
         self.resume_button = pn.widgets.Button(label="Resume", width=90)
         self.resume_button.on_click(lambda _: pn.state.execute(partial(self.start, resume=True), schedule=True))
@@ -82,7 +118,7 @@ class TrainView(JobView):
         if not self.resume:
             (self.store.path(f"runs/{self.run_name}") / "checkpoint.pt").unlink(missing_ok=True)
             self.loss.clear()
-            self.smoothed = None
+            self.ema = (0.0, 0)
 
     def stop(self) -> None:
         super().stop()
@@ -92,10 +128,7 @@ class TrainView(JobView):
     def _show_progress(self, events: list[dict]) -> None:
         steps = [e["step"] for e in events]
         losses = [e["loss"] for e in events]
-        smoothed = []
-        for value in losses:
-            self.smoothed = value if self.smoothed is None else (1 - SMOOTHING) * self.smoothed + SMOOTHING * value
-            smoothed.append(self.smoothed)
+        smoothed, self.ema = ema_continue(losses, self.smoothing, self.ema)
         self.loss.extend("loss", steps, losses)
         self.loss.extend("smoothed", steps, smoothed)
         last = events[-1]
@@ -123,8 +156,39 @@ class TrainView(JobView):
     def _after_job(self) -> None:
         self.refresh_runs()
 
+    @param.depends("smoothing", watch=True)
+    def _smoothing_changed(self) -> None:
+        """Smooth the live curve and the overlaid runs again with the new weight."""
+        raw = self.loss.sources["loss"].data
+        smoothed, self.ema = ema_continue(list(raw["y"]), self.smoothing, (0.0, 0))
+        self.loss.update("smoothed", raw["x"], smoothed)
+        self._draw_compared()
+
+    @param.depends("log_loss", watch=True)
+    def _log_changed(self) -> None:
+        self.loss.set_log_y(self.log_loss)
+
+    @param.depends("compare", watch=True)
+    def _draw_compared(self) -> None:
+        """The picked runs' smoothed loss over the live one, and a table of the settings in which they differ."""
+        settings = {}
+        for index, run in enumerate(self.param.compare.objects):
+            shown = run in self.compare
+            state = load_checkpoint(self.store.path(f"runs/{run}/checkpoint.pt")) if shown else None
+            if state is not None:
+                settings[run] = run_settings(state)
+                history = np.asarray(state.get("history") or [[0, np.nan]], dtype=np.float64)
+                smoothed, _ = ema_continue(list(history[:, 1]), self.smoothing, (0.0, 0))
+            if not shown and f"run {run}" not in self.loss.sources:
+                continue
+            self.loss.line(f"run {run}", RUN_COLOURS[index % len(RUN_COLOURS)]).visible = shown
+            if shown:
+                self.loss.update(f"run {run}", history[:, 0], smoothed)
+        self.differences.object = differences_table(settings)
+
     def refresh_runs(self) -> None:
         rows = list_runs(self.store.root)
+        self.param.compare.objects = [row["run"] for row in rows]
         self.download.disabled = not any(row["run"] == self.run_name for row in rows)
         header = "| run | task | step | loss | model | data |\n|---|---|---|---|---|---|\n"
         lines = "\n".join(f"| {r['run']} | {r['task']} | {r['step']} | {r['loss']} | {r['model']} | {r['data']} |"
@@ -132,17 +196,27 @@ class TrainView(JobView):
         self.runs.object = f"**Checkpoints** (runs/ in the data folder)\n\n{header}{lines}" if rows else \
             "No checkpoints yet."
 
+    def controls(self) -> list:
+        """The sidebar's part for this view: the task, the run, the model and the training options."""
+        stretch = {"sizing_mode": "stretch_width"}
+        return [pn.widgets.Select.from_param(self.param.task, name="Task", **stretch),
+                pn.widgets.TextInput.from_param(self.param.run_name, name="Run name", **stretch),
+                pn.Param(self.model, parameters=["size"], show_name=False, **stretch),
+                pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training",
+                         **stretch),
+                pn.Param(self.forecast, parameters=["sigma", "lead", "unroll"], name="Emulator (forecast tasks)",
+                         **stretch),
+                pn.Param(self.pdd, widgets={"a": pn.widgets.FloatInput}, name="PDD predictor (task pdd)", **stretch)]
+
     def __panel__(self):
-        controls = pn.Column(
-            pn.widgets.Select.from_param(self.param.task, name="Task"),
-            pn.widgets.TextInput.from_param(self.param.run_name, name="Run name"),
-            pn.Param(self.model, parameters=["size"], show_name=False, width=280),
-            pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training", width=280),
-            pn.Param(self.forecast, parameters=["sigma", "lead", "unroll"], name="Emulator (forecast tasks)",
-                     width=280),
-            pn.Param(self.pdd, widgets={"a": pn.widgets.FloatInput}, name="PDD predictor (task pdd)", width=280),
-            width=300)
-        return pn.Row(controls, pn.Column(
-            pn.Row(self.start_button, self.stop_button, self.resume_button, self.progress, self.download),
-            self.status, self.failure, pn.Row(self.loss.figure, self.preview.figure, self.spectrum.figure),
-            self.runs))
+        return pn.Column(
+            pn.FlexBox(self.start_button, self.stop_button, self.resume_button, self.progress, self.download),
+            self.status, self.failure,
+            pn.FlexBox(pn.Column(self.loss.figure, pn.Row(
+                pn.widgets.FloatSlider.from_param(self.param.smoothing, width=220),
+                pn.widgets.Checkbox.from_param(self.param.log_loss, align="end"))),
+                self.preview.figure, self.spectrum.figure),
+            pn.FlexBox(pn.Column(self.runs, width=520),
+                       pn.Column(pn.widgets.MultiChoice.from_param(self.param.compare, width=400), self.differences,
+                                 width=420)),
+            sizing_mode="stretch_width")

@@ -64,3 +64,20 @@ def list_runs(root: Path) -> list[dict]:
                      "loss": round(float(history[-1][1]), 5), "model": state["configs"]["model"]["size"],
                      "data": state["data"].get("source", "")})
     return rows
+
+
+def run_settings(state: dict) -> dict[str, object]:
+    """A checkpoint's configs flattened to ``{"training.lr": 0.001, "model.size": "tiny", …}``, plus its task and
+    data (by name)."""
+    flat = {"task": state.get("task", "generate"), "data": state.get("data", {}).get("source", "")}
+    for group, values in sorted(state.get("configs", {}).items()):
+        flat.update({f"{group}.{key}": value for key, value in sorted(values.items())})
+    return flat
+
+
+def settings_diff(settings: dict[str, dict]) -> dict[str, dict]:
+    """Of several runs' ``run_settings`` (by run name), only the settings whose values differ between them:
+    ``{setting: {run: value}}`` (a setting a run lacks reads as None)."""
+    keys = sorted({key for values in settings.values() for key in values})
+    table = {key: {run: values.get(key) for run, values in settings.items()} for key in keys}
+    return {key: row for key, row in table.items() if len({repr(value) for value in row.values()}) > 1}

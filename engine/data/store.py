@@ -30,6 +30,9 @@ SPECTRUM_ATTRS = {
                    "samples",
 }
 SUFFIXES = (".nc", ".zarr")
+OUTPUT_FOLDERS = ("rollouts", "superres", "samples")  # results written by jobs: listed apart from the datasets
+GENERATOR_TITLES = {"engine.data.grf": "GRF", "engine.data.kolmogorov": "Kolmogorov",
+                    "engine.data.lorenz96": "Lorenz-96"}
 MAX_MAGNITUDE = 1e15  # larger field values overflow float32 variances (x² > 3.4e38 from |x| ≈ 1.8e19)
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
@@ -241,6 +244,40 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
     return removed
 
 
+_DESCRIBED: dict[tuple, dict] = {}  # describe() per file version, for this process
+
+
+def is_output(name: str) -> bool:
+    """Whether ``name`` is a result written by a job (it lies in one of ``OUTPUT_FOLDERS``)."""
+    return Path(name).parts[0] in OUTPUT_FOLDERS
+
+
+def dataset_title(info: dict) -> str:
+    """A readable title from a description: kind, grid, how many fields or trajectories × snapshots, Δt, e.g.
+    ``Kolmogorov 64² · 4 × 50 snapshots · Δt 0.5 (kolmogorov-64-b5a5fa4e.nc)``."""
+    if "error" in info:
+        return f"{info['name']} (unreadable)"
+    kind = GENERATOR_TITLES.get(info.get("generator"), "imported")
+    main = next((sizes for var, sizes in info.get("variables", {}).items() if var != "spectrum"), {})
+    dims = list(main)
+    if dims[-2:] == ["y", "x"]:
+        grid, leading = f"{main['x']}²", dims[:-2]
+    else:
+        grid, leading = (f"K = {main[dims[-1]]}" if dims else ""), dims[:-1]
+    if "time" in leading:
+        others = [main[d] for d in leading if d != "time"]
+        runs = f"{' × '.join(map(str, others))} trajectories × " if others else ""
+        count = f"{runs}{main['time']} snapshots"
+    else:
+        count = f"{int(np.prod([main[d] for d in leading]))} fields" if leading else "1 field"
+    parts = [f"{kind} {grid}".strip(), count]
+    if info.get("dt"):
+        parts.append(f"Δt {info['dt']:.3g}")
+    if info.get("lam"):
+        parts.append(f"λ {info['lam']:g}")
+    return " · ".join(parts) + f" ({Path(info['name']).name})"
+
+
 class DataStore:
     """One data folder: names resolve inside it and nowhere else."""
 
@@ -271,26 +308,44 @@ class DataStore:
         return open_dataset(self.path(name))
 
     def describe(self, name: str) -> dict:
-        """Name, generator, variables with dims and sizes, and file size in MiB; an entry that cannot be described
-        (a link out of the folder, a dangling link, an unreadable file) gets an ``error`` instead of raising."""
+        """Name, title, generator, variables with dims and sizes, snapshot spacing ``dt`` and file size in MiB; an
+        entry that cannot be described (a link out of the folder, a dangling link, an unreadable file) gets an
+        ``error`` instead of raising. Cached per file version (path, size, modification time)."""
         try:
             path = self.path(name)
-            size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
+            stats = [p.stat() for p in path.rglob("*")] if path.is_dir() else [path.stat()]
         except (EngineError, OSError) as err:
             reason = str(err) if isinstance(err, EngineError) else f"cannot be read ({type(err).__name__})"
-            return {"name": name, "mib": 0.0, "error": reason}
+            return {"name": name, "title": name, "mib": 0.0, "error": reason}
+        version = (str(path), sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0))
+        if version not in _DESCRIBED:
+            _DESCRIBED[version] = self._read_description(name, version[1])
+        return dict(_DESCRIBED[version])
+
+    def _read_description(self, name: str, size: int) -> dict:
         info = {"name": name, "mib": round(size / 2**20, 2)}
         try:
             with self.open(name) as ds:
                 info["generator"] = ds.attrs.get("generator", "imported")
                 info["variables"] = {str(v): dict(ds[v].sizes) for v in ds.data_vars}
                 info["lam"] = float(ds.attrs["lam"]) if "lam" in ds.attrs else None
+                times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.zeros(0)
+                info["dt"] = float(np.median(np.diff(times))) if times.size > 1 else None
         except EngineError as err:
             info["error"] = str(err)
+        info["title"] = dataset_title(info)
         return info
 
     def list(self) -> list[dict]:
         return [self.describe(name) for name in self.names()]
+
+    def datasets(self) -> list[dict]:
+        """The entries that are data (not results written by jobs into ``OUTPUT_FOLDERS``)."""
+        return [entry for entry in self.list() if not is_output(entry["name"])]
+
+    def outputs(self) -> list[dict]:
+        """Results written by jobs: rollouts, super-resolution results, samples."""
+        return [entry for entry in self.list() if is_output(entry["name"])]
 
     def import_file(self, source: str | Path, name: str | None = None, variable: str | None = None) -> Path:
         """Validate a user's netCDF/zarr file and copy it into the folder (netCDF unless ``name`` ends in .zarr)."""

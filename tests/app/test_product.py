@@ -1,0 +1,166 @@
+"""The dashboard as a product, in a real browser: it fits the screen, says when it is busy, keeps its jobs across
+reloads, reopens from a link, and its plots can be read (colour bars, hover values, spectra over held shells)."""
+import re
+
+import pytest
+
+from tests.app.test_dashboard import _open, _spectra, _tab
+
+pytestmark = pytest.mark.browser
+
+TABS = ("Data", "Interpolant", "Sample", "Compare", "Train", "Rollout", "Super-resolution", "Jobs")
+LAYOUT_JS = """() => {
+  // every rendered model's box: figures, and widgets (anything with 'disabled' that holds no other models)
+  const boxes = {plots: [], widgets: []};
+  for (const model of Bokeh.documents[0]._all_models.values()) {
+    const view = Bokeh.index.find_one(model);
+    if (view == null || view.el == null) continue;
+    const r = view.el.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    const box = [model.name || model.type, r.left, r.top, r.right, r.bottom];
+    if ('renderers' in model && 'toolbar' in model) boxes.plots.push(box);
+    else if ('disabled' in model && !('children' in model) && !('tabs' in model) && !('objects' in model)
+             && model.type !== 'Spacer')
+      boxes.widgets.push(box);
+  }
+  return {boxes, scroll: document.documentElement.scrollWidth, inner: innerWidth};
+}"""
+LOADING_JS = ("() => [...Bokeh.documents[0]._all_models.values()]"
+              ".some(m => Array.isArray(m.css_classes) && m.css_classes.includes('pn-loading'))")
+FIGURES_JS = """() => {
+  const out = [];
+  for (const model of Bokeh.documents[0]._all_models.values()) {
+    if (!('renderers' in model && 'toolbar' in model)) continue;
+    const view = Bokeh.index.find_one(model);
+    if (view == null || view.el.getBoundingClientRect().width < 1) continue;
+    const image = model.renderers.some(r => r.glyph && r.glyph.type === 'Image');
+    const colorbar = [...model.right, ...model.center].some(m => m.type === 'ColorBar');
+    const hover = model.toolbar.tools.some(t => t.type === 'HoverTool');
+    const log = model.y_scale.type === 'LogScale';
+    const ys = model.renderers.filter(r => r.name).flatMap(r => Array.from(r.data_source.data.y ?? []))
+      .filter(y => Number.isFinite(y) && y > 0);
+    out.push({name: model.name, image, colorbar, hover, log, ys: ys.length ? [Math.min(...ys), Math.max(...ys)] : []});
+  }
+  return out;
+}"""
+
+
+def _settled(page, tab):
+    """Open a tab and wait until its view is built and drawn (no loading overlay left)."""
+    _tab(page, tab)
+    page.wait_for_function(f"""() => !({LOADING_JS})() && ![...Bokeh.documents[0]._all_models.values()]
+      .some(m => typeof m.text === 'string' && m.text.includes('Opening {tab}'))""", timeout=60000)
+    page.wait_for_timeout(800)
+
+
+def _overlaps(a, b) -> bool:
+    return min(a[3], b[3]) - max(a[1], b[1]) > 1 and min(a[4], b[4]) - max(a[2], b[2]) > 1
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (1600, 1000)])
+def test_every_tab_fits_the_window_and_no_widget_overlaps_a_plot(page, server_url, width, height):
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": width, "height": height})
+    for tab in TABS:
+        _settled(page, tab)
+        layout = page.evaluate(LAYOUT_JS)
+        assert layout["scroll"] <= layout["inner"], f"{tab}: {layout['scroll']} px wide in a {width} px window"
+        clashes = [(w[0], p[0]) for w in layout["boxes"]["widgets"] for p in layout["boxes"]["plots"]
+                   if _overlaps(w, p)]
+        assert clashes == [], f"{tab} at {width}×{height}: widgets over plots {clashes}"
+        assert layout["boxes"]["plots"] or tab == "Jobs", tab
+    assert errors == []
+
+
+def test_field_images_have_colour_bars_and_hover_values_and_spectra_span_at_most_12_decades(page, server_url):
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    checked = set()
+    for tab, ready in (("Data", None), ("Sample", "generated"), ("Compare", "B"), ("Interpolant", "x_t")):
+        _tab(page, tab)
+        if ready:
+            page.wait_for_function("(line) => [...Bokeh.documents[0]._all_models.values()].some(m => m.name === line "
+                                   "&& m.data_source && m.data_source.data.y.length > 0)", arg=ready, timeout=60000)
+        page.wait_for_timeout(800)
+        for fig in page.evaluate(FIGURES_JS):
+            assert fig["hover"], f"{tab}: {fig['name']} has no hover tool"
+            if fig["image"]:
+                assert fig["colorbar"], f"{tab}: {fig['name']} has no colour bar"
+            if fig["log"] and fig["ys"] and "spectr" in fig["name"]:
+                low, high = fig["ys"]
+                assert high / low <= 1e12, f"{tab}: {fig['name']} spans {high / low:.1e}"
+                checked.add(fig["name"])
+    assert {"radial power spectrum of the snapshot", "radial power spectrum", "spectra: A, B and the data",
+            "spectra along the path"} <= checked
+    # the 2/3-dealiased Kolmogorov data hold shells 1..30 of 32: the empty ones are gaps, not 1e-16 points
+    data = _spectra(page, "spectra along the path")["data"]
+    assert len(data) == 32 and all(y is None or y != y for y in data[30:])
+    assert errors == []
+
+
+def test_a_link_reopens_the_same_tab_and_settings(page, server_url):
+    query = "?tab=Compare&dataset=&noise=white&schedule=vp&a_steps=8&b_method=ode&lam=0.3"
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server_url + query.replace("dataset=&", ""))
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0]"
+                           ".get_model_by_name('spectra: A, B and the data') !== null", timeout=60000)
+    assert page.locator(".bk-tab.bk-active").inner_text() == "Compare"
+    assert "bk-active" in page.get_by_role("button", name="white", exact=True).get_attribute("class")
+    kind = page.locator(".bk-input-group", has_text="Kind").locator("select").first
+    assert kind.input_value() == "vp"
+    steps = page.locator(".bk-input-group", has_text="Steps").locator("input")
+    assert [steps.nth(0).input_value(), steps.nth(1).input_value()] == ["8", "16"]
+    methods = page.locator(".bk-input-group", has_text="Method").locator("select")
+    assert [methods.nth(0).input_value(), methods.nth(1).input_value()] == ["ode", "ode"]
+    _tab(page, "Data")
+    slider = page.locator(".bk-input-group", has_text="Diffusion scale λ").first
+    slider.locator(".bk-slider-value", has_text="0.300").wait_for(timeout=20000)
+    page.wait_for_function("() => window.location.search.includes('tab=Data')", timeout=10000)
+    assert "noise=white" in page.evaluate("() => window.location.search")
+    assert errors == []
+
+
+def test_a_slow_recompute_shows_a_loading_overlay_that_clears(page, server_url):
+    """Sampler A with 400 steps takes over a second per redraw: the plots are covered while it runs."""
+    page.goto(server_url + "?tab=Sample&a_steps=400")
+    page.wait_for_function("() => window.Bokeh?.documents[0]?.is_idle && Bokeh.documents[0]"
+                           ".get_model_by_name('radial power spectrum')?.renderers"
+                           ".some(r => r.name === 'generated' && r.data_source.data.y.length > 0)", timeout=60000)
+    page.evaluate("""() => {  // record every loading state the plots go through, however brief
+      window.__loading = [];
+      for (const model of Bokeh.documents[0]._all_models.values())
+        if ('css_classes' in model)
+          model.properties.css_classes.change.connect(
+            () => window.__loading.push(model.css_classes.includes('pn-loading')));
+    }""")
+    page.get_by_role("button", name="white", exact=True).click()
+    page.wait_for_function("() => window.__loading.includes(true)", timeout=20000)
+    page.wait_for_function(f"() => !({LOADING_JS})()", timeout=60000)
+    page.wait_for_function("""() => {
+      const y = Bokeh.documents[0].get_model_by_name('radial power spectrum').renderers
+        .find(r => r.name === 'noise').data_source.data.y;
+      return y[29] > 1e-3;  // white noise's power at k = 30: the redraw that the overlay covered has arrived
+    }""", timeout=20000)
+
+
+def test_a_reloaded_page_reattaches_to_a_running_training_job_and_can_cancel_it(page, server_url):
+    _open(page, server_url)
+    _tab(page, "Train", "training loss")
+    for label, value in (("Batch size", "4"), ("Log every", "2"), ("Run name", "reload-run")):
+        box = page.locator(".bk-input-group", has_text=label).locator("input").first
+        box.fill(value)
+        box.press("Enter")
+    page.get_by_role("button", name="Start").click()
+    points = ("() => Bokeh.documents[0].get_model_by_name('training loss').renderers"
+              ".find(r => r.name === 'loss').data_source.data.x.length")
+    page.wait_for_function(f"() => ({points})() >= 3", timeout=150000)
+    page.reload()
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=60000)
+    _tab(page, "Train", "training loss")
+    page.wait_for_function(f"() => ({points})() >= 3", timeout=60000)  # the kept events replay into the new page
+    page.get_by_text(re.compile(r"Training job \d+: step \d+")).first.wait_for(timeout=30000)
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text("cancelled: Resume continues").wait_for(timeout=30000)
+    _tab(page, "Jobs")
+    page.locator("table", has_text="runs/reload-run").get_by_text("cancelled").first.wait_for(timeout=20000)
