@@ -12,6 +12,7 @@ from __future__ import annotations
 import panel as pn
 import param
 from panel.io.callbacks import PeriodicCallback
+from panel.io.notifications import NotificationArea
 
 from app.busy import busy
 from app.data_view import DataView
@@ -111,9 +112,10 @@ class Studio(pn.viewable.Viewer):
         self.mapper, self.diff_mapper = shared_mapper(1.0), shared_mapper(1.0)
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created)
         self.sidebar, self.sidebar_tab = pn.Column(**STRETCH), None
+        self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
         self.panes = {name: pn.Column(pn.pane.Markdown(f"Opening {name}…"), min_height=300, **STRETCH)
                       for name in TABS}
-        self.tabs = pn.Tabs(*self.panes.items(), dynamic=True, **STRETCH)
+        self.tabs = pn.Tabs(*self.panes.items(), **STRETCH)  # not dynamic: see _open_tab
         self.tabs.param.watch(lambda event: setattr(self, "tab", TABS[event.new]), "active")
         self.describe_dataset()
 
@@ -283,10 +285,10 @@ class Studio(pn.viewable.Viewer):
             for owner, names in URL_STATE.items():
                 pn.state.location.sync(self if owner == "studio" else getattr(self, owner), names)
         pn.state.onload(self._start)  # the page arrives at once; the open tab's view is built once it has loaded
-        template = pn.template.BootstrapTemplate(
+        return pn.template.BootstrapTemplate(
             title="Emulator Studio", sidebar=[self.working, self.sidebar], sidebar_width=340,
-            main=[self.alert, self.error, self.tabs], header=[pn.Row(save_view_button(self.tabs), align="end")])
-        return template
+            main=[self.alert, self.error, self.tabs], header=[pn.Row(save_view_button(self.tabs), align="end")],
+            notifications=self.notifications)
 
     def _start(self) -> None:
         """The page has loaded: show the open tab (building its view) and follow this server's jobs."""
@@ -310,9 +312,8 @@ class Studio(pn.viewable.Viewer):
 
     def _job_finished(self, view: JobView, message: str) -> None:
         """A followed job ended: notify when its tab is not the one open."""
-        shown = self.views.get(self.tab)
-        if view is not shown and pn.state.notifications is not None:
-            pn.state.notifications.info(f"{message} (see its tab)", duration=6000)
+        if view is not self.views.get(self.tab):
+            self.notifications.info(f"{message} (see its tab)", duration=6000)
 
     def _safely(self, update) -> None:
         """Run an update; a bad combination shows its reason in place instead of breaking the page."""

@@ -132,6 +132,9 @@ class RolloutView(JobView):
         self.emulator_plot.update(last["preview"])
         if last.get("truth") is not None:
             self.truth_plot.update(last["truth"])
+            self.truth_plot.figure.title.text = "truth"
+        elif self.truth_plot.figure.title.text == "truth":  # the test trajectory is shorter than the rollout
+            self.truth_plot.figure.title.text = f"truth (the test data end before step {last['step']})"
         self.columns.extend(np.log10(np.maximum(e["spectrum"][1:], 1e-30)) for e in events)
         self._draw_spectrogram(np.stack(self.columns[-MAX_COLUMNS:], 1), last["step"])
         self.status.object = f"Rollout job {self.job.id}: step {last['step']} / {last['steps']}"

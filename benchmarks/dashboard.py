@@ -1,10 +1,10 @@
-"""Dashboard responsiveness in headless Chromium: cold start, interaction latency (p50/p95) with and without a
-training job running, and frames per second of the live rollout field at 64² and 128². Prints markdown.
+"""Dashboard responsiveness in headless Chromium on this machine: the first screen (one HTTP request of ``/``, the
+tabs and the first plots on screen), how soon every other tab is usable after its first click, the λ → redraw
+latency (p50/p95), the live rollout frame rate at 64², and the same figures while a training job runs; then a
+load test: N concurrent plain GETs of ``/`` while a browser session streams a rollout (does the stream keep
+updating?). Medians over ``--repeats`` fresh pages. Prints markdown.
 
-    python benchmarks/dashboard.py [--repeats 20]
-
-Uses a fresh data folder; for 128² it generates a small 128² Kolmogorov set and trains a pointwise emulator for
-a few steps (its quality does not matter for the frame rate).
+    python benchmarks/dashboard.py [--repeats 5] [--latency 20] [--concurrent 10]
 """
 from __future__ import annotations
 
@@ -17,12 +17,27 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+TABS = ("Interpolant", "Sample", "Compare", "Train", "Rollout", "Super-resolution", "Jobs")
 COARSE_SPECTRUM = "radial power spectrum of the snapshot"
+PLOTS_JS = f"""() => {{
+  const fig = window.Bokeh?.documents[0]?.get_model_by_name('{COARSE_SPECTRUM}');
+  return fig != null && fig.renderers.some(r => r.name === 'data' && r.data_source.data.y.length > 0);
+}}"""
+USABLE_JS = """(name) => {  // the tab is open, its view has replaced the "Opening …" note, and nothing is loading
+  const models = [...Bokeh.documents[0]._all_models.values()];
+  const tabs = models.find(m => m.type === 'panel.models.tabs.Tabs');
+  const pane = tabs.tabs[tabs.active];
+  const first = pane.child.children?.[0];
+  return pane.title === name && first !== undefined && !(first.text ?? '').includes('Opening')
+    && !models.some(m => Array.isArray(m.css_classes) && m.css_classes.includes('pn-loading'));
+}"""
 WATCH_JS = """([title, line]) => {
   const fig = Bokeh.documents[0].get_model_by_name(title);
   const source = fig.renderers.find(r => r.name === line).data_source;
@@ -49,14 +64,51 @@ def start_server(data: Path) -> tuple[subprocess.Popen, str, float]:
     raise RuntimeError("the dashboard did not start")
 
 
+def seconds_to_get(url: str) -> float:
+    start = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=120) as response:
+        response.read()
+    return time.perf_counter() - start
+
+
 def percentiles(values: list[float]) -> str:
     ordered = sorted(values)
     return f"{statistics.median(ordered):.0f} / {ordered[int(0.95 * (len(ordered) - 1))]:.0f}"
 
 
+def first_screen(browser, url: str) -> tuple[float, float]:
+    """Seconds from requesting the page to the tabs, and to the Data view's plots, on screen."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    start = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    page.wait_for_selector(".bk-tab", timeout=60000)
+    tabs = time.perf_counter() - start
+    page.wait_for_function(PLOTS_JS, timeout=60000)
+    plots = time.perf_counter() - start
+    page.close()
+    return tabs, plots
+
+
+def tab_times(browser, url: str) -> dict[str, float]:
+    """Seconds from the first click on each tab to its view being usable, in one fresh page."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(url)
+    page.wait_for_function(f"() => ({PLOTS_JS})() && Bokeh.documents[0].is_idle", timeout=60000)
+    out = {}
+    for tab in TABS:
+        start = time.perf_counter()
+        page.locator(".bk-tab", has_text=tab).click()
+        page.wait_for_timeout(100)  # the overlay's patch
+        page.wait_for_function(USABLE_JS, arg=tab, timeout=120000)
+        out[tab] = time.perf_counter() - start
+    page.close()
+    return out
+
+
 def latencies(page, repeats: int) -> list[float]:
     """Milliseconds from a λ key press in the Data view to the coarse spectrum's redraw in the browser."""
     page.locator(".bk-tab", has_text="Data").click()
+    page.wait_for_function(USABLE_JS, arg="Data", timeout=60000)
     handle = page.locator(".bk-input-group", has_text="Diffusion scale").locator(".noUi-handle").first
     handle.focus()
     out = []
@@ -69,15 +121,15 @@ def latencies(page, repeats: int) -> list[float]:
     return out
 
 
-def rollout_fps(page, checkpoint: str, seconds: float = 8.0) -> tuple[float, float]:
-    """Redraws per second of the emulated field while a long rollout of ``checkpoint`` runs, and the rollout's
-    own steps per second (from its status line): the stream can show at most min(steps/s, 30) frames."""
+def start_rollout(page, steps: int = 100000) -> None:
+    """A long rollout of the shipped pointwise emulator, counting redraws of the emulated field in the page."""
     page.locator(".bk-tab", has_text="Rollout").click()
+    page.wait_for_function(USABLE_JS, arg="Rollout", timeout=60000)
     emulator = page.locator(".bk-input-group", has_text="Emulator checkpoint").locator("select").first
-    emulator.select_option(checkpoint)
-    steps = page.locator(".bk-input-group", has_text="Rollout steps").locator("input").first
-    steps.fill("100000")
-    steps.press("Enter")
+    emulator.select_option("runs/shipped-pointwise/checkpoint.pt")
+    box = page.locator(".bk-input-group", has_text="Rollout steps").locator("input").first
+    box.fill(str(steps))
+    box.press("Enter")
     page.evaluate("""() => {
       window.__frames = 0;
       const fig = Bokeh.documents[0].get_model_by_name('emulator (member 0)');
@@ -85,70 +137,83 @@ def rollout_fps(page, checkpoint: str, seconds: float = 8.0) -> tuple[float, flo
     }""")
     page.get_by_role("button", name="Roll out").click()
     page.wait_for_function("() => window.__frames > 0", timeout=60000)
-    start, first_step = page.evaluate("() => window.__frames"), _rollout_step(page)
-    page.wait_for_timeout(seconds * 1000)
-    frames, last_step = page.evaluate("() => window.__frames") - start, _rollout_step(page)
+
+
+def frames_during(page, seconds: float, work=None) -> float:
+    """Redraws per second of the emulated field over ``seconds`` (while ``work()`` runs, if given)."""
+    start = page.evaluate("() => window.__frames")
+    began = time.perf_counter()
+    if work is not None:
+        work()
+    page.wait_for_timeout(max(0.0, seconds - (time.perf_counter() - began)) * 1000)
+    return (page.evaluate("() => window.__frames") - start) / max(seconds, time.perf_counter() - began)
+
+
+def stop_rollout(page) -> None:
     page.get_by_role("button", name="Stop").click()
     page.get_by_text(re.compile(r"Rollout job \w+ cancelled")).first.wait_for(timeout=30000)
-    return frames / seconds, (last_step - first_step) / seconds
-
-
-def _rollout_step(page) -> int:
-    text = page.get_by_text(re.compile(r"Rollout job \w+: step \d+")).first.inner_text()
-    return int(re.search(r"step (\d+)", text).group(1))
 
 
 def start_training(page) -> None:
     page.locator(".bk-tab", has_text="Train").click()
+    page.wait_for_function(USABLE_JS, arg="Train", timeout=60000)
+    box = page.locator(".bk-input-group", has_text="Steps").locator("input").first
+    box.fill("100000")
+    box.press("Enter")
     page.get_by_role("button", name="Start").click()
     page.get_by_text("steps/s").first.wait_for(timeout=60000)
 
 
-def make_128(data: Path) -> None:
-    """A 128² Kolmogorov set and a briefly trained pointwise emulator on it, in the data folder."""
-    run = [sys.executable, "-m", "engine", "--data-dir", str(data)]
-    subprocess.run([*run, "data", "kolmogorov", "--size", "128", "--trajectories", "1", "--snapshots", "20",
-                    "--spin-up", "5", "--out", "kolmogorov-128.nc"], check=True, capture_output=True)
-    subprocess.run([*run, "train", "--task", "pointwise", "--data", "kolmogorov-128.nc", "--out", "runs/pointwise-128",
-                    "--steps", "5", "--batch-size", "2"], check=True, capture_output=True)
+def measure(browser, url: str, repeats: int, latency_repeats: int, label: str) -> dict[str, str]:
+    rows = {}
+    gets = [seconds_to_get(url) for _ in range(repeats)]
+    screens = [first_screen(browser, url) for _ in range(repeats)]
+    tabs = [tab_times(browser, url) for _ in range(max(1, repeats // 2))]
+    rows[f"GET / (s, median of {repeats}){label}"] = f"{statistics.median(gets):.2f}"
+    rows[f"page → tabs on screen (s){label}"] = f"{statistics.median(s[0] for s in screens):.2f}"
+    rows[f"page → first plots on screen (s){label}"] = f"{statistics.median(s[1] for s in screens):.2f}"
+    for tab in TABS:
+        rows[f"{tab}: first click → usable (s){label}"] = f"{statistics.median(t[tab] for t in tabs):.2f}"
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(url)
+    page.wait_for_function(PLOTS_JS, timeout=60000)
+    rows[f"λ → redraw latency (ms p50 / p95){label}"] = percentiles(latencies(page, latency_repeats))
+    page.close()
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5, help="fresh pages per first-screen figure (default 5)")
+    parser.add_argument("--latency", type=int, default=20, help="λ key presses per latency figure (default 20)")
+    parser.add_argument("--concurrent", type=int, default=10, help="concurrent GETs in the load test (default 10)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="studio-bench-"))
     process, url, ready = start_server(data)
-    rows = {}
+    rows = {"launch.py ready (s)": f"{ready:.2f}"}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            start = time.perf_counter()
+            rows |= measure(browser, url, args.repeats, args.latency, "")
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(url)
-            page.wait_for_function(f"() => window.Bokeh && Bokeh.documents.length > 0 && "
-                                   f"Bokeh.documents[0].get_model_by_name('{COARSE_SPECTRUM}') !== null", timeout=60000)
-            rows["first page rendered (s)"] = f"{time.perf_counter() - start:.2f}"
-            rows["λ → redraw latency, idle (ms p50 / p95)"] = percentiles(latencies(page, args.repeats))
-            fps, rate = rollout_fps(page, "runs/shipped-pointwise/checkpoint.pt")
-            rows["live field fps, 64² rollout (pointwise emulator)"] = f"{fps:.1f} (rollout {rate:.0f} steps/s)"
+            page.wait_for_function(PLOTS_JS, timeout=60000)
+            start_rollout(page)
+            rows["live field fps, 64² rollout"] = f"{frames_during(page, 8.0):.1f}"
+            with ThreadPoolExecutor(args.concurrent) as pool:
+                timings = []
+                fps = frames_during(page, 1.0, lambda: timings.extend(pool.map(seconds_to_get,
+                                                                                [url] * args.concurrent)))
+            rows[f"{args.concurrent} concurrent GET /: slowest (s)"] = f"{max(timings):.2f}"
+            rows[f"live field fps during the {args.concurrent} GETs"] = f"{fps:.1f}"
+            stop_rollout(page)
             start_training(page)
-            rows["λ → redraw latency, training running (ms p50 / p95)"] = percentiles(latencies(page, args.repeats))
-            make_128(data)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(url)
-            page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=60000)
-            select = page.locator(".bk-input-group", has_text="Dataset").locator("select").first
-            select.select_option("kolmogorov-128.nc")
-            page.get_by_text("128²").first.wait_for(timeout=60000)
-            page.locator(".bk-tab", has_text="Rollout").click()
-            fps, rate = rollout_fps(page, "runs/pointwise-128/checkpoint.pt")
-            rows["live field fps, 128² rollout (pointwise emulator)"] = f"{fps:.1f} (rollout {rate:.0f} steps/s)"
+            rows |= measure(browser, url, args.repeats, args.latency, ", training running")
             browser.close()
     finally:
         process.terminate()
         shutil.rmtree(data, ignore_errors=True)
-    print(f"| measure | value |\n|---|---|\n| launch.py ready (s) | {ready:.2f} |")
+    print("| measure | value |\n|---|---|")
     for name, value in rows.items():
         print(f"| {name} | {value} |")
 
