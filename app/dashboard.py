@@ -38,7 +38,6 @@ from engine.spectral import finest_held_shell, radial_spectrum, shell_sum
 POLL_MS = 33  # how often a session drains job events: up to 30 frames per second, as fast as workers send previews
 TABS = ("Data", "Interpolant", "Sample", "Compare", "Train", "Rollout", "Super-resolution", "Jobs")
 GENERATION_TABS = ("Interpolant", "Sample", "Compare")
-JOB_TABS = {"Train": "train_view", "Rollout": "rollout_view", "Super-resolution": "superres_view"}
 # numbers that may be empty (None = "derive it") need typed inputs, not sliders
 OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}
 STRETCH = {"sizing_mode": "stretch_width"}
@@ -109,7 +108,7 @@ class Studio(pn.viewable.Viewer):
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, **STRETCH)
         self.dataset_info = pn.pane.Markdown("", name="dataset-info", **STRETCH)
         self.working = pn.indicators.LoadingSpinner(value=False, size=20, name="working", visible=False)
-        self.mapper, self.diff_mapper = shared_mapper(1.0), shared_mapper(1.0)
+        self.mapper = shared_mapper(1.0)  # the generation views' fields share one colour range
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created)
         self.sidebar, self.sidebar_tab = pn.Column(**STRETCH), None
         self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
@@ -154,7 +153,7 @@ class Studio(pn.viewable.Viewer):
         elif name == "Sample":
             view = SampleView(self.sampler_a, self.mapper)
         else:
-            view = CompareView(self.view("Sample"), self.mapper, self.diff_mapper, sampler=self.sampler_b)
+            view = CompareView(self.view("Sample"), self.mapper, sampler=self.sampler_b)
         self._safely(lambda: self._show_generation(name, view))
         return view
 
@@ -166,18 +165,6 @@ class Studio(pn.viewable.Viewer):
             view.show()
         else:
             view.show(self.context)
-
-    @property
-    def train_view(self) -> TrainView:
-        return self.view("Train")
-
-    @property
-    def rollout_view(self) -> RolloutView:
-        return self.view("Rollout")
-
-    @property
-    def superres_view(self) -> SuperresView:
-        return self.view("Super-resolution")
 
     # ----- reacting to the controls ---------------------------------------------------------------------------
     @param.depends("tab", watch=True)
@@ -364,7 +351,8 @@ class Studio(pn.viewable.Viewer):
             return
         self.context = None
         if "Super-resolution" in self.views:
-            self.superres_view.guarded(self.superres_view.follow_sidebar)
+            superres = self.views["Super-resolution"]
+            superres.guarded(superres.follow_sidebar)
         self._redraw_generation(list(GENERATION_TABS))
 
     def _is_series(self, name: str) -> bool:

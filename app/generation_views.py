@@ -17,7 +17,7 @@ import torch
 from bokeh.models import LinearColorMapper
 
 from app.busy import busy
-from app.plots import CurvePlot, FieldPlot, ImagePlot
+from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.config import MixtureConfig, NoiseConfig, SamplerConfig
 from engine.data.store import FieldData, netcdf_bytes
 from engine.generation import Setup, generate_samples, time_grid
@@ -252,12 +252,12 @@ class CompareView(pn.viewable.Viewer):
 
     sampler = param.ClassSelector(class_=SamplerConfig, doc="sampler B, compared with the sidebar's sampler A")
 
-    def __init__(self, sample: SampleView, mapper: LinearColorMapper, diff_mapper: LinearColorMapper, **params):
+    def __init__(self, sample: SampleView, mapper: LinearColorMapper, **params):
         params.setdefault("sampler", SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2"))
         super().__init__(**params)
         self.sample = sample
         self.a_plot, self.b_plot = FieldPlot("sampler A", mapper), FieldPlot("sampler B", mapper)
-        self.diff_plot = FieldPlot("A − B", diff_mapper)
+        self.diff_plot = FieldPlot("A − B", shared_mapper(1.0))  # its own range, set from each difference
         self.spectrum = CurvePlot("spectra: A, B and the data", ["data", "A", "B"], "wavenumber k", "S(k)")
         self.drift_norm = CurvePlot("drift norm along the path, and where A and B evaluate it",
                                     ["‖b(t, x_t)‖", "A", "B"], "t", "RMS drift per pixel", log_x=False,

@@ -22,9 +22,14 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device("cuda" if choice in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
 
 
+def job_cores() -> int:
+    """Cores the jobs of one server share: every core but one (the caller stays responsive)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def worker_threads(requested: int | None = None) -> int:
-    """Intra-op threads for a worker: ``requested``, else every core but one (the caller stays responsive)."""
-    return requested or max(1, (os.cpu_count() or 2) - 1)
+    """Intra-op threads for a worker: ``requested`` (at most ``job_cores()``), else ``job_cores()``."""
+    return min(requested, job_cores()) if requested else job_cores()
 
 
 def available_memory(device: torch.device) -> int:

@@ -6,7 +6,9 @@ dicts back through a queue: ``progress`` (step, loss or preview field and spectr
 final event whose kind is ``done`` (with a ``result``), ``cancelled`` or ``failed`` (with a ``reason``).
 Progress events are rate-limited in the worker (``MIN_EVENT_SECONDS``). ``cancel()`` sets a flag the worker
 checks between steps; a worker that has not finished a second later is terminated. Jobs on a CUDA device
-run one at a time per device; CPU jobs start at once. A training job writes atomic checkpoints, so the same
+run one at a time per device; CPU jobs start while their threads fit in the cores left to jobs
+(``devices.job_cores``) and wait, ``queued``, otherwise. Workers' OpenMP threads sleep instead of spinning when
+idle, so jobs side by side keep most of their own speed. A training job writes atomic checkpoints, so the same
 job submitted again after a kill resumes from the last one.
 
 Job options are plain dicts (picklable): config values by config name, e.g.
@@ -42,8 +44,9 @@ from engine.config import (
     TrainingConfig,
 )
 from engine.data.store import DataStore
-from engine.devices import worker_threads
+from engine.devices import job_cores, worker_threads
 from engine.errors import EngineError
+from engine.openmp import sleep_when_idle
 from engine.pipelines.generate_data import generate_data
 from engine.pipelines.rollout import run_rollout
 from engine.pipelines.sample import sample
@@ -237,11 +240,14 @@ class JobManager:
     """Starts jobs in worker processes and collects their events on a thread per job."""
 
     def __init__(self):
+        sleep_when_idle()  # spawned workers copy this environment as they start
         self._context = mp.get_context("spawn")
         self._ids = itertools.count(1)
         self.jobs: dict[int, Job] = {}
         self._device_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._cores = threading.Condition(self._lock)  # CPU jobs wait here until their threads fit
+        self._busy_cores = 0
 
     def submit(self, kind: str, options: dict) -> Job:
         """Start a job of ``kind`` (a key of ``RUNNERS``) with plain-dict ``options``."""
@@ -265,11 +271,27 @@ class JobManager:
         lock = self._device_lock(job.options)
         if lock is not None:
             lock.acquire()
+        threads = 0 if lock is not None else worker_threads(job.options.get("threads"))
         try:
+            self._take_cores(job, threads)
             self._run(job)
         finally:
+            self._release_cores(threads)
             if lock is not None:
                 lock.release()
+
+    def _take_cores(self, job: Job, threads: int) -> None:
+        """Wait (the job stays ``queued``) until ``threads`` more fit in the cores left to jobs, or it is
+        cancelled."""
+        with self._cores:
+            while self._busy_cores + threads > job_cores() and not job._cancel.is_set():
+                self._cores.wait(timeout=0.1)
+            self._busy_cores += threads
+
+    def _release_cores(self, threads: int) -> None:
+        with self._cores:
+            self._busy_cores -= threads
+            self._cores.notify_all()
 
     def _run(self, job: Job) -> None:
         if job._cancel.is_set():

@@ -1,3 +1,4 @@
+import os
 import time
 
 import pytest
@@ -76,3 +77,19 @@ def test_a_failing_job_reports_why_and_the_manager_keeps_working(jobs, folder):
     assert good.result["nfe"] == 8 and good.result["samples"].shape == (4, 16, 16)
     with pytest.raises(ValueError, match="job kind"):
         jobs.submit("dance", {})
+
+
+def test_cpu_jobs_beyond_the_cores_wait_queued_and_start_when_cores_free(folder):
+    """Jobs whose threads do not fit in the cores left to jobs stay queued (not started) until one ends; workers'
+    OpenMP threads sleep when idle."""
+    from engine.devices import job_cores
+
+    jobs = JobManager()
+    first = jobs.submit("train", {**_train_options(folder), "out": "runs/first", "threads": job_cores()})
+    _first(first, "progress")
+    second = jobs.submit("train", {**_train_options(folder, steps=3), "out": "runs/second"})
+    time.sleep(1.0)
+    assert second.state == "queued" and second.count == 0
+    first.cancel()
+    assert second.wait(60) and second.state == "done", second.reason
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"  # what the spawned workers inherit
