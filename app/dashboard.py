@@ -114,7 +114,7 @@ class Studio(pn.viewable.Viewer):
         self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
         self.panes = {name: pn.Column(pn.pane.Markdown(f"Opening {name}…"), min_height=300, **STRETCH)
                       for name in TABS}
-        self.tabs = pn.Tabs(*self.panes.items(), **STRETCH)  # not dynamic: see _open_tab
+        self.tabs = pn.Tabs(*self.panes.items(), dynamic=True, **STRETCH)  # only the open tab is in the page
         self.tabs.param.watch(lambda event: setattr(self, "tab", TABS[event.new]), "active")
         self.describe_dataset()
 
@@ -215,6 +215,9 @@ class Studio(pn.viewable.Viewer):
         the sidebar."""
         name = self.tab
         pane = self.panes[name]
+        for other, shown in self.panes.items():  # a view left in a hidden tab came back with stylesheets pointing
+            if other != name and other in self.views and len(shown):  # at Panel's CDN (unreachable offline):
+                shown[:] = []  # detached here, it is rendered afresh when its tab opens again
         if name in self.views and list(pane) != [self.views[name]]:
             pane[:] = [self.views[name]]
         if name not in self.views:

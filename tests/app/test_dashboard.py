@@ -58,7 +58,7 @@ def _choose_dataset(page, prefix):
     select.select_option(next(title for title in titles if f"({prefix}" in title))
 
 
-def test_every_view_renders_without_console_errors(page, server_url, artifacts):
+def test_the_sample_and_interpolant_views_show_the_exact_drift_s_numbers(page, server_url):
     errors = _open(page, server_url)
     page.set_viewport_size({"width": 1500, "height": 1000})
     _tab(page, "Sample", "radial power spectrum")
@@ -71,11 +71,6 @@ def test_every_view_renders_without_console_errors(page, server_url, artifacts):
     assert set(norms) == {"white", "powerlaw", "matched"} and all(len(y) == 200 for y in norms.values())
     # matched noise on the linear path: x0 and x1 are exchangeable Gaussians, so E[x1 − x0 | x_1/2] = 0 exactly
     assert min(norms["matched"]) < 1e-6 and min(norms["white"]) > 1
-    for tab in ("Data", "Interpolant", "Sample", "Compare", "Train", "Rollout", "Super-resolution", "Jobs"):
-        _tab(page, tab)
-        page.wait_for_timeout(1500)
-        page.screenshot(path=str(artifacts / f"dashboard-{tab.lower()}.png"))
-        assert tab == "Jobs" or page.locator(".bk-Canvas, canvas").count() > 0, tab
     assert errors == []
 
 

@@ -15,8 +15,8 @@ LAYOUT_JS = """() => {
   for (const model of Bokeh.documents[0]._all_models.values()) {
     const view = Bokeh.index.find_one(model);
     if (view == null || view.el == null) continue;
-    const r = view.el.getBoundingClientRect();
-    if (r.width < 1 || r.height < 1) continue;
+    const r = view.el.getBoundingClientRect();  // only what is shown: the other tabs' views stay in the page
+    if (r.width < 1 || r.height < 1 || !view.el.checkVisibility({visibilityProperty: true})) continue;
     const box = [model.name || model.type, r.left, r.top, r.right, r.bottom];
     if ('renderers' in model && 'toolbar' in model) boxes.plots.push(box);
     else if ('disabled' in model && !('children' in model) && !('tabs' in model) && !('objects' in model)
@@ -32,7 +32,7 @@ FIGURES_JS = """() => {
   for (const model of Bokeh.documents[0]._all_models.values()) {
     if (!('renderers' in model && 'toolbar' in model)) continue;
     const view = Bokeh.index.find_one(model);
-    if (view == null || view.el.getBoundingClientRect().width < 1) continue;
+    if (view == null || view.el.getBoundingClientRect().width < 1 || !view.el.checkVisibility()) continue;
     const image = model.renderers.some(r => r.glyph && r.glyph.type === 'Image');
     const colorbar = [...model.right, ...model.center].some(m => m.type === 'ColorBar');
     const hover = model.toolbar.tools.some(t => t.type === 'HoverTool');
@@ -46,7 +46,7 @@ FIGURES_JS = """() => {
 
 
 def _settled(page, tab):
-    """Open a tab and wait until its view is built and drawn (no loading overlay left)."""
+    """Open a tab and wait until its view is built and drawn (no "Opening …" note, no loading overlay)."""
     _tab(page, tab)
     page.wait_for_function(f"""() => !({LOADING_JS})() && ![...Bokeh.documents[0]._all_models.values()]
       .some(m => typeof m.text === 'string' && m.text.includes('Opening {tab}'))""", timeout=60000)
@@ -57,39 +57,46 @@ def _overlaps(a, b) -> bool:
     return min(a[3], b[3]) - max(a[1], b[1]) > 1 and min(a[4], b[4]) - max(a[2], b[2]) > 1
 
 
-@pytest.mark.parametrize("width, height", [(1280, 800), (1600, 1000)])
-def test_every_tab_fits_the_window_and_no_widget_overlaps_a_plot(page, server_url, width, height):
-    errors = _open(page, server_url)
-    page.set_viewport_size({"width": width, "height": height})
-    for tab in TABS:
-        _settled(page, tab)
-        layout = page.evaluate(LAYOUT_JS)
-        assert layout["scroll"] <= layout["inner"], f"{tab}: {layout['scroll']} px wide in a {width} px window"
-        clashes = [(w[0], p[0]) for w in layout["boxes"]["widgets"] for p in layout["boxes"]["plots"]
-                   if _overlaps(w, p)]
-        assert clashes == [], f"{tab} at {width}×{height}: widgets over plots {clashes}"
-        assert layout["boxes"]["plots"] or tab == "Jobs", tab
-    assert errors == []
+def _check_layout(page, tab: str, width: int, height: int) -> list:
+    """The window does not scroll sideways and no widget lies over a plot; returns the plots' boxes."""
+    layout = page.evaluate(LAYOUT_JS)
+    assert layout["scroll"] <= layout["inner"], f"{tab}: {layout['scroll']} px wide in a {width} px window"
+    clashes = [(w[0], p[0]) for w in layout["boxes"]["widgets"] for p in layout["boxes"]["plots"] if _overlaps(w, p)]
+    assert clashes == [], f"{tab} at {width}×{height}: widgets over plots {clashes}"
+    return layout["boxes"]["plots"]
 
 
-def test_field_images_have_colour_bars_and_hover_values_and_spectra_span_at_most_12_decades(page, server_url):
-    errors = _open(page, server_url)
-    page.set_viewport_size({"width": 1600, "height": 1000})
+def _check_figures(tab: str, figures: list) -> set:
+    """Hover values on every figure, a colour bar on every image, and spectra over at most 12 decades; returns
+    the names of the spectra checked."""
     checked = set()
-    for tab, ready in (("Data", None), ("Sample", "generated"), ("Compare", "B"), ("Interpolant", "x_t")):
-        _tab(page, tab)
-        if ready:
-            page.wait_for_function("(line) => [...Bokeh.documents[0]._all_models.values()].some(m => m.name === line "
-                                   "&& m.data_source && m.data_source.data.y.length > 0)", arg=ready, timeout=60000)
-        page.wait_for_timeout(800)
-        for fig in page.evaluate(FIGURES_JS):
-            assert fig["hover"], f"{tab}: {fig['name']} has no hover tool"
-            if fig["image"]:
-                assert fig["colorbar"], f"{tab}: {fig['name']} has no colour bar"
-            if fig["log"] and fig["ys"] and "spectr" in fig["name"]:
-                low, high = fig["ys"]
-                assert high / low <= 1e12, f"{tab}: {fig['name']} spans {high / low:.1e}"
-                checked.add(fig["name"])
+    for fig in figures:
+        assert fig["hover"], f"{tab}: {fig['name']} has no hover tool"
+        if fig["image"]:
+            assert fig["colorbar"], f"{tab}: {fig['name']} has no colour bar"
+        if fig["log"] and fig["ys"] and "spectr" in fig["name"]:
+            low, high = fig["ys"]
+            assert high / low <= 1e12, f"{tab}: {fig['name']} spans {high / low:.1e}"
+            checked.add(fig["name"])
+    return checked
+
+
+def test_every_tab_fits_both_window_sizes_and_its_plots_can_be_read(page, server_url, artifacts):
+    """On every tab, at 1600×1000 and 1280×800: no sideways scroll, no widget over a plot; every figure reads
+    its values under the pointer, every field has a colour bar, spectra span at most 12 decades (the shells the
+    data do not hold are gaps); a screenshot of each tab at 1600×1000."""
+    errors = _open(page, server_url)
+    checked = set()
+    for tab in TABS:
+        page.set_viewport_size({"width": 1600, "height": 1000})
+        _settled(page, tab)
+        plots = _check_layout(page, tab, 1600, 1000)
+        assert plots or tab == "Jobs", f"{tab} shows no plot"
+        checked |= _check_figures(tab, page.evaluate(FIGURES_JS))
+        page.screenshot(path=str(artifacts / f"dashboard-{tab.lower()}.png"))
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.wait_for_timeout(400)
+        _check_layout(page, tab, 1280, 800)
     assert {"radial power spectrum of the snapshot", "radial power spectrum", "spectra: A, B and the data",
             "spectra along the path"} <= checked
     # the 2/3-dealiased Kolmogorov data hold shells 1..30 of 32: the empty ones are gaps, not 1e-16 points
