@@ -142,7 +142,7 @@ class Studio(pn.viewable.Viewer):
             view = SuperresView(self.store, jobs, lambda: self.field_dataset)
             view.sampler.lam = self.lam
         else:
-            return JobsView(jobs)
+            return JobsView(jobs, self.store)
         view.on_finish = self._job_finished
         return view
 

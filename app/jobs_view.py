@@ -1,4 +1,5 @@
-"""The Jobs view: every job of this server (any browser session's), its state and progress, and Cancel.
+"""The Jobs view: every job of this server (any browser session's), its state and progress, and Cancel; and the
+results jobs have written into the data folder (rollouts, super-resolution results, samples).
 
 Jobs live in the server process (``engine.jobs.manager()``), not in a page: a reloaded page lists them here and
 its views follow the running ones again (``JobView.reattach``)."""
@@ -8,6 +9,7 @@ import time
 
 import panel as pn
 
+from engine.data.store import DataStore
 from engine.jobs import FINAL, Job, JobManager
 
 REFRESH_SECONDS = 1.0  # the table is redrawn at most this often
@@ -36,13 +38,21 @@ def jobs_table(jobs: list[Job]) -> str:
     return "| job | kind | run / output | state | progress | started |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
 
 
-class JobsView(pn.viewable.Viewer):
-    """The server's jobs with Cancel for a running one."""
+def outputs_table(store: DataStore) -> str:
+    """A markdown table of the results in the data folder (``DataStore.outputs``), by path and size."""
+    rows = [f"| {entry['name']} | {entry['mib']} |" for entry in store.outputs()]
+    return ("**Results** in the data folder (downloadable from their views, openable with xarray)\n\n"
+            "| file | MiB |\n|---|---|\n" + "\n".join(rows)) if rows else "No results written yet."
 
-    def __init__(self, jobs: JobManager, **params):
+
+class JobsView(pn.viewable.Viewer):
+    """The server's jobs with Cancel for a running one, and the results in the data folder."""
+
+    def __init__(self, jobs: JobManager, store: DataStore, **params):
         super().__init__(**params)
-        self.jobs, self.drawn_at = jobs, 0.0
+        self.jobs, self.store, self.drawn_at, self.finished = jobs, store, 0.0, -1
         self.table = pn.pane.Markdown("", name="jobs-table", sizing_mode="stretch_width")
+        self.outputs = pn.pane.Markdown("", name="outputs-table", sizing_mode="stretch_width")
         self.running = pn.widgets.Select(name="Running job", options={}, width=260)
         self.cancel_button = pn.widgets.Button(label="Cancel job", color="warning", width=110)
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -59,6 +69,9 @@ class JobsView(pn.viewable.Viewer):
         self.running.options = {f"{job.id}: {job.kind} {job_target(job)}": job.id for job in jobs
                                 if job.state not in FINAL}
         self.cancel_button.disabled = not self.running.options
+        finished = sum(job.state in FINAL for job in jobs)
+        if finished != self.finished:  # a job has ended: it may have written a result
+            self.finished, self.outputs.object = finished, outputs_table(self.store)
 
     def cancel(self) -> None:
         job = self.jobs.jobs.get(self.running.value)
@@ -67,4 +80,5 @@ class JobsView(pn.viewable.Viewer):
         self.refresh(force=True)
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.running, self.cancel_button, align="end"), self.table, sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self.running, self.cancel_button, align="end"), self.table, self.outputs,
+                         sizing_mode="stretch_width")

@@ -64,3 +64,19 @@ def test_the_interpolant_view_draws_the_d_sweep_flat_for_dilated_grids_and_risin
     assert all(len(lines[kind]) == len(SWEEP_DIMENSIONS) for kind in lines)
     assert lines["vp"][-1] > 10 * lines["vp"][0] and lines["ve"][-1] > 10 * lines["ve"][0]  # ~√(1000) ≈ 32×
     assert lines["vp_dilated"][-1] < 2 * lines["vp_dilated"][0] and lines["ve_dilated"][-1] < 2 * lines["ve_dilated"][0]
+
+
+def test_datasets_are_listed_by_title_and_results_written_by_jobs_apart(tmp_path):
+    from app.dashboard import dataset_choices
+    from app.jobs_view import outputs_table
+
+    store = DataStore(tmp_path)
+    kolmogorov, grf, lorenz, fine_dt = install_defaults(store)
+    (tmp_path / "rollouts").mkdir()
+    shutil.copyfile(store.path(kolmogorov), tmp_path / "rollouts" / "rollout-1.nc")
+    choices = dataset_choices(store)
+    assert choices[f"Kolmogorov 64² · 4 trajectories × 50 snapshots · Δt 0.5 ({kolmogorov})"] == kolmogorov
+    assert choices[f"GRF 64² · 256 fields ({grf})"] == grf
+    assert list(choices.values()) == [grf, kolmogorov, fine_dt, lorenz]  # fields first, then 1-D series
+    assert "rollouts/rollout-1.nc" not in choices.values()
+    assert "| rollouts/rollout-1.nc |" in outputs_table(store)
