@@ -30,13 +30,12 @@ PLOTS_JS = f"""() => {{
   const fig = window.Bokeh?.documents[0]?.get_model_by_name('{COARSE_SPECTRUM}');
   return fig != null && fig.renderers.some(r => r.name === 'data' && r.data_source.data.y.length > 0);
 }}"""
-USABLE_JS = """(name) => {  // the tab is open, its view has replaced the "Opening …" note, and nothing is loading
-  const models = [...Bokeh.documents[0]._all_models.values()];
-  const tabs = models.find(m => m.type === 'panel.models.tabs.Tabs');
+USABLE_JS = """(name) => {  // the tab is open, its view has replaced the "Opening …" note, its pane is not loading
+  const tabs = [...Bokeh.documents[0]._all_models.values()].find(m => m.type === 'panel.models.tabs.Tabs');
   const pane = tabs.tabs[tabs.active];
   const first = pane.child.children?.[0];
   return pane.title === name && first !== undefined && !(first.text ?? '').includes('Opening')
-    && !models.some(m => Array.isArray(m.css_classes) && m.css_classes.includes('pn-loading'));
+    && !pane.child.css_classes.includes('pn-loading');
 }"""
 WATCH_JS = """([title, line]) => {
   const fig = Bokeh.documents[0].get_model_by_name(title);
@@ -99,7 +98,7 @@ def tab_times(browser, url: str) -> dict[str, float]:
         start = time.perf_counter()
         page.locator(".bk-tab", has_text=tab).click()
         page.wait_for_timeout(100)  # the overlay's patch
-        page.wait_for_function(USABLE_JS, arg=tab, timeout=120000)
+        page.wait_for_function(USABLE_JS, arg=tab, timeout=120000, polling=50)
         out[tab] = time.perf_counter() - start
     page.close()
     return out

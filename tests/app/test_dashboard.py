@@ -34,7 +34,7 @@ def _tab(page, name, figure=None):
       const pane = tabs.tabs[tabs.active];
       const first = pane.child.children?.[0];
       return pane.title === name && first !== undefined && !(first.text ?? '').includes('Opening');
-    }""", arg=name, timeout=60000)
+    }""", arg=name, timeout=60000, polling=100)
     if figure is not None:
         page.wait_for_function("(name) => Bokeh.documents[0].get_model_by_name(name) !== null", arg=figure,
                                timeout=60000)

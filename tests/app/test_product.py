@@ -46,11 +46,14 @@ FIGURES_JS = """() => {
 
 
 def _settled(page, tab):
-    """Open a tab and wait until its view is built and drawn (no "Opening …" note, no loading overlay)."""
+    """Open a tab and wait until its view is built and drawn: the "Opening …" note replaced, no loading overlay
+    on the tab's pane (the document may still hold detached models for a while: only the open pane counts)."""
     _tab(page, tab)
-    page.wait_for_function(f"""() => !({LOADING_JS})() && ![...Bokeh.documents[0]._all_models.values()]
-      .some(m => typeof m.text === 'string' && m.text.includes('Opening {tab}'))""", timeout=60000)
-    page.wait_for_timeout(800)
+    page.wait_for_function("""() => {
+      const tabs = [...Bokeh.documents[0]._all_models.values()].find(m => m.type === 'panel.models.tabs.Tabs');
+      return !tabs.tabs[tabs.active].child.css_classes.includes('pn-loading');
+    }""", timeout=60000, polling=100)
+    page.wait_for_timeout(500)
 
 
 def _overlaps(a, b) -> bool:
@@ -81,10 +84,10 @@ def _check_figures(tab: str, figures: list) -> set:
     return checked
 
 
-def test_every_tab_fits_both_window_sizes_and_its_plots_can_be_read(page, server_url, artifacts):
+def test_every_tab_fits_both_window_sizes_and_its_plots_can_be_read(page, server_url):
     """On every tab, at 1600×1000 and 1280×800: no sideways scroll, no widget over a plot; every figure reads
     its values under the pointer, every field has a colour bar, spectra span at most 12 decades (the shells the
-    data do not hold are gaps); a screenshot of each tab at 1600×1000."""
+    data do not hold are gaps)."""
     errors = _open(page, server_url)
     checked = set()
     for tab in TABS:
@@ -93,15 +96,14 @@ def test_every_tab_fits_both_window_sizes_and_its_plots_can_be_read(page, server
         plots = _check_layout(page, tab, 1600, 1000)
         assert plots or tab == "Jobs", f"{tab} shows no plot"
         checked |= _check_figures(tab, page.evaluate(FIGURES_JS))
-        page.screenshot(path=str(artifacts / f"dashboard-{tab.lower()}.png"))
+        if tab == "Interpolant":  # the 2/3-dealiased Kolmogorov data hold shells 1..30 of 32: the rest are gaps
+            data = _spectra(page, "spectra along the path")["data"]
+            assert len(data) == 32 and all(y is None or y != y for y in data[30:])
         page.set_viewport_size({"width": 1280, "height": 800})
         page.wait_for_timeout(400)
         _check_layout(page, tab, 1280, 800)
     assert {"radial power spectrum of the snapshot", "radial power spectrum", "spectra: A, B and the data",
             "spectra along the path"} <= checked
-    # the 2/3-dealiased Kolmogorov data hold shells 1..30 of 32: the empty ones are gaps, not 1e-16 points
-    data = _spectra(page, "spectra along the path")["data"]
-    assert len(data) == 32 and all(y is None or y != y for y in data[30:])
     assert errors == []
 
 
