@@ -171,6 +171,10 @@ def test_data_view_plays_through_time_and_coarse_grains_at_lambda(page, server_u
     }""")
     assert found
     page.get_by_text("t = 54.00").wait_for(timeout=20000)
+    page.wait_for_function("""([title, old]) => {
+      const fig = Bokeh.documents[0].get_model_by_name(title);
+      return fig.renderers.find(r => r.name === 'data').data_source.data.y[0] !== old[0];
+    }""", arg=[title, before], timeout=20000)  # the snapshot's spectrum is a patch of its own, after the text
     assert _spectra(page, title)["data"] != before
     page.screenshot(path=str(artifacts / "dashboard-data-lambda.png"))
     assert errors == []
