@@ -9,6 +9,8 @@ number comes from ``engine``. Plots are built once and updated in place.
 """
 from __future__ import annotations
 
+import os
+
 import panel as pn
 import param
 from panel.io.callbacks import PeriodicCallback
@@ -25,7 +27,8 @@ from app.plots import shared_mapper
 from app.rollout_view import RolloutView
 from app.superres_view import SuperresView
 from app.train_view import TrainView
-from engine.config import NoiseConfig, SamplerConfig, ScheduleConfig
+from engine.cluster import SCHEDULER_VARIABLE
+from engine.config import ClusterConfig, NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
 from engine.data.store import DataStore, load_fields
 from engine.devices import DEVICE_CHOICES, resolve_device
@@ -95,6 +98,7 @@ class Studio(pn.viewable.Viewer):
                          sampler_a=SamplerConfig(name="Sampler A"),
                          sampler_b=SamplerConfig(name="Sampler B", method="sde", eps_shape="alpha2"), **params)
         self.store = store or DataStore()
+        self.cluster = ClusterConfig(name="Cluster", scheduler=os.environ.get(SCHEDULER_VARIABLE))
         defaults = install_defaults(self.store)
         self.param.dataset.objects = dataset_choices(self.store)
         with param.parameterized.discard_events(self):  # nothing is drawn before the first view is built
@@ -137,12 +141,13 @@ class Studio(pn.viewable.Viewer):
             view = TrainView(self.store, jobs, dataset=lambda: self.dataset,
                              generation_configs=lambda: (self.noise, self.schedule), device=self.device)
         elif name == "Rollout":
-            view = RolloutView(self.store, jobs, lambda: self.field_dataset, device=self.device, lam=lambda: self.lam)
+            view = RolloutView(self.store, jobs, lambda: self.field_dataset, device=self.device, lam=lambda: self.lam,
+                               scheduler=lambda: self.cluster.scheduler)
         elif name == "Super-resolution":
             view = SuperresView(self.store, jobs, lambda: self.field_dataset)
             view.sampler.lam = self.lam
         else:
-            return JobsView(jobs, self.store)
+            return JobsView(jobs, self.store, self.cluster)
         view.on_finish = self._job_finished
         return view
 
@@ -268,7 +273,7 @@ class Studio(pn.viewable.Viewer):
         if name == "Super-resolution":
             return [lam, *view.controls()]
         return [pn.pane.Markdown("Jobs run in the server: they go on when a page is closed or reloaded, and any "
-                                 "page can cancel them.")]
+                                 "page can cancel them."), *view.controls()]
 
     def __panel__(self):
         if pn.state.location is not None:

@@ -5,11 +5,15 @@ Jobs live in the server process (``engine.jobs.manager()``), not in a page: a re
 its views follow the running ones again (``JobView.reattach``)."""
 from __future__ import annotations
 
+import threading
 import time
 
 import panel as pn
 
+from engine.cluster import dashboard_link, scheduler_address
+from engine.config import ClusterConfig
 from engine.data.store import DataStore
+from engine.errors import EngineError
 from engine.jobs import FINAL, Job, JobManager
 
 REFRESH_SECONDS = 1.0  # the table is redrawn at most this often
@@ -46,11 +50,16 @@ def outputs_table(store: DataStore) -> str:
 
 
 class JobsView(pn.viewable.Viewer):
-    """The server's jobs with Cancel for a running one, and the results in the data folder."""
+    """The server's jobs with Cancel for a running one, the results in the data folder, and the Dask cluster
+    rollouts are sent to (checked in a thread: an unreachable address must not stall the page)."""
 
-    def __init__(self, jobs: JobManager, store: DataStore, **params):
+    def __init__(self, jobs: JobManager, store: DataStore, cluster: ClusterConfig, **params):
         super().__init__(**params)
-        self.jobs, self.store, self.drawn_at, self.finished = jobs, store, 0.0, -1
+        self.jobs, self.store, self.cluster, self.drawn_at, self.finished = jobs, store, cluster, 0.0, -1
+        self.cluster_status = pn.pane.Markdown("", name="cluster-status", sizing_mode="stretch_width")
+        self.check_button = pn.widgets.Button(label="Check scheduler", width=140)
+        self.check_button.on_click(lambda _: self.check_cluster())
+        self.checked: str | None = None  # what the last check found, shown by the next refresh
         self.table = pn.pane.Markdown("", name="jobs-table", sizing_mode="stretch_width")
         self.outputs = pn.pane.Markdown("", name="outputs-table", sizing_mode="stretch_width")
         self.running = pn.widgets.Select(name="Running job", options={}, width=260)
@@ -64,6 +73,8 @@ class JobsView(pn.viewable.Viewer):
         if not force and now - self.drawn_at < REFRESH_SECONDS:
             return
         self.drawn_at = now
+        if self.checked is not None:
+            self.cluster_status.object, self.checked = self.checked, None
         jobs = list(self.jobs.jobs.values())
         self.table.object = jobs_table(jobs)
         self.running.options = {f"{job.id}: {job.kind} {job_target(job)}": job.id for job in jobs
@@ -78,6 +89,31 @@ class JobsView(pn.viewable.Viewer):
         if job is not None:
             job.cancel()
         self.refresh(force=True)
+
+    def check_cluster(self) -> None:
+        """Connect to the scheduler in a thread; the result (its dashboard link, or why not) shows on refresh."""
+        try:
+            address = scheduler_address(self.cluster.scheduler or None)
+        except EngineError as err:
+            self.cluster_status.object = f"**{err}**"
+            return
+        if address is None:
+            self.cluster_status.object = "Rollouts run on this machine (no scheduler set)."
+            return
+        self.cluster_status.object = f"Connecting to {address} …"
+
+        def check() -> None:
+            link = dashboard_link(address)
+            self.checked = (f"Rollouts run on **{address}**: [cluster dashboard]({link})" if link else
+                            f"**No Dask scheduler answered at {address}**: rollouts would fail until one does.")
+            self.drawn_at = 0.0
+
+        threading.Thread(target=check, daemon=True, name="cluster-check").start()
+
+    def controls(self) -> list:
+        """The sidebar's part for this view: the Dask scheduler rollouts go to, and its dashboard link."""
+        return [pn.Param(self.cluster, name="Cluster", widgets={"scheduler": pn.widgets.TextInput},
+                         sizing_mode="stretch_width"), self.check_button, self.cluster_status]
 
     def __panel__(self):
         return pn.Column(pn.Row(self.running, self.cancel_button, align="end"), self.table, self.outputs,

@@ -46,9 +46,10 @@ class RolloutView(JobView):
     refiner = param.Selector(default=NONE, objects=[NONE], doc="a generator trained with --task refiner, or none")
 
     def __init__(self, store: DataStore, jobs: JobManager, dataset: Callable[[], str], *, device: str = "auto",
-                 lam: Callable[[], float] = lambda: 0.0, **params):
+                 lam: Callable[[], float] = lambda: 0.0, scheduler: Callable[[], str | None] = lambda: None,
+                 **params):
         super().__init__(jobs, **params)
-        self.store, self.dataset, self.lam, self.pdd = store, dataset, lam, []
+        self.store, self.dataset, self.lam, self.scheduler, self.pdd = store, dataset, lam, scheduler, []
         self.sampler = ForecastSamplerConfig(name="Sampler")
         self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1, device=device)
         self.columns = []
@@ -107,7 +108,7 @@ class RolloutView(JobView):
                 "out": f"rollouts/rollout-{uuid.uuid4().hex[:8]}.nc",
                 "refiner": None if self.refiner == NONE else self.refiner,
                 "rollout": options(self.config) | {"lam": self.lam() if self.checkpoint in self.pdd else 0.0},
-                "forecast_sampler": options(self.sampler)}
+                "forecast_sampler": options(self.sampler), "scheduler": self.scheduler() or None}
 
     def prepare(self) -> None:
         """Refuse data the emulator does not apply to before a worker starts; set the colour range and keep the

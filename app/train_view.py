@@ -17,6 +17,7 @@ from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import list_runs, load_checkpoint, run_settings, settings_diff
 from engine.config import ForecastConfig, ModelConfig, NoiseConfig, PDDConfig, ScheduleConfig, TrainingConfig, options
 from engine.data.store import DataStore
+from engine.distributed import max_local_processes
 from engine.errors import EngineError
 from engine.jobs import JobManager
 from engine.tasks import TASKS
@@ -26,7 +27,7 @@ TRAINING_WIDGETS = {"steps": pn.widgets.IntInput, "batch_size": pn.widgets.IntIn
                     "checkpoint_every": pn.widgets.IntInput, "log_every": pn.widgets.IntInput,
                     "max_seconds": pn.widgets.FloatInput, "lr": pn.widgets.FloatInput}
 SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "checkpoint_every", "log_every",
-                  "max_seconds", "seed", "device"]
+                  "max_seconds", "seed", "device", "precision", "compile"]
 
 
 def ema_continue(values: list[float], weight: float, state: tuple[float, int]) -> tuple[list[float], tuple]:
@@ -62,6 +63,9 @@ class TrainView(JobView):
     ended = {"cancelled": "cancelled: Resume continues from its checkpoint", "failed": "failed"}
     task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see the README)")
     run_name = param.String(default="my-run", doc="run folder runs/<name> in the data folder; resume continues it")
+    nproc = param.Integer(default=1, bounds=(1, max_local_processes()), label="Processes",
+                          doc="local processes training data-parallel (gloo on CPU, nccl with one per GPU); the batch "
+                              "size is the global batch they split")
     smoothing = param.Number(default=0.9, bounds=(0.0, 0.99), step=0.01, label="Smoothing (EMA weight)",
                              doc="w of the smoothed loss s_i = w s_(i-1) + (1 − w) loss_i, debiased by 1 − w^i "
                                  "(TensorBoard's); 0 shows the raw loss")
@@ -105,7 +109,7 @@ class TrainView(JobView):
         return {"task": self.task, "data": self.dataset(), "out": f"runs/{self.run_name}", "resume": self.resume,
                 "data_dir": str(self.store.root), "model": options(self.model), "training": options(self.training),
                 "forecast": options(self.forecast), "pdd": options(self.pdd), "noise": options(noise),
-                "schedule": options(schedule)}
+                "schedule": options(schedule), "nproc": self.nproc}
 
     def start(self, resume: bool = False) -> None:
         """Submit the job: a new run starts over, resume continues the run folder's checkpoint."""
@@ -201,6 +205,7 @@ class TrainView(JobView):
         stretch = {"sizing_mode": "stretch_width"}
         return [pn.widgets.Select.from_param(self.param.task, name="Task", **stretch),
                 pn.widgets.TextInput.from_param(self.param.run_name, name="Run name", **stretch),
+                pn.widgets.IntInput.from_param(self.param.nproc, **stretch),
                 pn.Param(self.model, parameters=["size"], show_name=False, **stretch),
                 pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training",
                          **stretch),

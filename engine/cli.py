@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from engine.animation import write_animation
 from engine.checkpoints import export_checkpoint
+from engine.cluster import SCHEDULER_VARIABLE, scheduler_address
 from engine.config import (
     CoarseConfig,
     ForecastConfig,
@@ -90,7 +91,10 @@ def add_config_flags(parser: argparse.ArgumentParser, spec, skip: tuple[str, ...
             continue
         kwargs = {"dest": f"{cls.__name__}.{name}", "default": None, "help": f"{p.doc} (default: {p.default})",
                   "metavar": name.upper()}
-        if isinstance(p, param.Selector):
+        if isinstance(p, param.Boolean):
+            kwargs["action"] = argparse.BooleanOptionalAction
+            del kwargs["metavar"]
+        elif isinstance(p, param.Selector):
             kwargs["choices"] = p.objects
         elif isinstance(p, param.Integer):
             kwargs["type"] = int
@@ -112,6 +116,13 @@ def config_from_args(args: argparse.Namespace, spec):
         except ValueError as err:
             raise EngineError(f"{_flag(name, prefix, renames)}: {err}") from None
     return config
+
+
+def add_scheduler(parser: argparse.ArgumentParser, parts: str) -> None:
+    """``--scheduler``: the Dask cluster that runs ``parts`` (default $EMULATOR_STUDIO_SCHEDULER, else here)."""
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help=f"Dask scheduler, e.g. tcp://host:8786, that runs {parts} (default: "
+                             f"${SCHEDULER_VARIABLE}, else this process); the data folder must be shared")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     listed = kinds.add_parser("list", help="the datasets in the data folder with their variables and sizes")
     listed.add_argument("--json", action="store_true", help="print a JSON list")
 
-    trainer = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset")
+    trainer = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset "
+                                                "(data-parallel under torchrun: README, Scaling out)")
     trainer.add_argument("--task", choices=TASKS, default="generate",
                        help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
                             "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
@@ -193,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_overwrite(roll)
     roll.add_argument("--json", action="store_true", help="print one JSON object: VRMSE and band errors per lead "
                                                           "time, blow-up step (or null), seconds")
+    add_scheduler(roll, "the initial conditions (one task each; the same numbers as here)")
     add_config_flags(roll, ROLLOUT)
     add_config_flags(roll, FORECAST_SAMPLER)
 
@@ -302,12 +315,19 @@ def _data(args) -> None:
 
 def _train(args) -> None:
     with _ProgressBar("step") as bar:
+        def report(event: dict) -> None:
+            if event["kind"] == "started":
+                print(f"training on {event['device']}, world size {event['world_size']}"
+                      + (f" ({event['backend']})" if event["backend"] else ""), flush=True)
+            bar(event)
+
         result = train(store=DataStore(args.data_dir), task=args.task, data=args.data, out=args.out,
                        variable=args.variable, noise=config_from_args(args, NOISE),
                        schedule=config_from_args(args, SCHEDULE), model=config_from_args(args, MODEL),
                        training=config_from_args(args, TRAINING), forecast=config_from_args(args, FORECAST),
-                       pdd=config_from_args(args, PDD), callback=bar)
-    print(f"wrote {result.checkpoint}")
+                       pdd=config_from_args(args, PDD), callback=report)
+    if result.rank == 0:
+        print(f"wrote {result.checkpoint}")
 
 
 def _rollout(args) -> None:
@@ -315,7 +335,8 @@ def _rollout(args) -> None:
     result = run_rollout(store=store, checkpoint=args.checkpoint,
                          data=args.data or builtin_test_data(store, args.checkpoint),
                          config=config_from_args(args, ROLLOUT), sampler=config_from_args(args, FORECAST_SAMPLER),
-                         refiner=args.refiner, variable=args.variable, out=args.out, overwrite=args.overwrite)
+                         refiner=args.refiner, variable=args.variable, out=args.out, overwrite=args.overwrite,
+                         scheduler=scheduler_address(args.scheduler))
     summary, done = result.summary, result.rollout
     if args.json:
         print(json.dumps(summary))

@@ -86,6 +86,9 @@ class TrainingConfig(param.Parameterized):
     max_seconds = param.Number(default=None, allow_None=True, bounds=(1.0, 1e7), doc="stop after this wall time")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of initialization and batches")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+    precision = param.Selector(default="auto", objects=["auto", "float32", "bfloat16"],
+                               doc="the network's forward under autocast: auto is bfloat16 on CUDA, float32 on CPU")
+    compile = param.Boolean(default=False, doc="torch.compile the network (pays off on long GPU runs; off on CPU)")
 
 
 class GRFConfig(param.Parameterized):
@@ -251,3 +254,12 @@ class MixtureConfig(param.Parameterized):
     dilation_k = param.Number(default=3.0, bounds=(0.1, 50.0), label="Dilation k",
                               doc="k of the dilated schedules: VP spends half its steps on β ≤ k/√d, VE on noise ≤ k")
     count = param.Integer(default=500, bounds=(10, 10_000), doc="samples")
+
+
+class ClusterConfig(param.Parameterized):
+    """Where the parts of a request run: in this machine's worker processes, or on a Dask distributed cluster."""
+
+    scheduler = param.String(default=None, allow_None=True, label="Dask scheduler",
+                             doc="address of a Dask scheduler (tcp://host:8786) that runs a rollout's initial "
+                                 "conditions as tasks (same numbers as here); empty: this machine. Its workers must "
+                                 "see the data folder at the same path")

@@ -11,6 +11,7 @@ import torch
 from engine.errors import EngineError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def resolve_device(choice: str) -> torch.device:
@@ -54,3 +55,29 @@ def check_memory(*, required: float, what: str, device: torch.device | str = "cp
     if required > 0.8 * available:
         raise EngineError(f"{what} needs about {required / 2**30:.1f} GiB; {device.type} has "
                           f"{available / 2**30:.1f} GiB available: {fix}")
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The autocast dtype of a network's forward: ``auto`` is bfloat16 on CUDA and full float32 on CPU."""
+    if precision not in PRECISIONS:
+        raise EngineError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+class Accelerated(torch.nn.Module):
+    """A network's forward under bf16 autocast (when asked), with 4-D inputs in channels-last layout on CUDA
+    (what tensor cores read fastest); outputs come back in float32."""
+
+    def __init__(self, net: torch.nn.Module, device: torch.device, precision: str):
+        super().__init__()
+        self.net, self.device_type, self.dtype = net, device.type, autocast_dtype(device, precision)
+        self.channels_last = device.type == "cuda"
+
+    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+            return self.net(x, *args).float()
+

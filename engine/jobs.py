@@ -9,7 +9,9 @@ checks between steps; a worker that has not finished a second later is terminate
 run one at a time per device; CPU jobs start while their threads fit in the cores left to jobs
 (``devices.job_cores``) and wait, ``queued``, otherwise. Workers' OpenMP threads sleep instead of spinning when
 idle, so jobs side by side keep most of their own speed. A training job writes atomic checkpoints, so the same
-job submitted again after a kill resumes from the last one.
+job submitted again after a kill resumes from the last one. A training job with ``"nproc": N`` runs data-parallel
+on N local processes (``engine.distributed``): its worker is rank 0 (events, checkpoints), ranks 1…N−1 are
+helper processes the manager starts, watches (one that dies fails the job) and ends with it.
 
 Job options are plain dicts (picklable): config values by config name, e.g.
 ``{"task": "forecast", "data": "kolmogorov-64-….nc", "out": "runs/si", "model": {...}, "training": {...}}``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -28,6 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from engine.cluster import scheduler_address
 from engine.config import (
     ForecastConfig,
     ForecastSamplerConfig,
@@ -45,6 +49,7 @@ from engine.config import (
 )
 from engine.data.store import DataStore
 from engine.devices import job_cores, worker_threads
+from engine.distributed import free_port, local_rank_environment
 from engine.errors import EngineError
 from engine.openmp import sleep_when_idle
 from engine.pipelines.generate_data import generate_data
@@ -144,7 +149,8 @@ def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
                          data=options["data"], config=config(options, "rollout"),
                          sampler=config(options, "forecast_sampler"), refiner=options.get("refiner"),
                          variable=options.get("variable"), out=options.get("out"), callback=progress,
-                         should_stop=should_stop)
+                         should_stop=should_stop,
+                         scheduler=scheduler_address(options.get("scheduler")))
     if result.rollout.reason == "stopped":
         raise Cancelled
     return {**result.summary, "spectra": result.rollout.spectra.numpy()}
@@ -168,10 +174,34 @@ def _superres(options: dict, emit: Callable, should_stop: Callable) -> dict:
 RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout, "superres": _superres}
 
 
+def rank_threads(options: dict) -> int:
+    """Intra-op threads of each of a job's processes: its threads shared by its ``nproc`` ranks (at least 1)."""
+    return max(1, worker_threads(options.get("threads")) // options.get("nproc", 1))
+
+
+def _join_local_world(options: dict, rank: int) -> None:
+    """Set torchrun's variables for ``rank`` of the job's local world (before any process group starts)."""
+    world = options.get("world")
+    if world:
+        os.environ.update(local_rank_environment(rank=rank, size=world["size"], port=world["port"]))
+
+
+def _helper_rank(options: dict, rank: int) -> None:
+    """Process entry point of rank ``rank`` ≥ 1 of a data-parallel training job: train, report nothing (rank 0
+    does); a failure ends the process with a non-zero code, which fails the job."""
+    torch.set_num_threads(rank_threads(options))
+    _join_local_world(options, rank)
+    train(store=DataStore(options.get("data_dir")), task=options.get("task", "generate"), data=options["data"],
+          out=options["out"], variable=options.get("variable"), noise=config(options, "noise"),
+          schedule=config(options, "schedule"), model=config(options, "model"), training=config(options, "training"),
+          forecast=config(options, "forecast"), pdd=config(options, "pdd"), resume=options.get("resume", True))
+
+
 def _worker(kind: str, options: dict, events, cancel) -> None:
     """Process entry point: run the job, stream throttled events, end with exactly one final event."""
     # leave a core to the caller (the dashboard server stays responsive); oversubscribed OpenMP threads spin
-    torch.set_num_threads(worker_threads(options.get("threads")))
+    torch.set_num_threads(rank_threads(options))
+    _join_local_world(options, 0)
     last = [0.0]
 
     def emit(event: dict) -> None:
@@ -253,6 +283,10 @@ class JobManager:
         """Start a job of ``kind`` (a key of ``RUNNERS``) with plain-dict ``options``."""
         if kind not in RUNNERS:
             raise EngineError(f"job kind must be one of {', '.join(RUNNERS)}, not {kind!r}")
+        nproc = options.get("nproc", 1)
+        if nproc != 1 and (kind != "train" or not isinstance(nproc, int) or nproc < 1):
+            raise EngineError(f"nproc must be a positive integer, and only training runs on several processes "
+                              f"(got {nproc!r} for a {kind} job)")
         job = Job(next(self._ids), kind, dict(options))
         with self._lock:
             self.jobs[job.id] = job
@@ -271,7 +305,7 @@ class JobManager:
         lock = self._device_lock(job.options)
         if lock is not None:
             lock.acquire()
-        threads = 0 if lock is not None else worker_threads(job.options.get("threads"))
+        threads = 0 if lock is not None else min(job_cores(), rank_threads(job.options) * job.options.get("nproc", 1))
         try:
             self._take_cores(job, threads)
             self._run(job)
@@ -297,10 +331,32 @@ class JobManager:
         if job._cancel.is_set():
             job.record({"kind": "cancelled", "reason": "cancelled before it started"})
             return
+        options = self._with_world(job.options)
         events = self._context.Queue()
-        process = self._context.Process(target=_worker, args=(job.kind, job.options, events, job._cancel), daemon=True)
+        process = self._context.Process(target=_worker, args=(job.kind, options, events, job._cancel), daemon=True)
         process.start()
-        job.state, job.process = "running", process
+        helpers = [self._context.Process(target=_helper_rank, args=(options, rank), daemon=True)
+                   for rank in range(1, options.get("nproc", 1))]
+        for helper in helpers:
+            helper.start()
+        job.state, job.process, job.helpers = "running", process, helpers
+        try:
+            self._follow(job, process, events, helpers)
+        finally:
+            for helper in helpers:
+                helper.join(timeout=5 if job.state == "done" else 0.5)
+                if helper.is_alive():
+                    helper.kill()
+        process.join(timeout=5)
+
+    @staticmethod
+    def _with_world(options: dict) -> dict:
+        """The options of a job on several local processes, with the rendezvous its ranks share."""
+        nproc = options.get("nproc", 1)
+        return {**options, "world": {"size": nproc, "port": free_port()}} if nproc > 1 else options
+
+    def _follow(self, job: Job, process, events, helpers: list) -> None:
+        """Record the worker's events until a final one; fail the job when a helper rank dies early."""
         cancelled_at = None
         while job.state not in FINAL:
             try:
@@ -316,13 +372,18 @@ class JobManager:
             elif not process.is_alive() and events.empty():
                 job.record({"kind": "failed", "reason": f"the worker exited with code {process.exitcode} without a "
                                                         f"result"})
-        process.join(timeout=5)
+            else:
+                dead = [rank for rank, helper in enumerate(helpers, 1) if helper.exitcode not in (None, 0)]
+                if dead:
+                    process.terminate()
+                    job.record({"kind": "failed", "reason": f"training rank {dead[0]} of {len(helpers) + 1} exited "
+                                                            f"with code {helpers[dead[0] - 1].exitcode}"})
 
     def kill(self, job: Job) -> None:
         """End a job's worker at once, as a crash would (training resumes from its last checkpoint)."""
-        process = getattr(job, "process", None)
-        if process is not None:
-            process.kill()
+        for process in [getattr(job, "process", None), *getattr(job, "helpers", [])]:
+            if process is not None:
+                process.kill()
 
     def active(self) -> list[Job]:
         return [job for job in self.jobs.values() if job.state not in FINAL]

@@ -1,8 +1,9 @@
-"""The training loop shared by every task (``engine.tasks``): minimize ``task.loss(net, batch, generator)``.
+"""The training loop shared by every task (``engine.tasks``): minimize ``task.loss(net, task.draw(batch, …))``.
 
 AdamW with warm-up and cosine decay, EMA weights for sampling, atomic checkpoints that carry every config and
-the task's data statistics, resume from the last checkpoint, progress through a callback. The layers are
-drawn in docs/architecture.md.
+the task's data statistics, resume from the last checkpoint, progress through a callback. Under ``torchrun`` the
+network is wrapped in DistributedDataParallel and every rank trains on its share of the same global batch
+(``engine.distributed``); rank 0 alone writes checkpoints and reports. The layers: docs/architecture.md.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import torch
 import engine
 from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.config import ModelConfig, TrainingConfig, options
-from engine.devices import resolve_device
+from engine.devices import Accelerated, resolve_device
+from engine.distributed import World
 from engine.errors import EngineError
 from engine.models import build_unet
 
@@ -41,17 +43,27 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step
             e.lerp_(p, 1 - d)
 
 
+def _quiet(event: dict) -> None:
+    """The callback of ranks other than 0: they report nothing."""
+
+
 class Trainer:
-    """One training run of a task's network, writing ``out_dir/checkpoint.pt``; ``run()`` resumes from it."""
+    """One training run of a task's network, writing ``out_dir/checkpoint.pt``; ``run()`` resumes from it. In a
+    ``world`` of several processes each trains on its share of the global batch ``training.batch_size``."""
 
     def __init__(self, task, model: ModelConfig, training: TrainingConfig, out_dir: str | Path,
-                 callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None):
+                 callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
+                 world: World = World()):
         if model.kind != "unet":
             raise EngineError("only the 'unet' model is trained; the analytic model needs no training")
+        if training.batch_size % world.size:
+            raise EngineError(f"--batch-size {training.batch_size} (the global batch) does not split evenly over "
+                              f"{world.size} processes; use a multiple of {world.size}")
         self.task, self.model_config, self.training_config = task, options(model), options(training)
-        self.training, self.out_dir = training, Path(out_dir)
-        self.callback, self.should_stop = callback or (lambda event: None), should_stop or (lambda: False)
-        self.device = resolve_device(training.device)
+        self.training, self.out_dir, self.world = training, Path(out_dir), world
+        self.callback = (callback or _quiet) if world.is_main else _quiet
+        self.should_stop = should_stop or (lambda: False)
+        self.device = world.device(resolve_device(training.device))
         with torch.random.fork_rng(devices=[]):  # seeded initialization without touching the caller's RNG
             torch.manual_seed(training.seed)
             self.net = build_unet(model.size, in_channels=task.in_channels,
@@ -59,7 +71,20 @@ class Trainer:
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
         self.step, self.history = 0, []
-        self.generator = torch.Generator(device=self.device).manual_seed(training.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(training.seed)  # the same on every rank
+
+    def _model(self) -> torch.nn.Module:
+        """The network the loss calls: under the precision asked for and channels-last on CUDA (``Accelerated``),
+        in DistributedDataParallel when several processes train (gradients averaged over ranks), compiled when
+        asked. Checkpoints keep ``self.net``'s own weights."""
+        cfg, device = self.training, self.device
+        if device.type == "cuda":
+            self.net.to(memory_format=torch.channels_last)
+        model = Accelerated(self.net, device, cfg.precision)
+        if self.world.distributed:
+            device_ids = [device.index] if device.type == "cuda" else None
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        return torch.compile(model) if cfg.compile else model
 
     @property
     def checkpoint_path(self) -> Path:
@@ -88,33 +113,53 @@ class Trainer:
         self.generator.set_state(state["rng_state"].cpu())
         self.step, self.history = state["step"], [list(h) for h in state["history"]]
 
+    def _stop_requested(self, start: float) -> bool:
+        """Stopped by the caller or out of time, as rank 0 sees it (every rank stops at the same step)."""
+        limit = self.training.max_seconds
+        stop = self.should_stop() or (limit is not None and time.monotonic() - start > limit)
+        return self.world.agree(stop, self.device)
+
+    def _save(self, path: Path) -> None:
+        if self.world.is_main:
+            save_checkpoint(self._payload(), path)
+
+    def train_step(self, model: torch.nn.Module) -> torch.Tensor:
+        """One optimizer step on this rank's share of a fresh global batch, then the EMA; returns the loss (on the
+        device: no host sync)."""
+        cfg = self.training
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * _lr_factor(self.step, cfg.steps)
+        loss = self.task.loss(model, self.world.share(self.task.draw(cfg.batch_size, self.generator)))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        _ema_update(self.ema, self.net, cfg.ema_decay, self.step)
+        self.step += 1
+        return loss.detach()
+
     def run(self, resume: bool = True) -> Path:
         """Train to ``training.steps`` (or until stopped or out of time); returns the checkpoint path."""
         if resume and self.checkpoint_path.exists():
             self._resume()
             self.callback({"kind": "resumed", "step": self.step, "steps": self.training.steps})
-        cfg, device = self.training, self.device
+        cfg, device, world = self.training, self.device, self.world
         self.task.to(device)
+        model = self._model()
+        self.callback({"kind": "started", "world_size": world.size, "backend": world.backend,
+                       "device": str(device), "step": self.step})
         start, running, count = time.monotonic(), torch.zeros((), device=device), 0
         last_log, last_step = start, self.step
         while self.step < cfg.steps:
-            for group in self.optimizer.param_groups:
-                group["lr"] = cfg.lr * _lr_factor(self.step, cfg.steps)
-            loss = self.task.loss(self.net, cfg.batch_size, self.generator)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            _ema_update(self.ema, self.net, cfg.ema_decay, self.step)
-            self.step += 1
-            running, count = running + loss.detach(), count + 1
-            stop = self.should_stop() or (cfg.max_seconds is not None and time.monotonic() - start > cfg.max_seconds)
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps or stop:
+            running, count = running + self.train_step(model), count + 1
+            at_log = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            stop = self._stop_requested(start) if at_log or not world.distributed else False
+            if at_log or stop:
                 now = time.monotonic()
-                mean_loss = float(running) / count
+                mean_loss = float(world.mean(running)) / count
                 if not math.isfinite(mean_loss):
-                    save_checkpoint(self._payload(), self.out_dir / "diverged.pt")
+                    self._save(self.out_dir / "diverged.pt")
                     raise EngineError(f"training diverged at step {self.step} (loss {mean_loss}); "
                                       "lower the learning rate or check the data")
                 self.history.append([self.step, mean_loss])
@@ -123,7 +168,7 @@ class Trainer:
                                "steps_per_second": (self.step - last_step) / max(now - last_log, 1e-9)})
                 running, count, last_log, last_step = torch.zeros((), device=device), 0, now, self.step
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps or stop:
-                save_checkpoint(self._payload(), self.checkpoint_path)
+                self._save(self.checkpoint_path)
                 self.callback({"kind": "checkpoint", "step": self.step, "path": str(self.checkpoint_path)})
             if stop:
                 break

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "app")
 # imports allowed inside functions, each for a stated reason: optional or slow to import, needed only on one path
 LAZY = {"imageio_ffmpeg": "optional (the video extra), only for MP4 export",
-        "datashader": "≈ 2 s to import, only for fields wider than their figure"}
+        "datashader": "≈ 2 s to import, only for fields wider than their figure",
+        "distributed": "optional (the cluster extra), ≈ 1 s to import, only with a Dask scheduler"}
 GUI = ("app", "panel", "bokeh", "holoviews")
 
 

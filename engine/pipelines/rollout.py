@@ -4,10 +4,14 @@ One request, one direction: ``run_rollout`` loads the test data and the emulator
 (grid and Δt), rolls the ensemble out (``engine.rollout``, refined by ``engine.refine`` when asked), evaluates
 VRMSE, band errors, C(τ) and R(t), and writes the netCDF. The CLI adds parsing, a job adds events; neither
 re-dispatches. See docs/architecture.md.
+
+The ensemble is made of parts, one per initial condition j, whose noise is seeded ``seed + j``: the parts run one
+after another here, or as tasks on a Dask cluster (``engine.cluster``) with the same numbers bit for bit.
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,6 +20,7 @@ import torch
 import xarray as xr
 
 from engine.checkpoints import load_checkpoint
+from engine.cluster import map_parts
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.sequences import Trajectories, check_time_step, load_trajectories, snapshot_spacing
 from engine.data.store import DataStore, provenance, write_dataset
@@ -39,6 +44,7 @@ class Emulator:
     truth: Tensor
     lead: int
     model: object
+    generator: torch.Generator  # the noise of ``step``: reseeded per part
     size: str = "tiny"  # the U-Net size, for the memory estimate
 
 
@@ -72,7 +78,8 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
                         checkpoint=checkpoint, store=store)
         coarse = model.coarse_grain(model.normalize(truth), config.lam, torch.Generator().manual_seed(sampler.seed))
         stepper = model.stepper(config.lam, noise=sampler.method == "si_em", generator=generator)
-        return Emulator(step=stepper, truth=model.denormalize(coarse), lead=1, model=model, size=size)
+        return Emulator(step=stepper, truth=model.denormalize(coarse), lead=1, model=model, generator=generator,
+                        size=size)
     if config.lam > 0:
         raise EngineError(f"λ = {config.lam}: only PDD predictors (train --task pdd) simulate coarse-grained fields")
     forecaster = load_forecaster(path, device)
@@ -81,7 +88,7 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
     check_time_step(trained_dt=forecaster.dt, data_dt=trajectories.dt, n=trajectories.n,
                     data_name=trajectories.source, checkpoint=checkpoint, store=store)
     return Emulator(step=lambda x: forecaster.step(x, sampler, generator), truth=truth, lead=forecaster.lead,
-                    model=forecaster, size=size)
+                    model=forecaster, generator=generator, size=size)
 
 
 def check_rollout_request(*, store: DataStore, checkpoint: str, data: str) -> None:
@@ -134,25 +141,33 @@ def rollout_dataset(result: Rollout, *, dt: float, variable: str, config: Rollou
                          refined_steps=len(result.refined), **attrs))
 
 
-def with_truth_preview(callback: Callable[[dict], None], truth: Tensor, config: RolloutConfig,
-                       lead: int) -> Callable[[dict], None]:
-    """Progress events that also carry the truth member 0 is judged against at that step (None past its end)."""
+def with_truth_preview(callback: Callable[[dict], None], truth: Tensor, config: RolloutConfig, lead: int,
+                       part: int = 0) -> Callable[[dict], None]:
+    """Progress events that also carry the truth the part's first member is judged against at that step (None
+    past its end) and which part (initial condition) they come from."""
     def report(event: dict) -> None:
         index = config.start + event["step"] * lead
-        callback({**event, "truth": truth[0, index].float().cpu() if index < truth.shape[1] else None})
+        callback({**event, "part": part, "parts": config.initial_conditions,
+                  "truth": truth[part, index].float().cpu() if index < truth.shape[1] else None})
 
     return report
 
 
-def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig,
-                sampler: ForecastSamplerConfig, refiner: str | None = None, variable: str | None = None,
-                out: str | None = None, overwrite: bool = False, callback: Callable[[dict], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> RolloutResult:
-    """Roll the emulator at ``checkpoint`` out from the trajectories ``data`` (names in the data folder ``store``).
+@dataclass
+class Prepared:
+    """What every part of one rollout request shares: the request, the test data, the emulator and refiner."""
 
-    With a ``refiner`` and ``config.refine_every`` = 0 it refines every step.
-    """
-    target = out and store.output_path(out, inputs=(data, checkpoint, refiner), overwrite=overwrite)
+    config: RolloutConfig
+    sampler: ForecastSamplerConfig
+    trajectories: Trajectories
+    emulator: Emulator
+    refine: object
+    device: torch.device
+
+
+def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig, sampler: ForecastSamplerConfig,
+            refiner: str | None, variable: str | None) -> Prepared:
+    """Load the test data, the emulator and the refiner, and check that the request fits them and memory."""
     device = resolve_device(config.device)
     trajectories = load_trajectories(store.path(data), variable)
     emulator = load_emulator(store=store, checkpoint=checkpoint, trajectories=trajectories, config=config,
@@ -160,20 +175,96 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     refine = load_refiner(store.path(refiner), device, renoise=config.renoise) if refiner else None
     if refine is not None and config.refine_every == 0:
         config = RolloutConfig(**{**options(config), "refine_every": 1})
-    truth, lead = emulator.truth, emulator.lead
+    initial_conditions(emulator.truth, config)  # the initial conditions and the start exist
     ensemble = config.members * config.initial_conditions
     saved = config.steps // config.save_every + 1
     per_member = 4.0 * saved * trajectories.n**2 + activation_bytes(emulator.size, trajectories.n**2) / 4
     check_memory(required=ensemble * per_member,
                  what=f"a rollout of {ensemble} members", device=device,
                  fix="use fewer --members or --initial-conditions, or a larger --save-every")
-    report = callback and with_truth_preview(callback, truth, config, lead)
-    result = rollout(emulator.step, initial_conditions(truth, config).to(device), config, data_std=trajectories.std,
-                     refiner=refine, callback=report, should_stop=should_stop)
+    return Prepared(config, sampler, trajectories, emulator, refine, device)
+
+
+@dataclass
+class Part:
+    """One initial condition's members rolled out, and the network evaluations they took."""
+
+    rollout: Rollout
+    nfe: int
+
+
+def roll_initial_condition(prepared: Prepared, part: int, callback: Callable[[dict], None] | None = None,
+                           should_stop: Callable[[], bool] | None = None) -> Part:
+    """The ``config.members`` members started from initial condition ``part``, with noise seeded ``seed + part``
+    (the emulator's sampler and the refiner alike)."""
+    emulator, config = prepared.emulator, prepared.config
+    nfe = emulator.model.nfe
+    emulator.generator.manual_seed(prepared.sampler.seed + part)
+    if prepared.refine is not None:
+        prepared.refine.generator.manual_seed(part)
+    one = RolloutConfig(**{**options(config), "initial_conditions": 1})
+    start = initial_conditions(emulator.truth[part: part + 1], one).to(prepared.device)
+    report = callback and with_truth_preview(callback, emulator.truth, config, emulator.lead, part)
+    result = rollout(emulator.step, start, one, data_std=prepared.trajectories.std, refiner=prepared.refine,
+                     callback=report, should_stop=should_stop)
+    return Part(result, emulator.model.nfe - nfe)
+
+
+def roll_part(*, root: str, checkpoint: str, data: str, config: dict, sampler: dict, refiner: str | None,
+              variable: str | None, part: int) -> Part:
+    """One part of a rollout as a cluster task: loads what it needs from the (shared) data folder ``root``."""
+    torch.set_num_threads(1)  # a Dask worker runs one task per thread
+    prepared = prepare(store=DataStore(root), checkpoint=checkpoint, data=data, config=RolloutConfig(**config),
+                       sampler=ForecastSamplerConfig(**sampler), refiner=refiner, variable=variable)
+    return roll_initial_condition(prepared, part)
+
+
+def combine(parts: list[Rollout]) -> Rollout:
+    """One ensemble from its parts: members in part order, cut where the part that stopped first stopped (as one
+    batch stops at its first bad member); spectra averaged over the parts (equal member counts)."""
+    first = min(parts, key=lambda part: part.steps_done)
+    done = first.steps_done
+    saved_steps = [step for step in parts[0].saved_steps if step <= done]
+    states = torch.cat([part.states[:, : len(saved_steps)] for part in parts])
+    spectra = torch.stack([part.spectra[: done + 1] for part in parts]).mean(0)
+    return Rollout(states=states, saved_steps=saved_steps, spectra=spectra, steps_done=done,
+                   blowup_step=first.blowup_step, reason=first.reason, seconds=sum(part.seconds for part in parts),
+                   refined=sorted({step for part in parts for step in part.refined if step <= done}))
+
+
+def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig,
+                sampler: ForecastSamplerConfig, refiner: str | None = None, variable: str | None = None,
+                out: str | None = None, overwrite: bool = False, callback: Callable[[dict], None] | None = None,
+                should_stop: Callable[[], bool] | None = None, scheduler: str | None = None) -> RolloutResult:
+    """Roll the emulator at ``checkpoint`` out from the trajectories ``data`` (names in the data folder ``store``),
+    here or, with a ``scheduler`` address, one initial condition per task on that Dask cluster.
+
+    With a ``refiner`` and ``config.refine_every`` = 0 it refines every step.
+    """
+    target = out and store.output_path(out, inputs=(data, checkpoint, refiner), overwrite=overwrite)
+    prepared = prepare(store=store, checkpoint=checkpoint, data=data, config=config, sampler=sampler,
+                       refiner=refiner, variable=variable)
+    config, trajectories, emulator = prepared.config, prepared.trajectories, prepared.emulator
+    truth, lead = emulator.truth, emulator.lead
+    wall = time.perf_counter()
+    if scheduler is None:
+        parts = []
+        for part in range(config.initial_conditions):
+            parts.append(roll_initial_condition(prepared, part, callback, should_stop))
+            if parts[-1].rollout.reason == "stopped":  # judge the parts that ran
+                config = RolloutConfig(**{**options(config), "initial_conditions": len(parts)})
+                break
+    else:
+        request = {"root": str(store.root), "checkpoint": checkpoint, "data": data, "config": options(config),
+                   "sampler": options(sampler), "refiner": refiner, "variable": variable}
+        parts = map_parts(roll_part, [{**request, "part": part} for part in range(config.initial_conditions)],
+                          address=scheduler)
+    result = combine([part.rollout for part in parts])
+    result.seconds = time.perf_counter() - wall
     summary = {**evaluate(result, truth, config, lead), **statistics(result, truth, config, trajectories.dt, lead),
                "blowup_step": result.blowup_step, "stop_reason": result.reason, "steps_done": result.steps_done,
-               "seconds": round(result.seconds, 4), "nfe": emulator.model.nfe, "refined_steps": len(result.refined),
-               "out": out}
+               "seconds": round(result.seconds, 4), "nfe": sum(part.nfe for part in parts),
+               "refined_steps": len(result.refined), "out": out}
     if out:
         dataset = rollout_dataset(result, dt=trajectories.dt * lead, variable=trajectories.variable, config=config,
                                   truth=truth_frames(truth, result.saved_steps, config, lead),

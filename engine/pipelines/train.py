@@ -1,6 +1,8 @@
 """``train``: fit a task's network on a dataset into ``runs/<name>/checkpoint.pt``, resumable, with live events.
 
-The tasks (what is learned) are ``engine.tasks``; the loop is ``engine.training.Trainer``. With ``previews`` the
+The tasks (what is learned) are ``engine.tasks``; the loop is ``engine.training.Trainer``. Started by ``torchrun``
+it trains data-parallel over the launched processes (``engine.distributed``); ``launch_local_ranks`` starts the
+helper ranks of a job that asked for several local processes. With ``previews`` the
 callback also gets, at every checkpoint, what the model does now: a field and its spectrum beside the data's.
 See docs/architecture.md.
 """
@@ -26,6 +28,7 @@ from engine.config import (
 from engine.data.store import DataStore
 from engine.devices import check_memory, resolve_device
 from engine.diagnostics import spectra
+from engine.distributed import joined
 from engine.errors import EngineError
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup, generate_samples
@@ -39,11 +42,13 @@ PREVIEW_SAMPLES, PREVIEW_STEPS = 4, 8  # a generator's preview: 4 samples, 8 Eul
 
 @dataclass
 class TrainResult:
-    """Where the checkpoint is, the step reached, and the loss history ``[[step, loss], …]``."""
+    """Where the checkpoint is, the step reached, the loss history ``[[step, loss], …]`` and this process's rank
+    (only rank 0 writes)."""
 
     checkpoint: Path
     step: int
     history: list
+    rank: int = 0
 
 
 def mean_spectrum(fields: torch.Tensor, ndim: int) -> np.ndarray:
@@ -88,11 +93,15 @@ def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfi
         if previews and event["kind"] == "checkpoint":
             report({"kind": "preview", "step": event["step"], **model_preview(learned, Path(event["path"]))})
 
-    pixels = learned.data.fields.shape[-1] ** learned.spatial_dims
-    windows = getattr(learned, "frames", 2)  # a PDD batch holds whole sequences
-    check_memory(required=training.batch_size * windows * activation_bytes(model.size, pixels),
-                 what=f"training a {model.size} U-Net at batch {training.batch_size}",
-                 device=resolve_device(training.device), fix="lower --batch-size or --model-size")
-    trainer = Trainer(learned, model, training, store.path(out), on_event, should_stop)
-    path = trainer.run(resume=resume)
-    return TrainResult(path, trainer.step, trainer.history)
+    device = resolve_device(training.device)
+    with joined(device) as world:
+        pixels = learned.data.fields.shape[-1] ** learned.spatial_dims
+        windows = getattr(learned, "frames", 2)  # a PDD batch holds whole sequences
+        share = -(-training.batch_size // world.size)
+        per_process = " per process" if world.size > 1 else ""
+        check_memory(required=share * windows * activation_bytes(model.size, pixels),
+                     what=f"training a {model.size} U-Net at batch {share}{per_process}",
+                     device=world.device(device), fix="lower --batch-size or --model-size")
+        trainer = Trainer(learned, model, training, store.path(out), on_event, should_stop, world)
+        path = trainer.run(resume=resume)
+    return TrainResult(path, trainer.step, trainer.history, world.rank)

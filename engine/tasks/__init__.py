@@ -1,5 +1,6 @@
-"""Training tasks: what a network learns from a dataset, as ``loss(net, batch, generator)`` plus the metadata a
-checkpoint records (``describe()``). The loop that minimizes any of them is ``engine.training.Trainer``.
+"""Training tasks: what a network learns from a dataset, as ``draw(batch, generator)`` (everything random in a
+batch, batch-first, so data-parallel ranks can split it) and ``loss(net, drawn)``, plus the metadata a checkpoint
+records (``describe()``). The loop that minimizes any of them is ``engine.training.Trainer``.
 
 generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a model
 of the stationary distribution that refines rollouts); forecast, noise_baseline, pointwise: the emulators of

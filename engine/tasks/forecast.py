@@ -47,19 +47,25 @@ class ForecastTask:
         offsets = torch.arange(0, self.horizon + 1, self.config.lead, device=self.device)
         return self.fields[i[:, None], t0[:, None] + offsets[None, :]]
 
-    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> Tensor:
+    def draw(self, batch: int, generator: torch.Generator) -> tuple:
+        """Everything random in a batch, batch-first: the windows, and for the flows times t and noise z."""
         window = self.windows(batch, generator)
         if self.kind == "pointwise":
-            return unrolled_mse(net, window)
-        x, y = window[:, 0], window[:, 1]
+            return (window,)
         t = torch.rand(batch, generator=generator, device=self.device)
-        z = torch.randn(x.shape, generator=generator, device=self.device)
+        return window, t, torch.randn(window[:, 0].shape, generator=generator, device=self.device)
+
+    def loss(self, net: torch.nn.Module, drawn: tuple) -> Tensor:
+        """The unrolled MSE (pointwise) or ``½ mean |b_θ(t, x, I_t) − target|²`` over a drawn batch."""
+        if self.kind == "pointwise":
+            return unrolled_mse(net, drawn[0])
+        window, t, z = drawn
+        x, y = window[:, 0], window[:, 1]
         if self.kind == "forecast":  # antithetic pair ±z in one batch
             x, y, t, z = torch.cat([x, x]), torch.cat([y, y]), torch.cat([t, t]), torch.cat([z, -z])
             interpolant, target = si_interpolant(x, y, z, t, self.config.sigma)
         else:
             tb = t[:, None, None]
             interpolant, target = (1 - tb) * z + tb * y, y - z
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            prediction = net(torch.stack([x, interpolant], 1), t)[:, 0]
+        prediction = net(torch.stack([x, interpolant], 1), t)[:, 0]
         return 0.5 * torch.mean((prediction.float() - target) ** 2)

@@ -78,15 +78,20 @@ class GenerativeTask:
                 "data": {"n": self.data.n, "scale": self.problem.scale, "spectrum": self.data.spectrum.cpu(),
                          "variable": self.data.variable, "source": self.data_source}}
 
-    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> torch.Tensor:
+    def draw(self, batch: int, generator: torch.Generator) -> tuple:
+        """Everything random in a batch, batch-first: data x1, noise x0, times t, and z (``None`` when γ ≡ 0)."""
         x1 = self.fields[torch.randint(self.fields.shape[0], (batch,), generator=generator, device=self.device)]
         x0 = sample_noise(self.noise_power, batch, generator)
         t = T_EPS + (1 - 2 * T_EPS) * torch.rand(batch, generator=generator, device=self.device, dtype=torch.float64)
-        c = self.problem.schedule(t)
         z = torch.randn(x1.shape, generator=generator, device=self.device) if self.uses_gamma else None
+        return x1, x0, t, z
+
+    def loss(self, net: torch.nn.Module, drawn: tuple) -> torch.Tensor:
+        """``mean |W (b_θ(t, x_t) − (α' x0 + β' x1 + γ' z))|²`` over a drawn batch (W: the spectral weights)."""
+        x1, x0, t, z = drawn
+        c = self.problem.schedule(t)
         xt, target = interpolate(c, x0, x1, z), velocity_target(c, x0, x1, z)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            prediction = net(xt[:, None], t.float())[:, 0]
+        prediction = net(xt[:, None], t.float())[:, 0]
         residual = prediction.float() - target
         if self.spectral_weight > 0:
             residual = apply_modal(residual, self.weights)

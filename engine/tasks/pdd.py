@@ -49,12 +49,16 @@ class PDDTask:
         t0 = torch.randint(length - self.frames + 1, (batch,), generator=generator, device=self.device)
         return self.fields[i[:, None], t0[:, None] + torch.arange(self.frames, device=self.device)[None]]
 
-    def loss(self, net: torch.nn.Module, batch: int, generator: torch.Generator) -> Tensor:
+    def draw(self, batch: int, generator: torch.Generator) -> tuple:
+        """Everything random in a batch, batch-first: levels λ and the sequences coarse-grained to them."""
         lam = torch.rand(batch, generator=generator, device=self.device)
         lam = lam**2 if self.config.lam_sampling == "quadratic" else lam
-        x = forward_sample(self.sequences(batch, generator), lam, self.process, generator)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            prediction = increments(net, x, lam, self.window)
+        return lam, forward_sample(self.sequences(batch, generator), lam, self.process, generator)
+
+    def loss(self, net: torch.nn.Module, drawn: tuple) -> Tensor:
+        """``mean(((x_{n+1} − x_n) − F_θ(x_n; λ))² / mean_k Q_k(λ))`` over a drawn batch."""
+        lam, x = drawn
+        prediction = increments(net, x, lam, self.window)
         residual = (x[:, 1:] - x[:, :-1]) - prediction
         variance = mean_variance(self.process, lam, self.data.n).float()
         return torch.mean(residual.pow(2).flatten(1) / variance[:, None])

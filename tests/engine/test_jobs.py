@@ -4,6 +4,7 @@ import time
 import pytest
 
 from engine.data.store import DataStore
+from engine.errors import EngineError
 from engine.jobs import JobManager
 
 GRF = {"kind": "grf", "grf": {"size": 16, "count": 64, "seed": 1}, "name": "g.nc"}
@@ -93,3 +94,21 @@ def test_cpu_jobs_beyond_the_cores_wait_queued_and_start_when_cores_free(folder)
     first.cancel()
     assert second.wait(60) and second.state == "done", second.reason
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"  # what the spawned workers inherit
+
+
+def test_a_training_job_on_two_local_processes_trains_data_parallel(jobs, folder):
+    """nproc 2: the worker is rank 0 of a gloo world, a helper rank trains beside it, the usual checkpoint."""
+    options = {**_train_options(folder, steps=6), "out": "runs/two", "nproc": 2, "previews": False}
+    job = jobs.submit("train", options)
+    assert job.wait(120) and job.state == "done", job.reason
+    started = next(e for e in job.events if e["kind"] == "started")
+    assert started["world_size"] == 2 and started["backend"] == "gloo"
+    assert job.result["step"] == 6 and (folder / "runs" / "two" / "checkpoint.pt").exists()
+    for helper in job.helpers:
+        helper.join(10)
+    assert [helper.exitcode for helper in job.helpers] == [0]  # the helper rank finished cleanly
+
+
+def test_a_job_on_several_processes_must_be_training(jobs, folder):
+    with pytest.raises(EngineError, match="only training runs on several processes"):
+        jobs.submit("rollout", {"nproc": 2})

@@ -1,0 +1,95 @@
+"""Ensembles on a Dask cluster (engine.cluster): a LocalCluster of two single-threaded worker processes rolls out
+the same ensemble as this process, bit for bit."""
+import time
+
+import pytest
+import torch
+
+from app.jobs_view import JobsView
+from engine.cluster import SCHEDULER_VARIABLE, map_parts, scheduler_address
+from engine.config import ClusterConfig, ForecastSamplerConfig, RolloutConfig
+from engine.data.catalog import builtin_test_data, install_defaults
+from engine.data.store import DataStore
+from engine.errors import EngineError
+from engine.jobs import JobManager
+from engine.pipelines.rollout import run_rollout
+
+distributed = pytest.importorskip("distributed")
+CHECKPOINT = "runs/shipped-si-forecaster/checkpoint.pt"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    store = DataStore(tmp_path_factory.mktemp("cluster"))
+    install_defaults(store)
+    return store
+
+
+def _roll(store: DataStore, scheduler: str | None):
+    return run_rollout(store=store, checkpoint=CHECKPOINT, data=builtin_test_data(store, CHECKPOINT),
+                       config=RolloutConfig(steps=6, members=2, initial_conditions=3, device="cpu"),
+                       sampler=ForecastSamplerConfig(method="si_em", steps=2, seed=5), scheduler=scheduler)
+
+
+def test_a_rollout_on_two_dask_workers_equals_the_local_one_bit_for_bit(store, cluster):
+    """Three initial conditions × two members of the stochastic sampler (noise seeded per initial condition), here
+    at the workers' one intra-op thread: CPU kernels split their sums by thread count (2 threads differ by 3e-5)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local, remote = _roll(store, None), _roll(store, cluster.scheduler_address)
+    finally:
+        torch.set_num_threads(threads)
+    assert local.rollout.states.shape == (6, 7, 64, 64)
+    assert torch.equal(local.rollout.states, remote.rollout.states)
+    assert torch.equal(local.rollout.spectra, remote.rollout.spectra)
+    assert local.summary["vrmse"] == remote.summary["vrmse"] and local.summary["nfe"] == remote.summary["nfe"] == 36
+    assert not torch.equal(local.rollout.states[0], local.rollout.states[1])  # the members' noise differs
+
+
+def _square(*, x: int) -> int:
+    if x < 0:
+        raise EngineError(f"x = {x} is negative")
+    return x * x
+
+
+def test_parts_come_back_in_order_and_a_failing_part_fails_the_request(cluster):
+    arrived = []
+    parts = [{"x": x} for x in range(5)]
+    assert map_parts(_square, parts, address=cluster.scheduler_address,
+                     on_result=lambda i, r: arrived.append(i)) == [0, 1, 4, 9, 16]
+    assert sorted(arrived) == list(range(5))
+    assert map_parts(_square, parts, address=None) == [0, 1, 4, 9, 16]
+    with pytest.raises(EngineError, match="x = -1 is negative"):
+        map_parts(_square, [{"x": 2}, {"x": -1}], address=cluster.scheduler_address)
+
+
+def test_the_scheduler_comes_from_the_flag_or_the_environment(monkeypatch):
+    monkeypatch.delenv(SCHEDULER_VARIABLE, raising=False)
+    assert scheduler_address(None) is None
+    monkeypatch.setenv(SCHEDULER_VARIABLE, "tcp://10.0.0.5:8786")
+    assert scheduler_address(None) == "tcp://10.0.0.5:8786"
+    assert scheduler_address("tcp://127.0.0.1:9000") == "tcp://127.0.0.1:9000"
+    with pytest.raises(EngineError, match="needs a protocol, e.g. tcp://10.0.0.5:8786"):
+        scheduler_address("10.0.0.5:8786")
+
+
+def test_the_jobs_tab_checks_the_scheduler_and_links_its_dashboard(cluster, store):
+    """The dashboard's setting: a bad address is refused at once, a live one gives the cluster's dashboard link."""
+    settings = ClusterConfig(scheduler="127.0.0.1:8786")
+    view = JobsView(JobManager(), store, settings)
+    view.check_cluster()
+    assert "needs a protocol" in view.cluster_status.object
+    settings.scheduler = cluster.scheduler_address
+    view.check_cluster()
+    deadline = time.monotonic() + 20
+    while "cluster dashboard" not in view.cluster_status.object and time.monotonic() < deadline:
+        time.sleep(0.1)
+        view.refresh()
+    assert f"Rollouts run on **{cluster.scheduler_address}**" in view.cluster_status.object
