@@ -113,7 +113,8 @@ class Studio(pn.viewable.Viewer):
         self.dataset_info = pn.pane.Markdown("", name="dataset-info", **STRETCH)
         self.working = pn.indicators.LoadingSpinner(value=False, size=20, name="working", visible=False)
         self.mapper = shared_mapper(1.0)  # the generation views' fields share one colour range
-        self.new_data_view = NewDataView(self.store, manager(), self._dataset_created)
+        self.new_data_view = NewDataView(self.store, manager(), self._dataset_created,
+                                         scheduler=lambda: self.cluster.scheduler)
         self.sidebar, self.sidebar_tab = pn.Column(**STRETCH), None
         self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
         self.panes = {name: pn.Column(pn.pane.Markdown(f"Opening {name}…"), min_height=300, **STRETCH)

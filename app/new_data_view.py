@@ -34,9 +34,10 @@ class NewDataView(JobView):
     status_name, idle_text = "new-data-status", "Generate a dataset, or import a netCDF file of fields (…, y, x)."
     generator = param.Selector(default="grf", objects=list(GENERATORS), doc="which solver makes the data")
 
-    def __init__(self, store: DataStore, jobs: JobManager, created: Callable[[str], None], **params):
+    def __init__(self, store: DataStore, jobs: JobManager, created: Callable[[str], None], *,
+                 scheduler: Callable[[], str | None] = lambda: None, **params):
         super().__init__(jobs, **params)
-        self.store, self.created = store, created
+        self.store, self.created, self.scheduler = store, created, scheduler
         self.configs = {kind: cls(name=kind, **SMALL[kind]) for kind, cls in GENERATORS.items()}
         self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=250)
         self.upload.param.watch(self._uploaded, "value")
@@ -45,7 +46,7 @@ class NewDataView(JobView):
         self.import_bytes(self.upload.filename, event.new)
 
     def options(self) -> dict:
-        return {"kind": self.generator, "data_dir": str(self.store.root),
+        return {"kind": self.generator, "data_dir": str(self.store.root), "scheduler": self.scheduler() or None,
                 self.generator: {k: v for k, v in options(self.configs[self.generator]).items() if k not in HIDDEN}}
 
     def _show_progress(self, events: list[dict]) -> None:

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         generator.add_argument("--out", help="dataset name in the data folder, .nc or .zarr "
                                              "(default: a name encoding the parameters, reused if present)")
         add_overwrite(generator)
+        if kind != "grf":
+            add_scheduler(generator, "the trajectories (shares of the same seeded batch)")
     coarse = kinds.add_parser("coarse", help="coarse-grain a dataset at diffusion scale λ (both the noisy sample "
                                              "and its deterministic part e^(μλ)x)")
     coarse.add_argument("--data", required=True, help="dataset name in the data folder")
@@ -235,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--quick", action="store_true", help="the smallest sizes (about a minute on 2 cores)")
     claims.add_argument("--json", action="store_true", help="print a JSON list of {paper, claim, paper_figure, ours, "
                                                             "holds}")
+    add_scheduler(claims, "one task per claim")
 
     animate = commands.add_parser("animate",
                                   help="write a rollout as a GIF or MP4: the emulated field beside the truth")
@@ -277,7 +280,8 @@ class _ProgressBar:
 def _generate(args, store: DataStore) -> None:
     with _ProgressBar("save") as report:
         result = generate_data(store=store, config=config_from_args(args, GENERATORS[args.kind]), name=args.out,
-                               overwrite=args.overwrite, callback=report)
+                               overwrite=args.overwrite, callback=report,
+                               scheduler=None if args.kind == "grf" else scheduler_address(args.scheduler))
     print(f"{result.name} is already in {store.root} (same parameters)" if result.reused
           else f"wrote {result.name} in {store.root}")
 
@@ -384,7 +388,8 @@ def _export(args) -> None:
 
 def _claims(args) -> None:
     with _ProgressBar("claim") as bar:
-        rows = run_claims(store=DataStore(args.data_dir), quick=args.quick, callback=None if args.json else bar)
+        rows = run_claims(store=DataStore(args.data_dir), quick=args.quick, callback=None if args.json else bar,
+                          scheduler=scheduler_address(args.scheduler))
     if args.json:
         print(json.dumps([row.as_dict() for row in rows]))
         return

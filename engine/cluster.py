@@ -9,7 +9,12 @@ module only names the address and maps a function over the parts. README.md ("Sc
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 from typing import Callable, Iterable
+
+import numpy as np
+import xarray as xr
 
 from engine.errors import EngineError
 
@@ -32,6 +37,13 @@ def _dask():
     except ImportError:
         raise EngineError("running on a cluster needs Dask: pip install 'emulator-studio[cluster]'") from None
     return distributed
+
+
+def _lazy_zeros(shape: tuple, dtype, chunks: tuple):
+    """A dask array of zeros (nothing allocated): the template of a zarr store written in shares."""
+    import dask.array
+
+    return dask.array.zeros(shape, dtype=dtype, chunks=chunks)
 
 
 def connect(address: str):
@@ -71,3 +83,58 @@ def map_parts(function: Callable, parts: Iterable[dict], *, address: str | None,
             if on_result is not None:
                 on_result(index, results[index])
     return results
+
+
+class ZarrInShares:
+    """A zarr dataset written share by share along ``dim`` (index 0…size−1) as shares arrive, in any order, into a
+    temporary folder beside ``path`` that replaces ``path`` once every share is in: never half a dataset, and never
+    more than one share in memory. Variables without ``dim`` are taken from the first share."""
+
+    def __init__(self, path: str | Path, *, dim: str, size: int):
+        self.path, self.dim, self.size = Path(path), dim, size
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.written = 0
+
+    def _start(self, share: xr.Dataset) -> None:
+        """Write the store's layout and the variables without ``dim``: lazy zeros of the full size, chunked by
+        the share's length along ``dim``."""
+        length = share.sizes[self.dim]
+        variables = {}
+        for name, array in share.data_vars.items():
+            if self.dim not in array.dims:
+                continue
+            shape = tuple(self.size if d == self.dim else n for d, n in zip(array.dims, array.shape))
+            chunks = tuple(length if d == self.dim else n for d, n in zip(array.dims, array.shape))
+            variables[name] = (array.dims, _lazy_zeros(shape, array.dtype, chunks), array.attrs)
+        coords = {name: coord for name, coord in share.coords.items() if self.dim not in coord.dims}
+        coords[self.dim] = np.arange(self.size)
+        self.attrs = dict(share.attrs)
+        template = xr.Dataset(variables, coords=coords, attrs=self.attrs)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        template.to_zarr(self.tmp, mode="w", compute=False, zarr_format=2)
+
+    def write(self, share: xr.Dataset, start: int) -> None:
+        """Put ``share`` at indices ``start…`` along ``dim``."""
+        if self.written == 0:
+            self._start(share)
+        fixed = [name for name, v in share.variables.items() if self.dim not in v.dims]
+        region = {self.dim: slice(start, start + share.sizes[self.dim])}
+        share.drop_vars(fixed).drop_vars(self.dim).to_zarr(self.tmp, region=region, zarr_format=2)
+        self.written += share.sizes[self.dim]
+
+    def finish(self, extra: xr.Dataset | None = None) -> Path:
+        """Add ``extra`` variables (e.g. a spectrum over all shares) and move the store into place."""
+        if self.written != self.size:
+            raise EngineError(f"{self.path.name}: {self.written} of {self.size} entries along {self.dim} written")
+        if extra is not None:  # appending sets the store's attrs to extra's: keep the shares'
+            extra.assign_attrs(self.attrs).to_zarr(self.tmp, mode="a", zarr_format=2)
+        old = self.path.with_name(f".{self.path.name}.{os.getpid()}.old")
+        if self.path.exists():
+            os.replace(self.path, old)
+        os.replace(self.tmp, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        return self.path
+
+    def abandon(self) -> None:
+        """Remove the temporary store (a share failed)."""
+        shutil.rmtree(self.tmp, ignore_errors=True)

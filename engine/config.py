@@ -222,6 +222,9 @@ class ForecastSamplerConfig(param.Parameterized):
     eps = param.Number(default=1.0, bounds=(0.0, 10.0),
                        doc="ε: SDE diffusion g(t) = ε σ(1 − t); 1 is the interpolant's own noise, 0 the ODE")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the sampling noise")
+    precision = param.Selector(default="auto", objects=["auto", "float32", "bfloat16"],
+                               doc="the network's forward under autocast: auto is bfloat16 on CUDA, float32 on CPU")
+    compile = param.Boolean(default=False, doc="torch.compile the network (pays off on long GPU rollouts)")
 
 
 class RolloutConfig(param.Parameterized):
@@ -261,5 +264,6 @@ class ClusterConfig(param.Parameterized):
 
     scheduler = param.String(default=None, allow_None=True, label="Dask scheduler",
                              doc="address of a Dask scheduler (tcp://host:8786) that runs a rollout's initial "
-                                 "conditions as tasks (same numbers as here); empty: this machine. Its workers must "
-                                 "see the data folder at the same path")
+                                 "conditions and a new Kolmogorov or Lorenz-96 set's trajectories as tasks (the same "
+                                 "numbers as here); empty: this machine. Its workers must see the data folder at the "
+                                 "same path")

@@ -20,6 +20,7 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig
+from engine.devices import Accelerated
 from engine.errors import EngineError
 from engine.models import build_unet
 
@@ -60,29 +61,39 @@ class Forecaster:
                  n: int = 0, lead: int = 1):
         self.net, self.kind, self.sigma, self.mean, self.std, self.dt = net.eval(), kind, sigma, mean, std, dt
         self.n, self.lead, self.nfe = n, lead, 0
+        self.fast: dict[tuple[str, bool], torch.nn.Module] = {}  # the network as each sampler runs it
 
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
-    def _net(self, inputs: Tensor, t: float) -> Tensor:
+    def _runner(self, sampler: ForecastSamplerConfig) -> torch.nn.Module:
+        """The network under the sampler's precision (``Accelerated``), compiled once when it asks."""
+        key = (sampler.precision, sampler.compile)
+        if key not in self.fast:
+            if self.device.type == "cuda":
+                self.net.to(memory_format=torch.channels_last)
+            runner = Accelerated(self.net, self.device, sampler.precision)
+            self.fast[key] = torch.compile(runner) if sampler.compile else runner
+        return self.fast[key]
+
+    def _net(self, inputs: Tensor, t: float, sampler: ForecastSamplerConfig) -> Tensor:
         self.nfe += 1
         times = torch.full((inputs.shape[0],), float(t), device=inputs.device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=inputs.device.type == "cuda"):
-            return self.net(inputs, times)[:, 0].float()
+        return self._runner(sampler)(inputs, times)[:, 0]
 
     @torch.no_grad()
     def step(self, u: Tensor, sampler: ForecastSamplerConfig, generator: torch.Generator | None = None) -> Tensor:
         """One forecast of every state in the batch with the sampler's method, steps and ε."""
         x = (u.float() - self.mean) / self.std
         if self.kind == "pointwise":
-            return (x + self._net(x[:, None], 0.0)) * self.std + self.mean
+            return (x + self._net(x[:, None], 0.0, sampler)) * self.std + self.mean
         ts = torch.linspace(0.0, 1.0, sampler.steps + 1).tolist()
         y = x.clone() if self.kind == "forecast" else torch.randn(x.shape, generator=generator, device=x.device)
         eps = 0.0 if sampler.method == "pf_ode" else sampler.eps
         for t, t_next in zip(ts[:-1], ts[1:]):
             h = t_next - t
-            b = self._net(torch.stack([x, y], 1), t)
+            b = self._net(torch.stack([x, y], 1), t, sampler)
             if self.kind != "forecast":  # the Gaussian-noise baseline integrates its flow ODE
                 y = y + h * b
             elif sampler.method == "si_e":

@@ -135,7 +135,8 @@ def _sample(options: dict, emit: Callable, should_stop: Callable) -> dict:
 def _data(options: dict, emit: Callable, should_stop: Callable) -> dict:
     kind = options["kind"]
     result = generate_data(store=DataStore(options.get("data_dir")), config=config(options, kind),
-                           name=options.get("name"), callback=cancellable(emit, should_stop))
+                           name=options.get("name"), callback=cancellable(emit, should_stop),
+                           scheduler=scheduler_address(options.get("scheduler")))
     return {"name": result.name}
 
 

@@ -13,7 +13,8 @@ PACKAGES = ("engine", "app")
 # imports allowed inside functions, each for a stated reason: optional or slow to import, needed only on one path
 LAZY = {"imageio_ffmpeg": "optional (the video extra), only for MP4 export",
         "datashader": "≈ 2 s to import, only for fields wider than their figure",
-        "distributed": "optional (the cluster extra), ≈ 1 s to import, only with a Dask scheduler"}
+        "distributed": "optional (the cluster extra), ≈ 1 s to import, only with a Dask scheduler",
+        "dask": "optional (the cluster extra): the lazy template of a zarr store written share by share"}
 GUI = ("app", "panel", "bokeh", "holoviews")
 
 

@@ -199,11 +199,13 @@ def _load_state(path: Path, config: KolmogorovConfig, device) -> dict | None:
 
 
 def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], None] | None = None,
-             state_path: str | Path | None = None, state_every_seconds: float = 20.0) -> xr.Dataset:
+                        state_path: str | Path | None = None, state_every_seconds: float = 20.0,
+                        select: slice = slice(None)) -> xr.Dataset:
     """Spin up ``config.trajectories`` flows, then save ``config.snapshots`` states every ``save_interval``.
 
     With ``state_path``, the run keeps its state there (every ``state_every_seconds`` and when interrupted by
     any exception, Ctrl-C included) and a later call with the same parameters resumes from it bit-exactly.
+    ``select`` integrates only those trajectories of the seeded batch (a cluster task's share; no state kept).
     """
     device = resolve_device(config.device)
     keep_freed_memory()
@@ -217,7 +219,7 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
     dt = config.save_interval / inner
     step = crank_nicolson_rk4(eq.explicit_terms, eq.implicit_terms, eq.implicit_solve, dt, eq.linear)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    omega_hat = torch.fft.rfft2(random_vorticity(n, config.trajectories, generator, device=device))
+    omega_hat = torch.fft.rfft2(random_vorticity(n, config.trajectories, generator, device=device)[select])
     spin_up_saves = math.ceil(config.spin_up / config.save_interval)
     total = spin_up_saves + config.snapshots
     saved, start = [], 0
@@ -262,7 +264,7 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
         {"vorticity": (("trajectory", "time", "y", "x"), vorticity.numpy(),
                        {"long_name": "vorticity ω", "units": "1/time"}),
          "spectrum": spectrum_variable(vorticity)},
-        coords={"trajectory": np.arange(config.trajectories), "time": ("time", times, {"units": "1"}),
+        coords={"trajectory": np.arange(config.trajectories)[select], "time": ("time", times, {"units": "1"}),
                 "y": ("y", coord, length), "x": ("x", coord, length)},
         attrs=provenance("engine.data.kolmogorov", **options(config), dt=dt,
                          forcing="sin(n y) in the x-velocity; vorticity forcing -n cos(n y)",

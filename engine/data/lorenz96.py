@@ -45,12 +45,15 @@ def rk4_step(x: Tensor, y: Tensor, c: Lorenz96Config) -> tuple[Tensor, Tensor]:
             y + h / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1]))
 
 
-def simulate_lorenz96(config: Lorenz96Config, callback: Callable[[dict], None] | None = None) -> xr.Dataset:
-    """``slow(trajectory, time, k)`` and ``fast(trajectory, time, j)`` after a discarded spin-up."""
+def simulate_lorenz96(config: Lorenz96Config, callback: Callable[[dict], None] | None = None,
+                     select: slice = slice(None)) -> xr.Dataset:
+    """``slow(trajectory, time, k)`` and ``fast(trajectory, time, j)`` after a discarded spin-up; ``select``
+    integrates only those trajectories of the seeded batch (a cluster task's share)."""
     generator = torch.Generator().manual_seed(config.seed)
     batch, k_slow, n_fast = config.trajectories, config.slow, config.slow * config.fast_per_slow
     x = config.forcing * (1 + 0.01 * torch.randn(batch, k_slow, generator=generator, dtype=torch.float64))
     y = 0.01 * torch.randn(batch, n_fast, generator=generator, dtype=torch.float64)
+    x, y = x[select], y[select]
     spin_up_saves = math.ceil(config.spin_up / (config.dt * config.save_every))
     slow, fast = [], []
     for outer in range(spin_up_saves + config.snapshots):
@@ -70,6 +73,6 @@ def simulate_lorenz96(config: Lorenz96Config, callback: Callable[[dict], None] |
         {"slow": (("trajectory", "time", "k"), torch.stack(slow, 1).numpy(), {"long_name": "slow variables X_k"}),
          "fast": (("trajectory", "time", "j"), torch.stack(fast, 1).numpy(),
                   {"long_name": "fast variables Y_{j,k} at index j + J k"})},
-        coords={"trajectory": np.arange(batch), "time": ("time", times, {"units": "model time"}),
+        coords={"trajectory": np.arange(batch)[select], "time": ("time", times, {"units": "model time"}),
                 "k": np.arange(k_slow), "j": np.arange(n_fast)},
         attrs=provenance("engine.data.lorenz96", **options(config), scheme="RK4"))

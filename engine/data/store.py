@@ -45,9 +45,9 @@ def spectrum_variable(fields: torch.Tensor) -> xr.DataArray:
 
 
 def provenance(generator: str, **parameters) -> dict:
-    """netCDF-safe attrs recording what made a file (None becomes the string 'none')."""
+    """netCDF-safe attrs recording what made a file (None becomes the string 'none', a bool 0 or 1)."""
     attrs = {"generator": generator, "engine_version": engine.__version__}
-    attrs.update({k: ("none" if v is None else v) for k, v in parameters.items()})
+    attrs.update({k: "none" if v is None else int(v) if isinstance(v, bool) else v for k, v in parameters.items()})
     return attrs
 
 

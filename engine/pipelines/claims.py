@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from engine.cluster import map_parts
 from engine.config import ForecastSamplerConfig, PDDSamplerConfig, RolloutConfig
 from engine.data.catalog import install_defaults
 from engine.data.grf import grf_power
@@ -191,12 +192,29 @@ CLAIMS: tuple[Callable[[DataStore, bool], Claim], ...] = (
     complexity_in_d, refinement)
 
 
-def run_claims(*, store: DataStore, quick: bool = True, callback: Callable[[dict], None] | None = None) -> list[Claim]:
-    """Every claim of ``CLAIMS`` in turn; ``quick`` sizes them for a 2-core CPU in about a minute."""
+def run_claim(*, root: str, index: int, quick: bool) -> Claim:
+    """Claim ``CLAIMS[index]`` on the data folder ``root`` (a cluster task; the folder must be shared)."""
+    torch.set_num_threads(1)  # a Dask worker runs one task per thread
+    return CLAIMS[index](DataStore(root), quick)
+
+
+def run_claims(*, store: DataStore, quick: bool = True, callback: Callable[[dict], None] | None = None,
+               scheduler: str | None = None) -> list[Claim]:
+    """Every claim of ``CLAIMS``, in turn here or as one task each on the Dask cluster at ``scheduler``;
+    ``quick`` sizes them for a 2-core CPU in about a minute."""
     install_defaults(store)
-    rows = []
-    for index, claim in enumerate(CLAIMS, 1):
-        rows.append(claim(store, quick))
+    arrived = []
+
+    def report(index: int, claim: Claim) -> None:
+        arrived.append(index)
         if callback is not None:
-            callback({"kind": "progress", "step": index, "steps": len(CLAIMS)})
-    return rows
+            callback({"kind": "progress", "step": len(arrived), "steps": len(CLAIMS)})
+
+    if scheduler is None:
+        rows = []
+        for index, claim in enumerate(CLAIMS):
+            rows.append(claim(store, quick))
+            report(index, rows[-1])
+        return rows
+    return map_parts(run_claim, [{"root": str(store.root), "index": index, "quick": quick}
+                                 for index in range(len(CLAIMS))], address=scheduler, on_result=report)

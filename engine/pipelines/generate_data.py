@@ -1,17 +1,31 @@
 """``data grf|kolmogorov|lorenz96``: generate a dataset with our own solvers into the data folder.
 
 The solvers are ``engine.data.grf``, ``engine.data.kolmogorov`` and ``engine.data.lorenz96``; the cached names
-and the resumable write are ``engine.data.catalog``. See docs/architecture.md.
+and the resumable write are ``engine.data.catalog``. With a Dask scheduler (``engine.cluster``) the trajectories
+of a Kolmogorov or Lorenz-96 set are integrated as tasks, each a share of the same seeded batch, and gathered into
+the file one process writes (a ``.zarr`` one share by share, as they arrive). See docs/architecture.md.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import param
+import torch
+import xarray as xr
 
-from engine.data.catalog import cached_name, write_generated
-from engine.data.store import DataStore
+from engine.cluster import ZarrInShares, map_parts
+from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, options
+from engine.data.catalog import cached_name, generation_bytes, write_generated
+from engine.data.kolmogorov import simulate_kolmogorov
+from engine.data.lorenz96 import simulate_lorenz96
+from engine.data.store import DataStore, spectrum_variable, write_dataset
+from engine.devices import check_memory
+
+MAX_TASKS = 256  # trajectories are sent in at most this many tasks
+SOLVERS = {"kolmogorov": (KolmogorovConfig, simulate_kolmogorov), "lorenz96": (Lorenz96Config, simulate_lorenz96)}
 
 
 @dataclass
@@ -22,14 +36,96 @@ class DataResult:
     reused: bool = False
 
 
+def simulate_share(*, solver: str, config: dict, first: int, stop: int) -> xr.Dataset:
+    """Trajectories ``first:stop`` of the seeded batch of ``config`` (a cluster task: one intra-op thread)."""
+    torch.set_num_threads(1)
+    cls, simulate = SOLVERS[solver]
+    return simulate(cls(**config), select=slice(first, stop))
+
+
+def gather_trajectories(shares: list[xr.Dataset]) -> xr.Dataset:
+    """One dataset from trajectory shares in order; a Kolmogorov set's spectrum is recomputed over all of them."""
+    dataset = xr.concat([share.drop_vars("spectrum", errors="ignore") for share in shares], dim="trajectory",
+                        combine_attrs="override")
+    if "spectrum" in shares[0]:
+        dataset["spectrum"] = spectrum_variable(torch.from_numpy(dataset["vorticity"].values))
+    return dataset
+
+
+def trajectory_shares(config: param.Parameterized) -> list[dict]:
+    """The tasks of ``config``'s set: contiguous shares of its trajectories, at most MAX_TASKS of them."""
+    solver = next(name for name, (cls, _) in SOLVERS.items() if isinstance(config, cls))
+    count = config.trajectories
+    size = math.ceil(count / min(count, MAX_TASKS))
+    return [{"solver": solver, "config": options(config), "first": first, "stop": min(first + size, count)}
+            for first in range(0, count, size)]
+
+
+def _counting(callback: Callable[[dict], None] | None, total: int) -> Callable[[], None]:
+    """A progress event per share that arrived."""
+    arrived = [0]
+
+    def count() -> None:
+        arrived[0] += 1
+        if callback is not None:
+            callback({"kind": "progress", "step": arrived[0], "steps": total})
+
+    return count
+
+
+def simulate_on_cluster(config: param.Parameterized, *, address: str,
+                        callback: Callable[[dict], None] | None = None) -> xr.Dataset:
+    """``config``'s trajectories as tasks on the Dask cluster at ``address``, gathered in order."""
+    parts = trajectory_shares(config)
+    count = _counting(callback, len(parts))
+    return gather_trajectories(map_parts(simulate_share, parts, address=address,
+                                         on_result=lambda index, share: count()))
+
+
+def stream_to_zarr(config: param.Parameterized, path: Path, *, address: str,
+                   callback: Callable[[dict], None] | None = None) -> Path:
+    """``config``'s trajectories as tasks on the cluster at ``address``, each share written into the zarr store
+    ``path`` as it arrives (one share in memory at a time); a Kolmogorov set's spectrum, the field-weighted mean
+    of the shares' spectra, is added last."""
+    parts = trajectory_shares(config)
+    count, writer = _counting(callback, len(parts)), ZarrInShares(path, dim="trajectory", size=config.trajectories)
+    spectrum = []
+
+    def arrived(index: int, share: xr.Dataset) -> None:
+        writer.write(share, parts[index]["first"])
+        if "spectrum" in share:
+            spectrum.append(share["spectrum"] * share.sizes["trajectory"])
+        count()
+
+    try:
+        map_parts(simulate_share, parts, address=address, on_result=arrived)
+    except BaseException:
+        writer.abandon()
+        raise
+    extra = None
+    if spectrum:
+        total = sum(spectrum[1:], spectrum[0]) / config.trajectories
+        extra = xr.Dataset({"spectrum": total.assign_attrs(spectrum[0].attrs)})
+    return writer.finish(extra)
+
+
 def generate_data(*, store: DataStore, config: param.Parameterized, name: str | None = None,
-                  overwrite: bool = False, callback: Callable[[dict], None] | None = None) -> DataResult:
+                  overwrite: bool = False, callback: Callable[[dict], None] | None = None,
+                  scheduler: str | None = None) -> DataResult:
     """Generate ``config``'s dataset as ``name``; without a name it is named by its parameters and reused when
-    the folder already holds it; a named file that exists is replaced only with ``overwrite``."""
+    the folder already holds it; a named file that exists is replaced only with ``overwrite``. With a
+    ``scheduler`` a Kolmogorov or Lorenz-96 set is integrated on that Dask cluster (GRFs are drawn here)."""
     if name is None and store.path(cached_name(config)).exists():
         return DataResult(cached_name(config), reused=True)
     if name is not None:
         store.output_path(name, overwrite=overwrite)
     name = name or cached_name(config)
-    write_generated(config, store, name, callback)
+    if scheduler is None or isinstance(config, GRFConfig):
+        write_generated(config, store, name, callback)
+    elif name.endswith(".zarr"):
+        stream_to_zarr(config, store.path(name), address=scheduler, callback=callback)
+    else:
+        check_memory(required=generation_bytes(config), what=f"gathering {name}", device="cpu",
+                     fix="ask for fewer trajectories or snapshots, or a smaller size, or write .zarr (streamed)")
+        write_dataset(simulate_on_cluster(config, address=scheduler, callback=callback), store.path(name))
     return DataResult(name)

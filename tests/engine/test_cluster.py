@@ -2,16 +2,18 @@
 the same ensemble as this process, bit for bit."""
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from app.jobs_view import JobsView
 from engine.cluster import SCHEDULER_VARIABLE, map_parts, scheduler_address
-from engine.config import ClusterConfig, ForecastSamplerConfig, RolloutConfig
+from engine.config import ClusterConfig, ForecastSamplerConfig, KolmogorovConfig, Lorenz96Config, RolloutConfig
 from engine.data.catalog import builtin_test_data, install_defaults
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.jobs import JobManager
+from engine.pipelines.generate_data import generate_data
 from engine.pipelines.rollout import run_rollout
 
 distributed = pytest.importorskip("distributed")
@@ -31,6 +33,16 @@ def store(tmp_path_factory):
     return store
 
 
+def _at_one_thread(work):
+    """Run ``work()`` at one intra-op thread, the workers' (CPU kernels split sums by thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return work()
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _roll(store: DataStore, scheduler: str | None):
     return run_rollout(store=store, checkpoint=CHECKPOINT, data=builtin_test_data(store, CHECKPOINT),
                        config=RolloutConfig(steps=6, members=2, initial_conditions=3, device="cpu"),
@@ -40,17 +52,38 @@ def _roll(store: DataStore, scheduler: str | None):
 def test_a_rollout_on_two_dask_workers_equals_the_local_one_bit_for_bit(store, cluster):
     """Three initial conditions × two members of the stochastic sampler (noise seeded per initial condition), here
     at the workers' one intra-op thread: CPU kernels split their sums by thread count (2 threads differ by 3e-5)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        local, remote = _roll(store, None), _roll(store, cluster.scheduler_address)
-    finally:
-        torch.set_num_threads(threads)
+    local, remote = _at_one_thread(lambda: (_roll(store, None), _roll(store, cluster.scheduler_address)))
     assert local.rollout.states.shape == (6, 7, 64, 64)
     assert torch.equal(local.rollout.states, remote.rollout.states)
     assert torch.equal(local.rollout.spectra, remote.rollout.spectra)
     assert local.summary["vrmse"] == remote.summary["vrmse"] and local.summary["nfe"] == remote.summary["nfe"] == 36
     assert not torch.equal(local.rollout.states[0], local.rollout.states[1])  # the members' noise differs
+
+
+@pytest.mark.parametrize("config", [KolmogorovConfig(size=32, trajectories=3, snapshots=3, spin_up=0.5,
+                                                     save_interval=0.25, device="cpu"),
+                                    Lorenz96Config(trajectories=3, snapshots=20, spin_up=0.5)],
+                         ids=["kolmogorov", "lorenz96"])
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_dataset_generated_on_the_cluster_equals_the_local_one(store, cluster, config, suffix):
+    """Three trajectories as three tasks, each a share of the same seeded batch: gathered in order (.nc), or
+    written share by share as they arrive (.zarr; the spectrum is then the field-weighted mean of the shares',
+    equal to 1e-6 relative, the fields bit for bit)."""
+    kind = type(config).__name__
+    here, there = f"here-{kind}.nc", f"there-{kind}{suffix}"
+    if not store.path(here).exists():
+        _at_one_thread(lambda: generate_data(store=store, config=config, name=here))
+    generate_data(store=store, config=config, name=there, scheduler=cluster.scheduler_address)
+    with store.open(here) as local, store.open(there) as remote:
+        assert list(remote["trajectory"].values) == [0, 1, 2] and set(remote.data_vars) == set(local.data_vars)
+        for name in local.data_vars:
+            if name == "spectrum" and suffix == ".zarr":
+                assert np.allclose(local[name].values, remote[name].values, rtol=1e-6, atol=0)
+            else:
+                assert np.array_equal(local[name].values, remote[name].values), name
+        assert np.array_equal(local["time"].values, remote["time"].values)
+        assert remote.attrs == local.attrs
+    assert not list(store.root.glob(".*.tmp"))  # the temporary store was moved into place
 
 
 def _square(*, x: int) -> int:

@@ -46,6 +46,17 @@ def test_bf16_autocast_trains_on_cpu_when_asked_and_stays_close_to_float32(grf, 
     assert abs(half.history[-1][1] - full.history[-1][1]) <= 0.05 * full.history[-1][1]
 
 
+def test_a_forecast_in_bf16_on_cpu_stays_close_to_float32():
+    """The sampler's precision option: bf16 autocast changes one SI step by < 5% of the state's RMS."""
+    forecaster = load_forecaster(ASSETS / "si-forecaster.pt")
+    state = 3 * torch.randn(2, forecaster.n, forecaster.n, generator=torch.Generator().manual_seed(0))
+    steps = [forecaster.step(state, ForecastSamplerConfig(method="pf_ode", steps=2, precision=precision))
+             for precision in ("float32", "bfloat16")]
+    assert not torch.equal(*steps)
+    assert float((steps[0] - steps[1]).pow(2).mean().sqrt()) < 0.05 * float(steps[0].pow(2).mean().sqrt())
+    assert set(forecaster.fast) == {("float32", False), ("bfloat16", False)}
+
+
 @cuda
 def test_a_training_step_on_cuda_never_syncs_with_the_host(grf, tmp_path):
     trainer = _trainer(grf, tmp_path, "cuda")

@@ -12,8 +12,10 @@ from engine.data.catalog import (
     install_defaults,
 )
 from engine.data.grf import generate_grf
+from engine.data.sequences import load_trajectories
 from engine.data.store import DataStore, load_fields, write_dataset
 from engine.errors import EngineError
+from tests.engine.test_faults import _fields as trajectory_fields
 
 
 def _fields(values, dims=("time", "y", "x")):
@@ -146,37 +148,10 @@ def test_train_says_it_resumes_and_from_which_step(tmp_path, capsys):
     assert "resuming an interrupted run at step 2 of 4" in capsys.readouterr().out
 
 
-def _trajectory_fields(values, **extra):
-    n = values.shape[-1]
-    coord = np.arange(n) * 2 * np.pi / n
-    return xr.Dataset({"vorticity": (("trajectory", "time", "y", "x"), values), **extra},
-                      coords={"time": np.arange(values.shape[1]) * 0.5, "y": coord, "x": coord})
-
-
-@pytest.mark.filterwarnings("ignore:You are writing invalid netcdf features")
-def test_bad_data_is_refused_at_import_with_the_specific_reason_and_nothing_is_written(tmp_path):
-    """Complex fields, a NaN or negative stored spectrum, values too large for float32 variances, and a time axis
-    with irregular gaps: each import fails with one line naming the cause, and the data folder stays empty."""
-    rng = np.random.default_rng(0)
-    good = rng.normal(size=(2, 4, 8, 8)).astype(np.float32)
-    irregular = _trajectory_fields(good).assign_coords(time=[0.0, 0.5, 1.0, 3.0])
-    cases = [
-        (_trajectory_fields(good + 1j * good), "complex values"),
-        (_trajectory_fields(good, spectrum=(("wavenumber",), np.array([0, 1, np.nan, 1, 1.0]))), "stored spectrum"),
-        (_trajectory_fields(good, spectrum=(("wavenumber",), np.array([0, 1, -1, 1, 1.0]))), "stored spectrum"),
-        (_trajectory_fields(good * 3e37), "too large to square"),
-        (irregular, "time axis is not uniform"),
-    ]
-    store = DataStore(tmp_path / "data")
-    for index, (ds, fragment) in enumerate(cases):
-        source = tmp_path / f"bad{index}.nc"
-        ds.to_netcdf(source, engine="h5netcdf", invalid_netcdf=index == 0)  # complex values: h5netcdf's extension
-        with pytest.raises(EngineError, match=fragment):
-            store.import_file(source)
-    assert list(store.root.iterdir()) == []
+def test_trajectories_with_irregular_time_gaps_are_refused_when_loaded(tmp_path):
+    """Import refuses them too (tests/engine/test_faults.py holds the import cases)."""
+    values = np.random.default_rng(0).normal(size=(2, 4, 8, 8)).astype(np.float32)
     source = tmp_path / "irregular.nc"
-    irregular.to_netcdf(source, engine="h5netcdf")
+    trajectory_fields(values).assign_coords(time=[0.0, 0.5, 1.0, 3.0]).to_netcdf(source, engine="h5netcdf")
     with pytest.raises(EngineError, match="time axis is not uniform"):
-        from engine.data.sequences import load_trajectories
-
         load_trajectories(source)
