@@ -69,6 +69,9 @@ class RolloutView(JobView):
         self.rate = CurvePlot("R(t) = ‖Δu/Δt‖₁", ["truth", "emulator"], "model time", "R", log_x=False, log_y=False,
                               empty="R(t) of truth and emulator, when the rollout ends",
                               height=260)
+        self.calibration = CurvePlot("ensemble calibration vs lead time", ["CRPS / σ_data", "spread / skill"],
+                                     "lead (steps)", "score", log_x=False, log_y=False, height=260,
+                                     empty="CRPS and spread–skill per lead (2+ members), when the rollout ends")
         self.download = pn.widgets.FileDownload(callback=self._rollout_file, filename="rollout.nc", disabled=True,
                                                 label="Download rollout (netCDF)", width=240)
         self.animations = [pn.widgets.FileDownload(callback=lambda suffix=suffix: self._animation_file(suffix),
@@ -149,6 +152,9 @@ class RolloutView(JobView):
         spectra = np.log10(np.maximum(result["spectra"][:, 1:], 1e-30)).T
         self._draw_spectrogram(spectra, result["steps_done"])
         self.vrmse.update("this run", result["lead_steps"], result["vrmse"])
+        self.calibration.update("CRPS / σ_data", result["lead_steps"], np.asarray(result["crps"]) / result["data_std"])
+        self.calibration.update("spread / skill", result["lead_steps"],
+                                np.asarray(result["spread_skill"], dtype=float))
         dt = (result["saved_time"][1] - result["saved_time"][0]) if len(result["saved_time"]) > 1 else 1.0
         for name in ("truth", "emulator"):
             lags = np.arange(len(result["correlation"][name])) * dt
@@ -159,7 +165,9 @@ class RolloutView(JobView):
         blowup = result["blowup_step"]
         self.status.object = (f"Rollout job {self.job.id}: {result['steps_done']} steps in {result['seconds']:.1f} s. "
                               + (f"**Blow-up at step {blowup}** ({result['stop_reason']}); the plots keep what was "
-                                 "computed before it." if blowup is not None else "No blow-up."))
+                                 "computed before it." if blowup is not None else "No blow-up.")
+                              + (f" Consecutive-state pairs: sliced W₁ to the truth's {result['transition_w1']:.3g}."
+                                 if result.get("transition_w1") is not None else ""))
 
     def controls(self) -> list:
         """The sidebar's part for this view: emulator, refiner, sampler and rollout options (λ is the sidebar's)."""
@@ -175,5 +183,6 @@ class RolloutView(JobView):
         return pn.Column(
             pn.FlexBox(self.start_button, self.stop_button, self.download, *self.animations), self.status,
             self.failure, pn.FlexBox(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram.figure,
-                                     self.vrmse.figure, self.correlation.figure, self.rate.figure),
+                                     self.vrmse.figure, self.calibration.figure, self.correlation.figure,
+                                     self.rate.figure),
             sizing_mode="stretch_width")

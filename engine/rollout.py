@@ -17,7 +17,17 @@ from typing import Callable
 import torch
 
 from engine.config import RolloutConfig
-from engine.diagnostics import CORRELATION_FORMS, band_spectral_rmse, correlation, rate_of_change, shell_spectra, vrmse
+from engine.diagnostics import (
+    CORRELATION_FORMS,
+    band_spectral_rmse,
+    correlation,
+    crps,
+    rate_of_change,
+    shell_spectra,
+    spread_skill,
+    transition_distance,
+    vrmse,
+)
 from engine.errors import EngineError
 
 Tensor = torch.Tensor
@@ -109,21 +119,28 @@ def initial_conditions(trajectories: Tensor, config: RolloutConfig) -> Tensor:
 
 
 def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> dict:
-    """VRMSE and band sRMSE per saved lead time against the truth where the test data reaches.
+    """VRMSE, band sRMSE, ensemble CRPS and spread–skill per saved lead time against the truth where the test
+    data reaches, and the sliced W₁ between emulated and true consecutive-state pairs.
 
     trajectories: (trajectory, time, n, n) physical units, the ones the ensemble started from.
     """
     length = trajectories.shape[1]
     usable = [(i, s) for i, s in enumerate(result.saved_steps) if config.start + s * lead < length]
     if not usable:
-        return {"lead_steps": [], "vrmse": [], "band_errors": {"low": [], "mid": [], "high": []}}
+        return {"lead_steps": [], "vrmse": [], "band_errors": {"low": [], "mid": [], "high": []}, "crps": [],
+                "spread_skill": [], "transition_w1": None}
     columns, steps = [i for i, _ in usable], [s for _, s in usable]
     truth = trajectories[: config.initial_conditions, [config.start + s * lead for s in steps]]
-    truth = truth.repeat_interleave(config.members, 0)  # (member, lead, n, n), aligned with the ensemble
     states = result.states[:, columns].to(truth.dtype)
-    bands = band_spectral_rmse(states, truth)
-    return {"lead_steps": steps, "vrmse": vrmse(states, truth).tolist(),
-            "band_errors": {band: values.tolist() for band, values in bands.items()}}
+    ensemble = states.reshape(config.initial_conditions, config.members, *states.shape[1:])
+    aligned = truth.repeat_interleave(config.members, 0)  # (member, lead, n, n), aligned with the ensemble
+    bands = band_spectral_rmse(states, aligned)
+    spread = spread_skill(ensemble, truth)
+    return {"lead_steps": steps, "vrmse": vrmse(states, aligned).tolist(),
+            "band_errors": {band: values.tolist() for band, values in bands.items()},
+            "crps": crps(ensemble, truth).tolist(),
+            "spread_skill": [None if value != value else value for value in spread.tolist()],
+            "transition_w1": float(transition_distance(states, truth)) if len(steps) > 1 else None}
 
 
 def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int, max_lag: int = 20) -> dict:

@@ -115,9 +115,10 @@ def truth_frames(trajectories: Tensor, saved_steps: list[int], config: RolloutCo
 
 
 def rollout_dataset(result: Rollout, *, dt: float, variable: str, config: RolloutConfig, truth: Tensor | None = None,
-                    **attrs) -> xr.Dataset:
-    """``{variable}(member, time, y, x)`` plus ``spectrum(step, wavenumber)`` with provenance attrs, and with
-    ``truth`` ((trajectory, time, n, n), see ``truth_frames``) ``{variable}_truth(trajectory, time, y, x)``."""
+                    scores: dict | None = None, **attrs) -> xr.Dataset:
+    """``{variable}(member, time, y, x)`` plus ``spectrum(step, wavenumber)`` with provenance attrs, with ``truth``
+    ((trajectory, time, n, n), see ``truth_frames``) ``{variable}_truth(trajectory, time, y, x)``, and with the
+    ``scores`` of ``evaluate`` ``vrmse``, ``crps`` and ``spread_skill`` over ``lead`` (in steps)."""
     n = result.states.shape[-1]
     coord = np.arange(n) * (2 * math.pi / n)
     members = result.states.shape[0]
@@ -130,9 +131,20 @@ def rollout_dataset(result: Rollout, *, dt: float, variable: str, config: Rollou
                                           {"long_name": f"{variable} of the test data at the same times (NaN past "
                                                         "its end); member m started from trajectory "
                                                         "initial_condition[m]"})
+    coords = {}
+    if scores:
+        coords["lead"] = ("lead", np.asarray(scores["lead_steps"], dtype=np.int64),
+                          {"long_name": "lead time in emulator steps"})
+        variables.update({
+            "vrmse": ("lead", np.asarray(scores["vrmse"]), {"long_name": "VRMSE of the members against the truth"}),
+            "crps": ("lead", np.asarray(scores["crps"]), {"long_name": "fair ensemble CRPS (field units)"}),
+            "spread_skill": ("lead", np.asarray(scores["spread_skill"], dtype=float),
+                             {"long_name": "spread–skill ratio sqrt((m+1)/m var)/RMSE(ensemble mean); 1 is "
+                                           "calibrated, NaN with one member"})})
     return xr.Dataset(
         variables,
-        coords={"member": np.arange(members), "initial_condition": ("member", np.arange(members) // config.members),
+        coords={**coords, "member": np.arange(members),
+                "initial_condition": ("member", np.arange(members) // config.members),
                 "time": ("time", np.asarray(result.saved_steps) * dt, {"units": "model time"}),
                 "step": np.arange(result.spectra.shape[0]), "wavenumber": np.arange(n // 2 + 1),
                 "y": coord, "x": coord},
@@ -264,10 +276,10 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     summary = {**evaluate(result, truth, config, lead), **statistics(result, truth, config, trajectories.dt, lead),
                "blowup_step": result.blowup_step, "stop_reason": result.reason, "steps_done": result.steps_done,
                "seconds": round(result.seconds, 4), "nfe": sum(part.nfe for part in parts),
-               "refined_steps": len(result.refined), "out": out}
+               "refined_steps": len(result.refined), "data_std": trajectories.std, "out": out}
     if out:
         dataset = rollout_dataset(result, dt=trajectories.dt * lead, variable=trajectories.variable, config=config,
-                                  truth=truth_frames(truth, result.saved_steps, config, lead),
+                                  truth=truth_frames(truth, result.saved_steps, config, lead), scores=summary,
                                   checkpoint=str(checkpoint),
                                   **{f"sampler_{k}": v for k, v in options(sampler).items()})
         write_dataset(dataset, target)

@@ -6,11 +6,14 @@ import torch
 from engine.diagnostics import (
     band_spectral_rmse,
     correlation,
+    crps,
     drift_norms,
     energy_and_enstrophy,
     energy_spectra,
     rate_of_change,
     shell_spectra,
+    spread_skill,
+    transition_distance,
     vrmse,
     wasserstein_1d,
 )
@@ -123,3 +126,40 @@ def test_band_srmse_of_the_truth_plus_one_percent_noise_is_below_0_02_in_every_b
     noise = torch.randn(truth.shape, generator=torch.Generator().manual_seed(0), dtype=truth.dtype)
     errors = band_spectral_rmse(truth + 0.01 * truth.std() * noise, truth)
     assert all(float(errors[band].max()) < 0.02 for band in ("low", "mid", "high")), errors
+
+
+def _gaussian_abs_mean(mean: float, variance: float) -> float:
+    """E|Z| for Z ~ N(mean, variance)."""
+    s = math.sqrt(variance)
+    return s * math.sqrt(2 / math.pi) * math.exp(-mean**2 / (2 * variance)) + mean * math.erf(mean / (s * math.sqrt(2)))
+
+
+@pytest.mark.parametrize("bias", [0.0, 1.0])
+def test_ensemble_crps_matches_the_gaussian_closed_form(bias):
+    """Truth y ~ N(0, 1), m = 16 members X ~ N(b, 1) at 64² independent points: E[CRPS] = E|X − y| − E|X − X'|/2
+    = E|N(b, 2)| − 1/√π (1/√π ≈ 0.564 for the perfect ensemble), within 2%."""
+    generator = torch.Generator().manual_seed(0)
+    truth = torch.randn(2, 1, 64, 64, generator=generator)
+    ensemble = bias + torch.randn(2, 16, 1, 64, 64, generator=generator)
+    expected = _gaussian_abs_mean(bias, 2.0) - 1 / math.sqrt(math.pi)
+    assert float(crps(ensemble, truth)[0]) == pytest.approx(expected, rel=0.02)
+
+
+def test_spread_skill_is_one_for_a_calibrated_ensemble_and_half_for_one_half_as_wide():
+    """A perfect ensemble: 1; members of half the truth's spread around the same mean: sqrt(¼(m+1)/m / (1 + ¼/m))."""
+    generator = torch.Generator().manual_seed(1)
+    centre = torch.randn(2, 1, 64, 64, generator=generator)
+    truth = centre + torch.randn(2, 1, 64, 64, generator=generator)
+    calibrated = centre[:, None] + torch.randn(2, 8, 1, 64, 64, generator=generator)
+    narrow = centre[:, None] + 0.5 * torch.randn(2, 8, 1, 64, 64, generator=generator)
+    assert float(spread_skill(calibrated, truth)[0]) == pytest.approx(1.0, rel=0.03)
+    assert float(spread_skill(narrow, truth)[0]) == pytest.approx(math.sqrt(0.25 * 9 / 8 / (1 + 0.25 / 8)), rel=0.03)
+    assert torch.isnan(spread_skill(calibrated[:, :1], truth)).all()  # one member has no spread
+
+
+def test_the_transition_distance_is_zero_between_equal_sets_and_grows_with_a_shift():
+    generator = torch.Generator().manual_seed(2)
+    states = torch.randn(6, 5, 8, 8, generator=generator)
+    assert float(transition_distance(states, states)) == pytest.approx(0.0, abs=1e-12)
+    near, far = transition_distance(states, states + 0.1), transition_distance(states, states + 1.0)
+    assert 0 < float(near) < float(far) and float(far) == pytest.approx(10 * float(near), rel=1e-6)

@@ -10,6 +10,7 @@ import xarray as xr
 
 from engine.cli import main
 
+pytestmark = pytest.mark.filterwarnings("ignore:You are writing invalid netcdf features")
 GOOD = np.random.default_rng(0).normal(size=(2, 4, 8, 8)).astype(np.float32)
 
 
@@ -118,6 +119,8 @@ def _cases(data: Path, outside: Path) -> list[tuple[list[str], str]]:
         (["animate", "--rollout", "grf.nc", "--out", "g.gif"], "not a rollout"),
         (["animate", "--rollout", "grf.nc", "--out", "g.avi"], ".avi"),
         (["rollout", "--checkpoint", "missing.pt", "--data", "flow.nc"], "missing.pt"),
+        (["rollout", "--checkpoint", gen, "--data", "flow.nc"], "not a forecaster"),
+        (["train", "--task", "pointwise", "--data", "grf.nc", "--out", "runs/x", *tiny], "no time dim"),
         (["rollout", "--checkpoint", "garbage.pt", "--data", "flow.nc"], "not a readable checkpoint"),
         (["rollout", "--checkpoint", fc, "--data", "flow.nc", "--initial-conditions", "9"],
          "9 initial conditions asked for"),
