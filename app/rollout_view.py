@@ -42,7 +42,7 @@ class RolloutView(JobView):
     label, kind, start_label = "Rollout", "rollout", "Roll out"
     status_name, idle_text = "rollout-status", "Pick an emulator and press Roll out."
     checkpoint = param.Selector(default=None, objects=[], doc="a trained emulator (forecast, noise_baseline, "
-                                                              "pointwise, or a PDD predictor simulating at λ)")
+                                                              "diffusion, pointwise, or a PDD predictor at λ)")
     refiner = param.Selector(default=NONE, objects=[NONE], doc="a generator trained with --task refiner, or none")
 
     def __init__(self, store: DataStore, jobs: JobManager, dataset: Callable[[], str], *, device: str = "auto",

@@ -1,6 +1,7 @@
 """Emulators on 64² Kolmogorov flow: SI forecaster (ODE, SDE), pointwise U-Net with and without the refiner,
-and the Gaussian-noise baseline. Trains each (or resumes its run folder), then prints markdown tables:
-VRMSE and high-band sRMSE by lead time, NFE vs one-step VRMSE, and long-rollout stability.
+the Gaussian-noise baseline and the EDM diffusion baseline. Trains each (or resumes its run folder), then prints
+markdown tables: VRMSE, high-band sRMSE, CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and
+long-rollout stability.
 
     python benchmarks/emulators.py [--train-steps 2000] [--size tiny] [--runs runs/emulators] [--long 5000]
 
@@ -48,7 +49,7 @@ def train_all(store: DataStore, runs: Path, steps: int, size: str) -> dict[str, 
     path = store.path(ensure(TRAIN, store))
     trajectories = load_trajectories(path)
     tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name))
-             for name in ("forecast", "pointwise", "noise_baseline")}
+             for name in ("forecast", "pointwise", "noise_baseline", "diffusion")}
     tasks["refiner"] = GenerativeTask(load_fields(path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
     checkpoints = {}
     for name, task in tasks.items():
@@ -90,39 +91,45 @@ def main() -> None:
     truth = test.denormalize(test.fields)
     config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
-    baseline = load_forecaster(checkpoints["noise_baseline"])
-    refiner = load_refiner(checkpoints["refiner"], torch.device("cpu"),
-                                                                               renoise=RolloutConfig().renoise)
+    baseline, diffusion = load_forecaster(checkpoints["noise_baseline"]), load_forecaster(checkpoints["diffusion"])
+    refiner = load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise)
     if not args.only_long:
-        lead_tables(si, pointwise, baseline, refiner, truth, test, config, args)
+        lead_tables(si, pointwise, baseline, diffusion, refiner, truth, test, config, args)
     long_table(store, truth, test, pointwise, si, refiner, args)
 
 
-def lead_tables(si, pointwise, baseline, refiner, truth, test, config, args) -> None:
+def lead_tables(si, pointwise, baseline, diffusion, refiner, truth, test, config, args) -> None:
     rows = {"SI, PF-ODE (4 steps)": (si, ForecastSamplerConfig(method="pf_ode", steps=4), None),
             "SI-EM (4 steps, ε = 1)": (si, ForecastSamplerConfig(method="si_em", steps=4), None),
             "pointwise": (pointwise, ForecastSamplerConfig(), None),
             "pointwise + refiner (every step)": (pointwise, ForecastSamplerConfig(), refiner),
-            "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None)}
+            "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None),
+            "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None)}
     print(f"\n64² Kolmogorov, {args.size} U-Nets trained {args.train_steps} steps; 4 test trajectories × 4 members\n")
-    print("| emulator | VRMSE@1 | VRMSE@10 | VRMSE@50 | high-band sRMSE@1 | high-band sRMSE@10 | s per step |")
-    print("|---|---|---|---|---|---|---|")
+    print("| emulator | VRMSE@1 | VRMSE@10 | VRMSE@50 | high-band sRMSE@1 | high-band sRMSE@10 | CRPS@10 / σ | "
+          "spread–skill@10 | s per step |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, (model, sampler, ref) in rows.items():
         config.refine_every = 1 if ref is not None else 0
         result, scores = run(model, sampler, truth, config, test.std, ref)
         v = dict(zip(scores["lead_steps"], scores["vrmse"]))
         high = dict(zip(scores["lead_steps"], scores["band_errors"]["high"]))
-        print(f"| {label} | {v.get(1, float('nan')):.3f} | {v.get(10, float('nan')):.3f} | "
-              f"{v.get(50, float('nan')):.3f} | "
-              f"{high.get(1, float('nan')):.3f} | {high.get(10, float('nan')):.3f} | "
+        crps = dict(zip(scores["lead_steps"], scores["crps"]))
+        ratio = dict(zip(scores["lead_steps"], scores["spread_skill"]))
+        print(f"| {label} | {v.get(1, math.nan):.3f} | {v.get(10, math.nan):.3f} | {v.get(50, math.nan):.3f} | "
+              f"{high.get(1, math.nan):.3f} | {high.get(10, math.nan):.3f} | {crps.get(10, math.nan) / test.std:.3f} | "
+              f"{ratio.get(10) if ratio.get(10) is not None else math.nan:.2f} | "
               f"{result.seconds / max(result.steps_done, 1):.4f} |", flush=True)
-    print("\n| NFE per forecast | SI (ODE) VRMSE@1 | Gaussian-noise baseline VRMSE@1 |\n|---|---|---|")
+    print("\n| NFE per forecast | SI (ODE) VRMSE@1 | Gaussian-noise baseline VRMSE@1 | EDM diffusion VRMSE@1 (levels) |"
+          "\n|---|---|---|---|")
     one = RolloutConfig(steps=1, members=4, initial_conditions=4)
     for nfe in (1, 2, 4, 8, 16, 32):
         sampler = ForecastSamplerConfig(method="pf_ode", steps=nfe)
         si_score = run(si, sampler, truth, one, test.std)[1]["vrmse"][1]
         base_score = run(baseline, sampler, truth, one, test.std)[1]["vrmse"][1]
-        print(f"| {nfe} | {si_score:.3f} | {base_score:.3f} |", flush=True)
+        levels = (nfe + 1) // 2  # 2N − 1 evaluations
+        edm_score = run(diffusion, ForecastSamplerConfig(steps=levels), truth, one, test.std)[1]["vrmse"][1]
+        print(f"| {nfe} | {si_score:.3f} | {base_score:.3f} | {edm_score:.3f} ({levels}) |", flush=True)
 
 
 def long_table(store, truth, test, pointwise, si, refiner, args) -> None:

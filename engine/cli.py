@@ -164,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--task", choices=TASKS, default="generate",
                        help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
                             "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
-                            "noise_baseline: a conditional generator from Gaussian noise; pointwise: a residual U-Net; "
+                            "noise_baseline: a conditional generator from Gaussian noise; diffusion: an EDM diffusion "
+                            "model of u_n+1 given u_n (many steps); pointwise: a residual U-Net; "
                             "pdd: the λ-conditioned predictor of predictor-driven diffusion (default: generate)")
     trainer.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, "
                                                        "x); "
@@ -196,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_overwrite(export)
 
     roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
-    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline or pointwise run "
-                                                          "(name in the data folder, e.g. runs/si/checkpoint.pt)")
+    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline, diffusion or "
+                                                          "pointwise run (name in the data folder, e.g. "
+                                                          "runs/si/checkpoint.pt)")
     roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov "
                                      "set saved at the checkpoint's Δt)")
     roll.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")

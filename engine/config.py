@@ -201,9 +201,10 @@ class PDDSamplerConfig(param.Parameterized):
 class ForecastConfig(param.Parameterized):
     """Emulation ``u_n → u_{n+lead}`` (docs/science.md §2 and §5)."""
 
-    task = param.Selector(default="forecast", objects=["forecast", "noise_baseline", "pointwise"],
+    task = param.Selector(default="forecast", objects=["forecast", "noise_baseline", "diffusion", "pointwise"],
                           doc="forecast: stochastic interpolant from u_n; noise_baseline: a conditional generator from "
-                              "Gaussian noise; pointwise: a U-Net predicting the residual u_{n+1} − u_n")
+                              "Gaussian noise; diffusion: an EDM diffusion model of u_{n+1} given u_n (many steps); "
+                              "pointwise: a U-Net predicting the residual u_{n+1} − u_n")
     sigma = param.Number(default=1.0, bounds=(0.0, 10.0),
                          doc="σ of the interpolant (1 − t) u_n + t u_{n+1} + σ(1 − t)√t z (σ = 1 was best on "
                              "Kolmogorov flow)")
@@ -217,8 +218,11 @@ class ForecastSamplerConfig(param.Parameterized):
     method = param.Selector(default="si_em", objects=list(FORECAST_METHODS),
                             doc="si_em: paper 001's SI-EM, Euler–Maruyama with diffusion g(t) = ε σ (1 − t); si_e: "
                                 "paper 001's SI-E, Euler on b with the noise dropped (the reference's 'euler'); "
-                                "pf_ode: the exact probability-flow ODE (score-corrected drift; our addition)")
-    steps = param.Integer(default=4, bounds=(1, 1000), doc="integration steps per forecast (1-20 is typical)")
+                                "pf_ode: the exact probability-flow ODE (score-corrected drift; our addition); a "
+                                "diffusion model always samples with EDM's deterministic Heun sampler from fresh noise")
+    steps = param.Integer(default=4, bounds=(1, 1000),
+                          doc="integration steps per forecast (1-20 is typical); for a diffusion model the noise "
+                              "levels of its Heun sampler (2N − 1 evaluations; tens are typical)")
     eps = param.Number(default=1.0, bounds=(0.0, 10.0),
                        doc="ε: SDE diffusion g(t) = ε σ(1 − t); 1 is the interpolant's own noise, 0 the ODE")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the sampling noise")

@@ -8,9 +8,10 @@ network seeing cat(x, I_t). With diffusion ``g(t)`` the SDE ``dY = [b + ½(g² �
 score), ``si_e`` (paper 001's SI-E: Euler on b with the noise dropped, the reference code's "euler"), and
 ``pf_ode`` (ε = 0: the exact probability-flow ODE, our addition, with the interpolant's marginals).
 
-Baselines: a conditional generator from Gaussian noise, ``I_t = (1 − t) z + t y`` given x (flow matching,
-the "many steps" comparison), and a pointwise U-Net predicting ``y − x``, optionally trained on an unrolled
-multi-step MSE (paper 004, appendix B.2). Fields are normalized by the dataset's mean and std.
+Baselines: a conditional generator from Gaussian noise, ``I_t = (1 − t) z + t y`` given x (flow matching),
+an autoregressive diffusion model of y given x in the EDM parametrization (Karras et al. 2022: the "many steps"
+reference of papers 001, 002 and 004), and a pointwise U-Net predicting ``y − x``, optionally trained on an
+unrolled multi-step MSE (paper 004, appendix B.2). Fields are normalized by the dataset's mean and std.
 """
 from __future__ import annotations
 
@@ -25,8 +26,47 @@ from engine.errors import EngineError
 from engine.models import build_unet
 
 Tensor = torch.Tensor
-FORECAST_TASKS = ("forecast", "noise_baseline", "pointwise")
-IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "pointwise": 1}  # the network sees cat(x, I_t), or x alone
+FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "pointwise")
+IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "diffusion": 2, "pointwise": 1}  # cat(x, I_t), or x alone
+EDM_SIGMA_DATA, EDM_P_MEAN, EDM_P_STD = 1.0, -1.2, 1.2  # unit-variance data; training levels ln σ ~ N(−1.2, 1.2²)
+EDM_SIGMA_MIN, EDM_SIGMA_MAX, EDM_RHO = 0.002, 40.0, 7.0  # the sampler's noise levels
+
+
+def edm_scalings(sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """EDM's preconditioning at noise level σ (σ_d = 1): ``c_skip = σ_d²/(σ² + σ_d²)``, ``c_out = σ σ_d/√(σ² +
+    σ_d²)``, ``c_in = 1/√(σ² + σ_d²)``, ``c_noise = ¼ ln σ``; broadcast over (batch, n, n) from (batch,)."""
+    s = sigma[:, None, None]
+    norm = (s**2 + EDM_SIGMA_DATA**2).sqrt()
+    return EDM_SIGMA_DATA**2 / norm**2, s * EDM_SIGMA_DATA / norm, 1 / norm, sigma.log() / 4
+
+
+def edm_denoise(net, x: Tensor, noisy: Tensor, sigma: Tensor) -> Tensor:
+    """``D(y; σ, x) = c_skip y + c_out F_θ(cat(x, c_in y); c_noise)``: the denoised next state given the current."""
+    c_skip, c_out, c_in, c_noise = edm_scalings(sigma)
+    return c_skip * noisy + c_out * net(torch.stack([x, c_in * noisy], 1), c_noise)[:, 0].float()
+
+
+def edm_sigmas(steps: int, device=None) -> list[float]:
+    """Karras et al.'s levels ``σ_i = (σ_max^(1/ρ) + i/(N − 1) (σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ``, then 0."""
+    if steps == 1:
+        return [EDM_SIGMA_MAX, 0.0]
+    ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
+    top, bottom = EDM_SIGMA_MAX ** (1 / EDM_RHO), EDM_SIGMA_MIN ** (1 / EDM_RHO)
+    return ((top + ramp * (bottom - top)) ** EDM_RHO).tolist() + [0.0]
+
+
+def edm_heun(denoise, noise: Tensor, steps: int) -> Tensor:
+    """Karras et al.'s deterministic sampler (their Algorithm 1): Heun steps of ``dy/dσ = (y − D(y; σ))/σ`` from
+    ``y = σ_max z`` down to σ = 0; 2N − 1 evaluations of the denoiser ``denoise(y, σ)``."""
+    sigmas = edm_sigmas(steps)
+    y = noise * sigmas[0]
+    for sigma, after in zip(sigmas[:-1], sigmas[1:]):
+        slope = (y - denoise(y, sigma)) / sigma
+        moved = y + (after - sigma) * slope
+        if after > 0:
+            moved = y + (after - sigma) * 0.5 * (slope + (moved - denoise(moved, after)) / after)
+        y = moved
+    return y
 
 
 def si_interpolant(x: Tensor, y: Tensor, z: Tensor, t: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
@@ -88,6 +128,14 @@ class Forecaster:
         x = (u.float() - self.mean) / self.std
         if self.kind == "pointwise":
             return (x + self._net(x[:, None], 0.0, sampler)) * self.std + self.mean
+        if self.kind == "diffusion":
+            def denoise(y: Tensor, sigma: float) -> Tensor:
+                self.nfe += 1
+                levels = torch.full((x.shape[0],), sigma, device=x.device)
+                return edm_denoise(self._runner(sampler), x, y, levels)
+
+            noise = torch.randn(x.shape, generator=generator, device=x.device)
+            return edm_heun(denoise, noise, sampler.steps) * self.std + self.mean
         ts = torch.linspace(0.0, 1.0, sampler.steps + 1).tolist()
         y = x.clone() if self.kind == "forecast" else torch.randn(x.shape, generator=generator, device=x.device)
         eps = 0.0 if sampler.method == "pf_ode" else sampler.eps
@@ -107,12 +155,12 @@ class Forecaster:
 
 
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> Forecaster:
-    """A forecaster from a checkpoint of a forecast, noise_baseline or pointwise training run (EMA weights)."""
+    """A forecaster from a checkpoint of a forecast, noise_baseline, diffusion or pointwise run (EMA weights)."""
     state = load_checkpoint(path, device)
     kind = state.get("task", "generate")
     if kind not in FORECAST_TASKS:
-        raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast or "
-                          f"pointwise")
+        raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast, "
+                          f"diffusion or pointwise")
     configs, data = state["configs"], state["data"]
     net = build_unet(configs["model"]["size"], in_channels=IN_CHANNELS[kind]).to(device)
     net.load_state_dict(state["ema_state"])

@@ -3,8 +3,8 @@ batch, batch-first, so data-parallel ranks can split it) and ``loss(net, drawn)`
 records (``describe()``). The loop that minimizes any of them is ``engine.training.Trainer``.
 
 generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a model
-of the stationary distribution that refines rollouts); forecast, noise_baseline, pointwise: the emulators of
-paper 001 and its baselines; pdd: the λ-conditioned predictor of paper 002 (2-D fields or 1-D Lorenz-96).
+of the stationary distribution that refines rollouts); forecast, noise_baseline, diffusion, pointwise: the
+emulators of paper 001 and its baselines; pdd: the λ-conditioned predictor of paper 002 (2-D fields or 1-D Lorenz-96).
 The layers: docs/architecture.md.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from engine.tasks.forecast import ForecastTask
 from engine.tasks.generative import GenerativeTask
 from engine.tasks.pdd import PDDTask
 
-TASKS = ("generate", "refiner", "forecast", "noise_baseline", "pointwise", "pdd")
+TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "pointwise", "pdd")
 
 
 def make_task(kind: str, *, path: str | Path, variable: str | None = None, noise: NoiseConfig | None = None,

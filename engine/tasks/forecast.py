@@ -1,4 +1,5 @@
-"""The emulator training tasks of paper 001 and its baselines: pairs ``(u_n, u_{n+lead})`` and their losses.
+"""The emulator training tasks of paper 001 and its baselines: pairs ``(u_n, u_{n+lead})`` and their losses;
+diffusion: EDM's denoising loss for u_{n+lead} given u_n.
 
 forecast: the stochastic interpolant ``I_t = (1 − t) x + t y + σ(1 − t)√t z`` regressed on ``(y − x) − σ√t z``
 (antithetic ±z); noise_baseline: flow matching from Gaussian noise to y given x; pointwise: a residual U-Net on
@@ -13,7 +14,7 @@ import torch
 from engine.config import ForecastConfig, options
 from engine.data.sequences import Trajectories
 from engine.errors import EngineError
-from engine.forecast import IN_CHANNELS, si_interpolant, unrolled_mse
+from engine.forecast import EDM_P_MEAN, EDM_P_STD, IN_CHANNELS, edm_scalings, si_interpolant, unrolled_mse
 
 Tensor = torch.Tensor
 
@@ -52,7 +53,11 @@ class ForecastTask:
         window = self.windows(batch, generator)
         if self.kind == "pointwise":
             return (window,)
-        t = torch.rand(batch, generator=generator, device=self.device)
+        if self.kind == "diffusion":  # EDM's training levels: ln σ ~ N(P_mean, P_std²)
+            level = torch.randn(batch, generator=generator, device=self.device) * EDM_P_STD + EDM_P_MEAN
+            t = level.exp()
+        else:
+            t = torch.rand(batch, generator=generator, device=self.device)
         return window, t, torch.randn(window[:, 0].shape, generator=generator, device=self.device)
 
     def loss(self, net: torch.nn.Module, drawn: tuple) -> Tensor:
@@ -61,6 +66,11 @@ class ForecastTask:
             return unrolled_mse(net, drawn[0])
         window, t, z = drawn
         x, y = window[:, 0], window[:, 1]
+        if self.kind == "diffusion":  # EDM: λ(σ)|D − y|² = |F_θ − (y − c_skip y_σ)/c_out|², y_σ = y + σ z
+            c_skip, c_out, c_in, c_noise = edm_scalings(t)
+            noisy = y + t[:, None, None] * z
+            prediction = net(torch.stack([x, c_in * noisy], 1), c_noise)[:, 0]
+            return torch.mean((prediction.float() - (y - c_skip * noisy) / c_out) ** 2)
         if self.kind == "forecast":  # antithetic pair ±z in one batch
             x, y, t, z = torch.cat([x, x]), torch.cat([y, y]), torch.cat([t, t]), torch.cat([z, -z])
             interpolant, target = si_interpolant(x, y, z, t, self.config.sigma)

@@ -7,7 +7,16 @@ from engine.data.sequences import load_trajectories
 from engine.data.store import write_dataset
 from engine.diagnostics import vrmse
 from engine.errors import EngineError
-from engine.forecast import Forecaster, load_forecaster, si_interpolant
+from engine.forecast import (
+    EDM_SIGMA_MAX,
+    EDM_SIGMA_MIN,
+    Forecaster,
+    edm_heun,
+    edm_scalings,
+    edm_sigmas,
+    load_forecaster,
+    si_interpolant,
+)
 from engine.tasks.forecast import ForecastTask
 from engine.training import Trainer
 
@@ -89,3 +98,34 @@ def test_a_briefly_trained_emulator_beats_persistence_at_one_step(flow, tmp_path
     persistence = vrmse(x[None], y[None]).mean()
     emulator = vrmse(predicted[None], y[None]).mean()
     assert emulator < 0.8 * persistence, (float(emulator), float(persistence))
+
+
+def test_edms_heun_sampler_follows_the_exact_ode_for_gaussian_data():
+    """For y ~ N(0, 1) independent of x the optimal denoiser is D = y/(σ² + 1) (F_θ ≡ 0 in EDM's preconditioning)
+    and dy/dσ = (y − D)/σ has the solution y ∝ √(σ² + 1): from y = σ_max the sampler must end at
+    σ_max/√(σ_max² + 1) with second-order convergence (error ×¼ per doubling; measured 9.8e-3 at 32 levels, 5.6e-4
+    at 128), and N(0, σ_max²) noise must end with unit variance (2%) at 64 levels."""
+    def denoise(y, sigma):
+        return y / (sigma**2 + 1)
+
+    assert edm_scalings(torch.tensor([0.5]))[0].item() == pytest.approx(1 / (0.25 + 1))  # c_skip is that D
+    exact = EDM_SIGMA_MAX / (EDM_SIGMA_MAX**2 + 1) ** 0.5
+    errors = [abs(float(edm_heun(denoise, torch.ones(1, dtype=torch.float64), n)) - exact) for n in (32, 64, 128)]
+    assert errors[2] < 1e-3 and 0.15 < errors[1] / errors[0] < 0.35 and 0.15 < errors[2] / errors[1] < 0.35
+    samples = edm_heun(denoise, torch.randn(16, 64, 64, generator=torch.Generator().manual_seed(0)), 64)
+    assert float(samples.var()) == pytest.approx(1.0, rel=0.02)
+    assert edm_sigmas(4)[0] == pytest.approx(EDM_SIGMA_MAX) and edm_sigmas(4)[-2] == pytest.approx(EDM_SIGMA_MIN)
+
+
+def test_a_diffusion_emulator_trains_and_forecasts_with_2n_minus_1_evaluations(flow, tmp_path):
+    data = load_trajectories(flow)
+    trainer = Trainer(ForecastTask(data, ForecastConfig(task="diffusion")), ModelConfig(size="tiny"),
+                      TrainingConfig(steps=30, batch_size=8, log_every=10), tmp_path)
+    forecaster = load_forecaster(trainer.run())
+    assert forecaster.kind == "diffusion" and all(loss == loss for _, loss in trainer.history)
+    state = data.denormalize(data.fields[0, :3])
+    generator = torch.Generator().manual_seed(0)
+    after = forecaster.step(state, ForecastSamplerConfig(steps=6), generator)
+    assert after.shape == state.shape and torch.isfinite(after).all() and forecaster.nfe == 2 * 6 - 1
+    again = forecaster.step(state, ForecastSamplerConfig(steps=6), torch.Generator().manual_seed(0))
+    assert torch.equal(after, again)  # the noise is the generator's
