@@ -1,10 +1,11 @@
 """Dashboard responsiveness in headless Chromium on this machine: the first screen (one HTTP request of ``/``, the
 tabs and the first plots on screen), how soon every other tab is usable after its first click, the λ → redraw
 latency (p50/p95), the live rollout frame rate at 64², and the same figures while a training job runs; then a
-load test: N concurrent plain GETs of ``/`` while a browser session streams a rollout (does the stream keep
-updating?). Medians over ``--repeats`` fresh pages. Prints markdown.
+load test: N concurrent plain GETs of ``/``, then M browser sessions opened at once, while a browser session
+streams a rollout (time to page; does the stream keep updating?). Medians over ``--repeats`` fresh pages. Prints
+markdown.
 
-    python benchmarks/dashboard.py [--repeats 5] [--latency 20] [--concurrent 10]
+    python benchmarks/dashboard.py [--repeats 5] [--latency 20] [--concurrent 10] [--sessions 5] [--load-only]
 """
 from __future__ import annotations
 
@@ -148,6 +149,25 @@ def frames_during(page, seconds: float, work=None) -> float:
     return (page.evaluate("() => window.__frames") - start) / max(seconds, time.perf_counter() - began)
 
 
+def sessions_while_streaming(browser, url: str, page, count: int) -> tuple[list[float], float]:
+    """Open ``count`` browser sessions at once (their own context) while ``page`` streams a rollout: each one's
+    seconds to its first plots, and the stream's redraws per second meanwhile."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    pages, times = [context.new_page() for _ in range(count)], []
+
+    def open_all() -> None:
+        start = time.perf_counter()
+        for other in pages:
+            other.goto(url, wait_until="commit")
+        for other in pages:
+            other.wait_for_function(PLOTS_JS, timeout=180000)
+            times.append(time.perf_counter() - start)
+
+    fps = frames_during(page, 1.0, open_all)
+    context.close()
+    return times, fps
+
+
 def stop_rollout(page) -> None:
     page.get_by_role("button", name="Stop").click()
     page.get_by_text(re.compile(r"Rollout job \w+ cancelled")).first.wait_for(timeout=30000)
@@ -186,6 +206,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="fresh pages per first-screen figure (default 5)")
     parser.add_argument("--latency", type=int, default=20, help="λ key presses per latency figure (default 20)")
     parser.add_argument("--concurrent", type=int, default=10, help="concurrent GETs in the load test (default 10)")
+    parser.add_argument("--sessions", type=int, default=5, help="browser sessions opened at once (default 5)")
+    parser.add_argument("--load-only", action="store_true", help="only the load test (streaming + GETs + sessions)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="studio-bench-"))
     process, url, ready = start_server(data)
@@ -193,7 +215,8 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-            rows |= measure(browser, url, args.repeats, args.latency, "")
+            if not args.load_only:
+                rows |= measure(browser, url, args.repeats, args.latency, "")
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(url)
             page.wait_for_function(PLOTS_JS, timeout=60000)
@@ -205,9 +228,14 @@ def main() -> None:
                                                                                 [url] * args.concurrent)))
             rows[f"{args.concurrent} concurrent GET /: slowest (s)"] = f"{max(timings):.2f}"
             rows[f"live field fps during the {args.concurrent} GETs"] = f"{fps:.1f}"
+            times, fps = sessions_while_streaming(browser, url, page, args.sessions)
+            rows[f"{args.sessions} browser sessions at once: first plots, fastest / slowest (s)"] = \
+                f"{min(times):.2f} / {max(times):.2f}"
+            rows[f"live field fps while the {args.sessions} sessions open"] = f"{fps:.1f}"
             stop_rollout(page)
-            start_training(page)
-            rows |= measure(browser, url, args.repeats, args.latency, ", training running")
+            if not args.load_only:
+                start_training(page)
+                rows |= measure(browser, url, args.repeats, args.latency, ", training running")
             browser.close()
     finally:
         process.terminate()
