@@ -61,6 +61,7 @@ from engine.spectral import radial_spectrum
 
 MIN_EVENT_SECONDS = 1 / 30  # at most 30 progress events per second per job: a live field at the browser's frame rate
 CANCEL_GRACE_SECONDS = 1.0
+HELPER_EXIT_SECONDS = 60.0  # how long the helper ranks of a finished training job may take to exit
 PREVIEW_SIZE = 128  # previews larger than this are block-averaged down
 FINAL = ("done", "cancelled", "failed")
 
@@ -175,6 +176,21 @@ def _superres(options: dict, emit: Callable, should_stop: Callable) -> dict:
 RUNNERS = {"train": _train, "sample": _sample, "data": _data, "rollout": _rollout, "superres": _superres}
 
 
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this worker once the process that started it is gone (a server killed by a signal runs no cleanup, and
+    its workers would go on computing for nobody): a daemon thread polls the parent's pid."""
+    parent = mp.parent_process()  # the pid that started us, even if it died while we were importing
+    if parent is None:
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent.pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def rank_threads(options: dict) -> int:
     """Intra-op threads of each of a job's processes: its threads shared by its ``nproc`` ranks (at least 1)."""
     return max(1, worker_threads(options.get("threads")) // options.get("nproc", 1))
@@ -190,6 +206,7 @@ def _join_local_world(options: dict, rank: int) -> None:
 def _helper_rank(options: dict, rank: int) -> None:
     """Process entry point of rank ``rank`` ≥ 1 of a data-parallel training job: train, report nothing (rank 0
     does); a failure ends the process with a non-zero code, which fails the job."""
+    exit_with_parent()
     torch.set_num_threads(rank_threads(options))
     _join_local_world(options, rank)
     train(store=DataStore(options.get("data_dir")), task=options.get("task", "generate"), data=options["data"],
@@ -200,6 +217,7 @@ def _helper_rank(options: dict, rank: int) -> None:
 
 def _worker(kind: str, options: dict, events, cancel) -> None:
     """Process entry point: run the job, stream throttled events, end with exactly one final event."""
+    exit_with_parent()
     # leave a core to the caller (the dashboard server stays responsive); oversubscribed OpenMP threads spin
     torch.set_num_threads(rank_threads(options))
     _join_local_world(options, 0)
@@ -344,8 +362,8 @@ class JobManager:
         try:
             self._follow(job, process, events, helpers)
         finally:
-            for helper in helpers:
-                helper.join(timeout=5 if job.state == "done" else 0.5)
+            for helper in helpers:  # a finished helper is tearing down its process group: let it end cleanly
+                helper.join(timeout=HELPER_EXIT_SECONDS if job.state == "done" else 0.5)
                 if helper.is_alive():
                     helper.kill()
         process.join(timeout=5)

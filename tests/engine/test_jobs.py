@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -105,10 +107,40 @@ def test_a_training_job_on_two_local_processes_trains_data_parallel(jobs, folder
     assert started["world_size"] == 2 and started["backend"] == "gloo"
     assert job.result["step"] == 6 and (folder / "runs" / "two" / "checkpoint.pt").exists()
     for helper in job.helpers:
-        helper.join(10)
+        helper.join(60)
     assert [helper.exitcode for helper in job.helpers] == [0]  # the helper rank finished cleanly
 
 
 def test_a_job_on_several_processes_must_be_training(jobs, folder):
     with pytest.raises(EngineError, match="only training runs on several processes"):
         jobs.submit("rollout", {"nproc": 2})
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_a_worker_ends_when_its_server_is_killed(folder):
+    """A server killed by a signal runs no cleanup: its job's worker must notice and exit (within 5 s), not
+    compute on for nobody (found when a benchmark's killed server left a rollout running for 20 minutes)."""
+    script = ("import time\nfrom engine.jobs import JobManager\n"
+              f"job = JobManager().submit('train', {_train_options(folder, steps=100000)!r})\n"
+              "while getattr(job, 'process', None) is None:\n    time.sleep(0.05)\n"
+              "print(job.process.pid, flush=True)\ntime.sleep(300)\n")
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(server.stdout.readline())
+        assert _running(worker)
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 5
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(worker)
