@@ -106,15 +106,20 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
                    refined=refined)
 
 
-def initial_conditions(trajectories: Tensor, config: RolloutConfig) -> Tensor:
-    """The ensemble's start: ``config.members`` copies of each of the first ``initial_conditions`` trajectories
-    at time index ``start``. trajectories: (trajectory, time, n, n) physical units → (ic × members, n, n)."""
+def check_initial_conditions(trajectories: Tensor, config: RolloutConfig) -> None:
+    """Refuse more initial conditions than the test data has trajectories, or a start past its end."""
     count, length = trajectories.shape[:2]
     if config.initial_conditions > count:
         raise EngineError(f"{config.initial_conditions} initial conditions asked for; the test data has {count} "
                           f"trajectories")
     if config.start >= length:
         raise EngineError(f"start index {config.start} is past the {length} snapshots of the test data")
+
+
+def initial_conditions(trajectories: Tensor, config: RolloutConfig) -> Tensor:
+    """The ensemble's start: ``config.members`` copies of each of the first ``initial_conditions`` trajectories
+    at time index ``start``. trajectories: (trajectory, time, n, n) physical units → (ic × members, n, n)."""
+    check_initial_conditions(trajectories, config)
     return trajectories[: config.initial_conditions, config.start].repeat_interleave(config.members, 0)
 
 

@@ -30,7 +30,14 @@ from engine.forecast import load_forecaster
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.refine import load_refiner
-from engine.rollout import Rollout, evaluate, initial_conditions, rollout, statistics
+from engine.rollout import (
+    Rollout,
+    check_initial_conditions,
+    evaluate,
+    initial_conditions,
+    rollout,
+    statistics,
+)
 
 Tensor = torch.Tensor
 
@@ -187,7 +194,7 @@ def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConf
     refine = load_refiner(store.path(refiner), device, renoise=config.renoise) if refiner else None
     if refine is not None and config.refine_every == 0:
         config = RolloutConfig(**{**options(config), "refine_every": 1})
-    initial_conditions(emulator.truth, config)  # the initial conditions and the start exist
+    check_initial_conditions(emulator.truth, config)
     ensemble = config.members * config.initial_conditions
     saved = config.steps // config.save_every + 1
     per_member = 4.0 * saved * trajectories.n**2 + activation_bytes(emulator.size, trajectories.n**2) / 4
