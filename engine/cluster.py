@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
+import torch
 import xarray as xr
 
 from engine.errors import EngineError
@@ -63,25 +64,37 @@ def dashboard_link(address: str) -> str | None:
         return None
 
 
+def _one_thread(function: Callable, part: dict):
+    """``function(**part)`` at one intra-op thread: a Dask worker runs one task per thread."""
+    torch.set_num_threads(1)
+    return function(**part)
+
+
 def map_parts(function: Callable, parts: Iterable[dict], *, address: str | None,
-              on_result: Callable[[int, object], None] | None = None) -> list:
-    """``[function(**part) for part in parts]``, on the cluster at ``address`` (one task per part, results in
-    the parts' order) or here when None; ``on_result(index, result)`` is called as each one arrives."""
+              on_result: Callable[[int, object], None] | None = None,
+              progress: Callable[[dict], None] | None = None) -> list:
+    """``[function(**part) for part in parts]``, on the cluster at ``address`` (one single-threaded task per part,
+    results in the parts' order) or here when None; ``on_result(index, result)`` is called as each one arrives,
+    then ``progress`` gets ``{"kind": "progress", "step": parts arrived, "steps": parts}``."""
     parts = list(parts)
     results: list = [None] * len(parts)
+    count = [0]
+
+    def arrived(index: int, result) -> None:
+        results[index], count[0] = result, count[0] + 1
+        if on_result is not None:
+            on_result(index, result)
+        if progress is not None:
+            progress({"kind": "progress", "step": count[0], "steps": len(parts)})
+
     if address is None:
         for index, part in enumerate(parts):
-            results[index] = function(**part)
-            if on_result is not None:
-                on_result(index, results[index])
+            arrived(index, function(**part))
         return results
     with connect(address) as client, client.as_current():
-        futures = {client.submit(function, pure=False, **part): index for index, part in enumerate(parts)}
+        futures = {client.submit(_one_thread, function, part, pure=False): index for index, part in enumerate(parts)}
         for future in _dask().as_completed(futures):
-            index = futures[future]
-            results[index] = future.result()  # a task's exception is raised here, as it was raised there
-            if on_result is not None:
-                on_result(index, results[index])
+            arrived(futures[future], future.result())  # a task's exception is raised here, as it was raised there
     return results
 
 

@@ -193,8 +193,7 @@ CLAIMS: tuple[Callable[[DataStore, bool], Claim], ...] = (
 
 
 def run_claim(*, root: str, index: int, quick: bool) -> Claim:
-    """Claim ``CLAIMS[index]`` on the data folder ``root`` (a cluster task; the folder must be shared)."""
-    torch.set_num_threads(1)  # a Dask worker runs one task per thread
+    """Claim ``CLAIMS[index]`` on the data folder ``root`` (on a cluster, the folder must be shared)."""
     return CLAIMS[index](DataStore(root), quick)
 
 
@@ -203,18 +202,5 @@ def run_claims(*, store: DataStore, quick: bool = True, callback: Callable[[dict
     """Every claim of ``CLAIMS``, in turn here or as one task each on the Dask cluster at ``scheduler``;
     ``quick`` sizes them for a 2-core CPU in about a minute."""
     install_defaults(store)
-    arrived = []
-
-    def report(index: int, claim: Claim) -> None:
-        arrived.append(index)
-        if callback is not None:
-            callback({"kind": "progress", "step": len(arrived), "steps": len(CLAIMS)})
-
-    if scheduler is None:
-        rows = []
-        for index, claim in enumerate(CLAIMS):
-            rows.append(claim(store, quick))
-            report(index, rows[-1])
-        return rows
-    return map_parts(run_claim, [{"root": str(store.root), "index": index, "quick": quick}
-                                 for index in range(len(CLAIMS))], address=scheduler, on_result=report)
+    parts = [{"root": str(store.root), "index": index, "quick": quick} for index in range(len(CLAIMS))]
+    return map_parts(run_claim, parts, address=scheduler, progress=callback)

@@ -18,7 +18,7 @@ import xarray as xr
 
 from engine.cluster import ZarrInShares, map_parts
 from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, options
-from engine.data.catalog import cached_name, generation_bytes, write_generated
+from engine.data.catalog import GENERATOR_NAMES, cached_name, generation_bytes, write_generated
 from engine.data.kolmogorov import simulate_kolmogorov
 from engine.data.lorenz96 import simulate_lorenz96
 from engine.data.store import DataStore, spectrum_variable, write_dataset
@@ -37,8 +37,7 @@ class DataResult:
 
 
 def simulate_share(*, solver: str, config: dict, first: int, stop: int) -> xr.Dataset:
-    """Trajectories ``first:stop`` of the seeded batch of ``config`` (a cluster task: one intra-op thread)."""
-    torch.set_num_threads(1)
+    """Trajectories ``first:stop`` of the seeded batch of ``config`` (a cluster task)."""
     cls, simulate = SOLVERS[solver]
     return simulate(cls(**config), select=slice(first, stop))
 
@@ -54,32 +53,18 @@ def gather_trajectories(shares: list[xr.Dataset]) -> xr.Dataset:
 
 def trajectory_shares(config: param.Parameterized) -> list[dict]:
     """The tasks of ``config``'s set: contiguous shares of its trajectories, at most MAX_TASKS of them."""
-    solver = next(name for name, (cls, _) in SOLVERS.items() if isinstance(config, cls))
+    solver = GENERATOR_NAMES[type(config)]
     count = config.trajectories
     size = math.ceil(count / min(count, MAX_TASKS))
     return [{"solver": solver, "config": options(config), "first": first, "stop": min(first + size, count)}
             for first in range(0, count, size)]
 
 
-def _counting(callback: Callable[[dict], None] | None, total: int) -> Callable[[], None]:
-    """A progress event per share that arrived."""
-    arrived = [0]
-
-    def count() -> None:
-        arrived[0] += 1
-        if callback is not None:
-            callback({"kind": "progress", "step": arrived[0], "steps": total})
-
-    return count
-
-
 def simulate_on_cluster(config: param.Parameterized, *, address: str,
                         callback: Callable[[dict], None] | None = None) -> xr.Dataset:
     """``config``'s trajectories as tasks on the Dask cluster at ``address``, gathered in order."""
-    parts = trajectory_shares(config)
-    count = _counting(callback, len(parts))
-    return gather_trajectories(map_parts(simulate_share, parts, address=address,
-                                         on_result=lambda index, share: count()))
+    return gather_trajectories(map_parts(simulate_share, trajectory_shares(config), address=address,
+                                         progress=callback))
 
 
 def stream_to_zarr(config: param.Parameterized, path: Path, *, address: str,
@@ -87,18 +72,16 @@ def stream_to_zarr(config: param.Parameterized, path: Path, *, address: str,
     """``config``'s trajectories as tasks on the cluster at ``address``, each share written into the zarr store
     ``path`` as it arrives (one share in memory at a time); a Kolmogorov set's spectrum, the field-weighted mean
     of the shares' spectra, is added last."""
-    parts = trajectory_shares(config)
-    count, writer = _counting(callback, len(parts)), ZarrInShares(path, dim="trajectory", size=config.trajectories)
+    parts, writer = trajectory_shares(config), ZarrInShares(path, dim="trajectory", size=config.trajectories)
     spectrum = []
 
     def arrived(index: int, share: xr.Dataset) -> None:
         writer.write(share, parts[index]["first"])
         if "spectrum" in share:
             spectrum.append(share["spectrum"] * share.sizes["trajectory"])
-        count()
 
     try:
-        map_parts(simulate_share, parts, address=address, on_result=arrived)
+        map_parts(simulate_share, parts, address=address, on_result=arrived, progress=callback)
     except BaseException:
         writer.abandon()
         raise

@@ -232,7 +232,6 @@ def roll_initial_condition(prepared: Prepared, part: int, callback: Callable[[di
 def roll_part(*, root: str, checkpoint: str, data: str, config: dict, sampler: dict, refiner: str | None,
               variable: str | None, part: int) -> Part:
     """One part of a rollout as a cluster task: loads what it needs from the (shared) data folder ``root``."""
-    torch.set_num_threads(1)  # a Dask worker runs one task per thread
     prepared = prepare(store=DataStore(root), checkpoint=checkpoint, data=data, config=RolloutConfig(**config),
                        sampler=ForecastSamplerConfig(**sampler), refiner=refiner, variable=variable)
     return roll_initial_condition(prepared, part)

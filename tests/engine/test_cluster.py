@@ -93,11 +93,12 @@ def _square(*, x: int) -> int:
 
 
 def test_parts_come_back_in_order_and_a_failing_part_fails_the_request(cluster):
-    arrived = []
+    arrived, events = [], []
     parts = [{"x": x} for x in range(5)]
-    assert map_parts(_square, parts, address=cluster.scheduler_address,
-                     on_result=lambda i, r: arrived.append(i)) == [0, 1, 4, 9, 16]
+    assert map_parts(_square, parts, address=cluster.scheduler_address, on_result=lambda i, r: arrived.append(i),
+                     progress=events.append) == [0, 1, 4, 9, 16]
     assert sorted(arrived) == list(range(5))
+    assert [(e["step"], e["steps"]) for e in events] == [(k, 5) for k in range(1, 6)]
     assert map_parts(_square, parts, address=None) == [0, 1, 4, 9, 16]
     with pytest.raises(EngineError, match="x = -1 is negative"):
         map_parts(_square, [{"x": 2}, {"x": -1}], address=cluster.scheduler_address)
