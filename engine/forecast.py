@@ -111,8 +111,6 @@ class Forecaster:
         """The network under the sampler's precision (``Accelerated``), compiled once when it asks."""
         key = (sampler.precision, sampler.compile)
         if key not in self.fast:
-            if self.device.type == "cuda":
-                self.net.to(memory_format=torch.channels_last)
             runner = Accelerated(self.net, self.device, sampler.precision)
             self.fast[key] = torch.compile(runner) if sampler.compile else runner
         return self.fast[key]

@@ -78,8 +78,6 @@ class Trainer:
         in DistributedDataParallel when several processes train (gradients averaged over ranks), compiled when
         asked. Checkpoints keep ``self.net``'s own weights."""
         cfg, device = self.training, self.device
-        if device.type == "cuda":
-            self.net.to(memory_format=torch.channels_last)
         model = Accelerated(self.net, device, cfg.precision)
         if self.world.distributed:
             device_ids = [device.index] if device.type == "cuda" else None
