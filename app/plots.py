@@ -30,6 +30,7 @@ PALETTE = tuple("#%02x%02x%02x" % tuple(rgb) for rgb in RDBU.astype(int))  # div
 LINE_COLOURS = {"data": "#222222", "noise": "#999999", "generated": "#d62728", "A": "#1f77b4", "B": "#d62728",
                 "x_t": "#2ca02c", "coarse": "#ff7f0e", "time mean": "#9467bd", "loss": "#9ecae1",
                 "smoothed": "#08519c", "model": "#d62728", "truth": "#222222", "emulator": "#d62728",
+                "CRPS / σ_data": "#1f77b4", "spread / skill": "#ff7f0e",
                 "previous": "#999999", "coarse input": "#ff7f0e", "super-resolved": "#d62728", "this run": "#d62728",
                 "‖b(t, x_t)‖": "#222222", "white": "#999999", "powerlaw": "#ff7f0e", "matched": "#1f77b4",
                 "vp": "#9ecae1", "vp_dilated": "#08519c", "ve": "#fdae6b", "ve_dilated": "#d94801"}
