@@ -25,15 +25,17 @@ from engine.jobs import JobManager
 from engine.pipelines.rollout import check_rollout_request
 
 NONE = "(none)"
+ROLLOUT_CONTROLS = ["steps", "members", "refine_every", "renoise", "refine_steps", "blowup", "device"]
+INTEGER_CONTROLS = ["steps", "members", "refine_every", "refine_steps"]
 MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time columns while live
 
 
 def checkpoints(store: DataStore) -> dict[str, list[str]]:
-    """Run checkpoints by role: emulators (forecast tasks and PDD) and generators (usable as refiners)."""
+    """Run checkpoints by role: emulators (forecast tasks, SNS and PDD) and refiners (generators and SNS)."""
     runs = list_runs(store.root)
     return {"emulators": [r["path"] for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")],
             "pdd": [r["path"] for r in runs if r["task"] == "pdd"],
-            "generators": [r["path"] for r in runs if r["task"] in ("generate", "refiner")]}
+            "refiners": [r["path"] for r in runs if r["task"] in ("generate", "refiner", "sns")]}
 
 
 class RolloutView(JobView):
@@ -42,8 +44,10 @@ class RolloutView(JobView):
     label, kind, start_label = "Rollout", "rollout", "Roll out"
     status_name, idle_text = "rollout-status", "Pick an emulator and press Roll out."
     checkpoint = param.Selector(default=None, objects=[], doc="a trained emulator (forecast, noise_baseline, "
-                                                              "diffusion, pointwise, or a PDD predictor at λ)")
-    refiner = param.Selector(default=NONE, objects=[NONE], doc="a generator trained with --task refiner, or none")
+                                                              "diffusion, pointwise, sns, or a PDD predictor at λ)")
+    refiner = param.Selector(default=NONE, objects=[NONE],
+                             doc="a generator trained with --task refiner (spectral-estimate Thermalizer), an SNS pair "
+                                 "denoiser (--task sns, paper 004), or none")
 
     def __init__(self, store: DataStore, jobs: JobManager, dataset: Callable[[], str], *, device: str = "auto",
                  lam: Callable[[], float] = lambda: 0.0, scheduler: Callable[[], str | None] = lambda: None,
@@ -87,7 +91,7 @@ class RolloutView(JobView):
         if self.checkpoint not in found["emulators"]:  # the SI forecaster first, when there is one
             preferred = [name for name in found["emulators"] if "si-forecaster" in name]
             self.checkpoint = (preferred or found["emulators"] or [None])[0]
-        self.param.refiner.objects = [NONE, *found["generators"]]
+        self.param.refiner.objects = [NONE, *found["refiners"]]
 
     def _rollout_file(self):
         """The finished rollout (states, per-step spectra, recipe) as written by the job into ``rollouts/``."""
@@ -175,9 +179,9 @@ class RolloutView(JobView):
         return [pn.widgets.Select.from_param(self.param.checkpoint, name="Emulator checkpoint", **stretch),
                 pn.widgets.Select.from_param(self.param.refiner, name="Refiner", **stretch),
                 pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, **stretch),
-                pn.Param(self.config, parameters=["steps", "members", "refine_every", "renoise", "blowup", "device"],
-                         widgets={"steps": pn.widgets.IntInput, "members": pn.widgets.IntInput,
-                                  "refine_every": pn.widgets.IntInput}, **stretch)]
+                pn.Param(self.config, parameters=ROLLOUT_CONTROLS, widgets=dict.fromkeys(INTEGER_CONTROLS,
+                                                                                         pn.widgets.IntInput),
+                         **stretch)]
 
     def __panel__(self):
         return pn.Column(

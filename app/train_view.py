@@ -209,8 +209,8 @@ class TrainView(JobView):
                 pn.Param(self.model, parameters=["size"], show_name=False, **stretch),
                 pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training",
                          **stretch),
-                pn.Param(self.forecast, parameters=["sigma", "lead", "unroll"], name="Emulator (forecast tasks)",
-                         **stretch),
+                pn.Param(self.forecast, parameters=["sigma", "lead", "unroll", "levels"],
+                         name="Emulator (forecast and sns tasks)", **stretch),
                 pn.Param(self.pdd, widgets={"a": pn.widgets.FloatInput}, name="PDD predictor (task pdd)", **stretch)]
 
     def __panel__(self):

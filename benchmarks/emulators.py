@@ -1,9 +1,10 @@
-"""Emulators on 64² Kolmogorov flow: SI forecaster (ODE, SDE), pointwise U-Net with and without the refiner,
-the Gaussian-noise baseline and the EDM diffusion baseline. Trains each (or resumes its run folder), then prints
-markdown tables: VRMSE, high-band sRMSE, CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and
-long-rollout stability.
+"""Emulators on 64² Kolmogorov flow: SI forecaster (ODE, SDE), pointwise U-Net alone, with the spectral-estimate
+refiner and with SNS (paper 004), SNS as an emulator, the Gaussian-noise baseline and the EDM diffusion baseline.
+Trains each (or resumes its run folder), then prints markdown tables: VRMSE, high-band sRMSE, CRPS and spread–skill
+by lead time, NFE vs one-step VRMSE, and long-rollout stability.
 
     python benchmarks/emulators.py [--train-steps 2000] [--size tiny] [--runs runs/emulators] [--long 5000]
+                                   [--sns-steps 0]
 
 Training data: `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data: 4 held-out
 trajectories (seed 1) of 64 snapshots. Both are generated into the data folder on first use.
@@ -49,7 +50,7 @@ def train_all(store: DataStore, runs: Path, steps: int, size: str) -> dict[str, 
     path = store.path(ensure(TRAIN, store))
     trajectories = load_trajectories(path)
     tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name))
-             for name in ("forecast", "pointwise", "noise_baseline", "diffusion")}
+             for name in ("forecast", "pointwise", "noise_baseline", "diffusion", "sns")}
     tasks["refiner"] = GenerativeTask(load_fields(path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
     checkpoints = {}
     for name, task in tasks.items():
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/emulators")
     parser.add_argument("--long", type=int, default=5000, help="steps of the stability rollouts")
     parser.add_argument("--only-long", action="store_true", help="skip the lead-time and NFE tables")
+    parser.add_argument("--sns-steps", type=int, default=0,
+                        help="SNS refiner: at most this many reverse steps per frame (0: every level, as paper 004)")
     args = parser.parse_args()
     store = DataStore()
     checkpoints = train_all(store, Path(args.runs), args.train_steps, args.size)
@@ -92,17 +95,21 @@ def main() -> None:
     config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
     baseline, diffusion = load_forecaster(checkpoints["noise_baseline"]), load_forecaster(checkpoints["diffusion"])
-    refiner = load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise)
+    refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise),
+                "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
+    sns = load_forecaster(checkpoints["sns"])
     if not args.only_long:
-        lead_tables(si, pointwise, baseline, diffusion, refiner, truth, test, config, args)
-    long_table(store, truth, test, pointwise, si, refiner, args)
+        lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
+    long_table(store, truth, test, pointwise, si, refiners, args)
 
 
-def lead_tables(si, pointwise, baseline, diffusion, refiner, truth, test, config, args) -> None:
+def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args) -> None:
     rows = {"SI, PF-ODE (4 steps)": (si, ForecastSamplerConfig(method="pf_ode", steps=4), None),
             "SI-EM (4 steps, ε = 1)": (si, ForecastSamplerConfig(method="si_em", steps=4), None),
             "pointwise": (pointwise, ForecastSamplerConfig(), None),
-            "pointwise + refiner (every step)": (pointwise, ForecastSamplerConfig(), refiner),
+            "pointwise + spectral refiner (every step)": (pointwise, ForecastSamplerConfig(), refiners["spectral"]),
+            "pointwise + SNS (every step)": (pointwise, ForecastSamplerConfig(), refiners["SNS"]),
+            "SNS as emulator (50 DDPM steps)": (sns, ForecastSamplerConfig(steps=50), None),
             "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None),
             "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None)}
     print(f"\n64² Kolmogorov, {args.size} U-Nets trained {args.train_steps} steps; 4 test trajectories × 4 members\n")
@@ -132,14 +139,16 @@ def lead_tables(si, pointwise, baseline, diffusion, refiner, truth, test, config
         print(f"| {nfe} | {si_score:.3f} | {base_score:.3f} | {edm_score:.3f} ({levels}) |", flush=True)
 
 
-def long_table(store, truth, test, pointwise, si, refiner, args) -> None:
+def long_table(store, truth, test, pointwise, si, refiners, args) -> None:
     data_spectrum = torch.from_numpy(load_fields(store.path(ensure(TRAIN, store))).spectrum.numpy())
     data_spectrum = data_spectrum * shell_counts(test.n)  # shell mean → shell sum
     print(f"\n| long rollout ({args.long} steps, 4 members) | blow-up step | high band first off by ×2 at step | "
           f"steps within ×2 | seconds |\n|---|---|---|---|---|")
     long = RolloutConfig(steps=args.long, members=4, initial_conditions=1, save_every=args.long)
     rows = (("pointwise", pointwise, ForecastSamplerConfig(), None, 0),
-            ("pointwise + refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiner, 10),
+            ("pointwise + spectral refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiners["spectral"],
+             10),
+            ("pointwise + SNS (every 10 steps)", pointwise, ForecastSamplerConfig(), refiners["SNS"], 10),
             ("SI-EM (2 steps)", si, ForecastSamplerConfig(method="si_em", steps=2), None, 0))
     for label, model, sampler, ref, every in rows:
         long.refine_every = every

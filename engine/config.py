@@ -201,15 +201,18 @@ class PDDSamplerConfig(param.Parameterized):
 class ForecastConfig(param.Parameterized):
     """Emulation ``u_n → u_{n+lead}`` (docs/science.md §2 and §5)."""
 
-    task = param.Selector(default="forecast", objects=["forecast", "noise_baseline", "diffusion", "pointwise"],
+    task = param.Selector(default="forecast", objects=["forecast", "noise_baseline", "diffusion", "pointwise", "sns"],
                           doc="forecast: stochastic interpolant from u_n; noise_baseline: a conditional generator from "
                               "Gaussian noise; diffusion: an EDM diffusion model of u_{n+1} given u_n (many steps); "
-                              "pointwise: a U-Net predicting the residual u_{n+1} − u_n")
+                              "pointwise: a U-Net predicting the residual u_{n+1} − u_n; sns: paper 004's pair "
+                              "denoiser with noise-level heads (a refiner of any rollout, or an emulator)")
     sigma = param.Number(default=1.0, bounds=(0.0, 10.0),
                          doc="σ of the interpolant (1 − t) u_n + t u_{n+1} + σ(1 − t)√t z (σ = 1 was best on "
                              "Kolmogorov flow)")
     lead = param.Integer(default=1, bounds=(1, 1000), doc="saved snapshots between the input and the target")
     unroll = param.Integer(default=1, bounds=(1, 32), doc="pointwise: steps of the unrolled multi-step MSE")
+    levels = param.Integer(default=1000, bounds=(2, 4000),
+                           doc="sns: diffusion levels K of the pair denoiser (cosine schedule; the paper's 1000)")
 
 
 class ForecastSamplerConfig(param.Parameterized):
@@ -245,6 +248,9 @@ class RolloutConfig(param.Parameterized):
     renoise = param.Number(default=0.1, bounds=(0.0, 0.99),
                            doc="refiner: states that look cleaner than this noise fraction α² are first noised to it "
                                "(the SNS forward step; it lets over-smoothed states be refined); 0: Thermalizer only")
+    refine_steps = param.Integer(default=0, bounds=(0, 4000),
+                                 doc="SNS refiner: at most this many reverse steps per frame (0: one per level from "
+                                     "the estimated one down, as paper 004)")
     lam = param.Number(default=0.0, bounds=(0.0, 1.0), label="Diffusion scale λ",
                        doc="PDD models: simulate the field coarse-grained at this λ (truth is coarse-grained alike)")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")

@@ -68,7 +68,7 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 
 class Accelerated(torch.nn.Module):
     """A network's forward under bf16 autocast (when asked), with 4-D inputs and weights in channels-last layout on CUDA
-    (what tensor cores read fastest); outputs come back in float32."""
+    (what tensor cores read fastest); outputs (a tensor or a tuple of them) come back in float32."""
 
     def __init__(self, net: torch.nn.Module, device: torch.device, precision: str):
         super().__init__()
@@ -77,9 +77,10 @@ class Accelerated(torch.nn.Module):
         if self.channels_last:
             net.to(memory_format=torch.channels_last)  # 4-D weights only; the net's own tensors, in place
 
-    def forward(self, x: torch.Tensor, *args) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, *args):
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device_type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
-            return self.net(x, *args).float()
+            out = self.net(x, *args)
+        return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 

@@ -24,12 +24,18 @@ from engine.config import ForecastSamplerConfig
 from engine.devices import Accelerated
 from engine.errors import EngineError
 from engine.models import build_unet
+from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner
 
 Tensor = torch.Tensor
-FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "pointwise")
-IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "diffusion": 2, "pointwise": 1}  # cat(x, I_t), or x alone
+FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "pointwise", "sns")
+IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "diffusion": 2, "pointwise": 1, "sns": 2}  # cat(x, I_t), x, a pair
 EDM_SIGMA_DATA, EDM_P_MEAN, EDM_P_STD = 1.0, -1.2, 1.2  # unit-variance data; training levels ln σ ~ N(−1.2, 1.2²)
 EDM_SIGMA_MIN, EDM_SIGMA_MAX, EDM_RHO = 0.002, 40.0, 7.0  # the sampler's noise levels
+
+
+def forecast_network(kind: str, size: str, levels: int = SNS_LEVELS) -> torch.nn.Module:
+    """The network a forecast task trains: a U-Net over cat(x, I_t) (or x alone), or SNS's pair denoiser."""
+    return PairDenoiser(size, levels) if kind == "sns" else build_unet(size, in_channels=IN_CHANNELS[kind])
 
 
 def edm_scalings(sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -108,12 +114,28 @@ class Forecaster:
         return next(self.net.parameters()).device
 
     def _runner(self, sampler: ForecastSamplerConfig) -> torch.nn.Module:
-        """The network under the sampler's precision (``Accelerated``), compiled once when it asks."""
+        """The network (SNS: its denoiser) under the sampler's precision (``Accelerated``), compiled once when it
+        asks."""
         key = (sampler.precision, sampler.compile)
         if key not in self.fast:
-            runner = Accelerated(self.net, self.device, sampler.precision)
+            net = self.net.denoiser if self.kind == "sns" else self.net
+            runner = Accelerated(net, self.device, sampler.precision)
             self.fast[key] = torch.compile(runner) if sampler.compile else runner
         return self.fast[key]
+
+    def self_refiner(self, sampler: ForecastSamplerConfig, generator: torch.Generator | None = None,
+                     steps: int | None = None) -> SelfRefiner:
+        """An SNS model's inference (``engine.sns.SelfRefiner``) in physical units, its denoiser run as the sampler
+        asks; ``steps`` caps a refinement's reverse steps per frame."""
+        if self.kind != "sns":
+            raise EngineError(f"a '{self.kind}' model is not an SNS pair denoiser (train one with --task sns)")
+        runner, levels = self._runner(sampler), self.net.levels
+
+        def denoise(pair: Tensor, noise_levels: Tensor) -> Tensor:
+            return runner(pair, noise_levels.float() / levels)
+
+        return SelfRefiner(denoise, self.net.estimate_levels, self.net.alpha_bar, mean=self.mean, std=self.std,
+                           steps=steps, generator=generator, device=self.device)
 
     def _net(self, inputs: Tensor, t: float, sampler: ForecastSamplerConfig) -> Tensor:
         self.nfe += 1
@@ -123,6 +145,11 @@ class Forecaster:
     @torch.no_grad()
     def step(self, u: Tensor, sampler: ForecastSamplerConfig, generator: torch.Generator | None = None) -> Tensor:
         """One forecast of every state in the batch with the sampler's method, steps and ε."""
+        if self.kind == "sns":  # the next state from pure noise given u: sampler.steps strided DDPM steps
+            sns = self.self_refiner(sampler, generator)
+            forecast = sns.forecast(u, sampler.steps)
+            self.nfe += sns.nfe
+            return forecast
         x = (u.float() - self.mean) / self.std
         if self.kind == "pointwise":
             return (x + self._net(x[:, None], 0.0, sampler)) * self.std + self.mean
@@ -153,14 +180,14 @@ class Forecaster:
 
 
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> Forecaster:
-    """A forecaster from a checkpoint of a forecast, noise_baseline, diffusion or pointwise run (EMA weights)."""
+    """A forecaster from a checkpoint of a forecast, noise_baseline, diffusion, pointwise or sns run (EMA weights)."""
     state = load_checkpoint(path, device)
     kind = state.get("task", "generate")
     if kind not in FORECAST_TASKS:
         raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast, "
-                          f"diffusion or pointwise")
+                          f"diffusion, pointwise or sns")
     configs, data = state["configs"], state["data"]
-    net = build_unet(configs["model"]["size"], in_channels=IN_CHANNELS[kind]).to(device)
+    net = forecast_network(kind, configs["model"]["size"], configs["forecast"].get("levels", SNS_LEVELS)).to(device)
     net.load_state_dict(state["ema_state"])
     forecast = configs["forecast"]
     return Forecaster(net, kind, forecast["sigma"], data["mean"], data["std"], data["dt"], data["n"], forecast["lead"])

@@ -5,7 +5,8 @@ Each state's noise level is estimated from its spectrum: the interpolant's spect
 ``α(t)² S_n + β(t)² S_d``, and t* minimizes the mean |log| mismatch with the state's shell spectrum on the fine
 half of the shells (where drift shows first). States whose noise fraction α(t*)² exceeds ``start`` are
 integrated by the probability-flow ODE from t* to 1. This spectral estimate replaces the paper's learned
-noise-level classifier: no extra network, exact for Gaussian data. docs/science.md has the method.
+noise-level classifier: no extra network, exact for Gaussian data, but one state at a time. Paper 004's own method,
+a pair denoiser with learned level heads, is ``engine.sns``; ``load_refiner`` loads either. docs/science.md has both.
 """
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pathlib import Path
 import torch
 
 from engine.checkpoints import load_checkpoint
-from engine.config import NoiseConfig, ScheduleConfig
+from engine.config import ForecastSamplerConfig, NoiseConfig, ScheduleConfig
 from engine.data.store import FieldData
 from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
+from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup
 from engine.noise import sample_noise
+from engine.sns import SelfRefiner
 from engine.spectral import shell_sum
 
 Tensor = torch.Tensor
@@ -65,8 +68,9 @@ class Refiner:
         return x, torch.where(clean.cpu(), level, t_star)
 
     @torch.no_grad()
-    def __call__(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Refined states and a (batch,) bool mask of those that were refined."""
+    def __call__(self, x: Tensor, previous: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Refined states and a (batch,) bool mask of those that were refined (one state at a time: ``previous``,
+        which SNS conditions on, is not used)."""
         t_star = self.noise_level(x)
         if self.renoise > 0:
             x, t_star = self._renoised(x, t_star)
@@ -83,11 +87,16 @@ class Refiner:
 
 
 def load_refiner(path: str | Path, device: torch.device, *, steps: int = 8, start: float = 1e-3,
-                 renoise: float = 0.0) -> Refiner:
-    """A refiner from a generative checkpoint trained on the stationary fields (``train --task refiner``)."""
+                 renoise: float = 0.0, sns_steps: int = 0) -> Refiner | SelfRefiner:
+    """A refiner from a checkpoint: a generative model of the stationary fields (``train --task refiner``, this
+    module's spectral-estimate Thermalizer) or paper 004's pair denoiser (``train --task sns``, ``engine.sns``, at
+    most ``sns_steps`` reverse steps per frame; 0: every level)."""
     state = load_checkpoint(path, "cpu")
+    if state.get("task", "generate") == "sns":
+        return load_forecaster(path, device).self_refiner(ForecastSamplerConfig(), steps=sns_steps)
     if state.get("task", "generate") != "generate":
-        raise EngineError(f"{path} holds a '{state['task']}' model; a refiner is a generative model (--task refiner)")
+        raise EngineError(f"{path} holds a '{state['task']}' model; a refiner is a generative model (--task refiner) "
+                          f"or an SNS pair denoiser (--task sns)")
     trained, data = state["configs"], state["data"]
     fields = FieldData(torch.empty(0, data["n"], data["n"]), data["spectrum"], data["variable"], {})
     noise, schedule = NoiseConfig(**trained["noise"]), ScheduleConfig(**trained["schedule"])

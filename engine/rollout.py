@@ -62,18 +62,19 @@ def _first_bad(flags: list[Tensor], last_step: int) -> int | None:
 
 
 def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutConfig, *, data_std: float,
-            refiner: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None,
+            refiner: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
             callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> Rollout:
     """Advance ``initial`` (member, n, n) by ``config.steps`` applications of ``step``; see the module doc.
-    ``refiner(x) -> (refined x, mask of refined members)`` runs every ``config.refine_every`` steps."""
+    ``refiner(x, previous) -> (refined x, mask of refined members)`` runs every ``config.refine_every`` steps, with
+    the state the step started from."""
     limit = config.blowup * data_std
     x, start = initial, time.perf_counter()
     saved, saved_steps, spectra, flags, refined = [x.float().cpu()], [0], [shell_spectra(x).mean(0)], [], []
     done, blowup, reason, last_event = 0, None, None, 0.0
     for k in range(1, config.steps + 1):
-        x = step(x)
+        previous, x = x, step(x)
         if refiner is not None and config.refine_every and k % config.refine_every == 0:
-            x, mask = refiner(x)
+            x, mask = refiner(x, previous)
             if bool(mask.any()):
                 refined.append(k)
         flags.append(_check(x, limit).any())

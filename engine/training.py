@@ -21,7 +21,6 @@ from engine.config import ModelConfig, TrainingConfig, options
 from engine.devices import Accelerated, resolve_device
 from engine.distributed import World
 from engine.errors import EngineError
-from engine.models import build_unet
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -66,8 +65,7 @@ class Trainer:
         self.device = world.device(resolve_device(training.device))
         with torch.random.fork_rng(devices=[]):  # seeded initialization without touching the caller's RNG
             torch.manual_seed(training.seed)
-            self.net = build_unet(model.size, in_channels=task.in_channels,
-                                  ndim=task.spatial_dims).to(self.device)
+            self.net = task.network(model.size).to(self.device)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
         self.step, self.history = 0, []

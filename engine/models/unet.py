@@ -34,16 +34,17 @@ def _norm(channels: int) -> nn.GroupNorm:
 
 
 class TimeEmbedding(nn.Module):
-    """Sinusoidal features of t ∈ [0, 1] followed by an MLP."""
+    """Sinusoidal features of t ∈ [0, 1] followed by an MLP; ``conditions`` > 1 embeds that many times at once
+    (t: (batch, conditions), e.g. the two noise levels of paper 004's pair denoiser)."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, conditions: int = 1):
         super().__init__()
         self.register_buffer("freqs", torch.exp(torch.linspace(0, math.log(1000.0), dim // 2)), persistent=False)
-        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.mlp = nn.Sequential(nn.Linear(conditions * dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        angles = t[:, None] * self.freqs[None, :]
-        return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=1))
+        angles = t.reshape(t.shape[0], -1, 1) * self.freqs
+        return self.mlp(torch.cat([angles.sin(), angles.cos()], dim=2).flatten(1))
 
 
 class ResBlock(nn.Module):
@@ -68,17 +69,18 @@ class ResBlock(nn.Module):
 class UNet(nn.Module):
     """x: (batch, in_channels, n, n), t: (batch,) → (batch, out_channels, n, n); n divisible by 2^(levels−1).
 
-    ``ndim = 1`` makes the same network over periodic 1-D signals (batch, channels, n) (Lorenz-96).
+    ``ndim = 1`` makes the same network over periodic 1-D signals (batch, channels, n) (Lorenz-96);
+    ``conditions`` > 1 takes t: (batch, conditions).
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, channels: int = 32,
-                 multipliers: tuple[int, ...] = (1, 2, 2), blocks: int = 1, ndim: int = 2):
+                 multipliers: tuple[int, ...] = (1, 2, 2), blocks: int = 1, ndim: int = 2, conditions: int = 1):
         super().__init__()
         if ndim not in CONVS:
             raise EngineError(f"the U-Net works on 1-D or 2-D fields, not {ndim}-D")
         self.levels, self.ndim = len(multipliers), ndim
         tdim = 4 * channels
-        self.time = TimeEmbedding(tdim)
+        self.time = TimeEmbedding(tdim, conditions)
         self.stem = _conv(in_channels, channels, ndim=ndim)
         widths = [channels * m for m in multipliers]
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
@@ -148,9 +150,9 @@ def activation_bytes(size: str, pixels: int) -> float:
     return 2 * blocks * 12 * 4 * channels_per_pixel * pixels
 
 
-def build_unet(size: str, in_channels: int = 1, out_channels: int = 1, ndim: int = 2) -> UNet:
+def build_unet(size: str, in_channels: int = 1, out_channels: int = 1, ndim: int = 2, conditions: int = 1) -> UNet:
     """A U-Net of a named size (see ``UNET_SIZES``) over ``ndim``-D periodic fields."""
     if size not in UNET_SIZES:
         raise EngineError(f"model size must be one of {', '.join(UNET_SIZES)}, not {size!r}")
     channels, multipliers, blocks = UNET_SIZES[size]
-    return UNet(in_channels, out_channels, channels, multipliers, blocks, ndim)
+    return UNet(in_channels, out_channels, channels, multipliers, blocks, ndim, conditions)

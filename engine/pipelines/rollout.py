@@ -191,7 +191,8 @@ def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConf
     trajectories = load_trajectories(store.path(data), variable)
     emulator = load_emulator(store=store, checkpoint=checkpoint, trajectories=trajectories, config=config,
                              sampler=sampler, device=device)
-    refine = load_refiner(store.path(refiner), device, renoise=config.renoise) if refiner else None
+    refine = (load_refiner(store.path(refiner), device, renoise=config.renoise, sns_steps=config.refine_steps)
+              if refiner else None)
     if refine is not None and config.refine_every == 0:
         config = RolloutConfig(**{**options(config), "refine_every": 1})
     check_initial_conditions(emulator.truth, config)

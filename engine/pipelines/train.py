@@ -38,6 +38,7 @@ from engine.tasks import make_task
 from engine.training import Trainer
 
 PREVIEW_SAMPLES, PREVIEW_STEPS = 4, 8  # a generator's preview: 4 samples, 8 Euler steps
+SNS_PREVIEW_STEPS = 50  # an SNS emulator's preview forecast: 50 strided DDPM steps from pure noise
 
 
 @dataclass
@@ -57,8 +58,9 @@ def mean_spectrum(fields: torch.Tensor, ndim: int) -> np.ndarray:
 
 
 def model_preview(task, checkpoint: Path) -> dict:
-    """What the model does now: samples of a generator (8 Euler steps), one forecast of an emulator, or one
-    noise-free λ = 0 step of a PDD predictor, from the first trajectory's first state; physical units."""
+    """What the model does now: samples of a generator (8 Euler steps), one forecast of an emulator (4 sampler
+    steps; SNS 50), or one noise-free λ = 0 step of a PDD predictor, from the first trajectory's first state;
+    physical units."""
     if task.kind == "generate":
         noise, schedule = (NoiseConfig(**task.configs["noise"]), ScheduleConfig(**task.configs["schedule"]))
         setup = checkpoint_setup(str(checkpoint), task.data, noise, schedule, torch.device("cpu"))
@@ -70,7 +72,8 @@ def model_preview(task, checkpoint: Path) -> dict:
             fields = load_pdd(checkpoint).stepper(0.0, noise=False)(state)
         else:
             generator = torch.Generator().manual_seed(0)
-            fields = load_forecaster(checkpoint).step(state, ForecastSamplerConfig(), generator)
+            sampler = ForecastSamplerConfig(steps=SNS_PREVIEW_STEPS if task.kind == "sns" else 4)
+            fields = load_forecaster(checkpoint).step(state, sampler, generator)
         data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
     return {"field": fields[0], "spectrum": mean_spectrum(fields, task.spatial_dims),
             "data_spectrum": mean_spectrum(data, task.spatial_dims)}

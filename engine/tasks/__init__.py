@@ -1,10 +1,11 @@
-"""Training tasks: what a network learns from a dataset, as ``draw(batch, generator)`` (everything random in a
-batch, batch-first, so data-parallel ranks can split it) and ``loss(net, drawn)``, plus the metadata a checkpoint
-records (``describe()``). The loop that minimizes any of them is ``engine.training.Trainer``.
+"""Training tasks: what a network learns from a dataset, as ``network(size)``, ``draw(batch, generator)``
+(everything random in a batch, batch-first, so data-parallel ranks can split it) and ``loss(net, drawn)``, plus the
+metadata a checkpoint records (``describe()``). The loop that minimizes any of them is ``engine.training.Trainer``.
 
 generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a model
 of the stationary distribution that refines rollouts); forecast, noise_baseline, diffusion, pointwise: the
-emulators of paper 001 and its baselines; pdd: the λ-conditioned predictor of paper 002 (2-D fields or 1-D Lorenz-96).
+emulators of paper 001 and its baselines; sns: paper 004's pair denoiser (a refiner or an emulator); pdd: the
+λ-conditioned predictor of paper 002 (2-D fields or 1-D Lorenz-96).
 The layers: docs/architecture.md.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from engine.tasks.forecast import ForecastTask
 from engine.tasks.generative import GenerativeTask
 from engine.tasks.pdd import PDDTask
 
-TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "pointwise", "pdd")
+TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "pointwise", "sns", "pdd")
 
 
 def make_task(kind: str, *, path: str | Path, variable: str | None = None, noise: NoiseConfig | None = None,

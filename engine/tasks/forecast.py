@@ -1,5 +1,5 @@
 """The emulator training tasks of paper 001 and its baselines: pairs ``(u_n, u_{n+lead})`` and their losses;
-diffusion: EDM's denoising loss for u_{n+lead} given u_n.
+diffusion: EDM's denoising loss for u_{n+lead} given u_n; sns: paper 004's pair denoiser (``engine.sns``).
 
 forecast: the stochastic interpolant ``I_t = (1 − t) x + t y + σ(1 − t)√t z`` regressed on ``(y − x) − σ√t z``
 (antithetic ±z); noise_baseline: flow matching from Gaussian noise to y given x; pointwise: a residual U-Net on
@@ -14,7 +14,15 @@ import torch
 from engine.config import ForecastConfig, options
 from engine.data.sequences import Trajectories
 from engine.errors import EngineError
-from engine.forecast import EDM_P_MEAN, EDM_P_STD, IN_CHANNELS, edm_scalings, si_interpolant, unrolled_mse
+from engine.forecast import (
+    EDM_P_MEAN,
+    EDM_P_STD,
+    edm_scalings,
+    forecast_network,
+    si_interpolant,
+    unrolled_mse,
+)
+from engine.sns import cosine_alpha_bar, sns_loss
 
 Tensor = torch.Tensor
 
@@ -26,14 +34,18 @@ class ForecastTask:
 
     def __init__(self, data: Trajectories, config: ForecastConfig):
         self.data, self.config, self.kind = data, config, config.task
-        self.in_channels = IN_CHANNELS[config.task]
         self.horizon = config.lead * (config.unroll if config.task == "pointwise" else 1)
         if data.fields.shape[1] <= self.horizon:
             raise EngineError(f"trajectories of {data.fields.shape[1]} snapshots are too short for lead {config.lead}"
                               + (f" × unroll {config.unroll}" if config.task == "pointwise" else ""))
 
+    def network(self, size: str) -> torch.nn.Module:
+        """The emulator's network (``engine.forecast.forecast_network``)."""
+        return forecast_network(self.kind, size, self.config.levels)
+
     def to(self, device: torch.device) -> None:
         self.device, self.fields = device, self.data.fields.to(device)
+        self.alpha_bar = cosine_alpha_bar(self.config.levels).float().to(device)
 
     def describe(self) -> dict:
         return {"configs": {"forecast": options(self.config)},
@@ -49,10 +61,14 @@ class ForecastTask:
         return self.fields[i[:, None], t0[:, None] + offsets[None, :]]
 
     def draw(self, batch: int, generator: torch.Generator) -> tuple:
-        """Everything random in a batch, batch-first: the windows, and for the flows times t and noise z."""
+        """Everything random in a batch, batch-first: the windows, and for the flows times t and noise z (sns: two
+        independent levels in 0…K and noise for both frames)."""
         window = self.windows(batch, generator)
         if self.kind == "pointwise":
             return (window,)
+        if self.kind == "sns":
+            levels = torch.randint(self.config.levels + 1, (batch, 2), generator=generator, device=self.device)
+            return window, levels, torch.randn(window.shape, generator=generator, device=self.device)
         if self.kind == "diffusion":  # EDM's training levels: ln σ ~ N(P_mean, P_std²)
             level = torch.randn(batch, generator=generator, device=self.device) * EDM_P_STD + EDM_P_MEAN
             t = level.exp()
@@ -64,6 +80,8 @@ class ForecastTask:
         """The unrolled MSE (pointwise) or ``½ mean |b_θ(t, x, I_t) − target|²`` over a drawn batch."""
         if self.kind == "pointwise":
             return unrolled_mse(net, drawn[0])
+        if self.kind == "sns":
+            return sns_loss(net, *drawn, self.alpha_bar)
         window, t, z = drawn
         x, y = window[:, 0], window[:, 1]
         if self.kind == "diffusion":  # EDM: λ(σ)|D − y|² = |F_θ − (y − c_skip y_σ)/c_out|², y_σ = y + σ z

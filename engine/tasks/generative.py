@@ -17,6 +17,7 @@ from engine.data.store import FieldData
 from engine.errors import EngineError
 from engine.generation import build_schedule
 from engine.interpolants import apply_modal, interpolate, velocity_target
+from engine.models import build_unet
 from engine.noise import matched_spectrum, noise_spectrum, sample_noise
 
 T_EPS = 1e-3  # keeps training times off the ends, where √-type schedules have unbounded derivatives
@@ -57,7 +58,7 @@ def loss_weights(noise_power: torch.Tensor, power: float) -> torch.Tensor:
 class GenerativeTask:
     """Generation from noise: regress ``b_θ(t, x_t)`` on ``α' x0 + β' x1 + γ' z`` with x0 of the chosen spectrum."""
 
-    kind, in_channels, spatial_dims = "generate", 1, 2
+    kind, spatial_dims = "generate", 2
 
     def __init__(self, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig, spectral_weight: float = 0.25,
                  data_source: str = ""):
@@ -65,6 +66,10 @@ class GenerativeTask:
         self.configs = {"noise": options(noise), "schedule": options(schedule)}
         self.problem = make_problem(data, noise, schedule)
         self.uses_gamma = float(self.problem.schedule(0.5).gamma) != 0
+
+    def network(self, size: str) -> torch.nn.Module:
+        """The drift b_θ(t, x): a U-Net over one field."""
+        return build_unet(size)
 
     def to(self, device: torch.device) -> None:
         self.device = device

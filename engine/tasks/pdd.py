@@ -13,6 +13,7 @@ from engine.coarse import OUProcess, reference_a
 from engine.config import PDDConfig, options
 from engine.data.sequences import Trajectories
 from engine.errors import EngineError
+from engine.models import build_unet
 from engine.pdd import forward_sample, increments, mean_variance, mode_power
 
 Tensor = torch.Tensor
@@ -28,10 +29,14 @@ class PDDTask:
         a = config.a if config.a is not None else reference_a(self.spatial_dims)
         self.config = PDDConfig(**{**options(config), "a": a})
         self.process = OUProcess(a, config.b2, self.spatial_dims)
-        self.in_channels, self.window, self.frames = config.window, config.window, config.frames
+        self.window, self.frames = config.window, config.frames
         if data.fields.shape[1] < config.frames:
             raise EngineError(f"trajectories of {data.fields.shape[1]} snapshots are shorter than {config.frames} "
                               f"frames")
+
+    def network(self, size: str) -> torch.nn.Module:
+        """The predictor: a U-Net over the window's frames (1-D or 2-D)."""
+        return build_unet(size, in_channels=self.window, ndim=self.spatial_dims)
 
     def to(self, device: torch.device) -> None:
         self.device, self.fields = device, self.data.fields.to(device)
