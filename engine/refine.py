@@ -39,6 +39,7 @@ class Refiner:
     def __init__(self, drift, schedule, noise_power: Tensor, data_power: Tensor, steps: int = 8, start: float = 1e-3,
                  renoise: float = 0.0, seed: int = 0):
         self.drift, self.schedule, self.steps, self.start, self.renoise = drift, schedule, steps, start, renoise
+        self.nfe = 0  # drift evaluations so far
         self.noise_power, self.generator = noise_power, torch.Generator(noise_power.device).manual_seed(seed)
         self.noise_shells, self.data_shells = shell_sum(noise_power.cpu()), shell_sum(data_power.cpu())
         n = noise_power.shape[-1]
@@ -81,6 +82,7 @@ class Refiner:
         y, h = x[noisy.to(x.device)].to(torch.float64), (1 - t) / self.steps
         for i in range(self.steps):
             y = y + h[:, None, None] * self.drift(t + i * h, y.to(x.dtype)).to(torch.float64)
+        self.nfe += self.steps
         out = x.clone()
         out[noisy.to(x.device)] = y.to(x.dtype)
         return out, noisy

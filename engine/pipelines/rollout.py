@@ -207,10 +207,15 @@ def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConf
 
 @dataclass
 class Part:
-    """One initial condition's members rolled out, and the network evaluations they took."""
+    """One initial condition's members rolled out, and the network evaluations the emulator and the refiner took."""
 
     rollout: Rollout
     nfe: int
+    refiner_nfe: int = 0
+
+
+def _refiner_nfe(prepared: Prepared) -> int:
+    return prepared.refine.nfe if prepared.refine is not None else 0
 
 
 def roll_initial_condition(prepared: Prepared, part: int, callback: Callable[[dict], None] | None = None,
@@ -218,7 +223,7 @@ def roll_initial_condition(prepared: Prepared, part: int, callback: Callable[[di
     """The ``config.members`` members started from initial condition ``part``, with noise seeded ``seed + part``
     (the emulator's sampler and the refiner alike)."""
     emulator, config = prepared.emulator, prepared.config
-    nfe = emulator.model.nfe
+    nfe, refiner_nfe = emulator.model.nfe, _refiner_nfe(prepared)
     emulator.generator.manual_seed(prepared.sampler.seed + part)
     if prepared.refine is not None:
         prepared.refine.generator.manual_seed(part)
@@ -227,7 +232,7 @@ def roll_initial_condition(prepared: Prepared, part: int, callback: Callable[[di
     report = callback and with_truth_preview(callback, emulator.truth, config, emulator.lead, part)
     result = rollout(emulator.step, start, one, data_std=prepared.trajectories.std, refiner=prepared.refine,
                      callback=report, should_stop=should_stop)
-    return Part(result, emulator.model.nfe - nfe)
+    return Part(result, emulator.model.nfe - nfe, _refiner_nfe(prepared) - refiner_nfe)
 
 
 def roll_part(*, root: str, checkpoint: str, data: str, config: dict, sampler: dict, refiner: str | None,
@@ -283,6 +288,7 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     summary = {**evaluate(result, truth, config, lead), **statistics(result, truth, config, trajectories.dt, lead),
                "blowup_step": result.blowup_step, "stop_reason": result.reason, "steps_done": result.steps_done,
                "seconds": round(result.seconds, 4), "nfe": sum(part.nfe for part in parts),
+               "refiner_nfe": sum(part.refiner_nfe for part in parts),
                "refined_steps": len(result.refined), "data_std": trajectories.std, "out": out}
     if out:
         dataset = rollout_dataset(result, dt=trajectories.dt * lead, variable=trajectories.variable, config=config,
