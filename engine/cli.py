@@ -30,6 +30,7 @@ from engine.config import (
     NoiseConfig,
     PDDConfig,
     PDDSamplerConfig,
+    QGConfig,
     RolloutConfig,
     SamplerConfig,
     ScheduleConfig,
@@ -63,7 +64,8 @@ ROLLOUT = (RolloutConfig, "", {})
 PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio",
                            "lam_sampling": "lam-sampling"})
 PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler"})
-GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "lorenz96": LORENZ96}
+QG = (QGConfig, "", {})
+GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "qg": QG, "lorenz96": LORENZ96}
 BANDS = ("low", "mid", "high")
 
 
@@ -135,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {"grf": "Gaussian random fields σ²(|k|² + ℓ²)^(−s)",
              "kolmogorov": "2-D Kolmogorov flow vorticity(trajectory, time, y, x); Ctrl-C keeps its state, rerun "
                            "resumes",
+             "qg": "two-layer quasi-geostrophic jet pv_upper, pv_lower(trajectory, time, y, x) on a β-plane; Ctrl-C "
+                   "keeps its state, rerun resumes",
              "lorenz96": "two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)"}
     for kind, spec in GENERATORS.items():
         generator = kinds.add_parser(kind, help=helps[kind])

@@ -126,6 +126,33 @@ class KolmogorovConfig(param.Parameterized):
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
 
 
+class QGConfig(param.Parameterized):
+    """Two-layer quasi-geostrophic jet on a doubly periodic β-plane (paper 004's pyqg setup at 64², docs/science.md §5:
+    L = 10⁶ m, β = 10⁻¹¹, r_ek = 7·10⁻⁸, δ = 0.1, r_d = 15 km, U₁ = 0.025, U₂ = 0, saved every 36000 s)."""
+
+    size = param.Integer(default=64, bounds=(8, 4096),
+                         doc="grid points per side (even); the paper: 256, averaged to 64")
+    trajectories = param.Integer(default=4, bounds=(1, 100_000), doc="independent jets, integrated as one batch")
+    snapshots = param.Integer(default=200, bounds=(1, 1_000_000), doc="saved states per trajectory")
+    length = param.Number(default=1e6, bounds=(1e3, 1e8), doc="domain side L (m)")
+    beta = param.Number(default=1e-11, bounds=(0.0, 1e-8), doc="β, the planetary vorticity gradient (1/(m s))")
+    rek = param.Number(default=7e-8, bounds=(0.0, 1e-3), doc="bottom drag r_ek on the lower layer (1/s)")
+    delta = param.Number(default=0.1, bounds=(1e-3, 1e3), doc="layer depth ratio δ = H₁/H₂")
+    rd = param.Number(default=15e3, bounds=(1.0, 1e7), doc="deformation radius r_d (m)")
+    upper_flow = param.Number(default=0.025, bounds=(-10.0, 10.0),
+                              doc="background zonal flow U₁ of the upper layer (m/s)")
+    lower_flow = param.Number(default=0.0, bounds=(-10.0, 10.0),
+                              doc="background zonal flow U₂ of the lower layer (m/s)")
+    dt = param.Number(default=3600.0, bounds=(1.0, 1e6), doc="time step (s); shortened to divide the save interval")
+    save_interval = param.Number(default=36000.0, bounds=(1.0, 1e9), doc="time between saved snapshots (s)")
+    spin_up = param.Number(default=3e8, bounds=(0.0, 1e11),
+                           doc="time integrated and discarded before saving (s); the paper: 3.1·10⁹ at 256²")
+    perturbation = param.Number(default=1e-7, bounds=(0.0, 1.0), doc="amplitude of the initial random PV (1/s)")
+    cfl = param.Number(default=0.5, bounds=(0.01, 2.0), doc="largest Courant number |u| dt/dx before the run stops")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the initial perturbations")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+
+
 class Lorenz96Config(param.Parameterized):
     """Two-scale Lorenz-96 (docs/science.md §3: K = 32, J = 4, F = b = c = 10, h = 1, dt = 5·10⁻⁴)."""
 
@@ -274,6 +301,6 @@ class ClusterConfig(param.Parameterized):
 
     scheduler = param.String(default=None, allow_None=True, label="Dask scheduler",
                              doc="address of a Dask scheduler (tcp://host:8786) that runs a rollout's initial "
-                                 "conditions and a new Kolmogorov or Lorenz-96 set's trajectories as tasks (the same "
-                                 "numbers as here); empty: this machine. Its workers must see the data folder at the "
-                                 "same path")
+                                 "conditions and a new Kolmogorov, QG or Lorenz-96 set's trajectories as tasks (the "
+                                 "same numbers as here); empty: this machine. Its workers must see the data folder at "
+                                 "the same path")

@@ -42,6 +42,7 @@ from engine.config import (
     NoiseConfig,
     PDDConfig,
     PDDSamplerConfig,
+    QGConfig,
     RolloutConfig,
     SamplerConfig,
     ScheduleConfig,
@@ -84,7 +85,7 @@ def preview(field) -> np.ndarray:
 CONFIGS = {"noise": NoiseConfig, "schedule": ScheduleConfig, "model": ModelConfig, "training": TrainingConfig,
            "sampler": SamplerConfig, "forecast": ForecastConfig, "forecast_sampler": ForecastSamplerConfig,
            "rollout": RolloutConfig, "pdd": PDDConfig, "pdd_sampler": PDDSamplerConfig, "grf": GRFConfig,
-           "kolmogorov": KolmogorovConfig, "lorenz96": Lorenz96Config}
+           "kolmogorov": KolmogorovConfig, "qg": QGConfig, "lorenz96": Lorenz96Config}
 
 
 def config(options: dict, name: str):

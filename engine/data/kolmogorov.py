@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import param
 import torch
 import xarray as xr
 
@@ -184,7 +185,7 @@ def keep_freed_memory() -> bool:
         return False
 
 
-def _load_state(path: Path, config: KolmogorovConfig, device) -> dict | None:
+def load_run_state(path: Path, config: param.Parameterized, device) -> dict | None:
     """The state of an interrupted run of the same parameters, or None when there is none."""
     if not path.exists():
         return None
@@ -224,7 +225,7 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
     total = spin_up_saves + config.snapshots
     saved, start = [], 0
     state_path = Path(state_path) if state_path is not None else None
-    state = _load_state(state_path, config, device) if state_path is not None else None
+    state = load_run_state(state_path, config, device) if state_path is not None else None
     if state is not None:
         omega_hat, start = state["omega_hat"], state["done"]
         saved = list(state["saved"].unbind(1)) if state["saved"].numel() else []

@@ -1,9 +1,9 @@
-"""``data grf|kolmogorov|lorenz96``: generate a dataset with our own solvers into the data folder.
+"""``data grf|kolmogorov|qg|lorenz96``: generate a dataset with our own solvers into the data folder.
 
-The solvers are ``engine.data.grf``, ``engine.data.kolmogorov`` and ``engine.data.lorenz96``; the cached names
-and the resumable write are ``engine.data.catalog``. With a Dask scheduler (``engine.cluster``) the trajectories
-of a Kolmogorov or Lorenz-96 set are integrated as tasks, each a share of the same seeded batch, and gathered into
-the file one process writes (a ``.zarr`` one share by share, as they arrive). See docs/architecture.md.
+The solvers are ``engine.data.grf``, ``engine.data.kolmogorov``, ``engine.data.qg`` and ``engine.data.lorenz96``;
+the cached names and the resumable write are ``engine.data.catalog``. With a Dask scheduler (``engine.cluster``) the
+trajectories of a Kolmogorov, QG or Lorenz-96 set are integrated as tasks, each a share of the same seeded batch, and
+gathered into the file one process writes (a ``.zarr`` one share by share, as they arrive). See docs/architecture.md.
 """
 from __future__ import annotations
 
@@ -17,15 +17,17 @@ import torch
 import xarray as xr
 
 from engine.cluster import ZarrInShares, map_parts
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, options
+from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig, options
 from engine.data.catalog import GENERATOR_NAMES, cached_name, generation_bytes, write_generated
 from engine.data.kolmogorov import simulate_kolmogorov
 from engine.data.lorenz96 import simulate_lorenz96
+from engine.data.qg import simulate_qg
 from engine.data.store import DataStore, spectrum_variable, write_dataset
 from engine.devices import check_memory
 
 MAX_TASKS = 256  # trajectories are sent in at most this many tasks
-SOLVERS = {"kolmogorov": (KolmogorovConfig, simulate_kolmogorov), "lorenz96": (Lorenz96Config, simulate_lorenz96)}
+SOLVERS = {"kolmogorov": (KolmogorovConfig, simulate_kolmogorov), "qg": (QGConfig, simulate_qg),
+           "lorenz96": (Lorenz96Config, simulate_lorenz96)}
 
 
 @dataclass
@@ -43,11 +45,13 @@ def simulate_share(*, solver: str, config: dict, first: int, stop: int) -> xr.Da
 
 
 def gather_trajectories(shares: list[xr.Dataset]) -> xr.Dataset:
-    """One dataset from trajectory shares in order; a Kolmogorov set's spectrum is recomputed over all of them."""
+    """One dataset from trajectory shares in order; a 2-D set's spectrum (of its first field) is recomputed over all
+    of them."""
     dataset = xr.concat([share.drop_vars("spectrum", errors="ignore") for share in shares], dim="trajectory",
                         combine_attrs="override")
     if "spectrum" in shares[0]:
-        dataset["spectrum"] = spectrum_variable(torch.from_numpy(dataset["vorticity"].values))
+        first = next(name for name in dataset.data_vars if dataset[name].dims[-2:] == ("y", "x"))
+        dataset["spectrum"] = spectrum_variable(torch.from_numpy(dataset[first].values))
     return dataset
 
 
@@ -97,7 +101,7 @@ def generate_data(*, store: DataStore, config: param.Parameterized, name: str | 
                   scheduler: str | None = None) -> DataResult:
     """Generate ``config``'s dataset as ``name``; without a name it is named by its parameters and reused when
     the folder already holds it; a named file that exists is replaced only with ``overwrite``. With a
-    ``scheduler`` a Kolmogorov or Lorenz-96 set is integrated on that Dask cluster (GRFs are drawn here)."""
+    ``scheduler`` a Kolmogorov, QG or Lorenz-96 set is integrated on that Dask cluster (GRFs are drawn here)."""
     if name is None and store.path(cached_name(config)).exists():
         return DataResult(cached_name(config), reused=True)
     if name is not None:
