@@ -16,15 +16,16 @@ import param
 import xarray as xr
 
 from engine.checkpoints import load_checkpoint
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, options
+from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig, options
 from engine.data.grf import generate_grf
 from engine.data.kolmogorov import simulate_kolmogorov
 from engine.data.lorenz96 import simulate_lorenz96
+from engine.data.qg import simulate_qg
 from engine.data.sequences import same_spacing
 from engine.data.store import ASSETS, DataStore, parameter_digest, write_dataset
 from engine.devices import check_memory, resolve_device
 
-GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", Lorenz96Config: "lorenz96"}
+GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", QGConfig: "qg", Lorenz96Config: "lorenz96"}
 
 # The shipped Kolmogorov set: 64², 4 held-out trajectories (seed 1) × 50 snapshots, 2.8 MiB; models train on
 # seed-0 data made with `python -m engine data kolmogorov` and are evaluated on this one.
@@ -38,6 +39,9 @@ SHIPPED_LORENZ96_FILE = "lorenz96-32-test.nc"
 # (seed 1) × 16 snapshots, 2 MiB
 SHIPPED_KOLMOGOROV_FINE = dict(size=64, trajectories=8, snapshots=16, save_interval=0.02, seed=1)
 SHIPPED_KOLMOGOROV_FINE_FILE = "kolmogorov-64-dt0.02-test.nc"
+# The shipped QG jet set: 64², 2 trajectories (seed 1) × 40 snapshots 36000 s apart after 3·10⁸ s, both layers, 2.6 MiB
+SHIPPED_QG = dict(size=64, trajectories=2, snapshots=40, seed=1)
+SHIPPED_QG_FILE = "qg-64-test.nc"
 
 
 def cached_name(config: param.Parameterized) -> str:
@@ -49,21 +53,26 @@ def cached_name(config: param.Parameterized) -> str:
 
 def generate_dataset(config: param.Parameterized, callback: Callable[[dict], None] | None = None,
                      state_path: Path | None = None) -> xr.Dataset:
-    """The dataset for ``config`` from its generator (Kolmogorov keeps resumable state at ``state_path``)."""
+    """The dataset for ``config`` from its generator (Kolmogorov and QG keep resumable state at ``state_path``)."""
     if isinstance(config, GRFConfig):
         return generate_grf(config)
     if isinstance(config, KolmogorovConfig):
         return simulate_kolmogorov(config, callback, state_path)
+    if isinstance(config, QGConfig):
+        return simulate_qg(config, callback, state_path)
     return simulate_lorenz96(config, callback)
 
 
 def generation_bytes(config: param.Parameterized) -> float:
     """Memory a generator needs, estimated: GRFs ~48 B per value (complex white noise, its colouring, the float32
-    result); Kolmogorov the float32 snapshots plus ~40 float64 working fields per trajectory; Lorenz-96 likewise."""
+    result); Kolmogorov the float32 snapshots plus ~40 float64 working fields per trajectory; QG twice that (two
+    layers); Lorenz-96 likewise."""
     if isinstance(config, GRFConfig):
         return 48.0 * config.count * config.size**2
     if isinstance(config, KolmogorovConfig):
         return config.trajectories * config.size**2 * (4.0 * config.snapshots + 8.0 * 40)
+    if isinstance(config, QGConfig):
+        return 2 * config.trajectories * config.size**2 * (4.0 * config.snapshots + 8.0 * 40)
     sites = config.slow * (1 + config.fast_per_slow)
     return config.trajectories * sites * (4.0 * config.snapshots + 8.0 * 40)
 
@@ -96,7 +105,7 @@ SHIPPED_CHECKPOINTS = ASSETS / "checkpoints"
 
 def install_defaults(store: DataStore | None = None) -> list[str]:
     """Put the built-in datasets (and the shipped checkpoints, as ``runs/shipped-<name>/checkpoint.pt``) in the
-    folder, once; returns the datasets' names: Kolmogorov, GRF, Lorenz-96, Kolmogorov saved every 0.02."""
+    folder, once; returns the datasets' names: Kolmogorov, GRF, Lorenz-96, Kolmogorov saved every 0.02, QG jet."""
     store = store or DataStore()
     for checkpoint in sorted(SHIPPED_CHECKPOINTS.glob("*.pt")):
         target = store.path(f"runs/shipped-{checkpoint.stem}/checkpoint.pt")
@@ -106,7 +115,8 @@ def install_defaults(store: DataStore | None = None) -> list[str]:
     names = []
     for config, shipped in ((KolmogorovConfig(**SHIPPED_KOLMOGOROV), SHIPPED_FILE),
                             (Lorenz96Config(**SHIPPED_LORENZ96), SHIPPED_LORENZ96_FILE),
-                            (KolmogorovConfig(**SHIPPED_KOLMOGOROV_FINE), SHIPPED_KOLMOGOROV_FINE_FILE)):
+                            (KolmogorovConfig(**SHIPPED_KOLMOGOROV_FINE), SHIPPED_KOLMOGOROV_FINE_FILE),
+                            (QGConfig(**SHIPPED_QG), SHIPPED_QG_FILE)):
         names.append(cached_name(config))
         if not store.path(names[-1]).exists():
             shutil.copyfile(ASSETS / shipped, store.path(names[-1]))

@@ -110,6 +110,18 @@ def check_rollout_request(*, store: DataStore, checkpoint: str, data: str) -> No
                         checkpoint=checkpoint, store=store)
 
 
+def check_refiner_fits(*, store: DataStore, refiner: str, trajectories: Trajectories) -> None:
+    """Refuse a refiner made for another grid, or for fields of another amplitude (another system: its std more than
+    10× off the test data's)."""
+    data = load_checkpoint(store.path(refiner), "cpu").get("data", {})
+    if data.get("n") not in (None, trajectories.n):
+        raise EngineError(f"the refiner {refiner} works on {data['n']}² fields; the test data is {trajectories.n}²")
+    std = data.get("std")
+    if std and not 0.1 < trajectories.std / std < 10:
+        raise EngineError(f"the refiner {refiner} was trained on fields of std {std:.3g} ({data.get('source')}); the "
+                          f"test data's std is {trajectories.std:.3g}: train a refiner on this system")
+
+
 def truth_frames(trajectories: Tensor, saved_steps: list[int], config: RolloutConfig, lead: int) -> Tensor:
     """The test data at the rollout's saved steps, per initial condition: (ic, saved, n, n), NaN past its end."""
     length = trajectories.shape[1]
@@ -191,8 +203,10 @@ def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConf
     trajectories = load_trajectories(store.path(data), variable)
     emulator = load_emulator(store=store, checkpoint=checkpoint, trajectories=trajectories, config=config,
                              sampler=sampler, device=device)
-    refine = (load_refiner(store.path(refiner), device, renoise=config.renoise, sns_steps=config.refine_steps)
-              if refiner else None)
+    refine = None
+    if refiner:
+        check_refiner_fits(store=store, refiner=refiner, trajectories=trajectories)
+        refine = load_refiner(store.path(refiner), device, renoise=config.renoise, sns_steps=config.refine_steps)
     if refine is not None and config.refine_every == 0:
         config = RolloutConfig(**{**options(config), "refine_every": 1})
     check_initial_conditions(emulator.truth, config)

@@ -5,7 +5,10 @@ import torch
 
 from engine.config import ForecastConfig, ForecastSamplerConfig, ModelConfig, RolloutConfig, TrainingConfig
 from engine.data.sequences import Trajectories
+from engine.data.store import DataStore
+from engine.errors import EngineError
 from engine.forecast import load_forecaster
+from engine.pipelines.rollout import check_refiner_fits
 from engine.refine import load_refiner
 from engine.rollout import rollout
 from engine.sns import LevelClassifier, SelfRefiner, cosine_alpha_bar, ddpm_step, level_ladder, renoised
@@ -199,3 +202,15 @@ def test_a_rollout_refines_with_sns_from_the_previous_state(trained_sns):
     start = data.denormalize(data.fields[:2, 0])
     result = rollout(step, start, RolloutConfig(steps=4, members=1, refine_every=2), data_std=2.0, refiner=refine)
     assert result.steps_done == 4 and result.states.shape == (2, 5, N, N)
+
+
+def test_a_refiner_for_another_grid_or_system_is_refused(trained_sns):
+    checkpoint, data = trained_sns
+    store = DataStore(checkpoint.parent)
+    check_refiner_fits(store=store, refiner=checkpoint.name, trajectories=data)  # its own data fits
+    tiny = Trajectories(data.fields, mean=0.0, std=data.std * 1e-6, dt=data.dt, variable="pv")  # a QG jet's PV
+    with pytest.raises(EngineError, match="trained on fields of std 2 .* train a refiner on this system"):
+        check_refiner_fits(store=store, refiner=checkpoint.name, trajectories=tiny)
+    coarse = Trajectories(data.fields[..., ::2, ::2], mean=data.mean, std=data.std, dt=data.dt, variable="w")
+    with pytest.raises(EngineError, match=f"works on {N}² fields; the test data is {N // 2}²"):
+        check_refiner_fits(store=store, refiner=checkpoint.name, trajectories=coarse)

@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config
+from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig
 from engine.data.catalog import (
     SHIPPED_KOLMOGOROV,
     SHIPPED_KOLMOGOROV_FINE,
     SHIPPED_LORENZ96,
+    SHIPPED_QG,
     cached_name,
     ensure,
     install_defaults,
@@ -85,7 +86,7 @@ def test_generation_is_cached_by_parameters(tmp_path):
 
 def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, grf, lorenz96, kolmogorov_fine = install_defaults(store)
+    kolmogorov, grf, lorenz96, kolmogorov_fine, qg = install_defaults(store)
     assert kolmogorov == cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV))
     with store.open(kolmogorov) as ds:
         assert ds["vorticity"].dims == ("trajectory", "time", "y", "x")
@@ -100,6 +101,10 @@ def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     with store.open(kolmogorov_fine) as ds:  # the PDD predictor's test set: the same flow, saved every 0.02
         assert ds["vorticity"].shape == (8, 16, 64, 64)
         assert np.allclose(np.diff(ds["time"].values), 0.02)
+    assert qg == cached_name(QGConfig(**SHIPPED_QG))
+    with store.open(qg) as ds:  # paper 004's jet: both layers' PV, 36000 s apart, after the spin-up
+        assert ds["pv_upper"].shape == ds["pv_lower"].shape == (2, 40, 64, 64) and ds.attrs["rd"] == 15e3
+        assert np.allclose(np.diff(ds["time"].values), 36000.0) and float(ds["time"][0]) > 3e8
 
 
 def test_a_link_out_of_the_folder_or_a_dangling_one_is_listed_with_its_reason_and_blocks_nothing(tmp_path):
