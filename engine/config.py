@@ -273,8 +273,8 @@ class RolloutConfig(param.Parameterized):
                           doc="stop when max|u| exceeds this many data standard deviations (or on NaN)")
     refine_every = param.Integer(default=0, bounds=(0, 100_000), doc="apply the refiner every k steps (0: never)")
     renoise = param.Number(default=0.1, bounds=(0.0, 0.99),
-                           doc="refiner: states that look cleaner than this noise fraction α² are first noised to it "
-                               "(the SNS forward step; it lets over-smoothed states be refined); 0: Thermalizer only")
+                           doc="refiner: states that look cleaner than this noise fraction are first noised to it, so "
+                               "over-smoothed states are refined too (0: the Thermalizer, or SNS as paper 004, alone)")
     refine_steps = param.Integer(default=0, bounds=(0, 4000),
                                  doc="SNS refiner: at most this many reverse steps per frame (0: one per level from "
                                      "the estimated one down, as paper 004)")

@@ -24,7 +24,7 @@ from engine.config import ForecastSamplerConfig
 from engine.devices import Accelerated
 from engine.errors import EngineError
 from engine.models import build_unet
-from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner
+from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner, level_of_noise_fraction
 
 Tensor = torch.Tensor
 FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "pointwise", "sns")
@@ -124,9 +124,10 @@ class Forecaster:
         return self.fast[key]
 
     def self_refiner(self, sampler: ForecastSamplerConfig, generator: torch.Generator | None = None,
-                     steps: int | None = None) -> SelfRefiner:
+                     steps: int | None = None, renoise: float = 0.0) -> SelfRefiner:
         """An SNS model's inference (``engine.sns.SelfRefiner``) in physical units, its denoiser run as the sampler
-        asks; ``steps`` caps a refinement's reverse steps per frame."""
+        asks; ``steps`` caps a refinement's reverse steps per frame; the current frame is renoised to at least the
+        noise fraction ``renoise`` (0: the paper's estimate alone)."""
         if self.kind != "sns":
             raise EngineError(f"a '{self.kind}' model is not an SNS pair denoiser (train one with --task sns)")
         runner, levels = self._runner(sampler), self.net.levels
@@ -135,7 +136,8 @@ class Forecaster:
             return runner(pair, noise_levels.float() / levels)
 
         return SelfRefiner(denoise, self.net.estimate_levels, self.net.alpha_bar, mean=self.mean, std=self.std,
-                           steps=steps, generator=generator, device=self.device)
+                           steps=steps, min_level=level_of_noise_fraction(self.net.alpha_bar, renoise),
+                           generator=generator, device=self.device)
 
     def _net(self, inputs: Tensor, t: float, sampler: ForecastSamplerConfig) -> Tensor:
         self.nfe += 1

@@ -92,10 +92,11 @@ def load_refiner(path: str | Path, device: torch.device, *, steps: int = 8, star
                  renoise: float = 0.0, sns_steps: int = 0) -> Refiner | SelfRefiner:
     """A refiner from a checkpoint: a generative model of the stationary fields (``train --task refiner``, this
     module's spectral-estimate Thermalizer) or paper 004's pair denoiser (``train --task sns``, ``engine.sns``, at
-    most ``sns_steps`` reverse steps per frame; 0: every level)."""
+    most ``sns_steps`` reverse steps per frame, 0: every level; ``renoise``, the least noise fraction, applies to
+    both)."""
     state = load_checkpoint(path, "cpu")
     if state.get("task", "generate") == "sns":
-        return load_forecaster(path, device).self_refiner(ForecastSamplerConfig(), steps=sns_steps)
+        return load_forecaster(path, device).self_refiner(ForecastSamplerConfig(), steps=sns_steps, renoise=renoise)
     if state.get("task", "generate") != "generate":
         raise EngineError(f"{path} holds a '{state['task']}' model; a refiner is a generative model (--task refiner) "
                           f"or an SNS pair denoiser (--task sns)")

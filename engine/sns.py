@@ -64,6 +64,12 @@ def ddpm_step(x: Tensor, eps: Tensor, now: Tensor, after: Tensor, noise: Tensor)
     return torch.where(moving, stepped, x)
 
 
+def level_of_noise_fraction(alpha_bar: Tensor, fraction: float) -> int:
+    """The first level whose noise fraction ``1 − ᾱ_s`` reaches ``fraction`` (0 for 0; K if none does)."""
+    reached = torch.nonzero((1 - alpha_bar) >= fraction).flatten()
+    return int(reached[0]) if reached.numel() else len(alpha_bar) - 1
+
+
 def level_ladder(start: Tensor, steps: int) -> Tensor:
     """Per-sample levels from ``start`` (batch,) down to 0 in ``steps`` equal strides: (steps + 1, batch) long,
     ``⌊s (J − j)/J⌋``; unit steps when J equals the largest start."""
@@ -153,12 +159,13 @@ class Refined:
 
 class SelfRefiner:
     """Paper 004's inference on normalized fields with any ε-predictor ``denoise(pair, levels)`` and level estimator
-    ``classify(pair)``; ``steps`` caps the reverse steps per frame (None or 0: every level, as the paper)."""
+    ``classify(pair)``; ``steps`` caps the reverse steps per frame (None or 0: every level, as the paper);
+    ``min_level`` renoises the current frame to at least that level (0: the paper's estimate alone)."""
 
     def __init__(self, denoise, classify, alpha_bar: Tensor, *, mean: float = 0.0, std: float = 1.0,
-                 steps: int | None = None, generator: torch.Generator | None = None,
+                 steps: int | None = None, min_level: int = 0, generator: torch.Generator | None = None,
                  device: torch.device | str = "cpu"):
-        self.denoise, self.classify, self.steps = denoise, classify, steps or None
+        self.denoise, self.classify, self.steps, self.min_level = denoise, classify, steps or None, min_level
         self.alpha_bar, self.mean, self.std = alpha_bar.to(device), mean, std
         self.levels, self.nfe = len(alpha_bar) - 1, 0
         self.generator = generator or torch.Generator(device).manual_seed(0)
@@ -194,9 +201,11 @@ class SelfRefiner:
 
     @torch.no_grad()
     def refine(self, previous: Tensor, current: Tensor) -> Refined:
-        """Estimate both frames' levels, renoise each frame to its level, denoise (physical units in and out)."""
+        """Estimate both frames' levels (the current one at least ``min_level``), renoise each frame to its level,
+        denoise (physical units in and out)."""
         pair = (torch.stack([previous, current], 1).float() - self.mean) / self.std
         levels = self.classify(pair)
+        levels[:, 1] = levels[:, 1].clamp(min=self.min_level)
         refined = (levels > 0).any(1)
         if not bool(refined.any()):
             return Refined(current, levels, refined)

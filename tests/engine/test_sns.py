@@ -11,7 +11,15 @@ from engine.forecast import load_forecaster
 from engine.pipelines.rollout import check_refiner_fits
 from engine.refine import load_refiner
 from engine.rollout import rollout
-from engine.sns import LevelClassifier, SelfRefiner, cosine_alpha_bar, ddpm_step, level_ladder, renoised
+from engine.sns import (
+    LevelClassifier,
+    SelfRefiner,
+    cosine_alpha_bar,
+    ddpm_step,
+    level_ladder,
+    level_of_noise_fraction,
+    renoised,
+)
 from engine.tasks.forecast import ForecastTask
 from engine.training import Trainer
 
@@ -184,6 +192,9 @@ def test_train_task_sns_makes_an_emulator_and_a_refiner(trained_sns):
     result = refiner.refine(state, after)
     assert result.states.shape == state.shape and result.levels.shape == (3, 2)
     assert refiner.nfe <= 2 * 4 and bool(((result.levels > 0).any(1) == result.refined).all())
+    floor = level_of_noise_fraction(cosine_alpha_bar(50), 0.1)  # renoise: at least 10% of the variance is noise
+    floored = load_refiner(checkpoint, torch.device("cpu"), sns_steps=4, renoise=0.1).refine(state, after)
+    assert 0 < floor and bool((floored.levels[:, 1] >= floor).all()) and bool(floored.refined.all())
 
 
 def test_a_rollout_refines_with_sns_from_the_previous_state(trained_sns):
