@@ -15,19 +15,17 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import param
 import torch
 import xarray as xr
 
-from engine.checkpoints import save_checkpoint
 from engine.config import KolmogorovConfig, options
-from engine.data.store import parameter_digest, provenance, spectrum_variable
+from engine.data.runs import run_with_saves
+from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
 from engine.noise import colour
@@ -185,20 +183,6 @@ def keep_freed_memory() -> bool:
         return False
 
 
-def load_run_state(path: Path, config: param.Parameterized, device) -> dict | None:
-    """The state of an interrupted run of the same parameters, or None when there is none."""
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises several types for a truncated or foreign file
-        raise EngineError(f"{path.name} (an interrupted run's state) is unreadable ({type(err).__name__}): delete it "
-                          "to start the run over") from None
-    if not isinstance(state, dict) or state.get("digest") != parameter_digest(options(config)):
-        raise EngineError(f"{path.name} holds an interrupted run with other parameters: delete it or use another --out")
-    return state
-
-
 def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], None] | None = None,
                         state_path: str | Path | None = None, state_every_seconds: float = 20.0,
                         select: slice = slice(None)) -> xr.Dataset:
@@ -221,43 +205,23 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
     step = crank_nicolson_rk4(eq.explicit_terms, eq.implicit_terms, eq.implicit_solve, dt, eq.linear)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     omega_hat = torch.fft.rfft2(random_vorticity(n, config.trajectories, generator, device=device)[select])
-    spin_up_saves = math.ceil(config.spin_up / config.save_interval)
-    total = spin_up_saves + config.snapshots
-    saved, start = [], 0
-    state_path = Path(state_path) if state_path is not None else None
-    state = load_run_state(state_path, config, device) if state_path is not None else None
-    if state is not None:
-        omega_hat, start = state["omega_hat"], state["done"]
-        saved = list(state["saved"].unbind(1)) if state["saved"].numel() else []
-        if callback is not None:
-            callback({"kind": "resumed", "step": start, "steps": total})
-    done, omega_done, last_write = start, omega_hat, time.monotonic()
+    def advance(state: Tensor) -> Tensor:
+        for _ in range(inner):
+            state = step(state)
+        return state
 
-    def keep_state():
-        if state_path is not None and done > start:
-            save_checkpoint({"digest": parameter_digest(options(config)), "done": done, "omega_hat": omega_done,
-                             "saved": torch.stack(saved, 1) if saved else torch.empty(0)}, state_path)
+    def speed(state: Tensor, save: int) -> float:
+        fastest = float(max_velocity(eq, state))
+        if not math.isfinite(fastest) or fastest > config.max_velocity:
+            raise EngineError(f"the flow reached |u| = {fastest:.3g} > max_velocity {config.max_velocity} at "
+                              f"t = {save * config.save_interval:.3g}: raise max_velocity (smaller dt)")
+        return fastest
 
-    try:
-        for outer in range(start, total):
-            for _ in range(inner):
-                omega_hat = step(omega_hat)
-            speed = float(max_velocity(eq, omega_hat))  # one host sync per saved interval
-            if not math.isfinite(speed) or speed > config.max_velocity:
-                raise EngineError(f"the flow reached |u| = {speed:.3g} > max_velocity {config.max_velocity} at "
-                                  f"t = {(outer + 1) * config.save_interval:.3g}: raise max_velocity (smaller dt)")
-            if outer >= spin_up_saves:
-                saved.append(torch.fft.irfft2(omega_hat, s=(n, n)).float().cpu())
-            done, omega_done = outer + 1, omega_hat
-            if state_path is not None and time.monotonic() - last_write > state_every_seconds:
-                keep_state()
-                last_write = time.monotonic()
-            if callback is not None:
-                callback({"kind": "progress", "step": done, "steps": total, "max_velocity": speed})
-    except BaseException:
-        keep_state()
-        raise
-    vorticity = torch.stack(saved, dim=1)  # (trajectory, time, y, x)
+    vorticity = run_with_saves(state=omega_hat, advance=advance, speed=speed,
+                               snapshot=lambda state: torch.fft.irfft2(state, s=(n, n)).float().cpu(),
+                               spin_up_saves=math.ceil(config.spin_up / config.save_interval),
+                               snapshots=config.snapshots, config=config, device=device, callback=callback,
+                               state_path=state_path, state_every_seconds=state_every_seconds)
     coord = np.arange(n) * (2 * math.pi / n)
     times = config.spin_up + config.save_interval * (1 + np.arange(config.snapshots))
     length = {"units": "1", "long_name": "position on [0, 2π)"}

@@ -17,7 +17,6 @@ docs/science.md §5 has the setup; the tests check Rossby-wave dispersion and th
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,10 +25,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from engine.checkpoints import save_checkpoint
 from engine.config import QGConfig, options
-from engine.data.kolmogorov import load_run_state
-from engine.data.store import parameter_digest, provenance, spectrum_variable
+from engine.data.runs import run_with_saves
+from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
 
@@ -164,43 +162,26 @@ def simulate_qg(config: QGConfig, callback: Callable[[dict], None] | None = None
     noise = torch.randn(config.trajectories, n, n, generator=generator, device=device, dtype=torch.float64)
     noise = config.perturbation * (noise - noise.mean((-2, -1), keepdim=True))
     q_hat = torch.fft.rfft2(torch.stack([noise, -noise], 1)[select])
-    spin_up_saves = math.ceil(config.spin_up / config.save_interval)
-    total, saved, start = spin_up_saves + config.snapshots, [], 0
-    state_path = Path(state_path) if state_path is not None else None
-    state = load_run_state(state_path, config, device) if state_path is not None else None
-    if state is not None:
-        q_hat, start = state["q_hat"], state["done"]
-        saved = list(state["saved"].unbind(1)) if state["saved"].numel() else []
-        if callback is not None:
-            callback({"kind": "resumed", "step": start, "steps": total})
-    done, q_done, last_write, dx = start, q_hat, time.monotonic(), config.length / n
+    dx = config.length / n
 
-    def keep_state():
-        if state_path is not None and done > start:
-            save_checkpoint({"digest": parameter_digest(options(config)), "done": done, "q_hat": q_done,
-                             "saved": torch.stack(saved, 1) if saved else torch.empty(0)}, state_path)
+    def advance(state: Tensor) -> Tensor:
+        for _ in range(inner):
+            state = eq.step(state, dt)
+        return state
 
-    try:
-        for outer in range(start, total):
-            for _ in range(inner):
-                q_hat = eq.step(q_hat, dt)
-            speed = float(eq.max_speed(q_hat))  # one host sync per saved interval
-            if not math.isfinite(speed) or speed * dt / dx > config.cfl:
-                at = (outer + 1) * config.save_interval
-                raise EngineError(f"the jet reached |u| = {speed:.3g} m/s at t = {at:.3g} s, a Courant number "
-                                  f"{speed * dt / dx:.2f} > cfl {config.cfl}: lower --dt")
-            if outer >= spin_up_saves:
-                saved.append(torch.fft.irfft2(q_hat, s=(n, n)).float().cpu())
-            done, q_done = outer + 1, q_hat
-            if state_path is not None and time.monotonic() - last_write > state_every_seconds:
-                keep_state()
-                last_write = time.monotonic()
-            if callback is not None:
-                callback({"kind": "progress", "step": done, "steps": total, "max_velocity": speed})
-    except BaseException:
-        keep_state()
-        raise
-    return qg_dataset(torch.stack(saved, 1), config, dt, select)  # (trajectory, time, layer, y, x)
+    def speed(state: Tensor, save: int) -> float:
+        fastest = float(eq.max_speed(state))
+        if not math.isfinite(fastest) or fastest * dt / dx > config.cfl:
+            raise EngineError(f"the jet reached |u| = {fastest:.3g} m/s at t = {save * config.save_interval:.3g} s, "
+                              f"a Courant number {fastest * dt / dx:.2f} > cfl {config.cfl}: lower --dt")
+        return fastest
+
+    pv = run_with_saves(state=q_hat, advance=advance, speed=speed,
+                        snapshot=lambda state: torch.fft.irfft2(state, s=(n, n)).float().cpu(),
+                        spin_up_saves=math.ceil(config.spin_up / config.save_interval), snapshots=config.snapshots,
+                        config=config, device=device, callback=callback, state_path=state_path,
+                        state_every_seconds=state_every_seconds)
+    return qg_dataset(pv, config, dt, select)  # (trajectory, time, layer, y, x)
 
 
 def qg_dataset(pv: Tensor, config: QGConfig, dt: float, select: slice) -> xr.Dataset:

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from engine.checkpoints import save_checkpoint
 from engine.cli import main
-from engine.config import QGConfig
+from engine.config import QGConfig, options
 from engine.data.catalog import install_defaults
 from engine.data.qg import TwoLayerQG, simulate_qg
-from engine.data.store import DataStore
+from engine.data.store import DataStore, parameter_digest
 from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
 
@@ -138,3 +139,25 @@ def test_the_shipped_jet_is_spun_up_with_stationary_jets_and_spectrum(tmp_path):
         assert float(first.max() - first.min()) > eddies and np.corrcoef(first, second)[0, 1] > 0.9
     ratio = (shell_spectra(q[:, half:, 0]).mean((0, 1)) / shell_spectra(q[:, :half, 0]).mean((0, 1)))[1:22]
     assert 0.8 < float(ratio.min()) and float(ratio.max()) < 1.25
+
+
+def test_an_interrupted_jet_resumes_bit_exactly_and_an_older_state_file_is_refused(tmp_path):
+    config = QGConfig(size=N, trajectories=2, snapshots=4, spin_up=36000.0 * 2, perturbation=1e-6, device="cpu")
+    full = simulate_qg(config)
+    state = tmp_path / ".jet.partial.pt"
+
+    def interrupt(event):
+        if event["step"] == 3:  # after the spin-up and one saved snapshot
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate_qg(config, interrupt, state)
+    events = []
+    resumed = simulate_qg(config, events.append, state)
+    assert events[0] == {"kind": "resumed", "step": 3, "steps": 6} and len(events) == 1 + 3
+    assert np.array_equal(resumed["pv_upper"].values, full["pv_upper"].values)
+    older = tmp_path / ".older.partial.pt"  # a state written before the solvers shared their save loop
+    save_checkpoint({"digest": parameter_digest(options(config)), "done": 3, "omega_hat": torch.zeros(1),
+                     "saved": torch.empty(0)}, older)
+    with pytest.raises(EngineError, match="older version: delete it"):
+        simulate_qg(config, None, older)

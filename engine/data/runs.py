@@ -1,0 +1,75 @@
+"""Resumable solver runs: advance a state one save interval at a time, keep the snapshots after the spin-up, and
+keep the run's state in a file so that an interrupted run (any exception, Ctrl-C included) resumes bit-exactly.
+Shared by the Kolmogorov and QG solvers."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import param
+import torch
+
+from engine.checkpoints import save_checkpoint
+from engine.config import options
+from engine.data.store import parameter_digest
+from engine.errors import EngineError
+
+Tensor = torch.Tensor
+
+
+def load_run_state(path: Path, config: param.Parameterized, device) -> dict | None:
+    """The state of an interrupted run of the same parameters, or None when there is none."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises several types for a truncated or foreign file
+        raise EngineError(f"{path.name} (an interrupted run's state) is unreadable ({type(err).__name__}): delete it "
+                          "to start the run over") from None
+    if not isinstance(state, dict) or state.get("digest") != parameter_digest(options(config)):
+        raise EngineError(f"{path.name} holds an interrupted run with other parameters: delete it or use another --out")
+    if not {"done", "state", "saved"} <= state.keys():
+        raise EngineError(f"{path.name} holds an interrupted run of an older version: delete it to start over")
+    return state
+
+
+def run_with_saves(*, state: Tensor, advance: Callable[[Tensor], Tensor], speed: Callable[[Tensor, int], float],
+                   snapshot: Callable[[Tensor], Tensor], spin_up_saves: int, snapshots: int,
+                   config: param.Parameterized, device, callback: Callable[[dict], None] | None = None,
+                   state_path: str | Path | None = None, state_every_seconds: float = 20.0) -> Tensor:
+    """Apply ``advance`` (one save interval) ``spin_up_saves + snapshots`` times and return the last ``snapshots``
+    ``snapshot(state)`` stacked on dim 1. ``speed(state, save)`` is the one host sync per save: it returns the
+    largest speed (reported to ``callback``) and raises when the run must stop. With ``state_path`` the state is kept
+    there every ``state_every_seconds`` and on any exception, and a run of the same ``config`` resumes from it."""
+    total, saved, start = spin_up_saves + snapshots, [], 0
+    state_path = Path(state_path) if state_path is not None else None
+    kept = load_run_state(state_path, config, device) if state_path is not None else None
+    if kept is not None:
+        state, start = kept["state"], kept["done"]
+        saved = list(kept["saved"].unbind(1)) if kept["saved"].numel() else []
+        if callback is not None:
+            callback({"kind": "resumed", "step": start, "steps": total})
+    done, state_done, last_write = start, state, time.monotonic()
+
+    def keep_state():
+        if state_path is not None and done > start:
+            save_checkpoint({"digest": parameter_digest(options(config)), "done": done, "state": state_done,
+                             "saved": torch.stack(saved, 1) if saved else torch.empty(0)}, state_path)
+
+    try:
+        for outer in range(start, total):
+            state = advance(state)
+            fastest = speed(state, outer + 1)
+            if outer >= spin_up_saves:
+                saved.append(snapshot(state))
+            done, state_done = outer + 1, state
+            if state_path is not None and time.monotonic() - last_write > state_every_seconds:
+                keep_state()
+                last_write = time.monotonic()
+            if callback is not None:
+                callback({"kind": "progress", "step": done, "steps": total, "max_velocity": fastest})
+    except BaseException:
+        keep_state()
+        raise
+    return torch.stack(saved, 1)
