@@ -256,9 +256,10 @@ def test_the_rollout_view_rolls_a_shipped_emulator_out_live(page, server_url, ar
     steps.press("Enter")
     page.get_by_role("button", name="Roll out").click()
     page.get_by_text("No blow-up").wait_for(timeout=120000)
-    # the status text and the curves are separate document patches: wait until the VRMSE curve has arrived too
-    page.wait_for_function("""() => Bokeh.documents[0].get_model_by_name('VRMSE vs lead time').renderers
-      .find(r => r.name === 'this run').data_source.data.y.length > 0""", timeout=20000)
+    # the status text and the curves are separate document patches: wait until the curves have arrived too
+    for figure, line in (("VRMSE vs lead time", "this run"), ("C(τ) at r = 0", "emulator"), ("C(τ) at r = 0", "truth")):
+        page.wait_for_function("""([figure, line]) => Bokeh.documents[0].get_model_by_name(figure).renderers
+          .find(r => r.name === line).data_source.data.y.length > 0""", arg=[figure, line], timeout=20000)
     vrmse = _spectra(page, "VRMSE vs lead time")["this run"]
     assert len(vrmse) == 25 and vrmse[0] == 0 and 0 < vrmse[1] < 1  # one step ahead beats a random field
     correlation = _spectra(page, "C(τ) at r = 0")
