@@ -28,7 +28,7 @@ from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner, level_of_noise_fra
 
 Tensor = torch.Tensor
 FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "pointwise", "sns")
-IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "diffusion": 2, "pointwise": 1, "sns": 2}  # cat(x, I_t), x, a pair
+IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "diffusion": 2, "pointwise": 1}  # cat(x, I_t), or x alone
 EDM_SIGMA_DATA, EDM_P_MEAN, EDM_P_STD = 1.0, -1.2, 1.2  # unit-variance data; training levels ln σ ~ N(−1.2, 1.2²)
 EDM_SIGMA_MIN, EDM_SIGMA_MAX, EDM_RHO = 0.002, 40.0, 7.0  # the sampler's noise levels
 
@@ -130,10 +130,10 @@ class Forecaster:
         noise fraction ``renoise`` (0: the paper's estimate alone)."""
         if self.kind != "sns":
             raise EngineError(f"a '{self.kind}' model is not an SNS pair denoiser (train one with --task sns)")
-        runner, levels = self._runner(sampler), self.net.levels
+        runner = self._runner(sampler)
 
-        def denoise(pair: Tensor, noise_levels: Tensor) -> Tensor:
-            return runner(pair, noise_levels.float() / levels)
+        def denoise(pair: Tensor, levels: Tensor) -> Tensor:
+            return runner(pair, self.net.times(levels))
 
         return SelfRefiner(denoise, self.net.estimate_levels, self.net.alpha_bar, mean=self.mean, std=self.std,
                            steps=steps, min_level=level_of_noise_fraction(self.net.alpha_bar, renoise),

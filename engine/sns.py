@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.unet import _conv, _norm, build_unet
+from engine.spectral import wavenumber_magnitude
 
 Tensor = torch.Tensor
 SNS_LEVELS = 1000  # the paper's K
@@ -80,8 +81,7 @@ def level_ladder(start: Tensor, steps: int) -> Tensor:
 def band_energies(x: Tensor, bands: int = 8) -> Tensor:
     """Power in ``bands`` equal-width rings of |k| up to the Nyquist shell: (..., n, n) → (..., bands)."""
     n = x.shape[-1]
-    k = torch.fft.fftfreq(n, 1 / n, device=x.device)
-    ring = ((k[:, None] ** 2 + k[None, :] ** 2).sqrt() * bands / (n // 2 + 1)).long().clamp(max=bands - 1)
+    ring = (wavenumber_magnitude(n, x.device) * bands / (n // 2 + 1)).long().clamp(max=bands - 1)
     power = torch.fft.fft2(x.float(), norm="forward").abs() ** 2
     return torch.zeros(*x.shape[:-2], bands, device=x.device).index_add_(-1, ring.flatten(), power.flatten(-2))
 
@@ -98,9 +98,9 @@ def standardized_log_snr(levels: int) -> Tensor:
 class LevelClassifier(nn.Module):
     """Level-blind heads over the pair: periodic strided convolutions and a global mean, with each frame's log power in
     8 wavenumber rings (white noise lifts the fine rings first). Each head scores the K + 1 levels by a Gaussian in
-    their log-SNR ``λ_s = ln(ᾱ_s/(1 − ᾱ_s))``, ``logit_s = −½ τ (λ_s − μ)²`` with μ and ln τ predicted: a
-    classifier trained by cross-entropy like the paper's, whose neighbouring levels share evidence. λ is standardized
-    over the levels and the width kept in [0.02, 1.02] of its std: an unbounded precision collapsed to 0 (uniform
+    their log-SNR ``λ_s = ln(ᾱ_s/(1 − ᾱ_s))``, ``logit_s = −½ ((λ_s − μ)/w)²`` with μ and w predicted: a classifier
+    trained by cross-entropy like the paper's, whose neighbouring levels share evidence. λ is standardized over the
+    levels and w = 0.02 + sigmoid(·) kept in [0.02, 1.02] of its std: an unbounded precision collapsed to 0 (uniform
     logits, no gradient left for μ) on Gaussian pairs."""
 
     def __init__(self, levels: int, channels: int = 16, depth: int = 3, bands: int = 8):
@@ -129,9 +129,13 @@ class PairDenoiser(nn.Module):
         self.classifier = LevelClassifier(levels)
         self.register_buffer("alpha_bar", cosine_alpha_bar(levels).float(), persistent=False)
 
+    def times(self, levels: Tensor) -> Tensor:
+        """The denoiser's conditioning: levels (batch, 2) as fractions s/K of the schedule."""
+        return levels.float() / self.levels
+
     def forward(self, pair: Tensor, levels: Tensor) -> tuple[Tensor, Tensor]:
         """ε̂ (batch, 2, n, n) at the given levels (batch, 2), and the heads' logits (batch, 2, K + 1)."""
-        return self.denoiser(pair, levels.float() / self.levels), self.classifier(pair)
+        return self.denoiser(pair, self.times(levels)), self.classifier(pair)
 
     def estimate_levels(self, pair: Tensor) -> Tensor:
         """Each frame's most likely level: (batch, 2) long."""

@@ -28,6 +28,19 @@ def wavenumber_magnitude(n: int, device=None, dtype=torch.float32) -> Tensor:
     return torch.sqrt(kx**2 + ky**2)
 
 
+def rfft_wavenumbers(n: int, device=None, dtype=torch.float64) -> tuple[Tensor, Tensor]:
+    """Integer ``(k_y, k_x)`` on the rfft2 half-grid (n, n/2 + 1)."""
+    ky = torch.fft.fftfreq(n, d=1.0 / n, device=device, dtype=dtype)[:, None]
+    kx = torch.fft.rfftfreq(n, d=1.0 / n, device=device, dtype=dtype)[None, :]
+    return ky.expand(n, n // 2 + 1), kx.expand(n, n // 2 + 1)
+
+
+def two_thirds_dealias(ky: Tensor, kx: Tensor, n: int) -> Tensor:
+    """The 2/3 rule on integer wavenumbers: 1 where |k_x| and |k_y| are below ⅔ of N/2, else 0 (``ky``'s dtype)."""
+    kmax = n // 2
+    return ((kx.abs() < 2 * kmax / 3) & (ky.abs() < 2 * kmax / 3)).to(ky.dtype)
+
+
 def shell_index(n: int, device=None) -> Tensor:
     """Shell of each mode, ``round(|k|)``, clipped to N/2 + 1 for the corner modes beyond the last shell."""
     kmag = wavenumber_magnitude(n, device, torch.float64)

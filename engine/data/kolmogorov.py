@@ -29,7 +29,7 @@ from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
 from engine.noise import colour
-from engine.spectral import wavenumber_magnitude
+from engine.spectral import rfft_wavenumbers, two_thirds_dealias, wavenumber_magnitude
 
 Tensor = torch.Tensor
 
@@ -38,13 +38,6 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 CN_RK4_ALPHA = (0.0, 0.1496590219993, 0.3704009573644, 0.6222557631345, 0.9582821306748, 1.0)
 CN_RK4_BETA = (0.0, -0.4178904745, -1.192151694643, -1.697784692471, -1.514183444257)
 CN_RK4_GAMMA = (0.1496590219993, 0.3792103129999, 0.8229550293869, 0.6994504559488, 0.1530572479681)
-
-
-def _rfft_wavenumbers(n: int, device=None, dtype=torch.float64) -> tuple[Tensor, Tensor]:
-    """Integer ``(k_y, k_x)`` on the rfft2 half-grid (n, n/2 + 1)."""
-    ky = torch.fft.fftfreq(n, d=1.0 / n, device=device, dtype=dtype)[:, None]
-    kx = torch.fft.rfftfreq(n, d=1.0 / n, device=device, dtype=dtype)[None, :]
-    return ky.expand(n, n // 2 + 1), kx.expand(n, n // 2 + 1)
 
 
 @dataclass
@@ -65,13 +58,12 @@ class KolmogorovFlow:
             raise EngineError(f"viscosity ν must be positive, got {self.viscosity}")
         if self.drag < 0:
             raise EngineError(f"drag must be ≥ 0, got {self.drag}")
-        ky, kx = _rfft_wavenumbers(self.n, self.device, self.dtype)
+        ky, kx = rfft_wavenumbers(self.n, self.device, self.dtype)
         k2 = kx**2 + ky**2
         self.ikx, self.iky = 1j * kx, 1j * ky
         self.inverse_laplacian = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, 1.0), 0.0)  # ψ̂ = ω̂ / |k|²
         self.linear = -self.viscosity * k2 - self.drag
-        kmax = self.n // 2
-        self.dealias = ((kx.abs() < 2 * kmax / 3) & (ky.abs() < 2 * kmax / 3)).to(self.dtype)
+        self.dealias = two_thirds_dealias(ky, kx, self.n)
         y = torch.arange(self.n, device=self.device, dtype=self.dtype) * (2 * math.pi / self.n)
         forcing = -self.forcing_wavenumber * torch.cos(self.forcing_wavenumber * y)[:, None].expand(self.n, self.n)
         self.forcing_hat = torch.fft.rfft2(forcing)

@@ -30,6 +30,7 @@ from engine.data.runs import run_with_saves
 from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
+from engine.spectral import rfft_wavenumbers, two_thirds_dealias
 
 Tensor = torch.Tensor
 FILTER_FACTOR, FILTER_CUTOFF = 23.6, 0.65 * math.pi  # pyqg's exponential filter: exp(−a (κ − κ_c)⁴) above κ_c
@@ -58,10 +59,10 @@ class TwoLayerQG:
             raise EngineError(f"grid size must be an even number ≥ 8, got {self.n}")
         if not (self.length > 0 and self.rd > 0 and self.delta > 0):
             raise EngineError("domain length, deformation radius rd and layer ratio δ must be positive")
+        ky, kx = rfft_wavenumbers(self.n, self.device, self.dtype)
+        self.dealias = two_thirds_dealias(ky, kx, self.n)
         step = 2 * math.pi / self.length
-        ky = torch.fft.fftfreq(self.n, 1 / self.n, device=self.device, dtype=self.dtype)[:, None] * step
-        kx = torch.fft.rfftfreq(self.n, 1 / self.n, device=self.device, dtype=self.dtype)[None, :] * step
-        self.kx, self.ky = kx.expand(self.n, self.n // 2 + 1), ky.expand(self.n, self.n // 2 + 1)
+        self.kx, self.ky = kx * step, ky * step
         self.k2 = self.kx**2 + self.ky**2
         self.f1 = 1 / (self.rd**2 * (1 + self.delta))
         self.f2 = self.delta * self.f1
@@ -75,8 +76,6 @@ class TwoLayerQG:
         f1, f2 = torch.full_like(self.k2, -self.f1), torch.full_like(self.k2, -self.f2)
         self.inversion = torch.stack([torch.stack([-(self.k2 + self.f2), f1]),
                                       torch.stack([f2, -(self.k2 + self.f1)])]) * inverse
-        kmax = self.n // 2 * step
-        self.dealias = ((self.kx.abs() < 2 * kmax / 3) & (self.ky.abs() < 2 * kmax / 3)).to(self.dtype)
         grid = self.length / self.n
         kappa = torch.sqrt((self.kx * grid) ** 2 + (self.ky * grid) ** 2)
         self.filter = torch.where(kappa > FILTER_CUTOFF, torch.exp(-FILTER_FACTOR * (kappa - FILTER_CUTOFF) ** 4), 1.0)
@@ -144,6 +143,7 @@ class TwoLayerQG:
 
 
 def equation_of(config: QGConfig, device) -> TwoLayerQG:
+    """The equations with ``config``'s physical parameters (filter on)."""
     return TwoLayerQG(config.size, config.length, config.beta, config.rek, config.delta, config.rd, config.upper_flow,
                       config.lower_flow, device=device)
 
