@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--sns-steps", type=int, default=0,
                         help="SNS refiner: at most this many reverse steps per frame (0: every level, as paper 004)")
     args = parser.parse_args()
+    if args.sns_steps < 0:
+        parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
     store = DataStore()
     checkpoints = train_all(store, Path(args.runs), args.train_steps, args.size)
     test = load_trajectories(store.path(ensure(TEST, store)))
@@ -96,7 +98,9 @@ def main() -> None:
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
     baseline, diffusion = load_forecaster(checkpoints["noise_baseline"]), load_forecaster(checkpoints["diffusion"])
     refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise),
-                "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
+                "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps,
+                                    renoise=RolloutConfig().renoise),  # the rollout's default floor, as the CLI
+                "SNS, paper's levels": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
     sns = load_forecaster(checkpoints["sns"])
     if not args.only_long:
         lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
@@ -108,7 +112,10 @@ def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, 
             "SI-EM (4 steps, ε = 1)": (si, ForecastSamplerConfig(method="si_em", steps=4), None),
             "pointwise": (pointwise, ForecastSamplerConfig(), None),
             "pointwise + spectral refiner (every step)": (pointwise, ForecastSamplerConfig(), refiners["spectral"]),
-            "pointwise + SNS (every step)": (pointwise, ForecastSamplerConfig(), refiners["SNS"]),
+            "pointwise + SNS, paper's levels (every step)": (pointwise, ForecastSamplerConfig(),
+                                                             refiners["SNS, paper's levels"]),
+            "pointwise + SNS, renoised to ≥ 10% noise (every step)": (pointwise, ForecastSamplerConfig(),
+                                                                      refiners["SNS"]),
             "SNS as emulator (50 DDPM steps)": (sns, ForecastSamplerConfig(steps=50), None),
             "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None),
             "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None)}
@@ -148,7 +155,8 @@ def long_table(store, truth, test, pointwise, si, refiners, args) -> None:
     rows = (("pointwise", pointwise, ForecastSamplerConfig(), None, 0),
             ("pointwise + spectral refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiners["spectral"],
              10),
-            ("pointwise + SNS (every 10 steps)", pointwise, ForecastSamplerConfig(), refiners["SNS"], 10),
+            ("pointwise + SNS, renoised to ≥ 10% noise (every 10 steps)", pointwise, ForecastSamplerConfig(),
+             refiners["SNS"], 10),
             ("SI-EM (2 steps)", si, ForecastSamplerConfig(method="si_em", steps=2), None, 0))
     for label, model, sampler, ref, every in rows:
         long.refine_every = every
