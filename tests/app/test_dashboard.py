@@ -187,7 +187,10 @@ def test_lorenz96_shows_as_hovmoller_diagrams_with_line_spectra(page, server_url
     page.get_by_text("1-D series: shown in the Data view").wait_for(timeout=20000)
     page.get_by_text("noise ∝ 1/k² in 1-D").wait_for(timeout=20000)
     # the figure's visibility and its image arrive in their own patches, not always with the text: wait for them
-    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('Hovmöller: series').visible", timeout=20000)
+    page.wait_for_function("""() => {
+      const fig = Bokeh.documents[0].get_model_by_name('Hovmöller: series');
+      return fig.visible && fig.renderers[0].data_source.data.dh[0] > 1;  // the placeholder image spans 1
+    }""", timeout=20000)
     shape = page.evaluate("""() => {
       const fig = Bokeh.documents[0].get_model_by_name('Hovmöller: series');
       const image = fig.renderers[0].data_source.data.image[0];
