@@ -1,6 +1,7 @@
 """Busy states: a loading overlay on what a slow recompute will change, sent before the work starts."""
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import panel as pn
@@ -27,3 +28,22 @@ def busy(targets: list, work: Callable[[], None]) -> None:
                 target.loading = False
 
     document.add_timeout_callback(run, SEND_MS)
+
+
+def in_background(work: Callable[[], object], draw: Callable[[object], None], fail: Callable[[str], None]) -> None:
+    """Run ``work`` in a thread (the page stays live), then ``draw(result)`` or ``fail(one-line reason)`` on the
+    session's thread (Bokeh models are edited there only); without a session (a test driving a view from Python)
+    it all runs at once."""
+    def attempt() -> Callable[[], None]:
+        try:
+            result = work()
+        except Exception as error:  # noqa: BLE001 — shown on the page; the server keeps running
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            return lambda: fail(reason)
+        return lambda: draw(result)
+
+    document = pn.state.curdoc
+    if document is None or document.session_context is None:
+        attempt()()
+        return
+    threading.Thread(target=lambda: document.add_next_tick_callback(attempt()), daemon=True).start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import io
-import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,8 +15,9 @@ import param
 import torch
 from bokeh.models import LinearColorMapper
 
-from app.busy import busy
-from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
+from app.busy import busy, in_background
+from app.curie_weiss_panel import CurieWeissPanel, mark, verdict
+from app.plots import CurvePlot, FieldPlot, ImagePlot, draw_steps_against_d, shared_mapper
 from engine.config import MixtureConfig, NoiseConfig, SamplerConfig
 from engine.data.store import FieldData, netcdf_bytes
 from engine.generation import Setup, generate_samples, time_grid
@@ -81,7 +81,7 @@ def sample_batch(context: Context, sampler: SamplerConfig):
 class InterpolantView(pn.viewable.Viewer):
     """Slide t: x_t between noise and data, its spectrum, which scales are decided when (SNR over (t, k)), the
     drift's stiffness and its exact norm over t for white / power-law / matched noise, and paper 003's two-mode
-    mixture."""
+    mixture and Curie–Weiss spins."""
 
     t = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="interpolation time t")
     mixture = param.ClassSelector(class_=MixtureConfig, doc="paper 003's two-mode mixture")
@@ -105,6 +105,7 @@ class InterpolantView(pn.viewable.Viewer):
         self.sweep_button.on_click(lambda _: self.start_sweep())
         self.sweep_note = pn.pane.Markdown("Press the button to measure how the step count grows with d "
                                            "(a few seconds; cached per p, σ², k).", name="sweep-note")
+        self.curie_weiss = CurieWeissPanel()
         safely(self._update_mixture)
 
     @param.depends("t", watch=True)
@@ -159,10 +160,8 @@ class InterpolantView(pn.viewable.Viewer):
             samples = generate_mixture(mixture, kind, cfg.steps, cfg.count, dilation_k=cfg.dilation_k)
             p_hat, sigma2_hat = mode_statistics(samples)
             got_p, got_sigma2 = recovered(mixture, p_hat, sigma2_hat)
-            rows.append(f"| {kind} | {p_hat:.3f} {'✓' if got_p else '✗'} | {sigma2_hat:.3g} "
-                        f"{'✓' if got_sigma2 else '✗'} |")
-            features = [name for name, got in (("p", got_p), ("σ²", got_sigma2)) if got]
-            verdicts.append(f"{kind} recovers {' and '.join(features) if features else 'neither'}")
+            rows.append(f"| {kind} | {p_hat:.3f} {mark(got_p)} | {sigma2_hat:.3g} {mark(got_sigma2)} |")
+            verdicts.append(verdict(kind, {"p": got_p, "σ²": got_sigma2}))
         self.mixture_table.object = (
             f"**Which features survive {cfg.steps} Euler steps in d = {cfg.d}?** Mode weight p̂ (high-level) and "
             f"within-mode variance σ̂² (low-level) of the generated samples; ✓ within {P_TOLERANCE} of p and "
@@ -176,28 +175,24 @@ class InterpolantView(pn.viewable.Viewer):
         """Measure the d-sweep in a thread (the page stays live) and draw it when done."""
         cfg = self.mixture
         self.sweep_button.loading = True
-        key, document = (cfg.p, cfg.sigma2, cfg.dilation_k), pn.state.curdoc
-        threading.Thread(target=lambda: self._finish_sweep(key, cached_sweep(*key), document), daemon=True).start()
+        key = (cfg.p, cfg.sigma2, cfg.dilation_k)
+        in_background(lambda: cached_sweep(*key), lambda steps: self._draw_sweep(key, steps), self._sweep_failed)
 
-    def _finish_sweep(self, key: tuple, steps: dict, document) -> None:
-        """Draw the sweep on the session's own thread (Bokeh models are edited there only)."""
-        def draw() -> None:
-            for kind, counts in steps.items():
-                known = [(d, s) for d, s in zip(SWEEP_DIMENSIONS, counts) if s is not None]
-                self.sweep.update(kind, [d for d, _ in known], [s for _, s in known])
-            self.sweep_note.object = (f"p = {key[0]}, σ² = {key[1]}, k = {key[2]}: steps that recover both features "
-                                      "(✓ as in the table). Uniform grids grow like √d, dilated ones stay flat.")
-            self.sweep_button.loading = False
+    def _draw_sweep(self, key: tuple, steps: dict) -> None:
+        draw_steps_against_d(self.sweep, SWEEP_DIMENSIONS, steps)
+        self.sweep_note.object = (f"p = {key[0]}, σ² = {key[1]}, k = {key[2]}: steps that recover both features "
+                                  "(✓ as in the table). Uniform grids grow like √d, dilated ones stay flat.")
+        self.sweep_button.loading = False
 
-        if document is None:  # no session (a test driving the view from Python)
-            draw()
-        else:
-            document.add_next_tick_callback(draw)
+    def _sweep_failed(self, message: str) -> None:
+        self.sweep_note.object = f"**The sweep could not run:** {message}"
+        self.sweep_button.loading = False
 
     def controls(self) -> list:
-        """The sidebar's part for this view: paper 003's mixture."""
+        """The sidebar's part for this view: paper 003's mixture and Curie–Weiss spins."""
         return [pn.Param(self.mixture, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
-                                                "count": pn.widgets.IntInput}, sizing_mode="stretch_width")]
+                                                "count": pn.widgets.IntInput}, sizing_mode="stretch_width"),
+                *self.curie_weiss.controls()]
 
     def __panel__(self):
         return pn.Column(
@@ -206,7 +201,7 @@ class InterpolantView(pn.viewable.Viewer):
             pn.FlexBox(self.xt_spectrum.figure, self.lipschitz.figure, self.snr.figure, self.drift_norms.figure),
             pn.FlexBox(pn.Column(self.mixture_table, width=420),
                        pn.Column(self.sweep_button, self.sweep_note, self.sweep.figure, width=420)),
-            sizing_mode="stretch_width")
+            self.curie_weiss, sizing_mode="stretch_width")
 
 
 class SampleView(pn.viewable.Viewer):

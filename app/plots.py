@@ -201,3 +201,10 @@ class CurvePlot:
     def clear(self) -> None:
         for source in self.sources.values():
             source.data = {"x": [], "y": []}
+
+
+def draw_steps_against_d(plot: CurvePlot, dimensions: tuple[int, ...], steps: dict[str, list[int | None]]) -> None:
+    """One line per schedule of the steps a d-sweep needed; a d whose search gave up (None) is left out."""
+    for kind, counts in steps.items():
+        known = [(d, s) for d, s in zip(dimensions, counts) if s is not None]
+        plot.update(kind, [d for d, _ in known], [s for _, s in known])

@@ -1,13 +1,16 @@
-"""Emulators on 64² Kolmogorov flow: SI forecaster (ODE, SDE), pointwise U-Net alone, with the spectral-estimate
-refiner and with SNS (paper 004), SNS as an emulator, the Gaussian-noise baseline and the EDM diffusion baseline.
-Trains each (or resumes its run folder), then prints markdown tables: VRMSE, high-band sRMSE, CRPS and spread–skill
-by lead time, NFE vs one-step VRMSE, and long-rollout stability.
+"""Emulators on 64² Kolmogorov flow or the 64² two-layer QG jet: SI forecaster (ODE, SDE), pointwise U-Net alone,
+with the spectral-estimate refiner and with SNS (paper 004), SNS as an emulator, the Gaussian-noise baseline and the
+EDM diffusion baseline. Trains each (or resumes its run folder), then prints markdown tables: VRMSE, high-band sRMSE,
+CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and long-rollout stability.
 
-    python benchmarks/emulators.py [--train-steps 2000] [--size tiny] [--runs runs/emulators] [--long 5000]
-                                   [--sns-steps 0]
+    python benchmarks/emulators.py [--system kolmogorov|qg] [--train-steps 2000] [--size tiny] [--runs DIR]
+                                   [--long 5000] [--only-long] [--sns-steps 0]
 
-Training data: `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data: 4 held-out
-trajectories (seed 1) of 64 snapshots. Both are generated into the data folder on first use.
+Kolmogorov: training data `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data 4
+held-out trajectories (seed 1) of 64 snapshots. QG: `python -m engine data qg` defaults (spin-up 3·10⁸ s, saved
+every 36000 s) with 12 jets × 200 snapshots, seed 0, split into 8 training and 4 held-out test jets (one spin-up
+batch; the jets start from independent random PV). The model emulates the upper layer's PV. Both are generated
+into the data folder on first use (QG: ≈ 30 min on 2 cores).
 """
 from __future__ import annotations
 
@@ -24,13 +27,14 @@ from engine.config import (
     KolmogorovConfig,
     ModelConfig,
     NoiseConfig,
+    QGConfig,
     RolloutConfig,
     ScheduleConfig,
     TrainingConfig,
 )
 from engine.data.catalog import ensure
 from engine.data.sequences import load_trajectories
-from engine.data.store import DataStore, load_fields
+from engine.data.store import DataStore, load_fields, open_dataset, write_dataset
 from engine.diagnostics import band_masks
 from engine.forecast import load_forecaster
 from engine.refine import load_refiner
@@ -43,15 +47,37 @@ from engine.training import Trainer
 LEADS = (1, 10, 50)
 TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
 TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
+QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
+TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet (upper-layer PV)"}
 
 
-def train_all(store: DataStore, runs: Path, steps: int, size: str) -> dict[str, Path]:
+def split_jets(store: DataStore, name: str, held_out: int) -> tuple[Path, Path]:
+    """The last ``held_out`` trajectories of ``name`` as a test set, the rest as a training set (written once)."""
+    stem = Path(name).stem
+    paths = store.path(f"{stem}-train.nc"), store.path(f"{stem}-test.nc")
+    if not all(path.exists() for path in paths):
+        with open_dataset(store.path(name)) as ds:
+            count = ds.sizes["trajectory"]
+            for path, part in zip(paths, (slice(0, count - held_out), slice(count - held_out, count))):
+                subset = ds.isel(trajectory=part).load()
+                subset.attrs["split"] = f"trajectories {part.start}–{part.stop - 1} of {name}"
+                write_dataset(subset, path)
+    return paths
+
+
+def datasets(system: str, store: DataStore) -> tuple[Path, Path]:
+    """(training, test) data of ``system``, generated on first use."""
+    if system == "qg":
+        return split_jets(store, ensure(QG_JETS, store), QG_HELD_OUT)
+    return store.path(ensure(TRAIN, store)), store.path(ensure(TEST, store))
+
+
+def train_all(train_path: Path, runs: Path, steps: int, size: str) -> dict[str, Path]:
     """Train (or resume) every model; returns their checkpoints."""
-    path = store.path(ensure(TRAIN, store))
-    trajectories = load_trajectories(path)
+    trajectories = load_trajectories(train_path)
     tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name))
              for name in ("forecast", "pointwise", "noise_baseline", "diffusion", "sns")}
-    tasks["refiner"] = GenerativeTask(load_fields(path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
+    tasks["refiner"] = GenerativeTask(load_fields(train_path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
     checkpoints = {}
     for name, task in tasks.items():
         start = time.perf_counter()
@@ -80,9 +106,10 @@ def band_exits(result, data_spectrum: torch.Tensor, n: int, factor: float = 2.0)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--system", choices=tuple(TITLES), default="kolmogorov")
     parser.add_argument("--train-steps", type=int, default=2000)
     parser.add_argument("--size", default="tiny")
-    parser.add_argument("--runs", default="runs/emulators")
+    parser.add_argument("--runs", default=None, help="run folders (default runs/emulators, runs/emulators-qg)")
     parser.add_argument("--long", type=int, default=5000, help="steps of the stability rollouts")
     parser.add_argument("--only-long", action="store_true", help="skip the lead-time and NFE tables")
     parser.add_argument("--sns-steps", type=int, default=0,
@@ -91,8 +118,10 @@ def main() -> None:
     if args.sns_steps < 0:
         parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
     store = DataStore()
-    checkpoints = train_all(store, Path(args.runs), args.train_steps, args.size)
-    test = load_trajectories(store.path(ensure(TEST, store)))
+    train_path, test_path = datasets(args.system, store)
+    runs = Path(args.runs or ("runs/emulators" if args.system == "kolmogorov" else f"runs/emulators-{args.system}"))
+    checkpoints = train_all(train_path, runs, args.train_steps, args.size)
+    test = load_trajectories(test_path)
     truth = test.denormalize(test.fields)
     config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
@@ -104,7 +133,7 @@ def main() -> None:
     sns = load_forecaster(checkpoints["sns"])
     if not args.only_long:
         lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
-    long_table(store, truth, test, pointwise, si, refiners, args)
+    long_table(train_path, truth, test, pointwise, si, refiners, args)
 
 
 def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args) -> None:
@@ -119,7 +148,8 @@ def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, 
             "SNS as emulator (50 DDPM steps)": (sns, ForecastSamplerConfig(steps=50), None),
             "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None),
             "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None)}
-    print(f"\n64² Kolmogorov, {args.size} U-Nets trained {args.train_steps} steps; 4 test trajectories × 4 members\n")
+    print(f"\n{TITLES[args.system]}, {args.size} U-Nets trained {args.train_steps} steps; 4 test trajectories × 4 "
+          "members\n")
     print("| emulator | VRMSE@1 | VRMSE@10 | VRMSE@50 | high-band sRMSE@1 | high-band sRMSE@10 | CRPS@10 / σ | "
           "spread–skill@10 | s per step |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -146,8 +176,8 @@ def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, 
         print(f"| {nfe} | {si_score:.3f} | {base_score:.3f} | {edm_score:.3f} ({levels}) |", flush=True)
 
 
-def long_table(store, truth, test, pointwise, si, refiners, args) -> None:
-    data_spectrum = torch.from_numpy(load_fields(store.path(ensure(TRAIN, store))).spectrum.numpy())
+def long_table(train_path, truth, test, pointwise, si, refiners, args) -> None:
+    data_spectrum = torch.from_numpy(load_fields(train_path).spectrum.numpy())
     data_spectrum = data_spectrum * shell_counts(test.n)  # shell mean → shell sum
     print(f"\n| long rollout ({args.long} steps, 4 members) | blow-up step | high band first off by ×2 at step | "
           f"steps within ×2 | seconds |\n|---|---|---|---|---|")

@@ -296,6 +296,20 @@ class MixtureConfig(param.Parameterized):
     count = param.Integer(default=500, bounds=(10, 10_000), doc="samples")
 
 
+class CurieWeissConfig(param.Parameterized):
+    """Paper 003's second teaching problem: Curie–Weiss spins in d dimensions (two phases), sampled by Euler on the
+    exact drift (``engine.curie_weiss``)."""
+
+    d = param.Integer(default=3000, bounds=(10, 200_000), doc="dimension d (number of spins)")
+    p = param.Number(default=0.8, bounds=(0.01, 0.99), doc="weight of the + phase")
+    coupling = param.Number(default=2.0, bounds=(1.05, 50.0), label="Coupling J",
+                            doc="J > 1: two phases of magnetization ±m, m = tanh(J m)")
+    steps = param.Integer(default=32, bounds=(1, 512), doc="Euler steps (uniform in t, on each schedule's time)")
+    dilation_k = param.Number(default=3.0, bounds=(0.1, 50.0), label="Dilation k",
+                              doc="k of the dilated schedules, as for the mixture")
+    count = param.Integer(default=200, bounds=(10, 2000), doc="samples")
+
+
 class ClusterConfig(param.Parameterized):
     """Where the parts of a request run: in this machine's worker processes, or on a Dask distributed cluster."""
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -140,25 +141,31 @@ def generate_mixture(mixture: TwoModeMixture, kind: str, steps: int, count: int 
     return reduced_euler(mixture, schedule, samples, torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64))
 
 
-def steps_to_recover(mixture: TwoModeMixture, kind: str, *, count: int = 1000, seeds: int = 1,
-                     dilation_k: float = 3.0, max_steps: int = 4096) -> int | None:
-    """The fewest Euler steps whose samples recover both p and σ² (``recovered``) for every seed: doubling, then
-    bisection (the error falls with the step count); None when even ``max_steps`` does not."""
-    def both(steps: int) -> bool:
-        return all(all(recovered(mixture, *mode_statistics(generate_mixture(mixture, kind, steps, count, seed,
-                                                                            dilation_k))))
-                   for seed in range(seeds))
-
+def fewest_steps(succeeds: Callable[[int], bool], max_steps: int = 4096) -> int | None:
+    """The fewest steps for which ``succeeds`` holds, assuming it keeps holding beyond: doubling, then
+    bisection; None when even ``max_steps`` does not."""
     high = 1
-    while not both(high):
+    while not succeeds(high):
         high *= 2
         if high > max_steps:
             return None
     low = high // 2
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (low, middle) if both(middle) else (middle, high)
+        low, high = (low, middle) if succeeds(middle) else (middle, high)
     return high
+
+
+def steps_to_recover(mixture: TwoModeMixture, kind: str, *, count: int = 1000, seeds: int = 1,
+                     dilation_k: float = 3.0, max_steps: int = 4096) -> int | None:
+    """The fewest Euler steps whose samples recover both p and σ² (``recovered``) for every seed (``fewest_steps``:
+    the error falls with the step count)."""
+    def both(steps: int) -> bool:
+        return all(all(recovered(mixture, *mode_statistics(generate_mixture(mixture, kind, steps, count, seed,
+                                                                            dilation_k))))
+                   for seed in range(seeds))
+
+    return fewest_steps(both, max_steps)
 
 
 def dimension_sweep(*, p: float = 0.8, sigma2: float = 0.5, dimensions: tuple[int, ...] = (100, 1000, 10_000, 100_000),
