@@ -14,10 +14,10 @@ from app.plots import CurvePlot, draw_steps_against_d
 from engine.config import CurieWeissConfig
 from engine.curie_weiss import (
     MAGNETIZATION_TOLERANCE,
-    PHASE_TOLERANCE,
     SPIN_TOLERANCE,
     CurieWeiss,
     generate_spins,
+    phase_tolerance,
     recovered_features,
     spin_dimension_sweep,
     spin_statistics,
@@ -71,9 +71,9 @@ class CurieWeissPanel(pn.viewable.Viewer):
         settings = (cfg.steps, cfg.count, cfg.dilation_k)
         in_background(lambda: {kind: generate_spins(model, kind, settings[0], settings[1], dilation_k=settings[2])
                                for kind in MIXTURE_SCHEDULES},
-                      lambda runs: self._draw_run(model, settings[0], runs), self._failed)
+                      lambda runs: self._draw_run(model, settings[0], settings[1], runs), self._failed)
 
-    def _draw_run(self, model: CurieWeiss, steps: int, runs: dict) -> None:
+    def _draw_run(self, model: CurieWeiss, steps: int, count: int, runs: dict) -> None:
         """The table (✓ within the tolerances of ``recovered_features``), its verdicts, and M_t/d per schedule."""
         m, times = model.magnetization, np.linspace(0.0, 1.0, steps + 1)
         self.magnetization.update("truth (2p − 1)m", [0.0, 1.0], [(2 * model.p - 1) * m] * 2)
@@ -88,8 +88,8 @@ class CurieWeissPanel(pn.viewable.Viewer):
         self.table.object = (
             f"**Curie–Weiss, d = {model.d}, J = {model.coupling:g}, {steps} Euler steps.** Phase weight p̂ "
             f"(high-level: share with M > 0) and the spins (low-level: |M|/d = m = {m:.3f} and ⟨x²⟩ = 1 for ±1 "
-            f"spins); ✓ within {PHASE_TOLERANCE} of p, and {MAGNETIZATION_TOLERANCE} of m with ⟨x²⟩ within "
-            f"{SPIN_TOLERANCE} of 1.\n\n| schedule | p̂ | |M|/d | ⟨x²⟩ |\n|---|---|---|---|\n"
+            f"spins); ✓ within {phase_tolerance(model.p, count):.3g} of p, and {MAGNETIZATION_TOLERANCE} of m "
+            f"with ⟨x²⟩ within {SPIN_TOLERANCE} of 1.\n\n| schedule | p̂ | |M|/d | ⟨x²⟩ |\n|---|---|---|---|\n"
             f"| truth | {model.p:.3f} | {m:.3f} | 1 |\n" + "\n".join(rows) + f"\n\nHere {'; '.join(verdicts)}.")
         self.run_button.loading = False
 

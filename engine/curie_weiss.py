@@ -108,25 +108,33 @@ def generate_spins(model: CurieWeiss, kind: str, steps: int, count: int = 200, s
 
 
 class SpinStatistics(NamedTuple):
-    """p̂: share of samples with M > 0; magnetization: mean |M|/d; spin_square: ⟨x_i²⟩ (1 for ±1 spins)."""
+    """p̂: share of the ``count`` samples with M > 0; magnetization: mean |M|/d; spin_square: ⟨x_i²⟩ (1 for ±1
+    spins)."""
 
     p_hat: float
     magnetization: float
     spin_square: float
+    count: int
 
 
 def spin_statistics(x: Tensor) -> SpinStatistics:
     magnetization = x.mean(-1)
     return SpinStatistics(float((magnetization > 0).double().mean()), float(magnetization.abs().mean()),
-                          float((x**2).mean()))
+                          float((x**2).mean()), x.shape[0])
+
+
+def phase_tolerance(p: float, count: int) -> float:
+    """``PHASE_TOLERANCE``, or three standard errors √(p(1 − p)/count) of p̂ where the sample is too small to
+    resolve it (0.085 at 200 samples): a converged sampler is not failed by its sampling error."""
+    return max(PHASE_TOLERANCE, 3 * math.sqrt(p * (1 - p) / count))
 
 
 def recovered_features(model: CurieWeiss, stats: SpinStatistics) -> tuple[bool, bool]:
-    """(phase weight within ``PHASE_TOLERANCE`` of p, spins: |M|/d within ``MAGNETIZATION_TOLERANCE`` of m and
+    """(phase weight within ``phase_tolerance`` of p, spins: |M|/d within ``MAGNETIZATION_TOLERANCE`` of m and
     ⟨x²⟩ within ``SPIN_TOLERANCE`` of 1)."""
     spins = (abs(stats.magnetization - model.magnetization) <= MAGNETIZATION_TOLERANCE
              and abs(stats.spin_square - 1) <= SPIN_TOLERANCE)
-    return abs(stats.p_hat - model.p) <= PHASE_TOLERANCE, spins
+    return abs(stats.p_hat - model.p) <= phase_tolerance(model.p, stats.count), spins
 
 
 def steps_to_recover_spins(model: CurieWeiss, kind: str, *, count: int = 200, seeds: int = 1,

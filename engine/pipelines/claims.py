@@ -170,12 +170,14 @@ def spin_features(store: DataStore, quick: bool) -> Claim:
     expected = {"vp": (False, True), "vp_dilated": (True, True), "ve": (True, False), "ve_dilated": (True, True)}
     return Claim("003", "on Curie–Weiss spins too: uniform VP misses the phase, uniform VE the spins, dilation neither",
                  "Curie–Weiss (J = 2, p = 0.8): the same split as the mixture",
-                 f"d = 10⁴, 32 Euler steps, 200 samples, k = 3 (✓: p̂ within 0.05, |M|/d within 0.02 of m and ⟨x²⟩ "
-                 f"within 5% of 1): {words}", verdicts == expected)
+                 f"d = 10⁴, 32 Euler steps, 200 samples, k = 3 (✓: p̂ within 0.085 (3 standard errors), |M|/d within "
+                 f"0.02 of m and ⟨x²⟩ within 5% of 1): {words}", verdicts == expected)
 
 
 def spin_complexity_in_d(store: DataStore, quick: bool) -> Claim:
-    dimensions = (100, 1000, 3000) if quick else (100, 1000, 10_000)
+    # below d ≈ 10³ uniform VP is held back by the spins (≈ 15 steps at any d), not the phase: fit where the phase
+    # binds (benchmarks/noise_schedules.py --model curie-weiss prints d = 10² … 10⁴)
+    dimensions = (1000, 3000, 10_000) if quick else (1000, 3000, 10_000, 30_000)
     ours, holds = _complexity(dimensions, spin_dimension_sweep(dimensions=dimensions, count=200))
     return Claim("003", "on Curie–Weiss: dilated schedules need steps that do not grow with d; uniform ones O(√d)",
                  "O(1) steps for the dilated schedules instead of O(√d)", f"Curie–Weiss (phase and spins): {ours}",
