@@ -93,6 +93,25 @@ def test_the_mixture_text_agrees_with_its_numbers_for_all_four_schedules(page, s
     assert errors == []
 
 
+def test_the_curie_weiss_run_finishes_in_the_background_and_draws_its_table_and_magnetization(page, server_url):
+    """In a live session the run goes to a thread and comes back on the session's thread: the table's four rows,
+    a verdict per schedule, and a magnetization line of steps + 1 points per schedule (defaults: d = 3000, 32)."""
+    errors = _open(page, server_url)
+    _tab(page, "Interpolant")
+    page.get_by_role("button", name="Run Curie–Weiss").click()
+    find = ("() => [...Bokeh.documents[0]._all_models.values()].map(m => m.text)"
+            ".find(t => typeof t === 'string' && t.includes('Curie–Weiss, d = 3000'))")
+    page.wait_for_function(find, timeout=60000)
+    text = re.sub(r"<[^>]+>", " ", unescape(page.evaluate(find)))
+    assert all(f"{kind} recovers" in text for kind in ("vp", "vp_dilated", "ve", "ve_dilated"))
+    lengths = page.evaluate("""() => {
+      const fig = Bokeh.documents[0].get_model_by_name('mean magnetization M_t/d over t (Curie–Weiss)');
+      return fig.renderers.map(r => r.data_source.data.y ? r.data_source.data.y.length : 0);
+    }""")
+    assert lengths.count(33) >= 4 and 2 in lengths  # four schedules over 32 steps, the truth as a level line
+    assert errors == []
+
+
 def test_noise_control_changes_the_plotted_spectrum_and_warns_when_too_smooth(page, server_url):
     _open(page, server_url)
     _tab(page, "Sample", "radial power spectrum")
