@@ -51,16 +51,18 @@ def cached_name(config: param.Parameterized) -> str:
     return f"{kind}-{size}-{parameter_digest(options(config))}.nc"
 
 
+# The trajectory solvers, each with its config; Kolmogorov and QG also resume from a state file.
+TRAJECTORY_SOLVERS = {KolmogorovConfig: simulate_kolmogorov, QGConfig: simulate_qg, Lorenz96Config: simulate_lorenz96}
+RESUMABLE = (KolmogorovConfig, QGConfig)
+
+
 def generate_dataset(config: param.Parameterized, callback: Callable[[dict], None] | None = None,
                      state_path: Path | None = None) -> xr.Dataset:
     """The dataset for ``config`` from its generator (Kolmogorov and QG keep resumable state at ``state_path``)."""
     if isinstance(config, GRFConfig):
         return generate_grf(config)
-    if isinstance(config, KolmogorovConfig):
-        return simulate_kolmogorov(config, callback, state_path)
-    if isinstance(config, QGConfig):
-        return simulate_qg(config, callback, state_path)
-    return simulate_lorenz96(config, callback)
+    simulate = TRAJECTORY_SOLVERS[type(config)]
+    return simulate(config, callback, state_path) if isinstance(config, RESUMABLE) else simulate(config, callback)
 
 
 def generation_bytes(config: param.Parameterized) -> float:

@@ -17,17 +17,13 @@ import torch
 import xarray as xr
 
 from engine.cluster import ZarrInShares, map_parts
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig, options
-from engine.data.catalog import GENERATOR_NAMES, cached_name, generation_bytes, write_generated
-from engine.data.kolmogorov import simulate_kolmogorov
-from engine.data.lorenz96 import simulate_lorenz96
-from engine.data.qg import simulate_qg
+from engine.config import GRFConfig, options
+from engine.data.catalog import GENERATOR_NAMES, TRAJECTORY_SOLVERS, cached_name, generation_bytes, write_generated
 from engine.data.store import DataStore, spectrum_variable, write_dataset
 from engine.devices import check_memory
 
 MAX_TASKS = 256  # trajectories are sent in at most this many tasks
-SOLVERS = {"kolmogorov": (KolmogorovConfig, simulate_kolmogorov), "qg": (QGConfig, simulate_qg),
-           "lorenz96": (Lorenz96Config, simulate_lorenz96)}
+SOLVERS = {GENERATOR_NAMES[cls]: (cls, simulate) for cls, simulate in TRAJECTORY_SOLVERS.items()}
 
 
 @dataclass
