@@ -12,7 +12,7 @@ from engine.interpolants import interpolate
 from engine.spectral import band_edges, held_shells, shell_sum, wavenumber_magnitude
 
 Tensor = torch.Tensor
-TINY = 1e-6  # the references' regularizer in VRMSE and sRMSE
+TINY = 1e-6  # the references' regularizer in VRMSE and sRMSE, for fields of unit variance (rollout.evaluate)
 
 
 def vrmse(prediction: Tensor, truth: Tensor) -> Tensor:

@@ -126,7 +126,9 @@ def initial_conditions(trajectories: Tensor, config: RolloutConfig) -> Tensor:
 
 def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> dict:
     """VRMSE, band sRMSE, ensemble CRPS and spread–skill per saved lead time against the truth where the test
-    data reaches, and the sliced W₁ between emulated and true consecutive-state pairs.
+    data reaches, and the sliced W₁ between emulated and true consecutive-state pairs. VRMSE and sRMSE are scored
+    in units of the test data's standard deviation, so that the references' ε = 10⁻⁶ does not depend on the
+    data's units (the QG jet's PV is ~10⁻⁵ s⁻¹: in SI units ε dwarfed its variance and spectrum).
 
     trajectories: (trajectory, time, n, n) physical units, the ones the ensemble started from.
     """
@@ -140,9 +142,10 @@ def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead:
     states = result.states[:, columns].to(truth.dtype)
     ensemble = states.reshape(config.initial_conditions, config.members, *states.shape[1:])
     aligned = truth.repeat_interleave(config.members, 0)  # (member, lead, n, n), aligned with the ensemble
-    bands = band_spectral_rmse(states, aligned)
+    unit = float(trajectories.std())
+    bands = band_spectral_rmse(states / unit, aligned / unit)
     spread = spread_skill(ensemble, truth)
-    return {"lead_steps": steps, "vrmse": vrmse(states, aligned).tolist(),
+    return {"lead_steps": steps, "vrmse": vrmse(states / unit, aligned / unit).tolist(),
             "band_errors": {band: values.tolist() for band, values in bands.items()},
             "crps": crps(ensemble, truth).tolist(),
             "spread_skill": [None if value != value else value for value in spread.tolist()],

@@ -10,7 +10,7 @@ from engine.interpolants import GaussianModel, interpolate
 from engine.noise import sample_noise, white_spectrum
 from engine.pipelines.rollout import rollout_dataset
 from engine.refine import Refiner
-from engine.rollout import CHECK_EVERY, initial_conditions, rollout
+from engine.rollout import CHECK_EVERY, evaluate, initial_conditions, rollout
 from engine.schedules import make_schedule
 from engine.spectral import shell_sum
 
@@ -54,6 +54,22 @@ def test_a_stable_rollout_runs_to_the_end_and_becomes_a_dataset():
     assert ds["spectrum"].dims == ("step", "wavenumber") and ds.attrs["blowup_step"] == "none"
     stopped = rollout(shift, _start(), RolloutConfig(steps=200), data_std=1.0, should_stop=lambda: True)
     assert stopped.reason == "stopped" and stopped.steps_done == 1
+
+
+def test_scores_do_not_depend_on_the_data_s_units():
+    """The same rollout of fields in units ~1 and ~10⁻⁵ (the QG jet's PV in s⁻¹) gets the same VRMSE and band sRMSE
+    (scored in units of the test data's std); in SI units ε = 10⁻⁶ used to swamp both (VRMSE 600× too small)."""
+    truth = torch.randn(2, 6, N, N, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    step = lambda x: 0.9 * torch.roll(x, 1, dims=-1)  # noqa: E731 a damped translation: nonzero errors
+    config = RolloutConfig(steps=5, members=1, initial_conditions=2)
+    scores = {}
+    for unit in (1.0, 1e-5):
+        result = rollout(step, initial_conditions(truth * unit, config), config, data_std=unit)
+        scores[unit] = evaluate(result, truth * unit, config, lead=1)
+    assert scores[1.0]["vrmse"][1] > 0.5
+    assert scores[1e-5]["vrmse"] == pytest.approx(scores[1.0]["vrmse"], rel=1e-5, abs=1e-6)
+    for band in ("low", "mid", "high"):
+        assert scores[1e-5]["band_errors"][band] == pytest.approx(scores[1.0]["band_errors"][band], rel=1e-4, abs=1e-6)
 
 
 def test_initial_conditions_repeat_each_trajectory_per_member():
