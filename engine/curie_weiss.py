@@ -19,6 +19,7 @@ the phase is decided by the √d-sized fluctuation of a sum over all coordinates
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -54,8 +55,9 @@ class CurieWeiss:
             raise EngineError(f"Curie–Weiss needs d ≥ 1, 0 < p < 1 and a coupling 1 < J ≤ 50 (two phases); got "
                               f"d = {self.d}, p = {self.p}, J = {self.coupling}")
 
-    @property
+    @functools.cached_property
     def magnetization(self) -> float:
+        """m = tanh(J m), solved once per model (the drift reads it at every Euler step)."""
         return spontaneous_magnetization(self.coupling)
 
     def sample(self, count: int, generator: torch.Generator | None = None) -> Tensor:
