@@ -5,6 +5,7 @@ import torch
 
 from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4
 from engine.errors import EngineError
+from tests.engine.resuming import interrupt_and_resume
 
 
 def _grid(n):
@@ -107,16 +108,7 @@ def test_an_interrupted_run_resumes_bit_exactly(tmp_path):
     config = KolmogorovConfig(size=16, trajectories=2, snapshots=6, spin_up=1.0, save_interval=0.5, device="cpu")
     full = simulate_kolmogorov(config)
     state = tmp_path / ".k.partial.pt"
-
-    def interrupt(event):
-        if event["step"] == 4:  # after the spin-up and two saved snapshots
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        simulate_kolmogorov(config, interrupt, state)
-    assert state.exists()
-    events = []
-    resumed = simulate_kolmogorov(config, events.append, state)
+    events, resumed = interrupt_and_resume(simulate_kolmogorov, config, state, at=4)  # spin-up and two snapshots
     assert events[0] == {"kind": "resumed", "step": 4, "steps": 8} and len(events) == 1 + 4
     assert torch.equal(torch.from_numpy(resumed["vorticity"].values), torch.from_numpy(full["vorticity"].values))
     with pytest.raises(EngineError, match="other parameters"):

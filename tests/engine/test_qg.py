@@ -15,6 +15,7 @@ from engine.data.qg import TwoLayerQG, simulate_qg
 from engine.data.store import DataStore, parameter_digest
 from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
+from tests.engine.resuming import interrupt_and_resume
 
 N = 16
 
@@ -160,15 +161,7 @@ def test_an_interrupted_jet_resumes_bit_exactly_and_an_older_state_file_is_refus
     config = QGConfig(size=N, trajectories=2, snapshots=4, spin_up=36000.0 * 2, perturbation=1e-6, device="cpu")
     full = simulate_qg(config)
     state = tmp_path / ".jet.partial.pt"
-
-    def interrupt(event):
-        if event["step"] == 3:  # after the spin-up and one saved snapshot
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        simulate_qg(config, interrupt, state)
-    events = []
-    resumed = simulate_qg(config, events.append, state)
+    events, resumed = interrupt_and_resume(simulate_qg, config, state, at=3)  # after the spin-up and one snapshot
     assert events[0] == {"kind": "resumed", "step": 3, "steps": 6} and len(events) == 1 + 3
     assert np.array_equal(resumed["pv_upper"].values, full["pv_upper"].values)
     older = tmp_path / ".older.partial.pt"  # a state written before the solvers shared their save loop
