@@ -26,10 +26,12 @@ from typing import NamedTuple
 
 import torch
 
+from engine.devices import check_memory
 from engine.errors import EngineError
 from engine.mixture import MIXTURE_SCHEDULES, fewest_steps, mixture_schedule
 
 Tensor = torch.Tensor
+BYTES_PER_SPIN = 32  # the float32 state and the drift's ~7 temporaries of its size
 PHASE_TOLERANCE, MAGNETIZATION_TOLERANCE, SPIN_TOLERANCE = 0.05, 0.02, 0.05  # |p̂ − p|, ||M̂|/d − m|, |⟨x²⟩ − 1|
 
 
@@ -97,6 +99,8 @@ def generate_spins(model: CurieWeiss, kind: str, steps: int, count: int = 200, s
     (``engine.mixture.mixture_schedule``), from its t = 0 marginal α(0) x0 (β(0) = 0: pure noise)."""
     if steps < 1 or count < 1:
         raise EngineError(f"Curie–Weiss generation needs steps ≥ 1 and count ≥ 1, not {steps} and {count}")
+    check_memory(required=BYTES_PER_SPIN * count * model.d, what=f"{count} samples of {model.d} spins",
+                 fix="ask for fewer samples or a smaller d")
     schedule = mixture_schedule(kind, model.d, dilation_k)
     drift = model.drift(schedule)
     generator = torch.Generator().manual_seed(seed)

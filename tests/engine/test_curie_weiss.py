@@ -70,3 +70,5 @@ def test_bad_parameters_are_refused_in_one_line():
         CurieWeiss(100, coupling=0.5)
     with pytest.raises(EngineError, match="steps ≥ 1"):
         generate_spins(CurieWeiss(10), "vp", 0)
+    with pytest.raises(EngineError, match="100000 samples of 10000000 spins needs about .* available: ask for fewer"):
+        generate_spins(CurieWeiss(10_000_000), "vp", 1, count=100_000)  # 32 TB: refused before any allocation
