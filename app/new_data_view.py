@@ -1,6 +1,6 @@
-"""New datasets from the dashboard: generate GRF, Kolmogorov, QG-jet or Lorenz-96 data at the chosen resolution in a
-background job (the same generators and cached names as ``python -m engine data …``), or import a netCDF file
-of fields (validated like ``data import``)."""
+"""New datasets from the dashboard: generate GRF, Kolmogorov, QG-jet, Lorenz-96 or stochastic Allen–Cahn data at the
+chosen resolution in a background job (the same generators and cached names as ``python -m engine data …``), or
+import a netCDF file of fields (validated like ``data import``)."""
 from __future__ import annotations
 
 import re
@@ -12,21 +12,24 @@ import panel as pn
 import param
 
 from app.job_view import JobView
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig, options
+from engine.config import options
+from engine.data.catalog import GENERATOR_NAMES
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.jobs import JobManager
 
-GENERATORS = {"grf": GRFConfig, "kolmogorov": KolmogorovConfig, "qg": QGConfig, "lorenz96": Lorenz96Config}
+GENERATORS = {name: cls for cls, name in GENERATOR_NAMES.items()}
 SMALL = {"grf": {"count": 64}, "kolmogorov": {"trajectories": 2, "snapshots": 40, "spin_up": 10.0},
          "qg": {"trajectories": 1, "snapshots": 40, "spin_up": 1e8, "perturbation": 1e-6},  # equilibrated by 10⁸ s
-         "lorenz96": {"trajectories": 2, "snapshots": 200}}  # defaults sized for a quick first try on 2 cores
+         "lorenz96": {"trajectories": 2, "snapshots": 200},
+         "allen-cahn": {"trajectories": 2, "snapshots": 40}}  # defaults sized for a quick first try on 2 cores
 INTEGER_WIDGETS = {name: pn.widgets.IntInput for name in ("size", "count", "trajectories", "snapshots", "slow",
                                                           "fast_per_slow", "save_every", "seed",
                                                           "forcing_wavenumber")}
 FLOAT_INPUTS = {name: pn.widgets.FloatInput for name in ("length", "beta", "rek", "delta", "rd", "upper_flow",
                                                           "lower_flow", "dt", "save_interval", "spin_up",
-                                                          "perturbation")}  # the QG jet's SI-unit parameters
+                                                          "perturbation", "diffusivity", "noise_amplitude",
+                                                          "noise_length", "noise_smoothness")}
 WIDGETS = INTEGER_WIDGETS | FLOAT_INPUTS
 HIDDEN = ("name", "device")  # generator parameters the card does not show (the job picks the device)
 
@@ -85,7 +88,7 @@ class NewDataView(JobView):
         self.created(name)
 
     def __panel__(self):
-        generator = pn.widgets.RadioButtonGroup.from_param(self.param.generator, width=270)
+        generator = pn.widgets.Select.from_param(self.param.generator, name="Generator", width=270)
         settings = pn.bind(lambda kind: pn.Param(self.configs[kind], widgets=WIDGETS, show_name=False,
                                                  parameters=[p for p in self.configs[kind].param if p not in HIDDEN],
                                                  width=270), self.param.generator)

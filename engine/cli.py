@@ -1,5 +1,5 @@
-"""Command line: ``python -m engine data grf|kolmogorov|lorenz96|coarse|import|list``, ``train``, ``sample``,
-``export``, ``rollout``, ``superres``, ``animate``, ``claims``: parsing only; each command calls one
+"""Command line: ``python -m engine data grf|kolmogorov|qg|lorenz96|allen-cahn|coarse|import|list``, ``train``,
+``sample``, ``export``, ``rollout``, ``superres``, ``animate``, ``claims``: parsing only; each command calls one
 ``engine.pipelines`` function (docs/architecture.md).
 
 Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
@@ -20,6 +20,7 @@ from engine.animation import write_animation
 from engine.checkpoints import export_checkpoint
 from engine.cluster import SCHEDULER_VARIABLE, scheduler_address
 from engine.config import (
+    AllenCahnConfig,
     CoarseConfig,
     ForecastConfig,
     ForecastSamplerConfig,
@@ -65,7 +66,8 @@ PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": 
                            "lam_sampling": "lam-sampling"})
 PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler"})
 QG = (QGConfig, "", {})
-GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "qg": QG, "lorenz96": LORENZ96}
+ALLEN_CAHN = (AllenCahnConfig, "", {})
+GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "qg": QG, "lorenz96": LORENZ96, "allen-cahn": ALLEN_CAHN}
 BANDS = ("low", "mid", "high")
 
 
@@ -139,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "resumes",
              "qg": "two-layer quasi-geostrophic jet pv_upper, pv_lower(trajectory, time, y, x) on a β-plane; Ctrl-C "
                    "keeps its state, rerun resumes",
-             "lorenz96": "two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)"}
+             "lorenz96": "two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)",
+             "allen-cahn": "stochastic Allen–Cahn u(trajectory, time, y, x) sampled from its invariant measure "
+                           "(non-Gaussian); Ctrl-C keeps its state, rerun resumes"}
     for kind, spec in GENERATORS.items():
         generator = kinds.add_parser(kind, help=helps[kind])
         add_config_flags(generator, spec)

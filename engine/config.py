@@ -153,6 +153,29 @@ class QGConfig(param.Parameterized):
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
 
 
+class AllenCahnConfig(param.Parameterized):
+    """Stochastic Allen–Cahn ∂u/∂t = νΔu + u − u³ + σ Q^{1/2} ξ on [0, 2π)², q_k = (1 + ℓ²|k|²)^(−s) (paper 000's
+    non-Gaussian case, in 2-D; docs/science.md §1). The defaults sit in the disordered phase: domains of u ≈ ±1 at
+    many sizes that form and dissolve, stationary after ≈ 150 time units, pointwise kurtosis ≈ 1.5."""
+
+    size = param.Integer(default=64, bounds=(4, 4096), doc="grid points per side (even)")
+    trajectories = param.Integer(default=8, bounds=(1, 100_000), doc="independent chains, integrated as one batch")
+    snapshots = param.Integer(default=200, bounds=(1, 1_000_000), doc="saved states per trajectory")
+    diffusivity = param.Number(default=0.01, bounds=(1e-6, 10.0),
+                               doc="ν (= ε²): interfaces between the phases are ≈ √(2ν) wide")
+    noise_amplitude = param.Number(default=0.45, bounds=(0.0, 10.0), doc="σ, the noise amplitude")
+    noise_length = param.Number(default=0.3, bounds=(0.0, 10.0), doc="ℓ, the noise's correlation length")
+    noise_smoothness = param.Number(default=1.5, bounds=(0.05, 10.0),
+                                    doc="s in q_k = (1 + ℓ²|k|²)^(−s); s > 0 in 2-D (white noise has no solution)")
+    dt = param.Number(default=0.05, bounds=(1e-5, 0.5),
+                      doc="time step (shortened to divide the save interval); the cubic is explicit: dt < 1")
+    save_interval = param.Number(default=2.0, bounds=(1e-4, 1e4), doc="time between saved snapshots")
+    spin_up = param.Number(default=200.0, bounds=(0.0, 1e6),
+                           doc="time integrated from u = 0 and discarded, to reach the invariant measure")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of every trajectory's noise")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+
+
 class Lorenz96Config(param.Parameterized):
     """Two-scale Lorenz-96 (docs/science.md §3: K = 32, J = 4, F = b = c = 10, h = 1, dt = 5·10⁻⁴)."""
 

@@ -33,6 +33,7 @@ import torch
 
 from engine.cluster import scheduler_address
 from engine.config import (
+    AllenCahnConfig,
     ForecastConfig,
     ForecastSamplerConfig,
     GRFConfig,
@@ -85,7 +86,8 @@ def preview(field) -> np.ndarray:
 CONFIGS = {"noise": NoiseConfig, "schedule": ScheduleConfig, "model": ModelConfig, "training": TrainingConfig,
            "sampler": SamplerConfig, "forecast": ForecastConfig, "forecast_sampler": ForecastSamplerConfig,
            "rollout": RolloutConfig, "pdd": PDDConfig, "pdd_sampler": PDDSamplerConfig, "grf": GRFConfig,
-           "kolmogorov": KolmogorovConfig, "qg": QGConfig, "lorenz96": Lorenz96Config}
+           "kolmogorov": KolmogorovConfig, "qg": QGConfig, "lorenz96": Lorenz96Config,
+           "allen-cahn": AllenCahnConfig}
 
 
 def config(options: dict, name: str):

@@ -16,7 +16,8 @@ import param
 import xarray as xr
 
 from engine.checkpoints import load_checkpoint
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig, options
+from engine.config import AllenCahnConfig, GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig, options
+from engine.data.allen_cahn import simulate_allen_cahn
 from engine.data.grf import generate_grf
 from engine.data.kolmogorov import simulate_kolmogorov
 from engine.data.lorenz96 import simulate_lorenz96
@@ -25,7 +26,8 @@ from engine.data.sequences import same_spacing
 from engine.data.store import ASSETS, DataStore, parameter_digest, write_dataset
 from engine.devices import check_memory, resolve_device
 
-GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", QGConfig: "qg", Lorenz96Config: "lorenz96"}
+GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", QGConfig: "qg", Lorenz96Config: "lorenz96",
+                   AllenCahnConfig: "allen-cahn"}
 
 # The shipped Kolmogorov set: 64², 4 held-out trajectories (seed 1) × 50 snapshots, 2.8 MiB; models train on
 # seed-0 data made with `python -m engine data kolmogorov` and are evaluated on this one.
@@ -51,14 +53,15 @@ def cached_name(config: param.Parameterized) -> str:
     return f"{kind}-{size}-{parameter_digest(options(config))}.nc"
 
 
-# The trajectory solvers, each with its config; Kolmogorov and QG also resume from a state file.
-TRAJECTORY_SOLVERS = {KolmogorovConfig: simulate_kolmogorov, QGConfig: simulate_qg, Lorenz96Config: simulate_lorenz96}
-RESUMABLE = (KolmogorovConfig, QGConfig)
+# The trajectory solvers, each with its config; all but Lorenz-96 also resume from a state file.
+TRAJECTORY_SOLVERS = {KolmogorovConfig: simulate_kolmogorov, QGConfig: simulate_qg, Lorenz96Config: simulate_lorenz96,
+                      AllenCahnConfig: simulate_allen_cahn}
+RESUMABLE = (KolmogorovConfig, QGConfig, AllenCahnConfig)
 
 
 def generate_dataset(config: param.Parameterized, callback: Callable[[dict], None] | None = None,
                      state_path: Path | None = None) -> xr.Dataset:
-    """The dataset for ``config`` from its generator (Kolmogorov and QG keep resumable state at ``state_path``)."""
+    """The dataset for ``config`` from its generator (the RESUMABLE ones keep their state at ``state_path``)."""
     if isinstance(config, GRFConfig):
         return generate_grf(config)
     simulate = TRAJECTORY_SOLVERS[type(config)]
@@ -68,10 +71,10 @@ def generate_dataset(config: param.Parameterized, callback: Callable[[dict], Non
 def generation_bytes(config: param.Parameterized) -> float:
     """Memory a generator needs, estimated: GRFs ~48 B per value (complex white noise, its colouring, the float32
     result); Kolmogorov the float32 snapshots plus ~40 float64 working fields per trajectory; QG twice that (two
-    layers); Lorenz-96 likewise."""
+    layers); Allen–Cahn and Lorenz-96 likewise."""
     if isinstance(config, GRFConfig):
         return 48.0 * config.count * config.size**2
-    if isinstance(config, KolmogorovConfig):
+    if isinstance(config, (KolmogorovConfig, AllenCahnConfig)):
         return config.trajectories * config.size**2 * (4.0 * config.snapshots + 8.0 * 40)
     if isinstance(config, QGConfig):
         return 2 * config.trajectories * config.size**2 * (4.0 * config.snapshots + 8.0 * 40)

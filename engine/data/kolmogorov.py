@@ -197,7 +197,7 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
     step = crank_nicolson_rk4(eq.explicit_terms, eq.implicit_terms, eq.implicit_solve, dt, eq.linear)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     omega_hat = torch.fft.rfft2(random_vorticity(n, config.trajectories, generator, device=device)[select])
-    def advance(state: Tensor) -> Tensor:
+    def advance(state: Tensor, save: int) -> Tensor:  # deterministic: the save index is not needed
         for _ in range(inner):
             state = step(state)
         return state

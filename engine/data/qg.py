@@ -164,7 +164,7 @@ def simulate_qg(config: QGConfig, callback: Callable[[dict], None] | None = None
     q_hat = torch.fft.rfft2(torch.stack([noise, -noise], 1)[select])
     dx = config.length / n
 
-    def advance(state: Tensor) -> Tensor:
+    def advance(state: Tensor, save: int) -> Tensor:  # deterministic: the save index is not needed
         for _ in range(inner):
             state = eq.step(state, dt)
         return state

@@ -1,6 +1,6 @@
 """Resumable solver runs: advance a state one save interval at a time, keep the snapshots after the spin-up, and
 keep the run's state in a file so that an interrupted run (any exception, Ctrl-C included) resumes bit-exactly.
-Shared by the Kolmogorov and QG solvers."""
+Shared by the Kolmogorov, QG and Allen–Cahn solvers."""
 from __future__ import annotations
 
 import time
@@ -34,12 +34,13 @@ def load_run_state(path: Path, config: param.Parameterized, device) -> dict | No
     return state
 
 
-def run_with_saves(*, state: Tensor, advance: Callable[[Tensor], Tensor], speed: Callable[[Tensor, int], float],
+def run_with_saves(*, state: Tensor, advance: Callable[[Tensor, int], Tensor], speed: Callable[[Tensor, int], float],
                    snapshot: Callable[[Tensor], Tensor], spin_up_saves: int, snapshots: int,
                    config: param.Parameterized, device, callback: Callable[[dict], None] | None = None,
                    state_path: str | Path | None = None, state_every_seconds: float = 20.0) -> Tensor:
-    """Apply ``advance`` (one save interval) ``spin_up_saves + snapshots`` times and return the last ``snapshots``
-    ``snapshot(state)`` stacked on dim 1. ``speed(state, save)`` is the one host sync per save: it returns the
+    """Apply ``advance(state, save)`` (one save interval; ``save`` counts from 0, so a stochastic solver can seed its
+    noise by it) ``spin_up_saves + snapshots`` times and return the last ``snapshots`` ``snapshot(state)`` stacked on
+    dim 1. ``speed(state, save)`` is the one host sync per save: it returns the
     largest speed (reported to ``callback``) and raises when the run must stop. With ``state_path`` the state is kept
     there every ``state_every_seconds`` and on any exception, and a run of the same ``config`` resumes from it."""
     total, saved, start = spin_up_saves + snapshots, [], 0
@@ -59,7 +60,7 @@ def run_with_saves(*, state: Tensor, advance: Callable[[Tensor], Tensor], speed:
 
     try:
         for outer in range(start, total):
-            state = advance(state)
+            state = advance(state, outer)
             fastest = speed(state, outer + 1)
             if outer >= spin_up_saves:
                 saved.append(snapshot(state))

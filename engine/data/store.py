@@ -32,7 +32,7 @@ SPECTRUM_ATTRS = {
 SUFFIXES = (".nc", ".zarr")
 OUTPUT_FOLDERS = ("rollouts", "superres", "samples")  # results written by jobs: listed apart from the datasets
 GENERATOR_TITLES = {"engine.data.grf": "GRF", "engine.data.kolmogorov": "Kolmogorov", "engine.data.qg": "QG jet",
-                    "engine.data.lorenz96": "Lorenz-96"}
+                    "engine.data.lorenz96": "Lorenz-96", "engine.data.allen_cahn": "Allen–Cahn"}
 MAX_MAGNITUDE = 1e15  # larger field values overflow float32 variances (x² > 3.4e38 from |x| ≈ 1.8e19)
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
