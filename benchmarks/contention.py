@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from engine.devices import worker_threads
-    from engine.openmp import SLEEPING_THREADS
+    from engine.process import SLEEPING_THREADS
 
     solver, training = list(WORKLOADS)
     cases = {"sleeping threads (jobs)": (SLEEPING_THREADS, worker_threads()),

@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4, keep_freed_memory, random_vorticity
+from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4, random_vorticity
+from engine.process import keep_freed_memory
 
 VISCOSITY, DT = 1e-3, 5e-3
 

@@ -47,6 +47,7 @@ from engine.pipelines.rollout import run_rollout
 from engine.pipelines.sample import sample
 from engine.pipelines.superres import run_superres
 from engine.pipelines.train import train
+from engine.process import keep_freed_memory
 from engine.tasks import TASKS
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -417,6 +418,7 @@ def _animate(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()
     try:
         args = build_parser().parse_args(argv)
         {"data": _data, "train": _train, "sample": _sample, "rollout": _rollout, "export": _export,

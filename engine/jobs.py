@@ -53,12 +53,12 @@ from engine.data.store import DataStore
 from engine.devices import job_cores, worker_threads
 from engine.distributed import free_port, local_rank_environment
 from engine.errors import EngineError
-from engine.openmp import sleep_when_idle
 from engine.pipelines.generate_data import generate_data
 from engine.pipelines.rollout import run_rollout
 from engine.pipelines.sample import sample
 from engine.pipelines.superres import run_superres
 from engine.pipelines.train import train
+from engine.process import keep_freed_memory, sleep_when_idle
 from engine.spectral import radial_spectrum
 
 MIN_EVENT_SECONDS = 1 / 30  # at most 30 progress events per second per job: a live field at the browser's frame rate
@@ -221,6 +221,7 @@ def _helper_rank(options: dict, rank: int) -> None:
 def _worker(kind: str, options: dict, events, cancel) -> None:
     """Process entry point: run the job, stream throttled events, end with exactly one final event."""
     exit_with_parent()
+    keep_freed_memory()
     # leave a core to the caller (the dashboard server stays responsive); oversubscribed OpenMP threads spin
     torch.set_num_threads(rank_threads(options))
     _join_local_world(options, 0)

@@ -12,8 +12,6 @@ Reference: docs/science.md §3 and §5 (PDD setup: ν = 10⁻³, drag 0.1, forci
 """
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +27,12 @@ from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
 from engine.noise import colour
+from engine.process import keep_freed_memory
 from engine.spectral import rfft_wavenumbers, two_thirds_dealias, wavenumber_magnitude
 
 Tensor = torch.Tensor
 
 # Carpenter & Kennedy (1994) 2N-storage RK4 nodes α, weights β, γ (the IMEX form used by jax-cfd)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 CN_RK4_ALPHA = (0.0, 0.1496590219993, 0.3704009573644, 0.6222557631345, 0.9582821306748, 1.0)
 CN_RK4_BETA = (0.0, -0.4178904745, -1.192151694643, -1.697784692471, -1.514183444257)
 CN_RK4_GAMMA = (0.1496590219993, 0.3792103129999, 0.8229550293869, 0.6994504559488, 0.1530572479681)
@@ -159,20 +157,6 @@ def random_vorticity(n: int, batch: int, generator: torch.Generator, peak: int =
     white = torch.randn(batch, n, n, generator=generator, device=device, dtype=torch.float64)
     omega = colour(white, power / power.sum())
     return omega * rms
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed blocks for reuse instead of unmapping them (Linux; a no-op elsewhere).
-
-    Each solver step frees and reallocates MB-sized spectra; by default glibc hands them back to the OS and
-    takes page faults to get them again, which made batch-16 stepping 3-4× slower on a 2-core CPU.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
-    except (OSError, AttributeError):
-        return False
 
 
 def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], None] | None = None,
