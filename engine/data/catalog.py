@@ -3,8 +3,8 @@
 ``ensure(config)`` returns the name of the dataset for a generator config, generating it only when the folder
 does not hold it yet (an interrupted Kolmogorov run resumes). ``install_defaults()`` puts the built-in
 datasets in place for a new user's first screen: Kolmogorov (saved every 0.5, and every 0.02 for the PDD
-predictor) and two-scale Lorenz-96 test sets shipped in ``assets/`` (copied) and a GRF set (generated in under
-a second).
+predictor), two-scale Lorenz-96, QG-jet and stochastic Allen–Cahn test sets shipped in ``assets/`` (copied) and a
+GRF set (generated in under a second).
 """
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ SHIPPED_KOLMOGOROV_FINE_FILE = "kolmogorov-64-dt0.02-test.nc"
 # The shipped QG jet set: 64², 2 trajectories (seed 1) × 40 snapshots 36000 s apart after 3·10⁸ s, both layers, 2.6 MiB
 SHIPPED_QG = dict(size=64, trajectories=2, snapshots=40, seed=1)
 SHIPPED_QG_FILE = "qg-64-test.nc"
+# The shipped Allen–Cahn set: 64², 4 chains (seed 1) × 40 snapshots 2 apart after a spin-up of 200, 2.1 MiB
+SHIPPED_ALLEN_CAHN = dict(size=64, trajectories=4, snapshots=40, seed=1)
+SHIPPED_ALLEN_CAHN_FILE = "allen-cahn-64-test.nc"
 
 
 def cached_name(config: param.Parameterized) -> str:
@@ -110,7 +113,8 @@ SHIPPED_CHECKPOINTS = ASSETS / "checkpoints"
 
 def install_defaults(store: DataStore | None = None) -> list[str]:
     """Put the built-in datasets (and the shipped checkpoints, as ``runs/shipped-<name>/checkpoint.pt``) in the
-    folder, once; returns the datasets' names: Kolmogorov, GRF, Lorenz-96, Kolmogorov saved every 0.02, QG jet."""
+    folder, once; returns the datasets' names: Kolmogorov, GRF, Lorenz-96, Kolmogorov saved every 0.02, QG jet,
+    Allen–Cahn."""
     store = store or DataStore()
     for checkpoint in sorted(SHIPPED_CHECKPOINTS.glob("*.pt")):
         target = store.path(f"runs/shipped-{checkpoint.stem}/checkpoint.pt")
@@ -121,7 +125,8 @@ def install_defaults(store: DataStore | None = None) -> list[str]:
     for config, shipped in ((KolmogorovConfig(**SHIPPED_KOLMOGOROV), SHIPPED_FILE),
                             (Lorenz96Config(**SHIPPED_LORENZ96), SHIPPED_LORENZ96_FILE),
                             (KolmogorovConfig(**SHIPPED_KOLMOGOROV_FINE), SHIPPED_KOLMOGOROV_FINE_FILE),
-                            (QGConfig(**SHIPPED_QG), SHIPPED_QG_FILE)):
+                            (QGConfig(**SHIPPED_QG), SHIPPED_QG_FILE),
+                            (AllenCahnConfig(**SHIPPED_ALLEN_CAHN), SHIPPED_ALLEN_CAHN_FILE)):
         names.append(cached_name(config))
         if not store.path(names[-1]).exists():
             shutil.copyfile(ASSETS / shipped, store.path(names[-1]))

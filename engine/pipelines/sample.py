@@ -66,3 +66,25 @@ def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfi
         write_dataset(samples_dataset(result, fields, setup, sampler), target)
     summary = {"nfe": result.nfe, "seconds": round(result.seconds, 4), "count": count, **result.errors, "out": out}
     return SampleResult(result, setup, summary)
+
+
+def errors_by_steps(*, store: DataStore, data: str, checkpoint: str, noise: NoiseConfig, schedule: ScheduleConfig,
+                    steps: tuple[int, ...], count: int = 128, device: str = "cpu") -> dict[int, float]:
+    """Paper 000's measure of a trained drift: the spectral error ε = mean_k |log S_gen(k)/S_data(k)| of ``count``
+    Euler samples at each step count (one NFE per step), all from the same noise."""
+    resolved = resolve_device(device)
+    fields = load_fields(store.path(data))
+    setup = make_setup(ModelConfig(kind="unet"), fields, noise, schedule, str(store.path(checkpoint)), resolved)
+    return {k: generate_samples(setup, SamplerConfig(steps=k), count, resolved).errors["spectral_error"]
+            for k in steps}
+
+
+def steps_to_reach(errors: dict[int, float], threshold: float) -> int | None:
+    """The fewest steps from which every larger step count of ``errors`` stays at or below ``threshold`` (None:
+    not within the counts tried)."""
+    reached = None
+    for k in sorted(errors, reverse=True):
+        if not errors[k] <= threshold:
+            break
+        reached = k
+    return reached

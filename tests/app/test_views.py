@@ -10,7 +10,7 @@ from engine.jobs import JobManager
 
 def test_the_rollout_view_names_the_data_a_one_step_model_needs_instead_of_starting_a_job(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, _, _, fine_dt, _ = install_defaults(store)
+    kolmogorov, _, _, fine_dt, *_ = install_defaults(store)
     jobs = JobManager()
     view = RolloutView(store, jobs, lambda: kolmogorov)
     view.checkpoint = "runs/shipped-pdd/checkpoint.pt"  # trained on snapshots 0.02 apart; the sidebar's are 0.5
@@ -21,7 +21,7 @@ def test_the_rollout_view_names_the_data_a_one_step_model_needs_instead_of_start
 
 def test_the_superres_view_opens_the_data_its_predictor_was_trained_at_and_follows_the_sidebar_when_it_fits(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, _, _, fine_dt, _ = install_defaults(store)
+    kolmogorov, _, _, fine_dt, *_ = install_defaults(store)
     sidebar = [kolmogorov]
     view = SuperresView(store, JobManager(), lambda: sidebar[0])
     assert view.checkpoint == "runs/shipped-pdd/checkpoint.pt" and view.param.dataset.objects == [fine_dt]
@@ -93,13 +93,14 @@ def test_datasets_are_listed_by_title_and_results_written_by_jobs_apart(tmp_path
     from app.jobs_view import outputs_table
 
     store = DataStore(tmp_path)
-    kolmogorov, grf, lorenz, fine_dt, qg = install_defaults(store)
+    kolmogorov, grf, lorenz, fine_dt, qg, allen_cahn = install_defaults(store)
     (tmp_path / "rollouts").mkdir()
     shutil.copyfile(store.path(kolmogorov), tmp_path / "rollouts" / "rollout-1.nc")
     choices = dataset_choices(store)
     assert choices[f"Kolmogorov 64² · 4 trajectories × 50 snapshots · Δt 0.5 ({kolmogorov})"] == kolmogorov
     assert choices[f"GRF 64² · 256 fields ({grf})"] == grf
     assert choices[f"QG jet 64² · 2 trajectories × 40 snapshots · Δt 3.6e+04 ({qg})"] == qg
-    assert list(choices.values()) == [grf, kolmogorov, fine_dt, qg, lorenz]  # fields first, then 1-D series
+    assert choices[f"Allen–Cahn 64² · 4 trajectories × 40 snapshots · Δt 2 ({allen_cahn})"] == allen_cahn
+    assert list(choices.values()) == [allen_cahn, grf, kolmogorov, fine_dt, qg, lorenz]  # fields, then 1-D series
     assert "rollouts/rollout-1.nc" not in choices.values()
     assert "| rollouts/rollout-1.nc |" in outputs_table(store)

@@ -8,7 +8,14 @@ import torch
 
 from app.jobs_view import JobsView
 from engine.cluster import SCHEDULER_VARIABLE, map_parts, scheduler_address
-from engine.config import ClusterConfig, ForecastSamplerConfig, KolmogorovConfig, Lorenz96Config, RolloutConfig
+from engine.config import (
+    AllenCahnConfig,
+    ClusterConfig,
+    ForecastSamplerConfig,
+    KolmogorovConfig,
+    Lorenz96Config,
+    RolloutConfig,
+)
 from engine.data.catalog import builtin_test_data, install_defaults
 from engine.data.store import DataStore
 from engine.errors import EngineError
@@ -62,8 +69,9 @@ def test_a_rollout_on_two_dask_workers_equals_the_local_one_bit_for_bit(store, c
 
 @pytest.mark.parametrize("config", [KolmogorovConfig(size=32, trajectories=3, snapshots=3, spin_up=0.5,
                                                      save_interval=0.25, device="cpu"),
-                                    Lorenz96Config(trajectories=3, snapshots=20, spin_up=0.5)],
-                         ids=["kolmogorov", "lorenz96"])
+                                    Lorenz96Config(trajectories=3, snapshots=20, spin_up=0.5),
+                                    AllenCahnConfig(size=16, trajectories=3, snapshots=3, spin_up=2.0, device="cpu")],
+                         ids=["kolmogorov", "lorenz96", "allen-cahn"])
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
 def test_a_dataset_generated_on_the_cluster_equals_the_local_one(store, cluster, config, suffix):
     """Three trajectories as three tasks, each a share of the same seeded batch: gathered in order (.nc), or

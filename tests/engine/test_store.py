@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from engine.config import GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig
+from engine.config import AllenCahnConfig, GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig
 from engine.data.catalog import (
+    SHIPPED_ALLEN_CAHN,
     SHIPPED_KOLMOGOROV,
     SHIPPED_KOLMOGOROV_FINE,
     SHIPPED_LORENZ96,
@@ -86,7 +87,7 @@ def test_generation_is_cached_by_parameters(tmp_path):
 
 def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, grf, lorenz96, kolmogorov_fine, qg = install_defaults(store)
+    kolmogorov, grf, lorenz96, kolmogorov_fine, qg, allen_cahn = install_defaults(store)
     assert kolmogorov == cached_name(KolmogorovConfig(**SHIPPED_KOLMOGOROV))
     with store.open(kolmogorov) as ds:
         assert ds["vorticity"].dims == ("trajectory", "time", "y", "x")
@@ -105,6 +106,10 @@ def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     with store.open(qg) as ds:  # paper 004's jet: both layers' PV, 36000 s apart, after the spin-up
         assert ds["pv_upper"].shape == ds["pv_lower"].shape == (2, 40, 64, 64) and ds.attrs["rd"] == 15e3
         assert np.allclose(np.diff(ds["time"].values), 36000.0) and float(ds["time"][0]) > 3e8
+    assert allen_cahn == cached_name(AllenCahnConfig(**SHIPPED_ALLEN_CAHN))
+    with store.open(allen_cahn) as ds:  # paper 000's non-Gaussian case: two phases, kurtosis far below a Gaussian's 3
+        u = ds["u"].values.astype(np.float64)
+        assert u.shape == (4, 40, 64, 64) and (u**4).mean() / (u**2).mean() ** 2 < 2.0
 
 
 def test_a_link_out_of_the_folder_or_a_dangling_one_is_listed_with_its_reason_and_blocks_nothing(tmp_path):
