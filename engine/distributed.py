@@ -99,6 +99,7 @@ def joined(device: torch.device):
     dist.init_process_group(backend, timeout=TIMEOUT)
     try:
         yield World(world.rank, world.size, world.local_rank, backend)
+        dist.barrier()  # every rank is done before any tears down: rank 0 hosts the store the others still use
     finally:
         dist.destroy_process_group()
 
