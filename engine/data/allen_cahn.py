@@ -128,11 +128,8 @@ def simulate_allen_cahn(config: AllenCahnConfig, callback: Callable[[dict], None
                               f"explicit reaction is unstable at dt = {dt:.3g}; lower --dt")
         return value
 
-    fields = run_with_saves(state=u_hat, advance=advance, speed=largest,
-                            snapshot=lambda state: torch.fft.irfft2(state, s=(n, n)).float().cpu(),
-                            spin_up_saves=math.ceil(config.spin_up / config.save_interval),
-                            snapshots=config.snapshots, config=config, device=device, callback=callback,
-                            state_path=state_path, state_every_seconds=state_every_seconds)
+    fields = run_with_saves(state=u_hat, advance=advance, speed=largest, config=config, device=device,
+                            callback=callback, state_path=state_path, state_every_seconds=state_every_seconds)
     return allen_cahn_dataset(fields, config, dt, members)
 
 

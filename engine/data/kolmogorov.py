@@ -193,11 +193,8 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
                               f"t = {save * config.save_interval:.3g}: raise max_velocity (smaller dt)")
         return fastest
 
-    vorticity = run_with_saves(state=omega_hat, advance=advance, speed=speed,
-                               snapshot=lambda state: torch.fft.irfft2(state, s=(n, n)).float().cpu(),
-                               spin_up_saves=math.ceil(config.spin_up / config.save_interval),
-                               snapshots=config.snapshots, config=config, device=device, callback=callback,
-                               state_path=state_path, state_every_seconds=state_every_seconds)
+    vorticity = run_with_saves(state=omega_hat, advance=advance, speed=speed, config=config, device=device,
+                               callback=callback, state_path=state_path, state_every_seconds=state_every_seconds)
     coord = np.arange(n) * (2 * math.pi / n)
     times = config.spin_up + config.save_interval * (1 + np.arange(config.snapshots))
     length = {"units": "1", "long_name": "position on [0, 2π)"}

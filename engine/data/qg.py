@@ -176,11 +176,8 @@ def simulate_qg(config: QGConfig, callback: Callable[[dict], None] | None = None
                               f"a Courant number {fastest * dt / dx:.2f} > cfl {config.cfl}: lower --dt")
         return fastest
 
-    pv = run_with_saves(state=q_hat, advance=advance, speed=speed,
-                        snapshot=lambda state: torch.fft.irfft2(state, s=(n, n)).float().cpu(),
-                        spin_up_saves=math.ceil(config.spin_up / config.save_interval), snapshots=config.snapshots,
-                        config=config, device=device, callback=callback, state_path=state_path,
-                        state_every_seconds=state_every_seconds)
+    pv = run_with_saves(state=q_hat, advance=advance, speed=speed, config=config, device=device, callback=callback,
+                        state_path=state_path, state_every_seconds=state_every_seconds)
     return qg_dataset(pv, config, dt, select)  # (trajectory, time, layer, y, x)
 
 

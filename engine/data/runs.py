@@ -3,6 +3,7 @@ keep the run's state in a file so that an interrupted run (any exception, Ctrl-C
 Shared by the Kolmogorov, QG and Allen–Cahn solvers."""
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -34,15 +35,21 @@ def load_run_state(path: Path, config: param.Parameterized, device) -> dict | No
     return state
 
 
+def grid_snapshot(state: Tensor, n: int) -> Tensor:
+    """A spectral state (rfft2 over its last two dims) as float32 fields on the n×n grid, on the CPU."""
+    return torch.fft.irfft2(state, s=(n, n)).float().cpu()
+
+
 def run_with_saves(*, state: Tensor, advance: Callable[[Tensor, int], Tensor], speed: Callable[[Tensor, int], float],
-                   snapshot: Callable[[Tensor], Tensor], spin_up_saves: int, snapshots: int,
                    config: param.Parameterized, device, callback: Callable[[dict], None] | None = None,
                    state_path: str | Path | None = None, state_every_seconds: float = 20.0) -> Tensor:
     """Apply ``advance(state, save)`` (one save interval; ``save`` counts from 0, so a stochastic solver can seed its
-    noise by it) ``spin_up_saves + snapshots`` times and return the last ``snapshots`` ``snapshot(state)`` stacked on
-    dim 1. ``speed(state, save)`` is the one host sync per save: it returns the
-    largest speed (reported to ``callback``) and raises when the run must stop. With ``state_path`` the state is kept
-    there every ``state_every_seconds`` and on any exception, and a run of the same ``config`` resumes from it."""
+    noise by it) for ``config.spin_up`` and then ``config.snapshots`` save intervals, and return the snapshots
+    (``grid_snapshot`` at ``config.size``) stacked on dim 1. ``speed(state, save)`` is the one host sync per save: it
+    returns the largest speed (reported to ``callback``) and raises when the run must stop. With ``state_path`` the
+    state is kept there every ``state_every_seconds`` and on any exception, and a run of the same ``config`` resumes
+    from it."""
+    spin_up_saves, snapshots = math.ceil(config.spin_up / config.save_interval), config.snapshots
     total, saved, start = spin_up_saves + snapshots, [], 0
     state_path = Path(state_path) if state_path is not None else None
     kept = load_run_state(state_path, config, device) if state_path is not None else None
@@ -63,7 +70,7 @@ def run_with_saves(*, state: Tensor, advance: Callable[[Tensor, int], Tensor], s
             state = advance(state, outer)
             fastest = speed(state, outer + 1)
             if outer >= spin_up_saves:
-                saved.append(snapshot(state))
+                saved.append(grid_snapshot(state, config.size))
             done, state_done = outer + 1, state
             if state_path is not None and time.monotonic() - last_write > state_every_seconds:
                 keep_state()
