@@ -29,7 +29,7 @@ import torch
 import xarray as xr
 
 from engine.config import AllenCahnConfig, options
-from engine.data.runs import run_with_saves
+from engine.data.runs import run_with_saves, saved_coords
 from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
@@ -64,12 +64,13 @@ class StochasticAllenCahn:
         ky, kx = rfft_wavenumbers(self.n, self.device, self.dtype)
         self.k2 = kx**2 + ky**2
         self.noise_power = (1 + self.noise_length**2 * self.k2) ** (-self.noise_smoothness)  # q_k
+        self.noise_root = self.noise_power.sqrt()  # √q_k, read at every step
 
     def step(self, u_hat: Tensor, white: Tensor, dt: float) -> Tensor:
         """One semi-implicit Euler–Maruyama step of ``u_hat`` (rfft2) driven by grid white noise ``white``."""
         u = torch.fft.irfft2(u_hat, s=(self.n, self.n))
         scale = self.noise_amplitude * math.sqrt(dt) * self.n / (2 * math.pi)
-        forcing = dt * torch.fft.rfft2(self.reaction(u)) + scale * self.noise_power.sqrt() * torch.fft.rfft2(white)
+        forcing = dt * torch.fft.rfft2(self.reaction(u)) + scale * self.noise_root * torch.fft.rfft2(white)
         return (u_hat + forcing) / (1 + dt * self.diffusivity * self.k2)
 
     def stationary_modal_variance(self, kappa: float, dt: float) -> Tensor:
@@ -135,15 +136,11 @@ def simulate_allen_cahn(config: AllenCahnConfig, callback: Callable[[dict], None
 
 def allen_cahn_dataset(fields: Tensor, config: AllenCahnConfig, dt: float, members: range) -> xr.Dataset:
     """The order parameter u(trajectory, time, y, x) on [0, 2π)² with its spectrum and provenance."""
-    coord = np.arange(config.size) * (2 * math.pi / config.size)
-    times = config.spin_up + config.save_interval * (1 + np.arange(config.snapshots))
-    length = {"units": "1", "long_name": "position on [0, 2π)"}
     return xr.Dataset(
         {"u": (("trajectory", "time", "y", "x"), fields.numpy(),
                {"long_name": "order parameter u (phases at ±1)", "units": "1"}),
          "spectrum": spectrum_variable(fields)},
-        coords={"trajectory": np.asarray(members), "time": ("time", times, {"units": "1"}),
-                "y": ("y", coord, length), "x": ("x", coord, length)},
+        coords=saved_coords(config, members),
         attrs=provenance("engine.data.allen_cahn", **options(config), time_step=dt,
                          equation="du/dt = nu Lap u + u - u^3 + sigma Q^(1/2) xi, q_k = (1 + ell^2 |k|^2)^(-s)",
                          scheme="pseudo-spectral collocation, semi-implicit Euler-Maruyama"))

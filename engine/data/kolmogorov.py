@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import xarray as xr
 
 from engine.config import KolmogorovConfig, options
-from engine.data.runs import run_with_saves
+from engine.data.runs import run_with_saves, saved_coords
 from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
@@ -195,15 +194,11 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
 
     vorticity = run_with_saves(state=omega_hat, advance=advance, speed=speed, config=config, device=device,
                                callback=callback, state_path=state_path, state_every_seconds=state_every_seconds)
-    coord = np.arange(n) * (2 * math.pi / n)
-    times = config.spin_up + config.save_interval * (1 + np.arange(config.snapshots))
-    length = {"units": "1", "long_name": "position on [0, 2π)"}
     return xr.Dataset(
         {"vorticity": (("trajectory", "time", "y", "x"), vorticity.numpy(),
                        {"long_name": "vorticity ω", "units": "1/time"}),
          "spectrum": spectrum_variable(vorticity)},
-        coords={"trajectory": np.arange(config.trajectories)[select], "time": ("time", times, {"units": "1"}),
-                "y": ("y", coord, length), "x": ("x", coord, length)},
+        coords=saved_coords(config, range(config.trajectories)[select]),
         attrs=provenance("engine.data.kolmogorov", **options(config), dt=dt,
                          forcing="sin(n y) in the x-velocity; vorticity forcing -n cos(n y)",
                          scheme="pseudo-spectral, 2/3 dealiasing, IMEX Crank-Nicolson RK4"))

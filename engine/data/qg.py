@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 import xarray as xr
 
 from engine.config import QGConfig, options
-from engine.data.runs import run_with_saves
+from engine.data.runs import run_with_saves, saved_coords
 from engine.data.store import provenance, spectrum_variable
 from engine.devices import resolve_device
 from engine.errors import EngineError
@@ -184,15 +183,12 @@ def simulate_qg(config: QGConfig, callback: Callable[[dict], None] | None = None
 def qg_dataset(pv: Tensor, config: QGConfig, dt: float, select: slice) -> xr.Dataset:
     """Upper- and lower-layer PV (trajectory, time, y, x) with coordinates in metres and seconds, the upper layer's
     spectrum, and provenance."""
-    coord = np.arange(config.size) * (config.length / config.size)
-    times = config.spin_up + config.save_interval * (1 + np.arange(config.snapshots))
-    metres = {"units": "m"}
     variables = {f"pv_{layer}": (("trajectory", "time", "y", "x"), pv[:, :, i].numpy(),
                                  {"long_name": f"{layer}-layer potential vorticity anomaly q", "units": "1/s"})
                  for i, layer in enumerate(LAYERS)}
     return xr.Dataset(
         {**variables, "spectrum": spectrum_variable(pv[:, :, 0])},
-        coords={"trajectory": np.arange(config.trajectories)[select], "time": ("time", times, {"units": "s"}),
-                "y": ("y", coord, metres), "x": ("x", coord, metres)},
+        coords=saved_coords(config, range(config.trajectories)[select], side=config.length, length={"units": "m"},
+                            time_units="s"),
         attrs=provenance("engine.data.qg", **options(config), time_step=dt,
                          scheme="pseudo-spectral, 2/3 dealiasing, RK4, pyqg exponential filter"))

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import param
 import torch
 
@@ -33,6 +34,17 @@ def load_run_state(path: Path, config: param.Parameterized, device) -> dict | No
     if not {"done", "state", "saved"} <= state.keys():
         raise EngineError(f"{path.name} holds an interrupted run of an older version: delete it to start over")
     return state
+
+
+def saved_coords(config: param.Parameterized, trajectories, *, side: float = 2 * math.pi,
+                 length: dict | None = None, time_units: str = "1") -> dict:
+    """Coordinates of a ``run_with_saves`` dataset: ``trajectories`` (their indices in the seeded batch), the save
+    times after the spin-up, and the n×n grid on [0, side)² with the ``length`` attrs."""
+    coord = np.arange(config.size) * (side / config.size)
+    times = config.spin_up + config.save_interval * (1 + np.arange(config.snapshots))
+    length = length or {"units": "1", "long_name": "position on [0, 2π)"}
+    return {"trajectory": np.asarray(trajectories), "time": ("time", times, {"units": time_units}),
+            "y": ("y", coord, length), "x": ("x", coord, length)}
 
 
 def grid_snapshot(state: Tensor, n: int) -> Tensor:
