@@ -7,6 +7,7 @@ checkpoints on the built-in test sets. docs/science.md has the methods.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -92,24 +93,23 @@ ALLEN_CAHN_DRIFTS = {"matched/linear": ("matched", "linear", "linear"),
                      "matched/designed": ("matched", "designed", "designed"),
                      "white/linear": ("white", "linear", "linear"), "white/designed": ("white", "designed", "designed"),
                      "white/linear→designed": ("white", "linear", "designed")}
-_ALLEN_CAHN_MEASURED: dict[tuple, tuple] = {}
-
-
 def allen_cahn_steps(store: DataStore, quick: bool) -> tuple[dict, dict, float]:
     """Spectral error by Euler steps of the shipped Allen–Cahn drifts on the built-in set, the steps each needs to
     reach ε* = max(0.15, 1.5 × the lowest error of any), and ε* (measured once per process, folder and size)."""
-    key = (str(store.root), quick)
-    if key not in _ALLEN_CAHN_MEASURED:
-        data = install_defaults(store)[5]
-        steps = (8, 32, 64) if quick else (2, 4, 8, 16, 32, 64)
-        curves = {label: errors_by_steps(store=store, data=data, checkpoint=ALLEN_CAHN.format(noise, trained),
-                                         noise=NoiseConfig(kind=noise), schedule=ScheduleConfig(kind=sampled),
-                                         steps=steps, count=16 if quick else 128)
-                  for label, (noise, trained, sampled) in ALLEN_CAHN_DRIFTS.items()}
-        threshold = max(0.15, 1.5 * min(min(curve.values()) for curve in curves.values()))
-        _ALLEN_CAHN_MEASURED[key] = curves, {label: steps_to_reach(c, threshold) for label, c in curves.items()}, \
-            threshold
-    return _ALLEN_CAHN_MEASURED[key]
+    return _allen_cahn_measured(str(store.root), quick)
+
+
+@functools.cache
+def _allen_cahn_measured(root: str, quick: bool) -> tuple[dict, dict, float]:
+    store = DataStore(root)
+    data = install_defaults(store)[5]
+    steps = (8, 32, 64) if quick else (2, 4, 8, 16, 32, 64)
+    curves = {label: errors_by_steps(store=store, data=data, checkpoint=ALLEN_CAHN.format(noise, trained),
+                                     noise=NoiseConfig(kind=noise), schedule=ScheduleConfig(kind=sampled),
+                                     steps=steps, count=16 if quick else 128)
+              for label, (noise, trained, sampled) in ALLEN_CAHN_DRIFTS.items()}
+    threshold = max(0.15, 1.5 * min(min(curve.values()) for curve in curves.values()))
+    return curves, {label: steps_to_reach(curve, threshold) for label, curve in curves.items()}, threshold
 
 
 def _allen_cahn_verdict(store: DataStore, quick: bool, labels: tuple[str, ...]) -> tuple[str, dict]:
