@@ -164,7 +164,8 @@ class AllenCahnConfig(param.Parameterized):
     diffusivity = param.Number(default=0.01, bounds=(1e-6, 10.0),
                                doc="ν (= ε²): interfaces between the phases are ≈ √(2ν) wide")
     noise_amplitude = param.Number(default=0.45, bounds=(0.0, 10.0), doc="σ, the noise amplitude")
-    noise_length = param.Number(default=0.3, bounds=(0.0, 10.0), doc="ℓ, the noise's correlation length")
+    noise_length = param.Number(default=0.3, bounds=(1e-3, 10.0),
+                                doc="ℓ, the noise's correlation length (ℓ → 0 makes it white: no 2-D solution)")
     noise_smoothness = param.Number(default=1.5, bounds=(0.05, 10.0),
                                     doc="s in q_k = (1 + ℓ²|k|²)^(−s); s > 0 in 2-D (white noise has no solution)")
     dt = param.Number(default=0.05, bounds=(1e-5, 0.5),

@@ -74,6 +74,11 @@ def test_a_share_of_the_batch_and_a_resumed_run_draw_the_same_noise_bit_for_bit(
 def test_an_unstable_time_step_stops_with_the_fix_and_the_cli_writes_a_loadable_set(tmp_path, capsys):
     with pytest.raises(EngineError, match="lower --dt"):
         simulate_allen_cahn(AllenCahnConfig(**{**SMALL, "dt": 0.5, "noise_amplitude": 8.0, "save_interval": 0.5}))
+    for bad, reason in ((["--size", "15"], "even number"), (["--noise-length", "0"], "at least 0.001"),
+                        (["--dt", "0.6"], "at most 0.5")):
+        assert main(["--data-dir", str(tmp_path), "data", "allen-cahn", *bad]) == 2
+        assert reason in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # a refused run leaves nothing behind
     assert main(["--data-dir", str(tmp_path), "data", "allen-cahn", "--size", "16", "--trajectories", "2",
                  "--snapshots", "3", "--spin-up", "4", "--out", "ac.nc"]) == 0
     fields = load_fields(tmp_path / "ac.nc")
