@@ -156,6 +156,7 @@ class Studio(pn.viewable.Viewer):
         """Interpolant, Sample or Compare (Compare draws against Sample's result, so it builds Sample too)."""
         if name == "Interpolant":
             view = InterpolantView(self.mapper, lambda: self.sampler_a.seed, self._safely)
+            view.sections.param.watch(lambda _: self._show_controls(name, again=True), "shown")
         elif name == "Sample":
             view = SampleView(self.sampler_a, self.mapper)
         else:
@@ -240,10 +241,12 @@ class Studio(pn.viewable.Viewer):
         else:
             self._show_controls(name)
 
-    def _show_controls(self, name: str) -> None:
+    def _show_controls(self, name: str, again: bool = False) -> None:
         """Put tab ``name``'s controls in the sidebar, unless they are there already (replacing live widgets
-        would drop a click that is on its way)."""
-        if self.sidebar_tab != name:
+        would drop a click that is on its way); ``again`` when the open tab's own section changed."""
+        if again and self.tab != name:
+            return
+        if self.sidebar_tab != name or again:
             self.sidebar[:], self.sidebar_tab = self.controls(name), name
 
     def controls(self, name: str) -> list:
@@ -259,7 +262,7 @@ class Studio(pn.viewable.Viewer):
         if name == "Data":
             return [*dataset, lam, *view.controls(), self.new_data_view]
         if name == "Interpolant":
-            return [*dataset, *generation, *view.controls()]
+            return [*dataset, *generation] if view.uses_generation_settings else view.controls()
         if name == "Sample":
             return [*dataset, *generation,
                     pn.Param(self.sampler_a, name="Sampler A", widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH)]

@@ -4,7 +4,6 @@ Studio hands them a ``Context`` (data, its analytic setup, the shared colour sca
 or schedule changes, and each redraws in place."""
 from __future__ import annotations
 
-import functools
 import io
 from dataclasses import dataclass
 from typing import Callable
@@ -15,23 +14,14 @@ import param
 import torch
 from bokeh.models import LinearColorMapper
 
-from app.busy import in_background
-from app.curie_weiss_panel import CurieWeissPanel, mark, verdict
-from app.plots import CurvePlot, FieldPlot, ImagePlot, draw_steps_against_d, shared_mapper
-from engine.config import MixtureConfig, NoiseConfig, SamplerConfig
+from app.curie_weiss_panel import CurieWeissPanel
+from app.lazy_tabs import LazyTabs
+from app.mixture_panel import MixturePanel
+from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
+from engine.config import NoiseConfig, SamplerConfig
 from engine.data.store import FieldData, netcdf_bytes
 from engine.generation import Setup, generate_samples, time_grid
 from engine.interpolants import GaussianModel, interpolate
-from engine.mixture import (
-    MIXTURE_SCHEDULES,
-    P_TOLERANCE,
-    SIGMA2_TOLERANCE,
-    TwoModeMixture,
-    dimension_sweep,
-    generate_mixture,
-    mode_statistics,
-    recovered,
-)
 from engine.noise import NOISE_KINDS, colour, noise_generator, noise_spectrum
 from engine.oracle import drift_lipschitz, expected_drift_norm, snr_map
 from engine.pipelines.sample import samples_dataset
@@ -40,25 +30,7 @@ from engine.spectral import radial_spectrum, shell_sum
 SAMPLES = 32  # fields per generated batch: enough for a smooth spectrum, fast on 2 cores
 GENERATION_SAMPLER_WIDGETS = {"seed": pn.widgets.IntInput, "steps": pn.widgets.IntInput}
 T_GRID = torch.linspace(0.0, 0.995, 200, dtype=torch.float64)
-SWEEP_DIMENSIONS = (100, 1000, 10_000, 100_000)
 
-
-@functools.lru_cache(maxsize=64)
-def mixture_outcomes(d: int, p: float, sigma2: float, steps: int, count: int, dilation_k: float) -> tuple:
-    """Per schedule: (kind, p̂, σ̂², p recovered, σ² recovered) of ``count`` seeded Euler samples on the exact mixture
-    drift (``engine.mixture``), computed once per setting per server."""
-    mixture = TwoModeMixture(d, p, sigma2)
-    outcomes = []
-    for kind in MIXTURE_SCHEDULES:
-        p_hat, sigma2_hat = mode_statistics(generate_mixture(mixture, kind, steps, count, dilation_k=dilation_k))
-        outcomes.append((kind, p_hat, sigma2_hat, *recovered(mixture, p_hat, sigma2_hat)))
-    return tuple(outcomes)
-
-
-@functools.lru_cache(maxsize=16)
-def cached_sweep(p: float, sigma2: float, dilation_k: float) -> dict:
-    """The d-sweep of ``engine.mixture.dimension_sweep``, computed once per (p, σ², k) per server."""
-    return dimension_sweep(p=p, sigma2=sigma2, dimensions=SWEEP_DIMENSIONS, dilation_k=dilation_k)
 HEADER = "| | NFE | ms | spectral error | low | mid | high |\n|---|---|---|---|---|---|---|"
 
 
@@ -90,50 +62,64 @@ def sample_batch(context: Context, sampler: SamplerConfig):
     return result, radial_spectrum(result.samples)
 
 
+SECTIONS = ("Along the path", "Drift per noise", "High dimension (paper 003)")
+
+
 class InterpolantView(pn.viewable.Viewer):
-    """Slide t: x_t between noise and data, its spectrum, which scales are decided when (SNR over (t, k)), the
-    drift's stiffness and its exact norm over t for white / power-law / matched noise, and paper 003's two-mode
-    mixture and Curie–Weiss spins."""
+    """Three sections, each built on its first visit: *along the path* (slide t: x_t between noise and data, its
+    spectrum, which scales are decided when: the SNR over (t, k)); *drift per noise* (the drift's stiffness and
+    its exact norm over t for white / power-law / matched noise); *high dimension* (paper 003's two-mode mixture
+    and Curie–Weiss spins, with their own settings)."""
 
     t = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="interpolation time t")
-    mixture = param.ClassSelector(class_=MixtureConfig, doc="paper 003's two-mode mixture")
 
     def __init__(self, mapper: LinearColorMapper, seed: Callable[[], int], safely: Callable, **params):
-        super().__init__(mixture=MixtureConfig(name="Two-mode mixture (paper 003)"), **params)
-        self.seed, self.safely, self.context = seed, safely, None
-        self.mixture_table = pn.pane.Markdown("", name="mixture-table")
-        self.x0_plot, self.xt_plot, self.x1_plot = (FieldPlot(title, mapper, 240)
+        super().__init__(**params)
+        self.mapper, self.seed, self.safely, self.context = mapper, seed, safely, None
+        self.lipschitz = self.drift_norms = self.mixture = self.curie_weiss = None  # built on their first visit
+        self.sections = LazyTabs(dict(zip(SECTIONS, (self._build_path, self._build_drift,
+                                                     self._build_high_dimension))))
+
+    @property
+    def uses_generation_settings(self) -> bool:
+        """Whether the open section depends on the dataset, noise and schedule (paper 003's models do not)."""
+        return self.sections.shown != SECTIONS[2]
+
+    def _build_path(self):
+        self.x0_plot, self.xt_plot, self.x1_plot = (FieldPlot(title, self.mapper, 240)
                                                     for title in ("noise x0", "x_t", "data x1"))
         self.xt_spectrum = CurvePlot("spectra along the path", ["data", "noise", "x_t"], "wavenumber k", "S(k)")
+        self.snr = ImagePlot("log10 signal-to-noise β²S_d / α²S_n over (t, k)", "t", "wavenumber k",
+                             x_range=(0, 1), y_range=(1, 2))
+        return pn.Column(pn.widgets.FloatSlider.from_param(self.param.t, width=400),
+                         pn.FlexBox(self.x0_plot.figure, self.xt_plot.figure, self.x1_plot.figure),
+                         pn.FlexBox(self.xt_spectrum.figure, self.snr.figure), sizing_mode="stretch_width")
+
+    def _build_drift(self):
         self.lipschitz = CurvePlot("drift stiffness max_k |c_k(t)|", list(NOISE_KINDS), "t", "max gain", log_x=False)
         self.drift_norms = CurvePlot("exact drift norm ‖b(t, x_t)‖ per noise", list(NOISE_KINDS), "t",
                                      "RMS drift per pixel", log_x=False)
-        self.snr = ImagePlot("log10 signal-to-noise β²S_d / α²S_n over (t, k)", "t", "wavenumber k",
-                             x_range=(0, 1), y_range=(1, 2))
-        self.sweep = CurvePlot("Euler steps to recover p and σ² vs d (paper 003)", list(MIXTURE_SCHEDULES),
-                               "dimension d", "steps", markers=tuple(MIXTURE_SCHEDULES), height=300,
-                               empty="press the button: steps per schedule vs d")
-        self.sweep_button = pn.widgets.Button(label="Sweep d = 10² … 10⁵", width=200)
-        self.sweep_button.on_click(lambda _: self.start_sweep())
-        self.sweep_note = pn.pane.Markdown("Press the button to measure how the step count grows with d "
-                                           "(a few seconds; cached per p, σ², k).", name="sweep-note")
-        self.curie_weiss = CurieWeissPanel()
-        self._update_mixture()
+        if self.context is not None:
+            self.safely(self._draw_drift)
+        return pn.FlexBox(self.lipschitz.figure, self.drift_norms.figure, sizing_mode="stretch_width")
+
+    def _build_high_dimension(self):
+        self.mixture, self.curie_weiss = MixturePanel(), CurieWeissPanel()
+        return pn.Column(self.mixture, self.curie_weiss, sizing_mode="stretch_width")
 
     @param.depends("t", watch=True)
     def _t_changed(self) -> None:
         self.safely(self.draw_path)
 
-    @param.depends("mixture.param", watch=True)
-    def _mixture_changed(self) -> None:
-        self._update_mixture()
-
     def show(self, context: Context) -> None:
-        """Redraw everything for a new dataset, noise or schedule."""
+        """Redraw the built sections for a new dataset, noise or schedule."""
         self.context = context
         self.snr.figure.y_range.end = context.data.n // 2
         self.draw_path()
-        self._update_teaching_curves()
+        snr = snr_map(context.setup.schedule, context.setup.noise_power, context.setup.data_power, T_GRID)
+        self.snr.update(snr.numpy(), y0=1, dh=snr.shape[0])
+        if self.lipschitz is not None:
+            self._draw_drift()
 
     def draw_path(self) -> None:
         """x0, x_t = α(t) x0 + β(t) x1, x1, and the spectrum of x_t: α² S_n + β² S_d."""
@@ -152,76 +138,23 @@ class InterpolantView(pn.viewable.Viewer):
         self.xt_spectrum.update("noise", *shells(noise))
         self.xt_spectrum.update("x_t", *shells(c.alpha**2 * noise + c.beta**2 * data))
 
-    def _update_teaching_curves(self) -> None:
+    def _draw_drift(self) -> None:
+        """max_k |c_k(t)| and E‖b(t, x_t)‖ of the exact Gaussian drift for each noise kind, on this data."""
         ctx = self.context
         for kind in NOISE_KINDS:
             power = noise_spectrum(kind, ctx.data.n, ctx.data.spectrum, ctx.noise.exponent)
             model = GaussianModel(power, ctx.setup.data_power, ctx.setup.schedule)
             self.lipschitz.update(kind, T_GRID.numpy(), drift_lipschitz(model, T_GRID).numpy())
             self.drift_norms.update(kind, T_GRID.numpy(), expected_drift_norm(model, T_GRID).numpy())
-        snr = snr_map(ctx.setup.schedule, ctx.setup.noise_power, ctx.setup.data_power, T_GRID)
-        self.snr.update(snr.numpy(), y0=1, dh=snr.shape[0])
-
-    def _update_mixture(self) -> None:
-        """Measure the mixture table in a thread (the tab opens at once; the table shows a busy state meanwhile)."""
-        cfg = self.mixture
-        key = (cfg.d, cfg.p, cfg.sigma2, cfg.steps, cfg.count, cfg.dilation_k)
-        self.mixture_table.loading = True
-        in_background(lambda: mixture_outcomes(*key), lambda outcomes: self._draw_mixture(key, outcomes),
-                      self._mixture_failed)
-
-    def _draw_mixture(self, key: tuple, outcomes: tuple) -> None:
-        """p̂ and σ̂² for VP, VE and their time-dilated versions, and which features each recovers
-        (``engine.mixture.recovered``): the text is read off the numbers."""
-        d, p, sigma2, steps = key[:4]
-        rows = [f"| {kind} | {p_hat:.3f} {mark(got_p)} | {sigma2_hat:.3g} {mark(got_sigma2)} |"
-                for kind, p_hat, sigma2_hat, got_p, got_sigma2 in outcomes]
-        verdicts = [verdict(kind, {"p": got_p, "σ²": got_sigma2}) for kind, _, _, got_p, got_sigma2 in outcomes]
-        self.mixture_table.object = (
-            f"**Which features survive {steps} Euler steps in d = {d}?** Mode weight p̂ (high-level) and "
-            f"within-mode variance σ̂² (low-level) of the generated samples; ✓ within {P_TOLERANCE} of p and "
-            f"{SIGMA2_TOLERANCE:.0%} of σ².\n\n| schedule | p̂ | σ̂² |\n|---|---|---|\n"
-            f"| truth | {p:.3f} | {sigma2:.3g} |\n" + "\n".join(rows) +
-            f"\n\nHere {'; '.join(verdicts)}. Paper 003: a uniform VP grid needs O(√d) steps for p (the weights are "
-            "decided near β ~ 1/√d), a uniform VE grid O(√d) for σ² (decided when the noise is ~σ), and time "
-            "dilation, which spends half its steps where each is decided, a number that does not grow with d.")
-        self.mixture_table.loading = False
-
-    def _mixture_failed(self, message: str) -> None:
-        self.mixture_table.object = f"**The mixture could not be sampled:** {message}"
-        self.mixture_table.loading = False
-
-    def start_sweep(self) -> None:
-        """Measure the d-sweep in a thread (the page stays live) and draw it when done."""
-        cfg = self.mixture
-        self.sweep_button.loading = True
-        key = (cfg.p, cfg.sigma2, cfg.dilation_k)
-        in_background(lambda: cached_sweep(*key), lambda steps: self._draw_sweep(key, steps), self._sweep_failed)
-
-    def _draw_sweep(self, key: tuple, steps: dict) -> None:
-        draw_steps_against_d(self.sweep, SWEEP_DIMENSIONS, steps)
-        self.sweep_note.object = (f"p = {key[0]}, σ² = {key[1]}, k = {key[2]}: steps that recover both features "
-                                  "(✓ as in the table). Uniform grids grow like √d, dilated ones stay flat.")
-        self.sweep_button.loading = False
-
-    def _sweep_failed(self, message: str) -> None:
-        self.sweep_note.object = f"**The sweep could not run:** {message}"
-        self.sweep_button.loading = False
 
     def controls(self) -> list:
-        """The sidebar's part for this view: paper 003's mixture and Curie–Weiss spins."""
-        return [pn.Param(self.mixture, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
-                                                "count": pn.widgets.IntInput}, sizing_mode="stretch_width"),
-                *self.curie_weiss.controls()]
+        """The sidebar's part for the open section: paper 003's settings on its section, else none of its own."""
+        if self.uses_generation_settings:
+            return []
+        return [*self.mixture.controls(), *self.curie_weiss.controls()]
 
     def __panel__(self):
-        return pn.Column(
-            pn.widgets.FloatSlider.from_param(self.param.t, width=400),
-            pn.FlexBox(self.x0_plot.figure, self.xt_plot.figure, self.x1_plot.figure),
-            pn.FlexBox(self.xt_spectrum.figure, self.lipschitz.figure, self.snr.figure, self.drift_norms.figure),
-            pn.FlexBox(pn.Column(self.mixture_table, width=420),
-                       pn.Column(self.sweep_button, self.sweep_note, self.sweep.figure, width=420)),
-            self.curie_weiss, sizing_mode="stretch_width")
+        return self.sections
 
 
 class SampleView(pn.viewable.Viewer):

@@ -32,10 +32,20 @@ PLOTS_JS = f"""() => {{
   return fig != null && fig.renderers.some(r => r.name === 'data' && r.data_source.data.y.length > 0);
 }}"""
 USABLE_JS = """(name) => {  // the tab is open, its view has replaced the "Opening …" note, its pane is not loading
-  const tabs = [...Bokeh.documents[0]._all_models.values()].find(m => m.type === 'panel.models.tabs.Tabs');
+  const tabs = [...Bokeh.documents[0]._all_models.values()]
+    .find(m => m.type === 'panel.models.tabs.Tabs' && m.tabs.some(t => t.title === 'Data'));
   const pane = tabs.tabs[tabs.active];
   const first = pane.child.children?.[0];
   return pane.title === name && first !== undefined && !(first.text ?? '').includes('Opening')
+    && !pane.child.css_classes.includes('pn-loading');
+}"""
+SECTIONS = ("Drift per noise", "High dimension (paper 003)")  # the Interpolant's other sections, built on a click
+SECTION_USABLE_JS = """(title) => {  // the section is open, built, and its pane is not loading
+  const tabs = [...Bokeh.documents[0]._all_models.values()]
+    .find(m => m.type === 'panel.models.tabs.Tabs' && m.tabs.some(t => t.title === title));
+  const pane = tabs.tabs[tabs.active];
+  const first = pane.child.children?.[0];
+  return pane.title === title && first !== undefined && !(first.text ?? '').includes('Opening')
     && !pane.child.css_classes.includes('pn-loading');
 }"""
 WATCH_JS = """([title, line]) => {
@@ -90,7 +100,8 @@ def first_screen(browser, url: str) -> tuple[float, float]:
 
 
 def tab_times(browser, url: str) -> dict[str, float]:
-    """Seconds from the first click on each tab to its view being usable, in one fresh page."""
+    """Seconds from the first click on each tab (and the Interpolant's other sections) to its view being usable,
+    in one fresh page."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(url)
     page.wait_for_function(f"() => ({PLOTS_JS})() && Bokeh.documents[0].is_idle", timeout=60000)
@@ -101,6 +112,13 @@ def tab_times(browser, url: str) -> dict[str, float]:
         page.wait_for_timeout(100)  # the overlay's patch
         page.wait_for_function(USABLE_JS, arg=tab, timeout=120000, polling=50)
         out[tab] = time.perf_counter() - start
+        if tab == "Interpolant":
+            for section in SECTIONS:
+                start = time.perf_counter()
+                page.locator(".bk-tab", has_text=section).click()
+                page.wait_for_timeout(100)
+                page.wait_for_function(SECTION_USABLE_JS, arg=section, timeout=120000, polling=50)
+                out[f"Interpolant › {section}"] = time.perf_counter() - start
     page.close()
     return out
 
@@ -191,7 +209,7 @@ def measure(browser, url: str, repeats: int, latency_repeats: int, label: str) -
     rows[f"GET / (s, median of {repeats}){label}"] = f"{statistics.median(gets):.2f}"
     rows[f"page → tabs on screen (s){label}"] = f"{statistics.median(s[0] for s in screens):.2f}"
     rows[f"page → first plots on screen (s){label}"] = f"{statistics.median(s[1] for s in screens):.2f}"
-    for tab in TABS:
+    for tab in tabs[0]:
         rows[f"{tab}: first click → usable (s){label}"] = f"{statistics.median(t[tab] for t in tabs):.2f}"
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     page.goto(url)

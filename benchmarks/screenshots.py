@@ -1,4 +1,5 @@
-"""Screenshots of every dashboard tab at 1600×1000 for the README (written to assets/dashboard-<tab>.png).
+"""Screenshots of every dashboard tab (and the Interpolant's other sections) at 1600×1000 for the README
+(written to assets/dashboard-<tab>.png and dashboard-interpolant-<section>.png).
 
     python benchmarks/screenshots.py
 
@@ -12,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dashboard import PLOTS_JS, USABLE_JS, start_server
+from dashboard import PLOTS_JS, SECTION_USABLE_JS, SECTIONS, USABLE_JS, start_server
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ TABS = ("Data", "Interpolant", "Sample", "Compare", "Train", "Rollout", "Super-r
 
 
 def slug(tab: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", tab.lower())
+    return re.sub(r"[^a-z0-9]+", "-", tab.lower()).strip("-")
 
 
 def main() -> None:
@@ -44,6 +45,15 @@ def main() -> None:
                     page.get_by_text(re.compile("Super-resolved λ")).wait_for(timeout=180000)
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(ROOT / "assets" / f"dashboard-{slug(tab)}.png"))
+                if tab == "Interpolant":
+                    for section in SECTIONS:
+                        page.locator(".bk-tab", has_text=section).click()
+                        page.wait_for_timeout(200)
+                        page.wait_for_function(SECTION_USABLE_JS, arg=section, timeout=120000)
+                        if section.startswith("High dimension"):
+                            page.get_by_text("Here vp recovers").wait_for(timeout=120000)
+                        page.wait_for_timeout(1500)
+                        page.screenshot(path=str(ROOT / "assets" / f"dashboard-{slug(tab)}-{slug(section)}.png"))
             browser.close()
     finally:
         process.terminate()

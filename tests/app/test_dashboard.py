@@ -30,11 +30,20 @@ def _tab(page, name, figure=None):
     """Open a tab; with ``figure``, wait until that figure of its view is in the document (views build lazily)."""
     page.locator(".bk-tab", has_text=name).click()
     page.wait_for_function("""(name) => {  // the tab is open and its view has replaced the "Opening …" note
-      const tabs = [...Bokeh.documents[0]._all_models.values()].find(m => m.type === 'panel.models.tabs.Tabs');
+      const tabs = [...Bokeh.documents[0]._all_models.values()]
+        .find(m => m.type === 'panel.models.tabs.Tabs' && m.tabs.some(t => t.title === 'Data'));
       const pane = tabs.tabs[tabs.active];
       const first = pane.child.children?.[0];
       return pane.title === name && first !== undefined && !(first.text ?? '').includes('Opening');
     }""", arg=name, timeout=60000, polling=100)
+    if figure is not None:
+        page.wait_for_function("(name) => Bokeh.documents[0].get_model_by_name(name) !== null", arg=figure,
+                               timeout=60000)
+
+
+def _section(page, title, figure=None):
+    """Open a section of the open tab (the Interpolant's sections build on their first visit)."""
+    page.locator(".bk-tab", has_text=title).click()
     if figure is not None:
         page.wait_for_function("(name) => Bokeh.documents[0].get_model_by_name(name) !== null", arg=figure,
                                timeout=60000)
@@ -66,7 +75,10 @@ def test_the_sample_and_interpolant_views_show_the_exact_drift_s_numbers(page, s
                            ".some(r => r.name === 'generated' && r.data_source.data.y.length > 0)", timeout=60000)
     spectra = _spectra(page, "radial power spectrum")
     assert len(spectra["data"]) == 32 and len(spectra["generated"]) == 32  # shells 1..N/2 on 64²
-    _tab(page, "Interpolant", "exact drift norm ‖b(t, x_t)‖ per noise")
+    _tab(page, "Interpolant", "spectra along the path")
+    _section(page, "Drift per noise", "exact drift norm ‖b(t, x_t)‖ per noise")
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('exact drift norm ‖b(t, x_t)‖ per noise')"
+                           ".renderers.every(r => !r.name || r.data_source.data.y.length > 0)", timeout=60000)
     norms = _spectra(page, "exact drift norm ‖b(t, x_t)‖ per noise")
     assert set(norms) == {"white", "powerlaw", "matched"} and all(len(y) == 200 for y in norms.values())
     # matched noise on the linear path: x0 and x1 are exchangeable Gaussians, so E[x1 − x0 | x_1/2] = 0 exactly
@@ -79,6 +91,7 @@ def test_the_mixture_text_agrees_with_its_numbers_for_all_four_schedules(page, s
     and they say what the paper claims: uniform VP misses p, uniform VE misses σ², the dilated grids get both."""
     errors = _open(page, server_url)
     _tab(page, "Interpolant")
+    _section(page, "High dimension (paper 003)")
     find = ("() => [...Bokeh.documents[0]._all_models.values()].map(m => m.text)"
             ".find(t => typeof t === 'string' && t.includes('Which features survive'))")
     page.wait_for_function(find, timeout=20000)
@@ -98,6 +111,7 @@ def test_the_curie_weiss_run_finishes_in_the_background_and_draws_its_table_and_
     a verdict per schedule, and a magnetization line of steps + 1 points per schedule (defaults: d = 3000, 32)."""
     errors = _open(page, server_url)
     _tab(page, "Interpolant")
+    _section(page, "High dimension (paper 003)")
     page.get_by_role("button", name="Run Curie–Weiss").click()
     find = ("() => [...Bokeh.documents[0]._all_models.values()].map(m => m.text)"
             ".find(t => typeof t === 'string' && t.includes('Curie–Weiss, d = 3000'))")

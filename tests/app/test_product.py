@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from app.generation_views import SECTIONS
 from tests.app.test_dashboard import _open, _spectra, _tab
 
 pytestmark = pytest.mark.browser
@@ -50,10 +51,37 @@ def _settled(page, tab):
     on the tab's pane (the document may still hold detached models for a while: only the open pane counts)."""
     _tab(page, tab)
     page.wait_for_function("""() => {
-      const tabs = [...Bokeh.documents[0]._all_models.values()].find(m => m.type === 'panel.models.tabs.Tabs');
+      const tabs = [...Bokeh.documents[0]._all_models.values()]
+        .find(m => m.type === 'panel.models.tabs.Tabs' && m.tabs.some(t => t.title === 'Data'));
       return !tabs.tabs[tabs.active].child.css_classes.includes('pn-loading');
     }""", timeout=60000, polling=100)
     page.wait_for_timeout(500)
+
+
+def _settled_section(page, title):
+    """Open a section of the Interpolant tab and wait until it is built and drawn."""
+    page.locator(".bk-tab", has_text=title).click()
+    page.wait_for_function("""(title) => {
+      const tabs = [...Bokeh.documents[0]._all_models.values()]
+        .find(m => m.type === 'panel.models.tabs.Tabs' && m.tabs.some(t => t.title === title));
+      const pane = tabs.tabs[tabs.active];
+      const first = pane.child.children?.[0];
+      return pane.title === title && first !== undefined && !(first.text ?? '').includes('Opening')
+        && !pane.child.css_classes.includes('pn-loading');
+    }""", arg=title, timeout=60000, polling=100)
+    page.wait_for_timeout(500)
+
+
+def _views(page):
+    """Every tab, and every section of the Interpolant tab, opened in turn: yields each one's label."""
+    for tab in TABS:
+        _settled(page, tab)
+        if tab != "Interpolant":
+            yield tab
+            continue
+        for section in SECTIONS:
+            _settled_section(page, section)
+            yield f"{tab}: {section}"
 
 
 def _overlaps(a, b) -> bool:
@@ -85,23 +113,23 @@ def _check_figures(tab: str, figures: list) -> set:
 
 
 def test_every_tab_fits_both_window_sizes_and_its_plots_can_be_read(page, server_url):
-    """On every tab, at 1600×1000 and 1280×800: no sideways scroll, no widget over a plot; every figure reads
-    its values under the pointer, every field has a colour bar, spectra span at most 12 decades (the shells the
-    data do not hold are gaps)."""
+    """On every tab and each of the Interpolant's sections, at 1600×1000 and 1280×800: no sideways scroll, no
+    widget over a plot; every figure reads its values under the pointer, every field has a colour bar, spectra span
+    at most 12 decades (the shells the data do not hold are gaps)."""
     errors = _open(page, server_url)
     checked = set()
-    for tab in TABS:
-        page.set_viewport_size({"width": 1600, "height": 1000})
-        _settled(page, tab)
-        plots = _check_layout(page, tab, 1600, 1000)
-        assert plots or tab == "Jobs", f"{tab} shows no plot"
-        checked |= _check_figures(tab, page.evaluate(FIGURES_JS))
-        if tab == "Interpolant":  # the 2/3-dealiased Kolmogorov data hold shells 1..30 of 32: the rest are gaps
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    for view in _views(page):
+        plots = _check_layout(page, view, 1600, 1000)
+        assert plots or view == "Jobs", f"{view} shows no plot"
+        checked |= _check_figures(view, page.evaluate(FIGURES_JS))
+        if view == f"Interpolant: {SECTIONS[0]}":  # the 2/3-dealiased Kolmogorov data hold shells 1..30 of 32
             data = _spectra(page, "spectra along the path")["data"]
-            assert len(data) == 32 and all(y is None or y != y for y in data[30:])
+            assert len(data) == 32 and all(y is None or y != y for y in data[30:])  # the rest are gaps
         page.set_viewport_size({"width": 1280, "height": 800})
         page.wait_for_timeout(400)
-        _check_layout(page, tab, 1280, 800)
+        _check_layout(page, view, 1280, 800)
+        page.set_viewport_size({"width": 1600, "height": 1000})
     assert {"radial power spectrum of the snapshot", "radial power spectrum", "spectra: A, B and the data",
             "spectra along the path"} <= checked
     assert errors == []

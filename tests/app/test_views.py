@@ -48,19 +48,26 @@ def test_an_upload_whose_name_is_not_a_plain_file_name_is_refused_with_its_reaso
     assert created == [] and list(tmp_path.iterdir()) == []
 
 
-def test_the_interpolant_view_draws_the_d_sweep_flat_for_dilated_grids_and_rising_for_uniform_ones():
-    """Without a session the sweep draws at once: steps at d = 10² … 10⁵ for each schedule (paper 003's claim)."""
+def test_the_interpolant_view_builds_paper_003_on_its_first_visit_and_draws_the_d_sweep():
+    """The high-dimension section is built when opened, brings its own settings (and drops the dataset's), and,
+    without a session, draws at once: the mixture's table, then steps at d = 10² … 10⁵ for each schedule, flat for
+    the dilated grids and rising like √d for the uniform ones (paper 003's claim)."""
     import time
 
-    from app.generation_views import SWEEP_DIMENSIONS, InterpolantView
+    from app.generation_views import SECTIONS, InterpolantView
+    from app.mixture_panel import SWEEP_DIMENSIONS
     from app.plots import shared_mapper
 
     view = InterpolantView(shared_mapper(1.0), lambda: 0, lambda update: update())
-    view.start_sweep()
+    assert view.mixture is None and view.uses_generation_settings and view.controls() == []
+    view.sections.active = SECTIONS[2]
+    assert not view.uses_generation_settings and len(view.controls()) == 2  # the mixture's and the spins' settings
+    assert "Here vp recovers σ²; vp_dilated recovers p and σ²" in view.mixture.table.object
+    view.mixture.start_sweep()
     deadline = time.monotonic() + 120
-    while view.sweep_button.loading and time.monotonic() < deadline:
+    while view.mixture.sweep_button.loading and time.monotonic() < deadline:
         time.sleep(0.2)
-    lines = {name: source.data["y"] for name, source in view.sweep.sources.items()}
+    lines = {name: source.data["y"] for name, source in view.mixture.sweep.sources.items()}
     assert all(len(lines[kind]) == len(SWEEP_DIMENSIONS) for kind in lines)
     assert lines["vp"][-1] > 10 * lines["vp"][0] and lines["ve"][-1] > 10 * lines["ve"][0]  # ~√(1000) ≈ 32×
     assert lines["vp_dilated"][-1] < 2 * lines["vp_dilated"][0] and lines["ve_dilated"][-1] < 2 * lines["ve_dilated"][0]
