@@ -4,13 +4,15 @@ EDM diffusion baseline. Trains each (or resumes its run folder), then prints mar
 CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and long-rollout stability.
 
     python benchmarks/emulators.py [--system kolmogorov|qg] [--train-steps 2000] [--size tiny] [--runs DIR]
-                                   [--long 5000] [--only-long] [--sns-steps 0]
+                                   [--long 5000] [--only-long [--shipped]] [--sns-steps 0]
 
 Kolmogorov: training data `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data 4
 held-out trajectories (seed 1) of 64 snapshots. QG: `python -m engine data qg` defaults (spin-up 3·10⁸ s, saved
 every 36000 s) with 12 jets × 200 snapshots, seed 0, split into 8 training and 4 held-out test jets (one spin-up
 batch; the jets start from independent random PV). The model emulates the upper layer's PV. Both are generated
 into the data folder on first use (QG: ≈ 30 min on 2 cores).
+``--only-long --shipped`` runs the Kolmogorov stability table on the shipped checkpoints (the same training data,
+2000 steps each) instead of training.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from engine.config import (
     ScheduleConfig,
     TrainingConfig,
 )
-from engine.data.catalog import ensure
+from engine.data.catalog import ensure, install_defaults
 from engine.data.sequences import load_trajectories
 from engine.data.store import DataStore, load_fields, open_dataset, write_dataset
 from engine.diagnostics import band_masks
@@ -88,6 +90,15 @@ def train_all(train_path: Path, runs: Path, steps: int, size: str) -> dict[str, 
     return checkpoints
 
 
+SHIPPED = {"forecast": "si-forecaster", "pointwise": "pointwise", "refiner": "refiner", "sns": "sns"}
+
+
+def shipped_checkpoints(store: DataStore) -> dict[str, Path]:
+    """The shipped Kolmogorov checkpoints the long-rollout table uses (trained on the same data, 2000 steps)."""
+    install_defaults(store)
+    return {name: store.path(f"runs/shipped-{stem}/checkpoint.pt") for name, stem in SHIPPED.items()}
+
+
 def run(forecaster, sampler, truth, config, std, refiner=None):
     generator = torch.Generator().manual_seed(sampler.seed)
     result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config), config,
@@ -114,24 +125,29 @@ def main() -> None:
     parser.add_argument("--only-long", action="store_true", help="skip the lead-time and NFE tables")
     parser.add_argument("--sns-steps", type=int, default=0,
                         help="SNS refiner: at most this many reverse steps per frame (0: every level, as paper 004)")
+    parser.add_argument("--shipped", action="store_true",
+                        help="Kolmogorov, with --only-long: the shipped checkpoints instead of training")
     args = parser.parse_args()
     if args.sns_steps < 0:
         parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
+    if args.shipped and (args.system != "kolmogorov" or not args.only_long):
+        parser.error("--shipped: only the Kolmogorov long-rollout table (--only-long) has shipped checkpoints")
     store = DataStore()
     train_path, test_path = datasets(args.system, store)
     runs = Path(args.runs or ("runs/emulators" if args.system == "kolmogorov" else f"runs/emulators-{args.system}"))
-    checkpoints = train_all(train_path, runs, args.train_steps, args.size)
+    checkpoints = (shipped_checkpoints(store) if args.shipped
+                   else train_all(train_path, runs, args.train_steps, args.size))
     test = load_trajectories(test_path)
     truth = test.denormalize(test.fields)
-    config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
-    baseline, diffusion = load_forecaster(checkpoints["noise_baseline"]), load_forecaster(checkpoints["diffusion"])
     refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise),
                 "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps,
                                     renoise=RolloutConfig().renoise),  # the rollout's default floor, as the CLI
                 "SNS, paper's levels": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
-    sns = load_forecaster(checkpoints["sns"])
     if not args.only_long:
+        baseline, diffusion = load_forecaster(checkpoints["noise_baseline"]), load_forecaster(checkpoints["diffusion"])
+        config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
+        sns = load_forecaster(checkpoints["sns"])
         lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
     long_table(train_path, truth, test, pointwise, si, refiners, args)
 
