@@ -36,6 +36,9 @@ def main(argv=None) -> None:
     if args.data_dir:
         os.environ["EMULATOR_STUDIO_DATA"] = str(Path(args.data_dir).expanduser().resolve())
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from engine.process import sleep_when_idle
+
+    sleep_when_idle()  # before torch loads: the server's idle OpenMP threads (one team per building thread) sleep
     import panel as pn
 
     from app.dashboard import Studio

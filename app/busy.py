@@ -9,6 +9,12 @@ import panel as pn
 SEND_MS = 40  # the pause that lets the overlay's patch leave before the work blocks the session's thread
 
 
+def page_loaded() -> bool:
+    """Whether the session's page has loaded (always, without a session: a test driving a view from Python)."""
+    document = pn.state.curdoc
+    return document is None or document.session_context is None or pn.state.loaded
+
+
 def busy(targets: list, work: Callable[[], None]) -> None:
     """Run ``work`` with a loading overlay on ``targets``: the overlay is sent first, the work runs on the
     session's thread a moment later (once the overlay's patch is on its way) and clears it. Before the page has

@@ -10,13 +10,14 @@ number comes from ``engine``. Plots are built once and updated in place.
 from __future__ import annotations
 
 import os
+import threading
 
 import panel as pn
 import param
 from panel.io.callbacks import PeriodicCallback
 from panel.io.notifications import NotificationArea
 
-from app.busy import busy
+from app.busy import busy, in_background, page_loaded
 from app.data_view import DataView
 from app.export import save_view_button
 from app.generation_views import GENERATION_SAMPLER_WIDGETS, CompareView, Context, InterpolantView, SampleView
@@ -108,6 +109,7 @@ class Studio(pn.viewable.Viewer):
         self.data = self.data_name = self.context = None  # the field data and its analytic setup, on first need
         self.views: dict[str, pn.viewable.Viewer] = {}
         self.opening: set[str] = set()  # tabs whose view is being built
+        self.building = threading.Lock()  # views are built in a thread, one at a time
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, **STRETCH)
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, **STRETCH)
         self.dataset_info = pn.pane.Markdown("", name="dataset-info", **STRETCH)
@@ -177,7 +179,8 @@ class Studio(pn.viewable.Viewer):
     @param.depends("tab", watch=True)
     def _tab_changed(self) -> None:
         self.tabs.active = TABS.index(self.tab)
-        self._open_tab()
+        if page_loaded():  # before that (a link's tab), ``_start`` opens it once the page has loaded
+            self._open_tab()
 
     @param.depends("noise.param", "schedule.param", watch=True)
     def _generation_changed(self) -> None:
@@ -211,8 +214,9 @@ class Studio(pn.viewable.Viewer):
         panes = [self.panes[name] for name in built] + [self.working]
 
         def redraw() -> None:
-            for name in built:
-                self._safely(lambda name=name: self._show_generation(name, self.views[name]))
+            with self.building:  # not while a view is being built aside: it may be loading the same context
+                for name in built:
+                    self._safely(lambda name=name: self._show_generation(name, self.views[name]))
 
         self.working.visible = True
         busy(panes, redraw)
@@ -231,15 +235,33 @@ class Studio(pn.viewable.Viewer):
             if name in self.opening:
                 return
             self.opening.add(name)
-
-            def build() -> None:
-                self._safely(lambda: pane.__setitem__(slice(None), [self.view(name)]))
-                if self.tab == name:
-                    self._show_controls(name)
-
-            busy([pane], build)
+            pane.loading = True
+            in_background(lambda: self._build_aside(name), lambda view: self._attach(name, view),
+                          lambda reason: self._build_failed(name, reason))
         else:
             self._show_controls(name)
+
+    def _build_aside(self, name: str) -> pn.viewable.Viewer:
+        """Build a view in a thread, one at a time: the event loop stays free, so every other session's live
+        stream keeps updating while this one opens (Panel sends updates made here through the loop)."""
+        with self.building:
+            return self.view(name)
+
+    def _attach(self, name: str, view: pn.viewable.Viewer) -> None:
+        """On the session's thread: put a freshly built view in its tab (if that tab is still open), its controls
+        first and in one message with it (a control used the moment the view shows is not replaced under it)."""
+        self.opening.discard(name)
+        pane = self.panes[name]
+        with pn.io.hold():
+            pane.loading = False
+            if self.tab == name:
+                self._show_controls(name)
+                pane[:] = [view]
+
+    def _build_failed(self, name: str, reason: str) -> None:
+        self.opening.discard(name)
+        self.panes[name].loading = False
+        self.error.object, self.error.visible = f"**{name} could not open:** {reason}", True
 
     def _show_controls(self, name: str, again: bool = False) -> None:
         """Put tab ``name``'s controls in the sidebar, unless they are there already (replacing live widgets
