@@ -51,6 +51,7 @@ TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
 TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
 QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
 TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet (upper-layer PV)"}
+LONG_ROWS = ("pointwise", "spectral", "sns", "si-em")  # the stability table's rows, in order
 
 
 def split_jets(store: DataStore, name: str, held_out: int) -> tuple[Path, Path]:
@@ -125,6 +126,8 @@ def main() -> None:
     parser.add_argument("--only-long", action="store_true", help="skip the lead-time and NFE tables")
     parser.add_argument("--sns-steps", type=int, default=0,
                         help="SNS refiner: at most this many reverse steps per frame (0: every level, as paper 004)")
+    parser.add_argument("--long-rows", nargs="+", choices=LONG_ROWS, default=LONG_ROWS,
+                        help="the stability table's rows to run (default: all)")
     parser.add_argument("--shipped", action="store_true",
                         help="Kolmogorov, with --only-long: the shipped checkpoints instead of training")
     args = parser.parse_args()
@@ -212,7 +215,9 @@ def long_table(train_path, truth, test, pointwise, si, refiners, args) -> None:
             ("pointwise + SNS, renoised to ≥ 10% noise (every 10 steps)", pointwise, ForecastSamplerConfig(),
              refiners["SNS"], 10),
             ("SI-EM (2 steps)", si, ForecastSamplerConfig(method="si_em", steps=2), None, 0))
-    for label, model, sampler, ref, every in rows:
+    for key, (label, model, sampler, ref, every) in zip(LONG_ROWS, rows):
+        if key not in args.long_rows:
+            continue
         long.refine_every = every
         result, _ = run(model, sampler, truth, long, test.std, ref)
         first, within = band_exits(result, data_spectrum, test.n)
