@@ -4,6 +4,7 @@ blow-up step. The request is ``engine.pipelines.rollout.run_rollout``; the view 
 before a worker starts."""
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Callable
 
@@ -28,6 +29,8 @@ NONE = "(none)"
 ROLLOUT_CONTROLS = ["steps", "members", "refine_every", "renoise", "refine_steps", "blowup", "device"]
 INTEGER_CONTROLS = ["steps", "members", "refine_every", "refine_steps"]
 MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time columns while live
+SPECTROGRAM_SECONDS = 0.2  # while live, the spectrum-vs-time image (up to 50 KB) is redrawn at most 5 times a second;
+# the fields every frame
 
 
 def checkpoints(store: DataStore) -> dict[str, list[str]]:
@@ -56,7 +59,7 @@ class RolloutView(JobView):
         self.store, self.dataset, self.lam, self.scheduler, self.pdd = store, dataset, lam, scheduler, []
         self.sampler = ForecastSamplerConfig(name="Sampler")
         self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1, device=device)
-        self.columns = []
+        self.columns, self.spectrogram_drawn = [], 0.0
         self.mapper = shared_mapper(1.0)
         self.truth_plot = FieldPlot("truth", self.mapper, 260, empty="the test trajectory, as the rollout runs")
         self.emulator_plot = FieldPlot("emulator (member 0)", self.mapper, 260,
@@ -129,7 +132,7 @@ class RolloutView(JobView):
             first = ds[variable].isel({dim: 0 for dim in ds[variable].dims[:-2]})
             mean, limit = float(first.mean()), 3 * field_std(ds, variable)
         self.mapper.update(low=mean - limit, high=mean + limit)
-        self.columns = []
+        self.columns, self.spectrogram_drawn = [], 0.0
         previous = self.vrmse.sources["this run"].data
         self.vrmse.update("previous", previous["x"], previous["y"])
         for button in (self.download, *self.animations):
@@ -144,7 +147,11 @@ class RolloutView(JobView):
         elif self.truth_plot.figure.title.text == "truth":  # the test trajectory is shorter than the rollout
             self.truth_plot.figure.title.text = f"truth (the test data end before step {last['step']})"
         self.columns.extend(np.log10(np.maximum(e["spectrum"][1:], 1e-30)) for e in events)
-        self._draw_spectrogram(np.stack(self.columns[-MAX_COLUMNS:], 1), last["step"])
+        self.columns = self.columns[-MAX_COLUMNS:]
+        now = time.monotonic()
+        if now - self.spectrogram_drawn >= SPECTROGRAM_SECONDS:
+            self.spectrogram_drawn = now
+            self._draw_spectrogram(np.stack(self.columns, 1), last["step"])
         self.status.object = f"Rollout job {self.job.id}: step {last['step']} / {last['steps']}"
 
     def _draw_spectrogram(self, image: np.ndarray, steps: int) -> None:
