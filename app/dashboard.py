@@ -20,7 +20,14 @@ from panel.io.notifications import NotificationArea
 from app.busy import busy, in_background, page_loaded
 from app.data_view import DataView
 from app.export import save_view_button
-from app.generation_views import GENERATION_SAMPLER_WIDGETS, CompareView, Context, InterpolantView, SampleView
+from app.generation_views import (
+    GENERATION_SAMPLER_PARAMETERS,
+    GENERATION_SAMPLER_WIDGETS,
+    CompareView,
+    Context,
+    InterpolantView,
+    SampleView,
+)
 from app.job_view import JobView
 from app.jobs_view import JobsView
 from app.new_data_view import NewDataView
@@ -287,7 +294,8 @@ class Studio(pn.viewable.Viewer):
             return [*dataset, *generation] if view.uses_generation_settings else view.controls()
         if name == "Sample":
             return [*dataset, *generation,
-                    pn.Param(self.sampler_a, name="Sampler A", widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH)]
+                    pn.Param(self.sampler_a, name="Sampler A", parameters=GENERATION_SAMPLER_PARAMETERS,
+                             widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH)]
         if name == "Compare":
             return [*dataset, *generation]
         if name == "Train":

@@ -29,6 +29,8 @@ from engine.spectral import radial_spectrum, shell_sum
 
 SAMPLES = 32  # fields per generated batch: enough for a smooth spectrum, fast on 2 cores
 GENERATION_SAMPLER_WIDGETS = {"seed": pn.widgets.IntInput, "steps": pn.widgets.IntInput}
+# the generation views sample the exact (analytic) drift: no network, so no precision or compile settings
+GENERATION_SAMPLER_PARAMETERS = [name for name in SamplerConfig.param if name not in ("name", "precision", "compile")]
 T_GRID = torch.linspace(0.0, 0.995, 200, dtype=torch.float64)
 
 HEADER = "| | NFE | ms | spectral error | low | mid | high |\n|---|---|---|---|---|---|---|"
@@ -241,8 +243,10 @@ class CompareView(pn.viewable.Viewer):
 
     def __panel__(self):
         samplers = pn.FlexBox(
-            pn.Param(self.sample.sampler, name="Sampler A", widgets=GENERATION_SAMPLER_WIDGETS, width=300),
-            pn.Param(self.sampler, name="Sampler B", widgets=GENERATION_SAMPLER_WIDGETS, width=300))
+            pn.Param(self.sample.sampler, name="Sampler A", parameters=GENERATION_SAMPLER_PARAMETERS,
+                     widgets=GENERATION_SAMPLER_WIDGETS, width=300),
+            pn.Param(self.sampler, name="Sampler B", parameters=GENERATION_SAMPLER_PARAMETERS,
+                     widgets=GENERATION_SAMPLER_WIDGETS, width=300))
         return pn.Column(samplers, pn.FlexBox(self.a_plot.figure, self.b_plot.figure, self.diff_plot.figure),
                          pn.FlexBox(self.spectrum.figure, self.drift_norm.figure), self.metrics,
                          sizing_mode="stretch_width")

@@ -54,7 +54,7 @@ from engine.tasks import TASKS
 NOISE = (NoiseConfig, "noise-", {"kind": "noise"})
 SCHEDULE = (ScheduleConfig, "schedule-", {"kind": "schedule", "beta_form": "beta-form", "gamma_sigma": "gamma-sigma"})
 MODEL = (ModelConfig, "model-", {"kind": "model"})
-SAMPLER = (SamplerConfig, "", {"method": "sampler"})
+SAMPLER = (SamplerConfig, "", {"method": "sampler", "precision": "sampler-precision", "compile": "sampler-compile"})
 TRAINING = (TrainingConfig, "", {})
 GRF = (GRFConfig, "", {})
 KOLMOGOROV = (KolmogorovConfig, "", {})
@@ -65,7 +65,8 @@ FORECAST_SAMPLER = (ForecastSamplerConfig, "sampler-", {"method": "sampler", "ep
 ROLLOUT = (RolloutConfig, "", {})
 PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio",
                            "lam_sampling": "lam-sampling"})
-PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler"})
+PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler", "precision": "sampler-precision",
+                                      "compile": "sampler-compile"})
 QG = (QGConfig, "", {})
 ALLEN_CAHN = (AllenCahnConfig, "", {})
 GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "qg": QG, "lorenz96": LORENZ96, "allen-cahn": ALLEN_CAHN}

@@ -42,6 +42,17 @@ class ScheduleConfig(param.Parameterized):
     dilation_k = param.Number(default=5.0, bounds=(0.1, 1000.0), doc="k of paper 003's time dilation")
 
 
+def precision_parameter() -> param.Selector:
+    """The precision of a network's forward pass (``engine.devices.Accelerated``)."""
+    return param.Selector(default="auto", objects=["auto", "float32", "bfloat16"],
+                          doc="the network's forward under autocast: auto is bfloat16 on CUDA, float32 on CPU")
+
+
+def compile_parameter(pays_off: str) -> param.Boolean:
+    """Whether a network runs through ``torch.compile``."""
+    return param.Boolean(default=False, doc=f"torch.compile the network (pays off on {pays_off}; off on CPU)")
+
+
 class SamplerConfig(param.Parameterized):
     """How to integrate from noise to data."""
 
@@ -57,6 +68,8 @@ class SamplerConfig(param.Parameterized):
                                doc="ε(t): constant, sine ε·sin(πt), alpha2 ε·α(t)²")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise: equal seeds compare configurations "
                                                                "on the same noise")
+    precision = precision_parameter()
+    compile = compile_parameter("many-sample GPU runs")
 
 
 class ModelConfig(param.Parameterized):
@@ -86,9 +99,8 @@ class TrainingConfig(param.Parameterized):
     max_seconds = param.Number(default=None, allow_None=True, bounds=(1.0, 1e7), doc="stop after this wall time")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of initialization and batches")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
-    precision = param.Selector(default="auto", objects=["auto", "float32", "bfloat16"],
-                               doc="the network's forward under autocast: auto is bfloat16 on CUDA, float32 on CPU")
-    compile = param.Boolean(default=False, doc="torch.compile the network (pays off on long GPU runs; off on CPU)")
+    precision = precision_parameter()
+    compile = compile_parameter("long GPU runs")
 
 
 class GRFConfig(param.Parameterized):
@@ -247,6 +259,8 @@ class PDDSamplerConfig(param.Parameterized):
                               doc="the path action's noise variance: per mode Q_k(λ) (spectral) or the paper's mean_k "
                                   "Q_k(λ) (scalar)")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the coarse-graining and sampling noise")
+    precision = precision_parameter()
+    compile = compile_parameter("long GPU runs")
 
 
 class ForecastConfig(param.Parameterized):
@@ -280,9 +294,8 @@ class ForecastSamplerConfig(param.Parameterized):
     eps = param.Number(default=1.0, bounds=(0.0, 10.0),
                        doc="ε: SDE diffusion g(t) = ε σ(1 − t); 1 is the interpolant's own noise, 0 the ODE")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the sampling noise")
-    precision = param.Selector(default="auto", objects=["auto", "float32", "bfloat16"],
-                               doc="the network's forward under autocast: auto is bfloat16 on CUDA, float32 on CPU")
-    compile = param.Boolean(default=False, doc="torch.compile the network (pays off on long GPU rollouts)")
+    precision = precision_parameter()
+    compile = compile_parameter("long GPU rollouts")
 
 
 class RolloutConfig(param.Parameterized):

@@ -84,3 +84,9 @@ class Accelerated(torch.nn.Module):
             out = self.net(x, *args)
         return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
+
+
+def accelerate(net: torch.nn.Module, device: torch.device, precision: str, compile: bool) -> torch.nn.Module:
+    """``net`` as a sampler runs it: under ``precision`` (``Accelerated``), through ``torch.compile`` if asked."""
+    runner = Accelerated(net, device, precision)
+    return torch.compile(runner) if compile else runner

@@ -21,7 +21,7 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig
-from engine.devices import Accelerated
+from engine.devices import accelerate
 from engine.errors import EngineError
 from engine.models import build_unet
 from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner, level_of_noise_fraction
@@ -119,8 +119,7 @@ class Forecaster:
         key = (sampler.precision, sampler.compile)
         if key not in self.fast:
             net = self.net.denoiser if self.kind == "sns" else self.net
-            runner = Accelerated(net, self.device, sampler.precision)
-            self.fast[key] = torch.compile(runner) if sampler.compile else runner
+            self.fast[key] = accelerate(net, self.device, sampler.precision, sampler.compile)
         return self.fast[key]
 
     def self_refiner(self, sampler: ForecastSamplerConfig, generator: torch.Generator | None = None,

@@ -14,6 +14,7 @@ import torch
 from engine.checkpoints import load_checkpoint
 from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, options
 from engine.data.store import FieldData
+from engine.devices import accelerate
 from engine.errors import EngineError
 from engine.interpolants import GaussianModel, ScheduleTransfer, ScoreFromDrift
 from engine.models import build_unet
@@ -39,7 +40,8 @@ def build_schedule(config: ScheduleConfig, n: int, data_power: torch.Tensor, noi
 
 
 class NetworkDrift(torch.nn.Module):
-    """A trained U-Net as a drift in physical units: ``b(t, x) = scale · b_θ(t, x / scale)``."""
+    """A trained U-Net as a drift in physical units: ``b(t, x) = scale · b_θ(t, x / scale)``; ``net`` as the sampler
+    runs it (``engine.devices.accelerate``: precision, compile)."""
 
     def __init__(self, net: torch.nn.Module, scale: float):
         super().__init__()
@@ -48,9 +50,7 @@ class NetworkDrift(torch.nn.Module):
     @torch.no_grad()
     def forward(self, t, x: torch.Tensor) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.float32, device=x.device).expand(x.shape[0])
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
-            out = self.net((x / self.scale)[:, None], t)[:, 0]
-        return out.to(x.dtype) * self.scale
+        return self.net((x / self.scale)[:, None], t)[:, 0].to(x.dtype) * self.scale
 
 
 @dataclass
@@ -85,8 +85,9 @@ def same_noise(a: dict, b: dict) -> bool:
 
 
 def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig,
-                     device: torch.device) -> Setup:
-    """A trained drift; sampling with another schedule than the training one uses ``ScheduleTransfer``."""
+                     device: torch.device, precision: str = "auto", compile: bool = False) -> Setup:
+    """A trained drift, its network run at ``precision`` (compiled if asked); sampling with another schedule than
+    the training one uses ``ScheduleTransfer``."""
     state = load_checkpoint(path, device)
     if state.get("task", "generate") != "generate":
         raise EngineError(f"{path} holds a '{state['task']}' model, an emulator; use it with `rollout`, not `sample`")
@@ -102,7 +103,7 @@ def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: S
     noise_power, data_power = _spectra(data, noise)
     trained_schedule = build_schedule(ScheduleConfig(**trained["schedule"]), data.n, data_power, noise_power)
     target = build_schedule(schedule, data.n, data_power, noise_power)
-    drift = NetworkDrift(net, state["data"]["scale"])
+    drift = NetworkDrift(accelerate(net, device, precision, compile), state["data"]["scale"])
     if trained["schedule"] != options(schedule):
         if float(trained_schedule(0.5).gamma) != 0 or float(target(0.5).gamma) != 0:
             raise EngineError("switching schedules at sampling time needs γ = 0 in both schedules")
@@ -114,12 +115,16 @@ def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: S
 
 
 def make_setup(model: ModelConfig, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig,
-               checkpoint: str | None = None, device: torch.device | None = None) -> Setup:
+               checkpoint: str | None = None, device: torch.device | None = None,
+               sampler: SamplerConfig | None = None) -> Setup:
+    """The analytic drift, or a checkpoint's (run at ``sampler``'s precision, compiled if it asks)."""
     if model.kind == "analytic":
         return analytic_setup(data, noise, schedule)
     if checkpoint is None:
         raise EngineError("a trained model needs a checkpoint (or choose the analytic model)")
-    return checkpoint_setup(checkpoint, data, noise, schedule, device or torch.device("cpu"))
+    sampler = sampler or SamplerConfig()
+    return checkpoint_setup(checkpoint, data, noise, schedule, device or torch.device("cpu"), sampler.precision,
+                            sampler.compile)
 
 
 GRID_DILATION_K = 5.0  # paper 003's k for the dilated time grid, with d = n² pixels

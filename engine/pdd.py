@@ -38,6 +38,7 @@ import torch
 from engine.checkpoints import load_checkpoint
 from engine.coarse import OUProcess, check_lambda
 from engine.config import PDDSamplerConfig
+from engine.devices import accelerate
 from engine.errors import EngineError
 from engine.models import build_unet
 from engine.spectral import ortho_fft, ortho_ifft
@@ -264,8 +265,10 @@ def simulate_at_lambda(model: PDD, initial: Tensor, *, lam: float, steps: int, k
     return torch.stack(states, 1)
 
 
-def load_pdd(path: str | Path, device: torch.device | str = "cpu") -> PDD:
-    """The predictor of a ``train --task pdd`` checkpoint (EMA weights) with its forward process and data statistics."""
+def load_pdd(path: str | Path, device: torch.device | str = "cpu", precision: str = "auto",
+             compile: bool = False) -> PDD:
+    """The predictor of a ``train --task pdd`` checkpoint (EMA weights) with its forward process and data statistics;
+    its network runs at ``precision`` (auto: bfloat16 on CUDA, float32 on CPU), through ``torch.compile`` if asked."""
     state = load_checkpoint(path, device)
     if state.get("task") != "pdd":
         raise EngineError(f"{path} holds a '{state.get('task', 'generate')}' model, not a PDD predictor; "
@@ -275,5 +278,6 @@ def load_pdd(path: str | Path, device: torch.device | str = "cpu") -> PDD:
     net = build_unet(configs["model"]["size"], in_channels=config["window"], ndim=data["ndim"]).to(device)
     net.load_state_dict(state["ema_state"])
     process = OUProcess(config["a"], config["b2"], data["ndim"])
-    return PDD(net.eval(), process, config["window"], config["frames"], config["std_ratio"], data["mean"], data["std"],
+    runner = accelerate(net.eval(), torch.device(device), precision, compile)
+    return PDD(runner, process, config["window"], config["frames"], config["std_ratio"], data["mean"], data["std"],
                data["dt"], data["power"].to(device), data["variable"])

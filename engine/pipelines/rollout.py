@@ -77,7 +77,7 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
     generator = torch.Generator(device=device).manual_seed(sampler.seed)
     truth = trajectories.denormalize(trajectories.fields)
     if task == "pdd":
-        model = load_pdd(path, device)
+        model = load_pdd(path, device, sampler.precision, sampler.compile)
         if model.ndim != 2 or model.n != trajectories.n:
             raise EngineError(f"{checkpoint} was trained on {model.n}-point {model.ndim}-D data; "
                               f"the test data is {trajectories.n}²")

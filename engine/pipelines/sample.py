@@ -60,7 +60,8 @@ def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfi
     fields = load_fields(store.path(data), variable)
     check_memory(required=SAMPLE_BYTES * count * fields.n**2, what=f"sampling {count} fields", device=resolved,
                  fix="ask for fewer with --count (the samples are drawn in one batch)")
-    setup = make_setup(model, fields, noise, schedule, checkpoint and str(store.path(checkpoint)), resolved)
+    setup = make_setup(model, fields, noise, schedule, checkpoint and str(store.path(checkpoint)), resolved,
+                       sampler)
     result = generate_samples(setup, sampler, count, resolved, callback)
     if out:
         write_dataset(samples_dataset(result, fields, setup, sampler), target)

@@ -69,9 +69,11 @@ def superres_inputs(model: PDD, data: Trajectories, *, sequences: int, sampler: 
 
 
 def open_superres(*, store: DataStore, checkpoint: str, data: str, variable: str | None = None,
-                  device: torch.device | str = "cpu") -> tuple[PDD, Trajectories]:
-    """The PDD predictor and the test sequences it applies to (same grid, same Δt), or a one-line error."""
-    model = load_pdd(store.path(checkpoint), device)
+                  device: torch.device | str = "cpu", precision: str = "auto",
+                  compile: bool = False) -> tuple[PDD, Trajectories]:
+    """The PDD predictor (run at ``precision``, compiled if asked) and the test sequences it applies to (same
+    grid, same Δt), or a one-line error."""
+    model = load_pdd(store.path(checkpoint), device, precision, compile)
     sequences = load_sequences(store.path(data), variable)
     ndim = sequences.fields.dim() - 2
     if sequences.n != model.n or ndim != model.ndim:
@@ -123,7 +125,8 @@ def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSa
         raise EngineError(f"--sequences must be at least 1, got {sequences}")
     target = out and store.output_path(out, inputs=(data, checkpoint), overwrite=overwrite)
     model, test_data = open_superres(store=store, checkpoint=checkpoint, data=data, variable=variable,
-                                     device=resolve_device(device))
+                                     device=resolve_device(device), precision=sampler.precision,
+                                     compile=sampler.compile)
     inputs = superres_inputs(model, test_data, sequences=sequences, sampler=sampler, from_noise=from_noise)
     start = time.perf_counter()
     output = model.reverse(inputs.coarse, sampler, inputs.generator,

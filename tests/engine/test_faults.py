@@ -93,6 +93,8 @@ def _cases(data: Path, outside: Path) -> list[tuple[list[str], str]]:
         (["train", "--data", "grf.nc", "--out", "runs/x", "--batch-size", "0"], "--batch-size: "),
         (["train", "--data", "grf.nc", "--out", "runs/x", "--lr", "0"], "--lr: "),
         (["train", "--data", "grf.nc", "--out", "runs/x", "--precision", "half"], "invalid choice: 'half'"),
+        (["sample", "--data", "grf.nc", "--model", "analytic", "--sampler-precision", "half"],
+         "invalid choice: 'half'"),
         (["rollout", "--checkpoint", fc, "--data", "flow.nc", "--members", "0"], "--members: "),
         (["rollout", "--checkpoint", fc, "--data", "flow.nc", "--sampler", "rk45"], "invalid choice: 'rk45'"),
         (["train"], "required: --data, --out"),
