@@ -85,7 +85,6 @@ class Accelerated(torch.nn.Module):
         return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
 
-
 def accelerate(net: torch.nn.Module, device: torch.device, precision: str, compile: bool) -> torch.nn.Module:
     """``net`` as a sampler runs it: under ``precision`` (``Accelerated``), through ``torch.compile`` if asked."""
     runner = Accelerated(net, device, precision)
