@@ -42,19 +42,17 @@ def main(argv=None) -> None:
     import panel as pn
 
     from app.dashboard import Studio
-    from app.serving import allowed_hosts, free_port, refuse_foreign_hosts
+    from app.serving import BuiltAside, allowed_hosts, free_port, refuse_foreign_hosts
     from engine.data.catalog import install_defaults
 
     install_defaults()  # the built-in datasets, in place before the first visitor arrives
 
-    def session():
-        return Studio(device=args.device).__panel__()
-
     port = args.port or free_port(args.address)
     allowed = allowed_hosts(args.address, port, args.allow_websocket_origin)
     auth = {"basic_auth": args.auth, "cookie_secret": secrets.token_hex(32)} if args.auth else {}
-    server = pn.serve({"/": session}, address=args.address, port=port, show=args.show, start=False,
-                      title="Emulator Studio", websocket_origin=allowed, **auth)
+    application = BuiltAside(lambda: Studio(device=args.device).__panel__(), title="Emulator Studio")
+    server = pn.serve({"/": application}, address=args.address, port=port, show=args.show, start=False,
+                      websocket_origin=allowed, **auth)
     refuse_foreign_hosts(server._tornado, allowed)  # Bokeh checks Origin; this checks Host, for HTTP too
     server.start()
     print(f"Emulator Studio is running at http://{args.address}:{server.port}/", flush=True)

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Callable
 
 import panel as pn
+from panel.io.state import set_curdoc
 
 SEND_MS = 40  # the pause that lets the overlay's patch leave before the work blocks the session's thread
+PAGE_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-builder")
+"""One thread builds every session's page and views, in turn: the event loop then shares the GIL with one busy
+thread, not one per opening page, so the open pages' live streams keep most of their rate while others open."""
 
 
 def page_loaded() -> bool:
@@ -36,10 +41,11 @@ def busy(targets: list, work: Callable[[], None]) -> None:
     document.add_timeout_callback(run, SEND_MS)
 
 
-def in_background(work: Callable[[], object], draw: Callable[[object], None], fail: Callable[[str], None]) -> None:
-    """Run ``work`` in a thread (the page stays live), then ``draw(result)`` or ``fail(one-line reason)`` on the
-    session's thread (Bokeh models are edited there only); without a session (a test driving a view from Python)
-    it all runs at once."""
+def in_background(work: Callable[[], object], draw: Callable[[object], None], fail: Callable[[str], None], *,
+                  pool: Executor | None = None) -> None:
+    """Run ``work`` in a thread of its own, or queued on ``pool`` (the page stays live), then ``draw(result)`` or
+    ``fail(one-line reason)`` on the session's thread (Bokeh models are edited there only); without a session (a
+    test driving a view from Python) it all runs at once."""
     def attempt() -> Callable[[], None]:
         try:
             result = work()
@@ -52,4 +58,47 @@ def in_background(work: Callable[[], object], draw: Callable[[object], None], fa
     if document is None or document.session_context is None:
         attempt()()
         return
-    threading.Thread(target=lambda: document.add_next_tick_callback(attempt()), daemon=True).start()
+    def run() -> None:
+        document.add_next_tick_callback(attempt())
+
+    if pool is None:
+        threading.Thread(target=run, daemon=True).start()
+    else:
+        pool.submit(run)
+
+
+def modelled_for(container: pn.layout.ListLike, objects: list) -> list:
+    """``objects`` as Panel objects whose Bokeh models, for every page ``container`` is shown in, are made here
+    (the page builder thread): put into ``container`` on the session's thread, they are linked in as they are, so
+    the event loop spends no time building them. Uses Panel's model registry (``_models``, ``state._views``);
+    what cannot be made here (or is shown already) is left to the session's thread, as without this."""
+    ready = [pn.panel(obj) for obj in objects]
+    for root, parent, document, comm in _pages(container):
+        with set_curdoc(document):
+            for obj in ready:
+                if root.ref["id"] in obj._models:
+                    continue
+                try:
+                    obj._get_model(document, root, parent, comm)
+                except Exception:  # noqa: BLE001 — dropped: the session's thread builds it as usual
+                    obj._cleanup(root)
+    return ready
+
+
+def release(container: pn.layout.ListLike, objects: list) -> None:
+    """Drop the models ``modelled_for`` made for ``objects`` that were not put into ``container`` after all (their
+    widgets stop following their parameters)."""
+    for root, *_ in _pages(container):
+        for obj in objects:
+            if obj not in container.objects and root.ref["id"] in obj._models:
+                obj._cleanup(root)
+
+
+def _pages(container: pn.layout.ListLike) -> list[tuple]:
+    """(root model, ``container``'s model, document, comm) of every page ``container`` is shown in."""
+    pages = []
+    for root_id, (model, _) in list(getattr(container, "_models", {}).items()):
+        _, root, document, comm = pn.state._views.get(root_id, (None, None, None, None))
+        if root is not None:
+            pages.append((root, model, document, comm))
+    return pages

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import NamedTuple
 
 import panel as pn
 import param
 from panel.io.callbacks import PeriodicCallback
 from panel.io.notifications import NotificationArea
 
-from app.busy import busy, in_background, page_loaded
+from app.busy import PAGE_BUILDER, busy, in_background, modelled_for, page_loaded, release
 from app.data_view import DataView
 from app.export import save_view_button
 from app.generation_views import (
@@ -83,6 +84,13 @@ def smoothness_warning(setup: Setup) -> str:
                 f"k = {k}): "
                 "the drift is unbounded there, so samplers need many steps and the error grows with resolution.")
     return ""
+
+
+class Opened(NamedTuple):
+    """A tab's view and its sidebar controls, built (models included) on the page builder thread."""
+
+    view: list
+    controls: list
 
 
 class Studio(pn.viewable.Viewer):
@@ -244,26 +252,42 @@ class Studio(pn.viewable.Viewer):
             self.opening.add(name)
             pane.loading = True
             in_background(lambda: self._build_aside(name), lambda view: self._attach(name, view),
-                          lambda reason: self._build_failed(name, reason))
+                          lambda reason: self._build_failed(name, reason), pool=PAGE_BUILDER)
         else:
             self._show_controls(name)
 
-    def _build_aside(self, name: str) -> pn.viewable.Viewer:
-        """Build a view in a thread, one at a time: the event loop stays free, so every other session's live
-        stream keeps updating while this one opens (Panel sends updates made here through the loop)."""
+    def _build_aside(self, name: str) -> Opened:
+        """Build a view, its sidebar and their Bokeh models on the page builder thread: the event loop stays free,
+        so every other session's live stream keeps updating while this one opens."""
         with self.building:
-            return self.view(name)
+            view = self.view(name)
+            return Opened(view=modelled_for(self.panes[name], [view]),
+                          controls=modelled_for(self.sidebar, self.controls(name)))
 
-    def _attach(self, name: str, view: pn.viewable.Viewer) -> None:
-        """On the session's thread: put a freshly built view in its tab (if that tab is still open), its controls
-        first and in one message with it (a control used the moment the view shows is not replaced under it)."""
+    def _attach(self, name: str, opened: Opened) -> None:
+        """On the session's thread: put a freshly built view's controls in the sidebar, then, a tick later (two
+        shorter holds of the event loop), the view in its tab, if that tab is still open. The controls come first:
+        one used the moment the view shows is not replaced under it."""
+        if self.tab != name:
+            self._attach_view(name, opened.view)
+            release(self.sidebar, opened.controls)
+            return
+        self.sidebar[:], self.sidebar_tab = opened.controls, name
+        document = pn.state.curdoc
+        if document is None or document.session_context is None:
+            self._attach_view(name, opened.view)
+        else:
+            document.add_next_tick_callback(lambda: self._attach_view(name, opened.view))
+
+    def _attach_view(self, name: str, view: list) -> None:
         self.opening.discard(name)
         pane = self.panes[name]
         with pn.io.hold():
             pane.loading = False
             if self.tab == name:
-                self._show_controls(name)
-                pane[:] = [view]
+                pane[:] = view
+            else:
+                release(pane, view)
 
     def _build_failed(self, name: str, reason: str) -> None:
         self.opening.discard(name)
@@ -314,8 +338,10 @@ class Studio(pn.viewable.Viewer):
             for owner, names in URL_STATE.items():
                 pn.state.location.sync(self if owner == "studio" else getattr(self, owner), names)
         pn.state.onload(self._start)  # the page arrives at once; the open tab's view is built once it has loaded
+        # no template busy indicator: it follows the whole server (any page's callbacks), and every page's copy is
+        # updated on the event loop at every message of every page; ``working`` and the overlays say it per page
         return pn.template.BootstrapTemplate(
-            title="Emulator Studio", sidebar=[self.working, self.sidebar], sidebar_width=340,
+            title="Emulator Studio", sidebar=[self.working, self.sidebar], sidebar_width=340, busy_indicator=None,
             main=[self.alert, self.error, self.tabs], header=[pn.Row(save_view_button(self.tabs), align="end")],
             notifications=self.notifications)
 
@@ -329,7 +355,8 @@ class Studio(pn.viewable.Viewer):
     def _poll_jobs(self) -> None:
         """Drain the jobs' events into the built views; an error is shown, and the callback keeps running."""
         try:
-            for view in [*self.views.values(), self.new_data_view]:
+            shown = [view for name, view in list(self.views.items()) if name not in self.opening]
+            for view in [*shown, self.new_data_view]:  # a view still being built aside is left to its builder
                 if isinstance(view, JobView):
                     view.poll()
                 elif isinstance(view, JobsView):

@@ -6,10 +6,12 @@ streams a rollout (time to page; does the stream keep updating?). Medians over `
 markdown.
 
     python benchmarks/dashboard.py [--repeats 5] [--latency 20] [--concurrent 10] [--sessions 5] [--load-only]
+                                   [--loop-blocks]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import statistics
@@ -62,14 +64,24 @@ WATCH_JS = """([title, line]) => {
 }"""
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen, str, float]:
+def start_server(data: Path, blocks: list[float] | None = None) -> tuple[subprocess.Popen, str, float]:
+    """Start launch.py; with ``blocks``, in asyncio's debug mode, collecting the seconds of every event-loop
+    callback that held the loop over 100 ms."""
     start = time.perf_counter()
+    environment = {**os.environ, "PYTHONASYNCIODEBUG": "1"} if blocks is not None else None
     process = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--port", "0", "--data-dir", str(data)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=environment)
+
+    def drain() -> None:
+        for line in process.stdout:
+            held = re.search(r"Executing <.*> took (\d+\.\d+) seconds", line)
+            if held and blocks is not None:
+                blocks.append(float(held.group(1)))
+
     for line in process.stdout:
         match = re.search(r"running at (http://\S+)", line)
         if match:
-            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+            threading.Thread(target=drain, daemon=True).start()
             return process, match.group(1), time.perf_counter() - start
     raise RuntimeError("the dashboard did not start")
 
@@ -226,9 +238,13 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=10, help="concurrent GETs in the load test (default 10)")
     parser.add_argument("--sessions", type=int, default=5, help="browser sessions opened at once (default 5)")
     parser.add_argument("--load-only", action="store_true", help="only the load test (streaming + GETs + sessions)")
+    parser.add_argument("--loop-blocks", action="store_true",
+                        help="serve in asyncio's debug mode and count the event-loop callbacks over 100 ms during the "
+                             "load test (slows the server a little: run it apart from the other figures)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="studio-bench-"))
-    process, url, ready = start_server(data)
+    blocks = [] if args.loop_blocks else None
+    process, url, ready = start_server(data, blocks)
     rows = {"launch.py ready (s)": f"{ready:.2f}"}
     try:
         with sync_playwright() as p:
@@ -239,6 +255,7 @@ def main() -> None:
             page.goto(url)
             page.wait_for_function(PLOTS_JS, timeout=60000)
             start_rollout(page)
+            first_block = len(blocks or [])  # the load test's own, not the first page's warm-up
             rows["live field fps, 64² rollout"] = f"{frames_during(page, 8.0):.1f}"
             with ThreadPoolExecutor(args.concurrent) as pool:
                 timings = []
@@ -250,6 +267,10 @@ def main() -> None:
             rows[f"{args.sessions} browser sessions at once: first plots, fastest / slowest (s)"] = \
                 f"{min(times):.2f} / {max(times):.2f}"
             rows[f"live field fps while the {args.sessions} sessions open"] = f"{fps:.1f}"
+            if blocks is not None:
+                held = sorted(blocks[first_block:], reverse=True)
+                rows["event loop held > 100 ms during the load test: times; the longest (s)"] = \
+                    f"{len(held)}; {', '.join(f'{t:.2f}' for t in held[:3]) or '-'}"
             stop_rollout(page)
             if not args.load_only:
                 start_training(page)

@@ -12,6 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+# Tornado's note of a message to a page that closed meanwhile: the browser tests close pages mid-stream
+PAGE_CLOSED = ("tornado.iostream.StreamClosedError", "tornado.websocket.WebSocketClosedError")
 
 
 @pytest.fixture(scope="session")
@@ -48,10 +50,23 @@ def server_url(tmp_path_factory):
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "server.log", "w")
     log.writelines(lines)
-    threading.Thread(target=lambda: [log.write(line) or log.flush() for line in process.stdout], daemon=True).start()
+    raised = []  # the exception line that ends each traceback the server prints
+
+    def follow() -> None:
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            if re.match(r"[\w.]+(Error|Exception)(:|$)", line):
+                raised.append(line.strip())
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
     yield url
     process.terminate()
     process.wait(timeout=10)
+    reader.join(timeout=10)
+    unexpected = [line for line in raised if not line.startswith(PAGE_CLOSED)]
+    assert not unexpected, f"the server raised while the browser tests ran: {unexpected[:3]} (see server.log)"
 
 
 @pytest.fixture()

@@ -1,17 +1,23 @@
 """No other web page can talk to the server: foreign Host headers (DNS rebinding) and foreign websocket Origins get
-403, on the default server and on ``--address 127.0.0.1``; the page's own origin works."""
+403, on the default server and on ``--address 127.0.0.1``; the page's own origin works. And pages are built off the
+event loop."""
+import asyncio
 import base64
 import http.client
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
+import panel as pn
 import pytest
 
-from app.serving import allowed_hosts
+from app.serving import BuiltAside, allowed_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,3 +98,47 @@ def test_a_short_password_is_refused_with_one_line(capsys):
 def test_the_allowlist_names_loopback_the_address_and_what_the_user_adds(extra, expected):
     assert expected <= set(allowed_hosts("localhost", 8000, extra))
     assert "evil.example:8000" not in allowed_hosts("localhost", 8000, extra)
+
+
+def _serve_in_process(application) -> tuple[int, Callable[[], None]]:
+    """Serve ``application`` at ``/`` from a thread of this process, on an event loop of its own (the browser tests'
+    driver runs one on this thread); returns its port and a stop function."""
+    started: queue.Queue = queue.Queue()
+
+    def run() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        server = pn.serve({"/": application}, port=0, start=False, show=False)
+        server.start()
+        started.put(server)
+        server.io_loop.start()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    server = started.get(timeout=60)
+
+    def stop() -> None:
+        server.io_loop.add_callback(server.io_loop.stop)
+        thread.join(timeout=10)
+        server.stop()
+
+    return server.port, stop
+
+
+def test_pages_are_built_on_the_page_builder_thread_and_a_failed_build_is_retried_on_the_loop():
+    calls = []
+
+    def page():
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            raise RuntimeError("this build fails")
+        return pn.template.BootstrapTemplate(title="t", main=[pn.pane.Markdown("built aside")])
+
+    port, stop = _serve_in_process(BuiltAside(page, title="t"))
+    try:
+        first = _get(port, f"localhost:{port}")
+        second = _get(port, f"localhost:{port}")  # built aside fails: built again on the loop
+    finally:
+        stop()
+    assert first[0] == second[0] == 200
+    assert calls[0].startswith("page-builder") and calls[1].startswith("page-builder")
+    assert len(calls) == 3 and not calls[2].startswith("page-builder")
