@@ -51,7 +51,7 @@ TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
 TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
 QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
 TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet (upper-layer PV)"}
-LONG_ROWS = ("pointwise", "spectral", "sns", "si-em")  # the stability table's rows, in order
+LONG_ROWS = ("pointwise", "spectral", "sns", "si-em", "edm")  # the stability table's rows, in order
 
 
 def split_jets(store: DataStore, name: str, held_out: int) -> tuple[Path, Path]:
@@ -91,7 +91,8 @@ def train_all(train_path: Path, runs: Path, steps: int, size: str) -> dict[str, 
     return checkpoints
 
 
-SHIPPED = {"forecast": "si-forecaster", "pointwise": "pointwise", "refiner": "refiner", "sns": "sns"}
+SHIPPED = {"forecast": "si-forecaster", "pointwise": "pointwise", "refiner": "refiner", "sns": "sns",
+           "diffusion": "diffusion"}
 
 
 def shipped_checkpoints(store: DataStore) -> dict[str, Path]:
@@ -147,12 +148,13 @@ def main() -> None:
                 "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps,
                                     renoise=RolloutConfig().renoise),  # the rollout's default floor, as the CLI
                 "SNS, paper's levels": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
+    diffusion = load_forecaster(checkpoints["diffusion"])
     if not args.only_long:
-        baseline, diffusion = load_forecaster(checkpoints["noise_baseline"]), load_forecaster(checkpoints["diffusion"])
+        baseline = load_forecaster(checkpoints["noise_baseline"])
         config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
         sns = load_forecaster(checkpoints["sns"])
         lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
-    long_table(train_path, truth, test, pointwise, si, refiners, args)
+    long_table(train_path, truth, test, {"pointwise": pointwise, "si": si, "diffusion": diffusion}, refiners, args)
 
 
 def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args) -> None:
@@ -203,18 +205,20 @@ def nfe_table(si, baseline, diffusion, truth, test) -> None:
         print(f"| {nfe} | {si_score} | {base_score} | {edm_score} ({levels}) |", flush=True)
 
 
-def long_table(train_path, truth, test, pointwise, si, refiners, args) -> None:
+def long_table(train_path, truth, test, models, refiners, args) -> None:
     data_spectrum = torch.from_numpy(load_fields(train_path).spectrum.numpy())
     data_spectrum = data_spectrum * shell_counts(test.n)  # shell mean → shell sum
     print(f"\n| long rollout ({args.long} steps, 4 members) | blow-up step | high band first off by ×2 at step | "
           f"steps within ×2 | seconds |\n|---|---|---|---|---|")
     long = RolloutConfig(steps=args.long, members=4, initial_conditions=1, save_every=args.long)
+    pointwise = models["pointwise"]
     rows = (("pointwise", pointwise, ForecastSamplerConfig(), None, 0),
             ("pointwise + spectral refiner (every 10 steps)", pointwise, ForecastSamplerConfig(), refiners["spectral"],
              10),
             ("pointwise + SNS, renoised to ≥ 10% noise (every 10 steps)", pointwise, ForecastSamplerConfig(),
              refiners["SNS"], 10),
-            ("SI-EM (2 steps)", si, ForecastSamplerConfig(method="si_em", steps=2), None, 0))
+            ("SI-EM (2 steps)", models["si"], ForecastSamplerConfig(method="si_em", steps=2), None, 0),
+            ("EDM diffusion (4 levels, 7 NFE)", models["diffusion"], ForecastSamplerConfig(steps=4), None, 0))
     for key, (label, model, sampler, ref, every) in zip(LONG_ROWS, rows):
         if key not in args.long_rows:
             continue
