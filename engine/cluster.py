@@ -113,8 +113,8 @@ class ZarrInShares:
         the share's length along ``dim``."""
         length = share.sizes[self.dim]
         variables = {}
-        for name, array in share.data_vars.items():
-            if self.dim not in array.dims:
+        for name, array in share.variables.items():  # data and coordinates along ``dim`` (but ``dim`` itself)
+            if self.dim not in array.dims or name == self.dim:
                 continue
             shape = tuple(self.size if d == self.dim else n for d, n in zip(array.dims, array.shape))
             chunks = tuple(length if d == self.dim else n for d, n in zip(array.dims, array.shape))
@@ -122,7 +122,8 @@ class ZarrInShares:
         coords = {name: coord for name, coord in share.coords.items() if self.dim not in coord.dims}
         coords[self.dim] = np.arange(self.size)
         self.attrs = dict(share.attrs)
-        template = xr.Dataset(variables, coords=coords, attrs=self.attrs)
+        along = [name for name in share.coords if name in variables]
+        template = xr.Dataset(variables, coords=coords, attrs=self.attrs).set_coords(along)
         shutil.rmtree(self.tmp, ignore_errors=True)
         template.to_zarr(self.tmp, mode="w", compute=False, zarr_format=2)
 
@@ -135,18 +136,35 @@ class ZarrInShares:
         share.drop_vars(fixed).drop_vars(self.dim).to_zarr(self.tmp, region=region, zarr_format=2)
         self.written += share.sizes[self.dim]
 
-    def finish(self, extra: xr.Dataset | None = None) -> Path:
-        """Add ``extra`` variables (e.g. a spectrum over all shares) and move the store into place."""
+    def finish(self, extra: xr.Dataset | None = None, *, keep: dict[str, slice] | None = None) -> Path:
+        """Add ``extra`` variables (e.g. a spectrum over all shares; its attrs join the shares'), keep only the
+        ``keep`` slices of those dimensions (copied lazily, share by share), and move the store into place."""
         if self.written != self.size:
             raise EngineError(f"{self.path.name}: {self.written} of {self.size} entries along {self.dim} written")
         if extra is not None:  # appending sets the store's attrs to extra's: keep the shares'
-            extra.assign_attrs(self.attrs).to_zarr(self.tmp, mode="a", zarr_format=2)
+            extra.assign_attrs({**self.attrs, **extra.attrs}).to_zarr(self.tmp, mode="a", zarr_format=2)
+        store = self._cut(keep) if keep else self.tmp
         old = self.path.with_name(f".{self.path.name}.{os.getpid()}.old")
         if self.path.exists():
             os.replace(self.path, old)
-        os.replace(self.tmp, self.path)
+        os.replace(store, self.path)
         shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
         return self.path
+
+    def _cut(self, keep: dict[str, slice]) -> Path:
+        """A copy of the store with only the ``keep`` slices along their dimensions (the store itself when they
+        drop nothing)."""
+        full = xr.open_zarr(self.tmp, zarr_format=2)
+        if all(len(range(full.sizes[dim])[cut]) == full.sizes[dim] for dim, cut in keep.items()):
+            return self.tmp
+        cut = self.tmp.with_name(self.tmp.name + ".cut")
+        shutil.rmtree(cut, ignore_errors=True)
+        kept = full.isel(keep)
+        for variable in kept.variables.values():
+            variable.encoding.pop("chunks", None)  # the cut changes the last chunk: zarr chunks it afresh
+        kept.to_zarr(cut, mode="w", zarr_format=2)
+        return cut
 
     def abandon(self) -> None:
         """Remove the temporary store (a share failed)."""

@@ -17,18 +17,9 @@ from typing import Callable
 import torch
 
 from engine.config import RolloutConfig
-from engine.diagnostics import (
-    CORRELATION_FORMS,
-    band_spectral_rmse,
-    correlation,
-    crps,
-    rate_of_change,
-    shell_spectra,
-    spread_skill,
-    transition_distance,
-    vrmse,
-)
+from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
+from engine.scores import EnsembleScores
 
 Tensor = torch.Tensor
 CHECK_EVERY = 16  # steps between host syncs for the NaN / blow-up check
@@ -126,42 +117,24 @@ def initial_conditions(trajectories: Tensor, config: RolloutConfig) -> Tensor:
 
 def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> dict:
     """VRMSE, band sRMSE, ensemble CRPS and spread–skill per saved lead time against the truth where the test
-    data reaches, and the sliced W₁ between emulated and true consecutive-state pairs. VRMSE and sRMSE are scored
-    in units of the test data's standard deviation, so that the references' ε = 10⁻⁶ does not depend on the
-    data's units (the QG jet's PV is ~10⁻⁵ s⁻¹: in SI units ε dwarfed its variance and spectrum).
+    data reaches, and the sliced W₁ between emulated and true consecutive-state pairs (``EnsembleScores``, one part
+    per initial condition). VRMSE and sRMSE are scored in units of the test data's standard deviation, so that the
+    references' ε = 10⁻⁶ does not depend on the data's units (the QG jet's PV is ~10⁻⁵ s⁻¹: in SI units ε dwarfed
+    its variance and spectrum).
 
     trajectories: (trajectory, time, n, n) physical units, the ones the ensemble started from.
     """
-    length = trajectories.shape[1]
-    usable = [(i, s) for i, s in enumerate(result.saved_steps) if config.start + s * lead < length]
-    if not usable:
-        return {"lead_steps": [], "vrmse": [], "band_errors": {"low": [], "mid": [], "high": []}, "crps": [],
-                "spread_skill": [], "transition_w1": None}
-    columns, steps = [i for i, _ in usable], [s for _, s in usable]
-    truth = trajectories[: config.initial_conditions, [config.start + s * lead for s in steps]]
-    states = result.states[:, columns].to(truth.dtype)
-    ensemble = states.reshape(config.initial_conditions, config.members, *states.shape[1:])
-    aligned = truth.repeat_interleave(config.members, 0)  # (member, lead, n, n), aligned with the ensemble
-    unit = float(trajectories.std())
-    bands = band_spectral_rmse(states / unit, aligned / unit)
-    spread = spread_skill(ensemble, truth)
-    return {"lead_steps": steps, "vrmse": vrmse(states / unit, aligned / unit).tolist(),
-            "band_errors": {band: values.tolist() for band, values in bands.items()},
-            "crps": crps(ensemble, truth).tolist(),
-            "spread_skill": [None if value != value else value for value in spread.tolist()],
-            "transition_w1": float(transition_distance(states, truth)) if len(steps) > 1 else None}
+    return scored(result, trajectories, config, lead).scores()
 
 
-def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int, max_lag: int = 20) -> dict:
+def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int) -> dict:
     """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (docs/science.md §5)."""
-    frames = [config.start + s * lead for s in result.saved_steps if config.start + s * lead < truth.shape[1]]
-    states, window = result.states.double(), truth[: config.initial_conditions, frames].double()
-    lags = max(0, min(max_lag, len(frames) - 1, states.shape[1] - 1))
-    out = {"correlation": {"emulator": correlation(states, lags).tolist(), "truth": correlation(window, lags).tolist()},
-           "correlation_form": CORRELATION_FORMS["paper"],
-           "saved_time": [s * lead * dt for s in result.saved_steps]}
-    if states.shape[1] > 1 and len(frames) > 1:
-        step = dt * lead * config.save_every
-        out["rate"] = {"emulator": rate_of_change(states, step).tolist(),
-                       "truth": rate_of_change(window, step).tolist()}
-    return out
+    return scored(result, truth, config, lead).statistics(dt=dt)
+
+
+def scored(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> EnsembleScores:
+    """The ensemble's ``EnsembleScores``, its members split into parts by initial condition."""
+    scores = EnsembleScores(truth=trajectories, config=config, lead=lead, saved_steps=result.saved_steps)
+    for part, states in enumerate(result.states.split(config.members)):
+        scores.add(part, states)
+    return scores

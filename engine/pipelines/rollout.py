@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 import xarray as xr
 
 from engine.checkpoints import load_checkpoint
-from engine.cluster import map_parts
+from engine.cluster import ZarrInShares, map_parts
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.sequences import Trajectories, check_time_step, load_trajectories, snapshot_spacing
 from engine.data.store import DataStore, provenance, write_dataset
@@ -30,14 +31,8 @@ from engine.forecast import load_forecaster
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.refine import load_refiner
-from engine.rollout import (
-    Rollout,
-    check_initial_conditions,
-    evaluate,
-    initial_conditions,
-    rollout,
-    statistics,
-)
+from engine.rollout import Rollout, check_initial_conditions, initial_conditions, rollout
+from engine.scores import EnsembleScores
 
 Tensor = torch.Tensor
 
@@ -58,7 +53,8 @@ class Emulator:
 @dataclass
 class RolloutResult:
     """The rollout itself and its JSON-ready summary (VRMSE and band errors per lead, C(τ), R(t), blow-up step,
-    seconds, NFE, and ``out`` when written)."""
+    seconds, NFE, and ``out`` when written). Written to a .zarr store, its ``states`` hold no members (read them
+    from the store)."""
 
     rollout: Rollout
     summary: dict
@@ -138,12 +134,31 @@ def rollout_dataset(result: Rollout, *, dt: float, variable: str, config: Rollou
     """``{variable}(member, time, y, x)`` plus ``spectrum(step, wavenumber)`` with provenance attrs, with ``truth``
     ((trajectory, time, n, n), see ``truth_frames``) ``{variable}_truth(trajectory, time, y, x)``, and with the
     ``scores`` of ``evaluate`` ``vrmse``, ``crps`` and ``spread_skill`` over ``lead`` (in steps)."""
+    members = members_dataset(result.states, first=0, dt=dt, variable=variable, config=config,
+                              saved_steps=result.saved_steps)
+    return summary_dataset(result, dt=dt, variable=variable, config=config, truth=truth, scores=scores,
+                           **attrs).merge(members, combine_attrs="override")
+
+
+def members_dataset(states: Tensor, *, first: int, dt: float, variable: str, config: RolloutConfig,
+                    saved_steps: list[int]) -> xr.Dataset:
+    """Members ``first…`` of the ensemble: ``{variable}(member, time, y, x)``, each member's initial condition, and
+    the saved times (``saved_steps``; columns past the states' own are NaN)."""
+    count, n = states.shape[0], states.shape[-1]
+    values = np.full((count, len(saved_steps), n, n), np.nan, dtype=np.float32)
+    values[:, : states.shape[1]] = states.numpy()
+    member = np.arange(first, first + count)
+    return xr.Dataset({variable: (("member", "time", "y", "x"), values, {"long_name": f"emulated {variable}"})},
+                      coords={"member": member, "initial_condition": ("member", member // config.members),
+                              **_grid(dt, saved_steps, n)})
+
+
+def summary_dataset(result: Rollout, *, dt: float, variable: str, config: RolloutConfig, truth: Tensor | None = None,
+                    scores: dict | None = None, **attrs) -> xr.Dataset:
+    """Everything of a rollout's dataset but its members: the spectrum of every step, the truth, the scores and
+    the provenance attrs (see ``rollout_dataset``)."""
     n = result.states.shape[-1]
-    coord = np.arange(n) * (2 * math.pi / n)
-    members = result.states.shape[0]
-    variables = {variable: (("member", "time", "y", "x"), result.states.numpy(),
-                            {"long_name": f"emulated {variable}"}),
-                 "spectrum": (("step", "wavenumber"), result.spectra.numpy(),
+    variables = {"spectrum": (("step", "wavenumber"), result.spectra.numpy(),
                               {"long_name": "member-mean shell-summed power spectrum at every step"})}
     if truth is not None:
         variables[f"{variable}_truth"] = (("trajectory", "time", "y", "x"), truth.float().numpy(),
@@ -162,14 +177,16 @@ def rollout_dataset(result: Rollout, *, dt: float, variable: str, config: Rollou
                                            "calibrated, NaN with one member"})})
     return xr.Dataset(
         variables,
-        coords={**coords, "member": np.arange(members),
-                "initial_condition": ("member", np.arange(members) // config.members),
-                "time": ("time", np.asarray(result.saved_steps) * dt, {"units": "model time"}),
-                "step": np.arange(result.spectra.shape[0]), "wavenumber": np.arange(n // 2 + 1),
-                "y": coord, "x": coord},
+        coords={**coords, **_grid(dt, result.saved_steps, n), "step": np.arange(result.spectra.shape[0]),
+                "wavenumber": np.arange(n // 2 + 1)},
         attrs=provenance("engine.rollout", **options(config), steps_done=result.steps_done,
                          blowup_step=result.blowup_step, stop_reason=result.reason, seconds=result.seconds,
                          refined_steps=len(result.refined), **attrs))
+
+
+def _grid(dt: float, saved_steps: list[int], n: int) -> dict:
+    coord = np.arange(n) * (2 * math.pi / n)
+    return {"time": ("time", np.asarray(saved_steps) * dt, {"units": "model time"}), "y": coord, "x": coord}
 
 
 def with_truth_preview(callback: Callable[[dict], None], truth: Tensor, config: RolloutConfig, lead: int,
@@ -197,8 +214,9 @@ class Prepared:
 
 
 def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig, sampler: ForecastSamplerConfig,
-            refiner: str | None, variable: str | None) -> Prepared:
-    """Load the test data, the emulator and the refiner, and check that the request fits them and memory."""
+            refiner: str | None, variable: str | None, whole: bool = True) -> Prepared:
+    """Load the test data, the emulator and the refiner, and check that the request fits them and memory: the
+    whole ensemble, or with ``whole`` False one part (an initial condition's members) at a time."""
     device = resolve_device(config.device)
     trajectories = load_trajectories(store.path(data), variable)
     emulator = load_emulator(store=store, checkpoint=checkpoint, trajectories=trajectories, config=config,
@@ -210,12 +228,13 @@ def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConf
     if refine is not None and config.refine_every == 0:
         config = RolloutConfig(**{**options(config), "refine_every": 1})
     check_initial_conditions(emulator.truth, config)
-    ensemble = config.members * config.initial_conditions
+    ensemble = config.members * (config.initial_conditions if whole else 1)
     saved = config.steps // config.save_every + 1
     per_member = 4.0 * saved * trajectories.n**2 + activation_bytes(emulator.size, trajectories.n**2) / 4
     check_memory(required=ensemble * per_member,
-                 what=f"a rollout of {ensemble} members", device=device,
-                 fix="use fewer --members or --initial-conditions, or a larger --save-every")
+                 what=f"a rollout of {ensemble} members" + ("" if whole else " at a time"), device=device,
+                 fix="use fewer --members" + (" or --initial-conditions, an --out ending in .zarr (written part by "
+                                              "part)," if whole else ",") + " or a larger --save-every")
     return Prepared(config, sampler, trajectories, emulator, refine, device)
 
 
@@ -253,7 +272,7 @@ def roll_part(*, root: str, checkpoint: str, data: str, config: dict, sampler: d
               variable: str | None, part: int) -> Part:
     """One part of a rollout as a cluster task: loads what it needs from the (shared) data folder ``root``."""
     prepared = prepare(store=DataStore(root), checkpoint=checkpoint, data=data, config=RolloutConfig(**config),
-                       sampler=ForecastSamplerConfig(**sampler), refiner=refiner, variable=variable)
+                       sampler=ForecastSamplerConfig(**sampler), refiner=refiner, variable=variable, whole=False)
     return roll_initial_condition(prepared, part)
 
 
@@ -277,37 +296,91 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     """Roll the emulator at ``checkpoint`` out from the trajectories ``data`` (names in the data folder ``store``),
     here or, with a ``scheduler`` address, one initial condition per task on that Dask cluster.
 
-    With a ``refiner`` and ``config.refine_every`` = 0 it refines every step.
+    Each part is scored as it arrives (``EnsembleScores``). With ``out`` a .zarr store its members are written
+    there as they arrive and then dropped (the result's ``states`` hold no members): the ensemble is never in
+    memory at once. A rollout stopped by ``should_stop`` writes no .zarr. With a ``refiner`` and
+    ``config.refine_every`` = 0 it refines every step.
     """
     target = out and store.output_path(out, inputs=(data, checkpoint, refiner), overwrite=overwrite)
+    streamed = bool(target) and target.suffix == ".zarr"
     prepared = prepare(store=store, checkpoint=checkpoint, data=data, config=config, sampler=sampler,
-                       refiner=refiner, variable=variable)
+                       refiner=refiner, variable=variable, whole=not streamed)
     config, trajectories, emulator = prepared.config, prepared.trajectories, prepared.emulator
-    truth, lead = emulator.truth, emulator.lead
+    planned = list(range(0, config.steps + 1, config.save_every))
+    scores = EnsembleScores(truth=emulator.truth, config=config, lead=emulator.lead, saved_steps=planned)
+    writer = ZarrInShares(target, dim="member", size=config.members * config.initial_conditions) if streamed else None
+    dt = trajectories.dt * emulator.lead
+
+    def arrived(index: int, part: Part) -> None:
+        states = part.rollout.states
+        scores.add(index, states)
+        if writer is not None:
+            writer.write(members_dataset(states, first=index * config.members, dt=dt, config=config,
+                                         variable=trajectories.variable, saved_steps=planned),
+                         start=index * config.members)
+            part.rollout.states = states[:0]  # written: dropped here
+
     wall = time.perf_counter()
-    if scheduler is None:
-        parts = []
-        for part in range(config.initial_conditions):
-            parts.append(roll_initial_condition(prepared, part, callback, should_stop))
-            if parts[-1].rollout.reason == "stopped":  # judge the parts that ran
-                config = RolloutConfig(**{**options(config), "initial_conditions": len(parts)})
-                break
-    else:
-        request = {"root": str(store.root), "checkpoint": checkpoint, "data": data, "config": options(config),
-                   "sampler": options(sampler), "refiner": refiner, "variable": variable}
-        parts = map_parts(roll_part, [{**request, "part": part} for part in range(config.initial_conditions)],
-                          address=scheduler)
+    try:
+        parts = _roll_parts(prepared, store=store, request={"checkpoint": checkpoint, "data": data,
+                                                            "refiner": refiner, "variable": variable},
+                            arrived=arrived, callback=callback, should_stop=should_stop, scheduler=scheduler)
+        if writer is not None and parts[-1].rollout.reason == "stopped":
+            writer.abandon()
+            target = writer = None
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    if len(parts) < config.initial_conditions:  # stopped: judge the parts that ran
+        config = RolloutConfig(**{**options(config), "initial_conditions": len(parts)})
     result = combine([part.rollout for part in parts])
     result.seconds = time.perf_counter() - wall
-    summary = {**evaluate(result, truth, config, lead), **statistics(result, truth, config, trajectories.dt, lead),
+    summary = {**scores.scores(), **scores.statistics(dt=trajectories.dt),
                "blowup_step": result.blowup_step, "stop_reason": result.reason, "steps_done": result.steps_done,
                "seconds": round(result.seconds, 4), "nfe": sum(part.nfe for part in parts),
                "refiner_nfe": sum(part.refiner_nfe for part in parts),
                "refined_steps": len(result.refined), "data_std": trajectories.std, "out": out}
-    if out:
-        dataset = rollout_dataset(result, dt=trajectories.dt * lead, variable=trajectories.variable, config=config,
-                                  truth=truth_frames(truth, result.saved_steps, config, lead), scores=summary,
-                                  checkpoint=str(checkpoint),
-                                  **{f"sampler_{k}": v for k, v in options(sampler).items()})
-        write_dataset(dataset, target)
+    if target:
+        _write(result, summary, config=config, target=target, writer=writer, planned=planned, dt=dt,
+               truth=emulator.truth, lead=emulator.lead, variable=trajectories.variable, checkpoint=checkpoint,
+               sampler=sampler)
     return RolloutResult(result, summary)
+
+
+def _roll_parts(prepared: Prepared, *, store: DataStore, request: dict, arrived: Callable[[int, Part], None],
+                callback: Callable[[dict], None] | None, should_stop: Callable[[], bool] | None,
+                scheduler: str | None) -> list[Part]:
+    """Every initial condition's part, here one after another (stopping after the part ``should_stop`` stopped)
+    or as tasks on the cluster at ``scheduler``; ``arrived(index, part)`` as each one comes in."""
+    count = prepared.config.initial_conditions
+    if scheduler is not None:
+        request = {**request, "root": str(store.root), "config": options(prepared.config),
+                   "sampler": options(prepared.sampler)}
+        return map_parts(roll_part, [{**request, "part": part} for part in range(count)], address=scheduler,
+                         on_result=arrived)
+    parts = []
+    for index in range(count):
+        parts.append(roll_initial_condition(prepared, index, callback, should_stop))
+        arrived(index, parts[-1])
+        if parts[-1].rollout.reason == "stopped":
+            break
+    return parts
+
+
+def _write(result: Rollout, summary: dict, *, config: RolloutConfig, target: Path, writer: ZarrInShares | None,
+           planned: list[int], dt: float, truth: Tensor, lead: int, variable: str, checkpoint: str,
+           sampler: ForecastSamplerConfig) -> None:
+    """The rollout's dataset at ``target``: whole (netCDF), or the members' .zarr store ``writer`` completed with
+    the rest and cut to the saved steps every part reached."""
+    attrs = {"checkpoint": str(checkpoint), **{f"sampler_{k}": v for k, v in options(sampler).items()}}
+    if writer is None:
+        write_dataset(rollout_dataset(result, dt=dt, variable=variable, config=config, scores=summary,
+                                      truth=truth_frames(truth, result.saved_steps, config, lead), **attrs), target)
+        return
+    whole = Rollout(states=result.states, saved_steps=planned, spectra=result.spectra, steps_done=result.steps_done,
+                    blowup_step=result.blowup_step, reason=result.reason, seconds=result.seconds,
+                    refined=result.refined)
+    rest = summary_dataset(whole, dt=dt, variable=variable, config=config, scores=summary,
+                           truth=truth_frames(truth, planned, config, lead), **attrs)
+    writer.finish(rest, keep={"time": slice(0, len(result.saved_steps))})

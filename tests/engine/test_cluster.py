@@ -50,10 +50,11 @@ def _at_one_thread(work):
         torch.set_num_threads(threads)
 
 
-def _roll(store: DataStore, scheduler: str | None):
+def _roll(store: DataStore, scheduler: str | None, out: str | None = None, **config):
     return run_rollout(store=store, checkpoint=CHECKPOINT, data=builtin_test_data(store, CHECKPOINT),
-                       config=RolloutConfig(steps=6, members=2, initial_conditions=3, device="cpu"),
-                       sampler=ForecastSamplerConfig(method="si_em", steps=2, seed=5), scheduler=scheduler)
+                       config=RolloutConfig(**{"steps": 6, "members": 2, "initial_conditions": 3, "device": "cpu",
+                                               **config}),
+                       sampler=ForecastSamplerConfig(method="si_em", steps=2, seed=5), scheduler=scheduler, out=out)
 
 
 def test_a_rollout_on_two_dask_workers_equals_the_local_one_bit_for_bit(store, cluster):
@@ -65,6 +66,27 @@ def test_a_rollout_on_two_dask_workers_equals_the_local_one_bit_for_bit(store, c
     assert torch.equal(local.rollout.spectra, remote.rollout.spectra)
     assert local.summary["vrmse"] == remote.summary["vrmse"] and local.summary["nfe"] == remote.summary["nfe"] == 36
     assert not torch.equal(local.rollout.states[0], local.rollout.states[1])  # the members' noise differs
+
+
+@pytest.mark.parametrize("config", [{}, {"blowup": 4.2}], ids=["whole", "blown-up"])
+def test_a_rollout_written_to_zarr_part_by_part_on_the_cluster_equals_the_local_netcdf(store, cluster, config):
+    """The members go to the .zarr store as each part arrives and are dropped (the result holds none); fields,
+    truth, spectra, scores and attrs equal the local netCDF's. Blown up (every part at step 1), both are cut to the
+    saved steps every part reached."""
+    suffix = "-".join(f"{key}{value}" for key, value in config.items())
+    here, there = f"roll-here{suffix}.nc", f"roll-there{suffix}.zarr"
+    local, remote = _at_one_thread(lambda: (_roll(store, None, here, **config),
+                                            _roll(store, cluster.scheduler_address, there, **config)))
+    assert remote.rollout.states.shape[0] == 0 and local.rollout.states.shape[0] == 6
+    assert remote.summary["vrmse"] == local.summary["vrmse"] and remote.summary["crps"] == local.summary["crps"]
+    with store.open(here) as netcdf, store.open(there) as zarr:
+        assert dict(zarr.sizes) == dict(netcdf.sizes) and set(zarr.variables) == set(netcdf.variables)
+        assert zarr.sizes["time"] == (1 if config else 7)
+        for name in netcdf.variables:
+            assert np.array_equal(netcdf[name].values, zarr[name].values, equal_nan=True), name
+        assert {k: v for k, v in zarr.attrs.items() if k != "seconds"} == \
+            {k: v for k, v in netcdf.attrs.items() if k != "seconds"}
+    assert not list(store.root.glob(".*.tmp*"))  # the temporary stores were moved into place or removed
 
 
 @pytest.mark.parametrize("config", [KolmogorovConfig(size=32, trajectories=3, snapshots=3, spin_up=0.5,

@@ -1,0 +1,156 @@
+"""An ensemble's scores gathered part by part: each part is one initial condition's members, and ``EnsembleScores``
+keeps only sums over the parts (per saved column, per lead and lag), so a rollout whose members arrive one part at
+a time (a Dask cluster, a .zarr written as it goes) is scored without holding the ensemble in memory.
+
+The scores (``scores``) are those of ``engine.rollout.evaluate``: VRMSE, band sRMSE, fair CRPS and spread–skill per
+lead, and the sliced W₁ between emulated and true consecutive-state pairs; ``statistics`` gives C(τ) and R(t) of the
+emulated members and of the truth at the same saved times (docs/science.md §5). Parts may stop at different steps:
+the ensemble is judged on the saved columns every part reached (``columns``), as if it had stopped there.
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.config import RolloutConfig
+from engine.diagnostics import (
+    CORRELATION_FORMS,
+    TINY,
+    band_masks,
+    correlation,
+    crps,
+    held_shells,
+    rate_of_change,
+    shell_spectra,
+    vrmse,
+)
+from engine.errors import EngineError
+
+Tensor = torch.Tensor
+PROJECTIONS = 128  # directions of the sliced W₁ (``diagnostics.sliced_wasserstein``'s default)
+MAX_LAG = 20  # lags of C(τ)
+
+
+class EnsembleScores:
+    """Sums over the parts of one ensemble rollout, from which its scores follow exactly.
+
+    truth: the test trajectories (trajectory, time, n, n) in physical units, the ones the parts start from;
+    part ``j`` starts from trajectory ``j`` at ``config.start``, with ``config.members`` members.
+    """
+
+    def __init__(self, *, truth: Tensor, config: RolloutConfig, lead: int, saved_steps: list[int]):
+        """``saved_steps``: the steps the rollout saves (its columns), as planned before it runs."""
+        self.truth, self.config, self.lead, self.saved_steps = truth, config, lead, list(saved_steps)
+        self.unit = float(truth.std())
+        length = truth.shape[1]
+        self.usable = sum(config.start + s * lead < length for s in saved_steps)  # columns the truth reaches
+        self.parts: dict[int, dict[str, Tensor]] = {}
+        n = truth.shape[-1]
+        generator = torch.Generator().manual_seed(0)
+        theta = torch.randn(2 * n * n, PROJECTIONS, generator=generator, dtype=torch.float64)
+        self.theta = theta / theta.norm(dim=0, keepdim=True)
+
+    def add(self, part: int, states: Tensor) -> None:
+        """Fold in part ``part``'s members ``states`` (member, saved columns reached, n, n), physical units."""
+        if part in self.parts:
+            raise EngineError(f"part {part} of the ensemble arrived twice")
+        m, reached = states.shape[:2]
+        usable = min(self.usable, reached)
+        truth = self._truth(part, usable)
+        judged = states[:, :usable].to(truth.dtype)
+        sums = {"reached": torch.tensor(reached), "usable": torch.tensor(usable),
+                "vrmse": vrmse(judged / self.unit, truth.expand_as(judged) / self.unit) * m,
+                "spectrum": shell_spectra(judged / self.unit).sum(0),
+                "truth_spectrum": shell_spectra(truth / self.unit) * m,
+                "crps": crps(judged[None], truth[None]),
+                "pairs": self._projected_pairs(judged),
+                "lagged": _lagged_correlations(states, MAX_LAG) * m,
+                "rate": states.double().diff(dim=1).abs().mean(dim=(-2, -1)).sum(0)}
+        if m > 1:
+            sums["spread"] = judged.double().var(dim=0, unbiased=True).mean(dim=(-2, -1))
+            sums["skill"] = (judged.double().mean(0) - truth.double()).pow(2).mean(dim=(-2, -1))
+        self.parts[part] = sums
+
+    def columns(self) -> int:
+        """Saved columns every part reached."""
+        return min(int(sums["reached"]) for sums in self.parts.values())
+
+    def scores(self) -> dict:
+        """``evaluate``'s scores over the parts added, on the columns every part reached."""
+        usable = min(int(sums["usable"]) for sums in self.parts.values())
+        steps = self.saved_steps[:usable]
+        if not usable:
+            return {"lead_steps": [], "vrmse": [], "band_errors": {"low": [], "mid": [], "high": []}, "crps": [],
+                    "spread_skill": [], "transition_w1": None}
+        parts, members = list(self.parts.values()), len(self.parts) * self.config.members
+
+        def total(key: str) -> Tensor:
+            return sum(sums[key][:usable] for sums in parts)
+
+        p_pred, p_true = total("spectrum") / members, total("truth_spectrum") / members
+        ratio = (1 - (p_true + TINY) / (p_pred + TINY)) ** 2
+        held = held_shells(p_true.mean(0))
+        bands = {band: torch.sqrt(ratio[..., mask & held].mean(-1))
+                 for band, mask in band_masks(self.truth.shape[-1]).items()}
+        ic = len(parts)
+        spread = (total("spread") / ic * (self.config.members + 1) / self.config.members
+                  / (total("skill") / ic).clamp(min=1e-300)).sqrt() if self.config.members > 1 \
+            else torch.full((usable,), float("nan"), dtype=torch.float64)
+        return {"lead_steps": steps, "vrmse": (total("vrmse") / members).tolist(),
+                "band_errors": {band: values.tolist() for band, values in bands.items()},
+                "crps": (total("crps") / ic).tolist(),
+                "spread_skill": [None if value != value else value for value in spread.tolist()],
+                "transition_w1": self._transition_w1(usable) if usable > 1 else None}
+
+    def _truth(self, part: int, columns: int) -> Tensor:
+        """Trajectory ``part`` at the first ``columns`` saved columns: (columns, n, n)."""
+        return self.truth[part, [self.config.start + s * self.lead for s in self.saved_steps[:columns]]]
+
+    def _projected_pairs(self, states: Tensor) -> Tensor:
+        """Consecutive-state pairs (u_k, u_{k+1}) of every member projected on the sliced W₁'s directions:
+        (member, columns − 1, PROJECTIONS)."""
+        pairs = torch.cat([states[:, :-1], states[:, 1:]], dim=-1).flatten(2)
+        return pairs.double() @ self.theta
+
+    def _transition_w1(self, usable: int) -> float:
+        emulated = torch.cat([sums["pairs"][:, : usable - 1].flatten(0, 1) for sums in self.parts.values()])
+        truth = torch.stack([self._truth(part, usable) for part in sorted(self.parts)])
+        true_pairs = self._projected_pairs(truth).flatten(0, 1)
+        count = min(emulated.shape[0], true_pairs.shape[0], 512)
+        q = (torch.arange(count, dtype=torch.float64) + 0.5) / count
+        return float((torch.quantile(emulated, q, dim=0) - torch.quantile(true_pairs, q, dim=0)).abs().mean())
+
+    def statistics(self, *, dt: float) -> dict:
+        """C(τ) (paper 004's form) and R(t) of the members and of the truth at the same saved times, on the columns
+        every part reached."""
+        columns, runs = self.columns(), len(self.parts) * self.config.members
+        saved_steps = self.saved_steps[:columns]
+        frames = [self.config.start + s * self.lead for s in saved_steps
+                  if self.config.start + s * self.lead < self.truth.shape[1]]
+        window = self.truth[: len(self.parts), frames].double()
+        lags = max(0, min(MAX_LAG, len(frames) - 1, columns - 1))
+        lagged = sum(sums["lagged"][:columns] for sums in self.parts.values())
+        emulated = torch.stack([lagged[: columns - tau, tau].sum() / (runs * (columns - tau))
+                                for tau in range(lags + 1)])
+        out = {"correlation": {"emulator": emulated.tolist(), "truth": correlation(window, lags).tolist()},
+               "correlation_form": CORRELATION_FORMS["paper"],
+               "saved_time": [s * self.lead * dt for s in saved_steps]}
+        if columns > 1 and len(frames) > 1:
+            step = dt * self.lead * self.config.save_every
+            rate = sum(sums["rate"][: columns - 1] for sums in self.parts.values()) / runs / step
+            out["rate"] = {"emulator": rate.tolist(), "truth": rate_of_change(window, step).tolist()}
+        return out
+
+
+def _lagged_correlations(fields: Tensor, max_lag: int) -> Tensor:
+    """Member-mean ⟨X̃_t X̃_{t+τ}⟩ / (|X̃_t| |X̃_{t+τ}|) for every start column t and lag τ ≤ ``max_lag``, X̃ the
+    field less its spatial mean: (member, time, n, n) → (time, max_lag + 1), 0 where t + τ is past the end."""
+    x = fields.to(torch.float64)
+    x = x - x.mean(dim=(-2, -1), keepdim=True)
+    norms = x.pow(2).sum(dim=(-2, -1)).sqrt().clamp(min=1e-300)
+    length = x.shape[1]
+    out = torch.zeros(length, max_lag + 1, dtype=torch.float64)
+    for tau in range(min(max_lag, length - 1) + 1):
+        products = (x[:, : length - tau] * x[:, tau:]).sum(dim=(-2, -1)) / (norms[:, : length - tau] * norms[:, tau:])
+        out[: length - tau, tau] = products.mean(0)
+    return out
+
