@@ -124,15 +124,15 @@ def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead:
 
     trajectories: (trajectory, time, n, n) physical units, the ones the ensemble started from.
     """
-    return scored(result, trajectories, config, lead).scores()
+    return _scored(result, trajectories, config, lead).scores()
 
 
 def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int) -> dict:
     """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (docs/science.md §5)."""
-    return scored(result, truth, config, lead).statistics(dt=dt)
+    return _scored(result, truth, config, lead).statistics(dt=dt)
 
 
-def scored(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> EnsembleScores:
+def _scored(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> EnsembleScores:
     """The ensemble's ``EnsembleScores``, its members split into parts by initial condition."""
     scores = EnsembleScores(truth=trajectories, config=config, lead=lead, saved_steps=result.saved_steps)
     for part, states in enumerate(result.states.split(config.members)):

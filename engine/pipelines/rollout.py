@@ -6,7 +6,9 @@ VRMSE, band errors, C(τ) and R(t), and writes the netCDF. The CLI adds parsing,
 re-dispatches. See docs/architecture.md.
 
 The ensemble is made of parts, one per initial condition j, whose noise is seeded ``seed + j``: the parts run one
-after another here, or as tasks on a Dask cluster (``engine.cluster``) with the same numbers bit for bit.
+after another here, or as tasks on a Dask cluster (``engine.cluster``) with the same numbers bit for bit. Each part
+is scored as it arrives (``engine.scores``); a .zarr output takes its members as it arrives too, so the ensemble is
+never in memory at once.
 """
 from __future__ import annotations
 
