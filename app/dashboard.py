@@ -24,6 +24,7 @@ from app.export import save_view_button
 from app.generation_views import (
     GENERATION_SAMPLER_PARAMETERS,
     GENERATION_SAMPLER_WIDGETS,
+    SECTIONS,
     CompareView,
     Context,
     InterpolantView,
@@ -54,7 +55,7 @@ GENERATION_TABS = ("Interpolant", "Sample", "Compare")
 OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}
 STRETCH = {"sizing_mode": "stretch_width"}
 # what the URL's query holds: parameter → query name, per object
-URL_STATE = {"studio": {"tab": "tab", "dataset": "dataset", "lam": "lam"},
+URL_STATE = {"studio": {"tab": "tab", "section": "section", "dataset": "dataset", "lam": "lam"},
              "noise": {"kind": "noise", "exponent": "noise_exponent"},
              "schedule": {"kind": "schedule"},
              "sampler_a": {"method": "a_method", "steps": "a_steps", "grid": "a_grid"},
@@ -99,6 +100,7 @@ class Studio(pn.viewable.Viewer):
     dataset = param.Selector(default=None, objects=[], doc="a dataset in the data folder: fields, or 1-D series "
                                                            "(Lorenz-96) shown in the Data view and trainable as PDD")
     tab = param.Selector(default="Data", objects=list(TABS), doc="the open tab")
+    section = param.Selector(default=SECTIONS[0], objects=list(SECTIONS), doc="the Interpolant tab's open section")
     lam = param.Number(default=0.1, bounds=(0.0, 1.0), step=0.005, label="Diffusion scale λ",
                        doc="the coarse-graining level λ of the forward process: the Data view's coarse field, the "
                            "Super-resolution input, and the λ a PDD predictor simulates at in Rollout")
@@ -173,6 +175,8 @@ class Studio(pn.viewable.Viewer):
         """Interpolant, Sample or Compare (Compare draws against Sample's result, so it builds Sample too)."""
         if name == "Interpolant":
             view = InterpolantView(self.mapper, lambda: self.sampler_a.seed, self._safely)
+            view.sections.active = self.section  # a link's section, built with the view
+            view.sections.param.watch(lambda event: setattr(self, "section", event.new), "active")
             view.sections.param.watch(lambda _: self._show_controls(name, again=True), "shown")
         elif name == "Sample":
             view = SampleView(self.sampler_a, self.mapper)
@@ -196,6 +200,11 @@ class Studio(pn.viewable.Viewer):
         self.tabs.active = TABS.index(self.tab)
         if page_loaded():  # before that (a link's tab), ``_start`` opens it once the page has loaded
             self._open_tab()
+
+    @param.depends("section", watch=True)
+    def _section_changed(self) -> None:
+        if "Interpolant" in self.views:
+            self.views["Interpolant"].sections.active = self.section
 
     @param.depends("noise.param", "schedule.param", watch=True)
     def _generation_changed(self) -> None:

@@ -158,6 +158,18 @@ def test_a_link_reopens_the_same_tab_and_settings(page, server_url):
     assert errors == []
 
 
+def test_a_link_reopens_the_same_interpolant_section_and_a_click_moves_the_link(page, server_url):
+    page.goto(server_url + "?tab=Interpolant&section=Drift%20per%20noise")
+    page.wait_for_function("(name) => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0]"
+                           ".get_model_by_name(name) !== null", arg="exact drift norm ‖b(t, x_t)‖ per noise",
+                           timeout=60000)
+    active = [page.locator(".bk-tab.bk-active").nth(i).inner_text() for i in range(2)]
+    assert active == ["Interpolant", "Drift per noise"]
+    _settled_section(page, SECTIONS[2])
+    page.wait_for_function("() => window.location.search.includes('section=High')", timeout=10000)
+    page.locator(".bk-input-group", has_text="Dilation k").first.wait_for(timeout=20000)  # its own sidebar
+
+
 def test_a_slow_recompute_shows_a_loading_overlay_that_clears(page, server_url):
     """Sampler A with 400 steps takes over a second per redraw: the plots are covered while it runs."""
     page.goto(server_url + "?tab=Sample&a_steps=400")
