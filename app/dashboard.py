@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import replace
 from typing import NamedTuple
 
 import panel as pn
@@ -37,13 +38,14 @@ from app.plots import shared_mapper
 from app.rollout_view import RolloutView
 from app.superres_view import SuperresView
 from app.train_view import TrainView
+from engine.checkpoints import list_runs
 from engine.cluster import SCHEDULER_VARIABLE
 from engine.config import ClusterConfig, NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
 from engine.data.store import DataStore, load_fields
 from engine.devices import DEVICE_CHOICES, resolve_device
 from engine.errors import EngineError
-from engine.generation import Setup, analytic_setup
+from engine.generation import Setup, analytic_setup, checkpoint_setup
 from engine.jobs import manager
 from engine.schedules import spectral_ratio_at_highest_wavenumber
 from engine.spectral import finest_held_shell, radial_spectrum, shell_sum
@@ -54,6 +56,7 @@ GENERATION_TABS = ("Interpolant", "Sample", "Compare")
 # numbers that may be empty (None = "derive it") need typed inputs, not sliders
 OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}
 STRETCH = {"sizing_mode": "stretch_width"}
+ANALYTIC = "analytic"  # the exact Gaussian drift, the generation views' default
 # what the URL's query holds: parameter → query name, per object
 URL_STATE = {"studio": {"tab": "tab", "section": "section", "dataset": "dataset", "lam": "lam"},
              "noise": {"kind": "noise", "exponent": "noise_exponent"},
@@ -108,6 +111,9 @@ class Studio(pn.viewable.Viewer):
                                                                                "(launch.py --device)")
     noise = param.ClassSelector(class_=NoiseConfig, doc="the source distribution of the generation views")
     schedule = param.ClassSelector(class_=ScheduleConfig, doc="the interpolation of the generation views")
+    drift = param.Selector(default=ANALYTIC, objects=[ANALYTIC],
+                           doc="the drift Sample and Compare integrate: the exact drift of a Gaussian with the data's "
+                               "spectrum, or a trained generator's (train --task generate; same grid and noise)")
     sampler_a = param.ClassSelector(class_=SamplerConfig, doc="sampler A (Sample, and A in Compare)")
     sampler_b = param.ClassSelector(class_=SamplerConfig, doc="sampler B (Compare)")
 
@@ -124,6 +130,7 @@ class Studio(pn.viewable.Viewer):
         self.field_dataset = self.dataset  # the generation, Rollout and Super-resolution views need fields
         self.compute_device = resolve_device(self.device)
         self.data = self.data_name = self.context = None  # the field data and its analytic setup, on first need
+        self.sampling: Setup | None = None  # the drift Sample and Compare integrate (``drift``), on first need
         self.views: dict[str, pn.viewable.Viewer] = {}
         self.opening: set[str] = set()  # tabs whose view is being built
         self.building = threading.Lock()  # views are built in a thread, one at a time
@@ -179,6 +186,7 @@ class Studio(pn.viewable.Viewer):
             view.sections.param.watch(lambda event: setattr(self, "section", event.new), "active")
             view.sections.param.watch(lambda _: self._show_controls(name, again=True), "shown")
         elif name == "Sample":
+            self.refresh_drifts()
             view = SampleView(self.sampler_a, self.mapper)
         else:
             view = CompareView(self.view("Sample"), self.mapper, sampler=self.sampler_b)
@@ -186,13 +194,34 @@ class Studio(pn.viewable.Viewer):
         return view
 
     def _show_generation(self, name: str, view) -> None:
-        """Draw a generation view from the current analytic setup (set up on first need)."""
+        """Draw a generation view: the Interpolant from the analytic setup, Sample (and Compare, from Sample's
+        context) with the chosen ``drift``; each set up on first need."""
         if self.context is None:
             self._load_context()
-        if name == "Compare":
-            view.show()
-        else:
+        if name == "Interpolant":
             view.show(self.context)
+        elif name == "Sample":
+            if self.sampling is None:
+                self.sampling = self._sampling_setup()
+            view.show(replace(self.context, setup=self.sampling))
+        else:
+            view.show()
+
+    def _sampling_setup(self) -> Setup:
+        """The chosen drift on the current data, noise and schedule: the exact one, or a trained generator's (a
+        generator trained on another grid or noise is refused with the reason)."""
+        if self.drift == ANALYTIC:
+            return self.context.setup
+        return checkpoint_setup(str(self.store.path(self.drift)), self.data, self.noise, self.schedule,
+                                self.compute_device, name=self.drift)
+
+    def refresh_drifts(self) -> None:
+        """The drifts to choose from: the exact one, and every generator trained in the data folder."""
+        trained = {f"{row['run']} (trained on {row['data'] or 'its data'}, step {row['step']})": row["path"]
+                   for row in list_runs(self.store.root) if row["task"] == "generate"}
+        self.param.drift.objects = {"exact (Gaussian with the data's spectrum)": ANALYTIC, **trained}
+        if self.drift not in self.param.drift.objects:
+            self.drift = ANALYTIC
 
     # ----- reacting to the controls ---------------------------------------------------------------------------
     @param.depends("tab", watch=True)
@@ -200,6 +229,11 @@ class Studio(pn.viewable.Viewer):
         self.tabs.active = TABS.index(self.tab)
         if page_loaded():  # before that (a link's tab), ``_start`` opens it once the page has loaded
             self._open_tab()
+
+    @param.depends("drift", watch=True)
+    def _drift_changed(self) -> None:
+        self.sampling = None
+        self._redraw_generation(["Sample", "Compare"])
 
     @param.depends("section", watch=True)
     def _section_changed(self) -> None:
@@ -325,12 +359,13 @@ class Studio(pn.viewable.Viewer):
             return [*dataset, lam, *view.controls(), self.new_data_view]
         if name == "Interpolant":
             return [*dataset, *generation] if view.uses_generation_settings else view.controls()
+        drift = pn.widgets.Select.from_param(self.param.drift, name="Drift", **STRETCH)
         if name == "Sample":
-            return [*dataset, *generation,
+            return [*dataset, *generation, drift,
                     pn.Param(self.sampler_a, name="Sampler A", parameters=GENERATION_SAMPLER_PARAMETERS,
                              widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH)]
         if name == "Compare":
-            return [*dataset, *generation]
+            return [*dataset, *generation, drift]
         if name == "Train":
             return [*dataset, *view.controls(), pn.pane.Markdown("**Generative tasks** use this noise and schedule:"),
                     *generation]
@@ -376,7 +411,9 @@ class Studio(pn.viewable.Viewer):
             self.error.object, self.error.visible = f"**Live update failed:** {type(err).__name__}: {err}", True
 
     def _job_finished(self, view: JobView, message: str) -> None:
-        """A followed job ended: notify when its tab is not the one open."""
+        """A followed job ended: notify when its tab is not the one open; a finished training may add a drift."""
+        if view is self.views.get("Train") and "Sample" in self.views:
+            self.refresh_drifts()
         if view is not self.views.get(self.tab):
             self.notifications.info(f"{message} (see its tab)", duration=6000)
 
@@ -401,6 +438,7 @@ class Studio(pn.viewable.Viewer):
         warning = smoothness_warning(setup)
         self.alert.object, self.alert.visible = warning, bool(warning)
         self.context = Context(self.data, setup, self.data_spectrum, self.noise, self.compute_device)
+        self.sampling = None  # set up again on this context
 
     def describe_dataset(self) -> None:
         """The sidebar's line under the dataset control (from the folder's cached description: no file read)."""

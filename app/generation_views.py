@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -58,8 +59,16 @@ def metrics_row(label: str, result) -> str:
             f"{e['low_band_error']:.3f} | {e['mid_band_error']:.3f} | {e['high_band_error']:.3f} |")
 
 
+def drift_name(setup: Setup) -> str:
+    """How the metrics name a setup's drift: the exact one, or the checkpoint's run."""
+    if setup.description.get("model") == "checkpoint":
+        return f"trained drift ({Path(setup.description['checkpoint']).parent.name})"
+    return "analytic drift"
+
+
 def sample_batch(context: Context, sampler: SamplerConfig):
-    """SAMPLES fields from the exact drift with ``sampler``, and their radial spectrum."""
+    """SAMPLES fields from the context's drift (exact, or a trained one) with ``sampler``, and their radial
+    spectrum."""
     result = generate_samples(context.setup, sampler, SAMPLES, context.device)
     return result, radial_spectrum(result.samples)
 
@@ -182,7 +191,7 @@ class SampleView(pn.viewable.Viewer):
         self.spectrum.update("data", *shells(context.data_spectrum))
         self.spectrum.update("noise", *shells(shell_sum(context.setup.noise_power)))
         self.spectrum.update("generated", *shells(spectrum))
-        self.metrics.object = ("Mean |log S_gen/S_data| over shells and bands, analytic drift, "
+        self.metrics.object = (f"Mean |log S_gen/S_data| over shells and bands, {drift_name(context.setup)}, "
                                f"{SAMPLES} samples.\n\n{HEADER}\n{metrics_row('A', result)}")
 
     def _samples_file(self) -> io.BytesIO:

@@ -85,17 +85,20 @@ def same_noise(a: dict, b: dict) -> bool:
 
 
 def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig,
-                     device: torch.device, precision: str = "auto", compile: bool = False) -> Setup:
+                     device: torch.device, precision: str = "auto", compile: bool = False,
+                     name: str | None = None) -> Setup:
     """A trained drift, its network run at ``precision`` (compiled if asked); sampling with another schedule than
-    the training one uses ``ScheduleTransfer``."""
+    the training one uses ``ScheduleTransfer``. ``name`` (its name in the data folder) is what messages and the
+    recipe call the checkpoint, never the machine's path."""
+    name = name or str(path)
     state = load_checkpoint(path, device)
     if state.get("task", "generate") != "generate":
-        raise EngineError(f"{path} holds a '{state['task']}' model, an emulator; use it with `rollout`, not `sample`")
+        raise EngineError(f"{name} holds a '{state['task']}' model, an emulator; use it with `rollout`, not `sample`")
     trained = state["configs"]
     if state["data"]["n"] != data.n:
-        raise EngineError(f"{path} was trained on {state['data']['n']}² fields, the data is {data.n}²")
+        raise EngineError(f"{name} was trained on {state['data']['n']}² fields, the data is {data.n}²")
     if not same_noise(trained["noise"], options(noise)):
-        raise EngineError(f"{path} was trained with noise {trained['noise']}; sample with the same noise "
+        raise EngineError(f"{name} was trained with noise {trained['noise']}; sample with the same noise "
                           "(the network learned that source distribution)")
     net = build_unet(trained["model"]["size"]).to(device)
     net.load_state_dict(state["ema_state"])
@@ -110,21 +113,22 @@ def checkpoint_setup(path: str, data: FieldData, noise: NoiseConfig, schedule: S
         drift = ScheduleTransfer(drift, trained_schedule, target)
     gamma_free = float(target(0.5).gamma) == 0
     return Setup(drift, ScoreFromDrift(drift, target) if gamma_free else None, target, noise_power, data_power,
-                 {"model": "checkpoint", "checkpoint": str(path), "trained_schedule": trained["schedule"],
+                 {"model": "checkpoint", "checkpoint": name, "trained_schedule": trained["schedule"],
                   "noise": options(noise), "schedule": options(schedule)})
 
 
 def make_setup(model: ModelConfig, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig,
                checkpoint: str | None = None, device: torch.device | None = None,
-               sampler: SamplerConfig | None = None) -> Setup:
-    """The analytic drift, or a checkpoint's (run at ``sampler``'s precision, compiled if it asks)."""
+               sampler: SamplerConfig | None = None, name: str | None = None) -> Setup:
+    """The analytic drift, or a checkpoint's (run at ``sampler``'s precision, compiled if it asks; called ``name``
+    in messages and the recipe)."""
     if model.kind == "analytic":
         return analytic_setup(data, noise, schedule)
     if checkpoint is None:
         raise EngineError("a trained model needs a checkpoint (or choose the analytic model)")
     sampler = sampler or SamplerConfig()
     return checkpoint_setup(checkpoint, data, noise, schedule, device or torch.device("cpu"), sampler.precision,
-                            sampler.compile)
+                            sampler.compile, name=name)
 
 
 GRID_DILATION_K = 5.0  # paper 003's k for the dilated time grid, with d = n² pixels

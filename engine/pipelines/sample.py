@@ -61,7 +61,7 @@ def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfi
     check_memory(required=SAMPLE_BYTES * count * fields.n**2, what=f"sampling {count} fields", device=resolved,
                  fix="ask for fewer with --count (the samples are drawn in one batch)")
     setup = make_setup(model, fields, noise, schedule, checkpoint and str(store.path(checkpoint)), resolved,
-                       sampler)
+                       sampler, name=checkpoint)
     result = generate_samples(setup, sampler, count, resolved, callback)
     if out:
         write_dataset(samples_dataset(result, fields, setup, sampler), target)
@@ -75,7 +75,8 @@ def errors_by_steps(*, store: DataStore, data: str, checkpoint: str, noise: Nois
     Euler samples at each step count (one NFE per step), all from the same noise."""
     resolved = resolve_device(device)
     fields = load_fields(store.path(data))
-    setup = make_setup(ModelConfig(kind="unet"), fields, noise, schedule, str(store.path(checkpoint)), resolved)
+    setup = make_setup(ModelConfig(kind="unet"), fields, noise, schedule, str(store.path(checkpoint)), resolved,
+                       name=checkpoint)
     return {k: generate_samples(setup, SamplerConfig(steps=k), count, resolved).errors["spectral_error"]
             for k in steps}
 

@@ -1,6 +1,10 @@
 """Views driven from Python, without a browser: what they refuse before any worker starts, and what data they pick."""
 import shutil
 
+import torch
+import xarray as xr
+
+from app.dashboard import Studio
 from app.rollout_view import RolloutView
 from app.superres_view import SuperresView
 from engine.data.catalog import install_defaults
@@ -111,3 +115,24 @@ def test_datasets_are_listed_by_title_and_results_written_by_jobs_apart(tmp_path
     assert list(choices.values()) == [allen_cahn, grf, kolmogorov, fine_dt, qg, lorenz]  # fields, then 1-D series
     assert "rollouts/rollout-1.nc" not in choices.values()
     assert "| rollouts/rollout-1.nc |" in outputs_table(store)
+
+
+def test_sample_integrates_a_trained_generator_when_chosen_and_names_a_mismatch(tmp_path):
+    """The Sample tab's *Drift*: the exact one by default, or a generator trained in the data folder (its samples,
+    metrics and downloaded recipe name the run, never the machine's path); one trained with other noise is refused
+    with the reason."""
+    studio = Studio(store=DataStore(tmp_path))
+    studio.dataset = next(name for name in studio.param.dataset.objects if name.startswith("grf-64"))
+    studio.tab = "Sample"
+    view = studio.view("Sample")
+    shipped = "runs/shipped-grf-generator/checkpoint.pt"
+    assert "analytic drift" in view.metrics.object and shipped in studio.param.drift.objects
+    exact = view.result[0].samples.clone()
+    studio.drift = shipped
+    assert not studio.error.visible and "trained drift (shipped-grf-generator)" in view.metrics.object
+    assert not torch.equal(view.result[0].samples, exact)
+    with xr.open_dataset(view._samples_file()) as samples:
+        assert samples.attrs["model"] == "checkpoint" and samples.attrs["checkpoint"] == shipped
+    studio.noise.kind = "white"
+    assert studio.error.visible and f"{shipped} was trained with noise" in studio.error.object
+    assert str(tmp_path) not in studio.error.object
