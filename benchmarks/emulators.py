@@ -4,7 +4,8 @@ EDM diffusion baseline. Trains each (or resumes its run folder), then prints mar
 CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and long-rollout stability.
 
     python benchmarks/emulators.py [--system kolmogorov|qg] [--train-steps 2000] [--size tiny] [--runs DIR]
-                                   [--long 5000] [--long-members 4] [--only-long [--shipped]] [--sns-steps 0]
+                                   [--long 5000] [--long-members 4] [--only-long [--shipped]] [--no-train]
+                                   [--sns-steps 0]
 
 Kolmogorov: training data `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data 4
 held-out trajectories (seed 1) of 64 snapshots. QG: `python -m engine data qg` defaults (spin-up 3·10⁸ s, saved
@@ -51,6 +52,7 @@ TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
 TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
 QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
 TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet (upper-layer PV)"}
+RUNS = ("forecast", "pointwise", "noise_baseline", "diffusion", "sns", "refiner")  # run folders, one per model
 LONG_ROWS = ("pointwise", "spectral", "sns", "si-em", "edm")  # the stability table's rows, in order
 
 
@@ -78,8 +80,7 @@ def datasets(system: str, store: DataStore) -> tuple[Path, Path]:
 def train_all(train_path: Path, runs: Path, steps: int, size: str) -> dict[str, Path]:
     """Train (or resume) every model; returns their checkpoints."""
     trajectories = load_trajectories(train_path)
-    tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name))
-             for name in ("forecast", "pointwise", "noise_baseline", "diffusion", "sns")}
+    tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name)) for name in RUNS if name != "refiner"}
     tasks["refiner"] = GenerativeTask(load_fields(train_path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
     checkpoints = {}
     for name, task in tasks.items():
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--long-members", type=int, default=4, help="members of the stability rollouts (default 4)")
     parser.add_argument("--shipped", action="store_true",
                         help="Kolmogorov, with --only-long: the shipped checkpoints instead of training")
+    parser.add_argument("--no-train", action="store_true",
+                        help="use the checkpoints in the run folders as they are (no training or resuming)")
     args = parser.parse_args()
     if args.sns_steps < 0:
         parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
@@ -140,8 +143,12 @@ def main() -> None:
     store = DataStore()
     train_path, test_path = datasets(args.system, store)
     runs = Path(args.runs or ("runs/emulators" if args.system == "kolmogorov" else f"runs/emulators-{args.system}"))
-    checkpoints = (shipped_checkpoints(store) if args.shipped
-                   else train_all(train_path, runs, args.train_steps, args.size))
+    if args.shipped:
+        checkpoints = shipped_checkpoints(store)
+    elif args.no_train:
+        checkpoints = {name: runs / name / "checkpoint.pt" for name in RUNS}
+    else:
+        checkpoints = train_all(train_path, runs, args.train_steps, args.size)
     test = load_trajectories(test_path)
     truth = test.denormalize(test.fields)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])

@@ -103,8 +103,10 @@ class ZarrInShares:
     temporary folder beside ``path`` that replaces ``path`` once every share is in: never half a dataset, and never
     more than one share in memory. Variables without ``dim`` are taken from the first share."""
 
-    def __init__(self, path: str | Path, *, dim: str, size: int):
-        self.path, self.dim, self.size = Path(path), dim, size
+    def __init__(self, path: str | Path, *, dim: str, size: int, chunks: dict[str, int] | None = None):
+        """``chunks``: the store's chunk length along other dimensions (whole by default); along ``dim`` a chunk
+        is one share."""
+        self.path, self.dim, self.size, self.chunks = Path(path), dim, size, chunks or {}
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.written = 0
 
@@ -117,7 +119,8 @@ class ZarrInShares:
             if self.dim not in array.dims or name == self.dim:
                 continue
             shape = tuple(self.size if d == self.dim else n for d, n in zip(array.dims, array.shape))
-            chunks = tuple(length if d == self.dim else n for d, n in zip(array.dims, array.shape))
+            chunks = tuple(length if d == self.dim else min(n, self.chunks.get(d, n))
+                           for d, n in zip(array.dims, array.shape))
             variables[name] = (array.dims, _lazy_zeros(shape, array.dtype, chunks), array.attrs)
         coords = {name: coord for name, coord in share.coords.items() if self.dim not in coord.dims}
         coords[self.dim] = np.arange(self.size)

@@ -63,8 +63,8 @@ class EnsembleScores:
                 "truth_spectrum": shell_spectra(truth / self.unit) * m,
                 "crps": crps(judged[None], truth[None]),
                 "pairs": self._projected_pairs(judged),
-                "lagged": _lagged_correlations(states, MAX_LAG) * m,
-                "rate": states.double().diff(dim=1).abs().mean(dim=(-2, -1)).sum(0)}
+                "lagged": sum(_lagged_correlations(member, MAX_LAG) for member in states),
+                "rate": sum(member.double().diff(dim=0).abs().mean(dim=(-2, -1)) for member in states)}
         if m > 1:
             sums["spread"] = judged.double().var(dim=0, unbiased=True).mean(dim=(-2, -1))
             sums["skill"] = (judged.double().mean(0) - truth.double()).pow(2).mean(dim=(-2, -1))
@@ -142,15 +142,14 @@ class EnsembleScores:
 
 
 def _lagged_correlations(fields: Tensor, max_lag: int) -> Tensor:
-    """Member-mean ⟨X̃_t X̃_{t+τ}⟩ / (|X̃_t| |X̃_{t+τ}|) for every start column t and lag τ ≤ ``max_lag``, X̃ the
-    field less its spatial mean: (member, time, n, n) → (time, max_lag + 1), 0 where t + τ is past the end."""
-    x = fields.to(torch.float64)
-    x = x - x.mean(dim=(-2, -1), keepdim=True)
-    norms = x.pow(2).sum(dim=(-2, -1)).sqrt().clamp(min=1e-300)
-    length = x.shape[1]
+    """⟨X̃_t X̃_{t+τ}⟩ / (|X̃_t| |X̃_{t+τ}|) of one member for every start column t and lag τ ≤ ``max_lag``, X̃ the
+    field less its spatial mean: (time, n, n) → (time, max_lag + 1), 0 where t + τ is past the end. One member at
+    a time keeps the float64 copies small."""
+    x = fields.to(torch.float64).flatten(1)
+    x = x - x.mean(dim=1, keepdim=True)
+    x = x / x.norm(dim=1, keepdim=True).clamp(min=1e-300)
+    length = x.shape[0]
     out = torch.zeros(length, max_lag + 1, dtype=torch.float64)
     for tau in range(min(max_lag, length - 1) + 1):
-        products = (x[:, : length - tau] * x[:, tau:]).sum(dim=(-2, -1)) / (norms[:, : length - tau] * norms[:, tau:])
-        out[: length - tau, tau] = products.mean(0)
+        out[: length - tau, tau] = (x[: length - tau] * x[tau:]).sum(dim=1)
     return out
-

@@ -37,6 +37,7 @@ from engine.rollout import Rollout, check_initial_conditions, initial_conditions
 from engine.scores import EnsembleScores
 
 Tensor = torch.Tensor
+ZARR_TIME_CHUNK = 32  # saved states per zarr chunk of a rollout's members (a 64² chunk of 16 members: 8 MiB)
 
 
 @dataclass
@@ -310,7 +311,8 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     config, trajectories, emulator = prepared.config, prepared.trajectories, prepared.emulator
     planned = list(range(0, config.steps + 1, config.save_every))
     scores = EnsembleScores(truth=emulator.truth, config=config, lead=emulator.lead, saved_steps=planned)
-    writer = ZarrInShares(target, dim="member", size=config.members * config.initial_conditions) if streamed else None
+    writer = ZarrInShares(target, dim="member", size=config.members * config.initial_conditions,
+                          chunks={"time": ZARR_TIME_CHUNK}) if streamed else None
     dt = trajectories.dt * emulator.lead
 
     def arrived(index: int, part: Part) -> None:
