@@ -82,9 +82,14 @@ def band_spectral_rmse(prediction: Tensor, truth: Tensor) -> dict[str, Tensor]:
     """
     p_pred = shell_spectra(prediction).reshape(-1, *prediction.shape[-3:-2], prediction.shape[-1] // 2 + 1).mean(0)
     p_true = shell_spectra(truth).reshape(-1, *truth.shape[-3:-2], truth.shape[-1] // 2 + 1).mean(0)
+    return band_errors_of_spectra(p_pred, p_true, truth.shape[-1])
+
+
+def band_errors_of_spectra(p_pred: Tensor, p_true: Tensor, n: int) -> dict[str, Tensor]:
+    """``band_spectral_rmse`` from the member-averaged shell spectra (..., N/2 + 1) of an n × n grid."""
     ratio = (1 - (p_true + TINY) / (p_pred + TINY)) ** 2
     held = held_shells(p_true.reshape(-1, p_true.shape[-1]).mean(0))
-    masks = band_masks(truth.shape[-1], truth.device)
+    masks = band_masks(n, p_true.device)
     return {band: torch.sqrt(ratio[..., mask & held].mean(-1)) for band, mask in masks.items()}
 
 
@@ -108,12 +113,29 @@ def correlation(fields: Tensor, max_lag: int, form: str = "paper") -> Tensor:
 
 def paired_correlation(fields: Tensor, max_lag: int) -> Tensor:
     """Paper 004's C(τ): each pair (t, t + τ) correlated over space after removing each snapshot's mean."""
-    x = fields.to(torch.float64)
-    x = x - x.mean(dim=(-2, -1), keepdim=True)
-    norms = x.pow(2).sum(dim=(-2, -1)).sqrt().clamp(min=1e-300)
-    lags = [((x[:, : x.shape[1] - tau] * x[:, tau:]).sum(dim=(-2, -1))
-             / (norms[:, : x.shape[1] - tau] * norms[:, tau:])).mean() for tau in range(max_lag + 1)]
-    return torch.stack(lags)
+    lagged = sum(lagged_correlations(run, max_lag) for run in fields)
+    return mean_over_starts(lagged, runs=fields.shape[0], max_lag=max_lag)
+
+
+def lagged_correlations(fields: Tensor, max_lag: int) -> Tensor:
+    """⟨X̃_t X̃_{t+τ}⟩ / (|X̃_t| |X̃_{t+τ}|) of one run for every start t and lag τ ≤ ``max_lag``, X̃ the field
+    less its spatial mean: (time, n, n) → (time, max_lag + 1), 0 where t + τ is past the end. One run at a time
+    keeps the float64 copies small."""
+    x = fields.to(torch.float64).flatten(1)
+    x = x - x.mean(dim=1, keepdim=True)
+    x = x / x.norm(dim=1, keepdim=True).clamp(min=1e-300)
+    length = x.shape[0]
+    out = torch.zeros(length, max_lag + 1, dtype=torch.float64)
+    for tau in range(min(max_lag, length - 1) + 1):
+        out[: length - tau, tau] = (x[: length - tau] * x[tau:]).sum(dim=1)
+    return out
+
+
+def mean_over_starts(lagged: Tensor, *, runs: int, max_lag: int) -> Tensor:
+    """C(τ) for τ ≤ ``max_lag`` from ``lagged_correlations`` summed over ``runs`` runs: the mean over runs and over
+    the starts t whose t + τ is within the (time,) length."""
+    length = lagged.shape[0]
+    return torch.stack([lagged[: length - tau, tau].sum() / (runs * (length - tau)) for tau in range(max_lag + 1)])
 
 
 def pooled_correlation(fields: Tensor, max_lag: int) -> Tensor:
@@ -170,26 +192,46 @@ def crps(ensemble: Tensor, truth: Tensor) -> Tensor:
 def spread_skill(ensemble: Tensor, truth: Tensor) -> Tensor:
     """Spread–skill ratio per lead: ``sqrt((m + 1)/m · mean var_i X_i) / RMSE(mean_i X_i, y)``, 1 for a
     calibrated ensemble (below 1: overconfident). ensemble: (ic, m, time, n, n); truth: (ic, time, n, n)."""
-    ensemble, truth = ensemble.double(), truth.double()
     m = ensemble.shape[1]
     if m < 2:
         return torch.full((ensemble.shape[2],), float("nan"), dtype=torch.float64)
-    spread = ensemble.var(dim=1, unbiased=True).mean(dim=(0, -2, -1)) * (m + 1) / m
-    skill = (ensemble.mean(1) - truth).pow(2).mean(dim=(0, -2, -1))
-    return (spread / skill.clamp(min=1e-300)).sqrt()
+    return spread_skill_ratio(*spread_and_skill(ensemble, truth), members=m)
+
+
+def spread_and_skill(ensemble: Tensor, truth: Tensor) -> tuple[Tensor, Tensor]:
+    """Per lead, ``mean var_i X_i`` (unbiased) and ``mean (mean_i X_i − y)²`` over initial conditions and grid
+    points: the two halves of ``spread_skill``. ensemble: (ic, m ≥ 2, time, n, n); truth: (ic, time, n, n)."""
+    ensemble, truth = ensemble.double(), truth.double()
+    return (ensemble.var(dim=1, unbiased=True).mean(dim=(0, -2, -1)),
+            (ensemble.mean(1) - truth).pow(2).mean(dim=(0, -2, -1)))
+
+
+def spread_skill_ratio(spread: Tensor, skill: Tensor, *, members: int) -> Tensor:
+    """``sqrt((m + 1)/m · spread / skill)`` from ``spread_and_skill``."""
+    return (spread * (members + 1) / members / skill.clamp(min=1e-300)).sqrt()
 
 
 def sliced_wasserstein(a: Tensor, b: Tensor, *, projections: int = 128, seed: int = 0) -> Tensor:
     """Sliced W₁ between two sample sets (N, D) and (M, D): the mean over random unit directions θ of the W₁
     between the projections a θ and b θ (from matched quantiles)."""
-    generator = torch.Generator(device=a.device).manual_seed(seed)
-    theta = torch.randn(a.shape[1], projections, generator=generator, device=a.device, dtype=torch.float64)
-    theta /= theta.norm(dim=0, keepdim=True)
-    count = min(a.shape[0], b.shape[0], 512)
-    q = (torch.arange(count, device=a.device, dtype=torch.float64) + 0.5) / count
-    pa = torch.quantile(a.double() @ theta, q, dim=0)
-    pb = torch.quantile(b.double() @ theta, q, dim=0)
-    return (pa - pb).abs().mean()
+    theta = sliced_directions(a.shape[1], projections=projections, seed=seed, device=a.device)
+    return projected_w1(a.double() @ theta, b.double() @ theta)
+
+
+def sliced_directions(dimension: int, *, projections: int = 128, seed: int = 0,
+                      device: torch.device | str = "cpu") -> Tensor:
+    """The sliced W₁'s random unit directions θ: (dimension, projections), float64, seeded."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    theta = torch.randn(dimension, projections, generator=generator, device=device, dtype=torch.float64)
+    return theta / theta.norm(dim=0, keepdim=True)
+
+
+def projected_w1(pa: Tensor, pb: Tensor) -> Tensor:
+    """The mean over directions of the W₁ between two sample sets already projected, (N, P) and (M, P), from
+    min(N, M, 512) matched quantiles."""
+    count = min(pa.shape[0], pb.shape[0], 512)
+    q = (torch.arange(count, device=pa.device, dtype=torch.float64) + 0.5) / count
+    return (torch.quantile(pa, q, dim=0) - torch.quantile(pb, q, dim=0)).abs().mean()
 
 
 def transition_distance(emulated: Tensor, truth: Tensor, **kwargs) -> Tensor:

@@ -14,19 +14,22 @@ import torch
 from engine.config import RolloutConfig
 from engine.diagnostics import (
     CORRELATION_FORMS,
-    TINY,
-    band_masks,
+    band_errors_of_spectra,
     correlation,
     crps,
-    held_shells,
+    lagged_correlations,
+    mean_over_starts,
+    projected_w1,
     rate_of_change,
     shell_spectra,
+    sliced_directions,
+    spread_and_skill,
+    spread_skill_ratio,
     vrmse,
 )
 from engine.errors import EngineError
 
 Tensor = torch.Tensor
-PROJECTIONS = 128  # directions of the sliced W₁ (``diagnostics.sliced_wasserstein``'s default)
 MAX_LAG = 20  # lags of C(τ)
 
 
@@ -44,10 +47,7 @@ class EnsembleScores:
         length = truth.shape[1]
         self.usable = sum(config.start + s * lead < length for s in saved_steps)  # columns the truth reaches
         self.parts: dict[int, dict[str, Tensor]] = {}
-        n = truth.shape[-1]
-        generator = torch.Generator().manual_seed(0)
-        theta = torch.randn(2 * n * n, PROJECTIONS, generator=generator, dtype=torch.float64)
-        self.theta = theta / theta.norm(dim=0, keepdim=True)
+        self.theta = sliced_directions(2 * truth.shape[-1] ** 2)  # ``transition_distance``'s directions
 
     def add(self, part: int, states: Tensor) -> None:
         """Fold in part ``part``'s members ``states`` (member, saved columns reached, n, n), physical units."""
@@ -63,11 +63,10 @@ class EnsembleScores:
                 "truth_spectrum": shell_spectra(truth / self.unit) * m,
                 "crps": crps(judged[None], truth[None]),
                 "pairs": self._projected_pairs(judged),
-                "lagged": sum(_lagged_correlations(member, MAX_LAG) for member in states),
-                "rate": sum(member.double().diff(dim=0).abs().mean(dim=(-2, -1)) for member in states)}
+                "lagged": sum(lagged_correlations(member, MAX_LAG) for member in states),
+                "rate": sum(rate_of_change(member[None].double(), 1.0) for member in states)}  # per column
         if m > 1:
-            sums["spread"] = judged.double().var(dim=0, unbiased=True).mean(dim=(-2, -1))
-            sums["skill"] = (judged.double().mean(0) - truth.double()).pow(2).mean(dim=(-2, -1))
+            sums["spread"], sums["skill"] = spread_and_skill(judged[None], truth[None])
         self.parts[part] = sums
 
     def columns(self) -> int:
@@ -86,15 +85,11 @@ class EnsembleScores:
         def total(key: str) -> Tensor:
             return sum(sums[key][:usable] for sums in parts)
 
-        p_pred, p_true = total("spectrum") / members, total("truth_spectrum") / members
-        ratio = (1 - (p_true + TINY) / (p_pred + TINY)) ** 2
-        held = held_shells(p_true.mean(0))
-        bands = {band: torch.sqrt(ratio[..., mask & held].mean(-1))
-                 for band, mask in band_masks(self.truth.shape[-1]).items()}
+        bands = band_errors_of_spectra(total("spectrum") / members, total("truth_spectrum") / members,
+                                       self.truth.shape[-1])
         ic = len(parts)
-        spread = (total("spread") / ic * (self.config.members + 1) / self.config.members
-                  / (total("skill") / ic).clamp(min=1e-300)).sqrt() if self.config.members > 1 \
-            else torch.full((usable,), float("nan"), dtype=torch.float64)
+        spread = spread_skill_ratio(total("spread") / ic, total("skill") / ic, members=self.config.members) \
+            if self.config.members > 1 else torch.full((usable,), float("nan"), dtype=torch.float64)
         return {"lead_steps": steps, "vrmse": (total("vrmse") / members).tolist(),
                 "band_errors": {band: values.tolist() for band, values in bands.items()},
                 "crps": (total("crps") / ic).tolist(),
@@ -115,9 +110,7 @@ class EnsembleScores:
         emulated = torch.cat([sums["pairs"][:, : usable - 1].flatten(0, 1) for sums in self.parts.values()])
         truth = torch.stack([self._truth(part, usable) for part in sorted(self.parts)])
         true_pairs = self._projected_pairs(truth).flatten(0, 1)
-        count = min(emulated.shape[0], true_pairs.shape[0], 512)
-        q = (torch.arange(count, dtype=torch.float64) + 0.5) / count
-        return float((torch.quantile(emulated, q, dim=0) - torch.quantile(true_pairs, q, dim=0)).abs().mean())
+        return float(projected_w1(emulated, true_pairs))
 
     def statistics(self, *, dt: float) -> dict:
         """C(τ) (paper 004's form) and R(t) of the members and of the truth at the same saved times, on the columns
@@ -129,8 +122,7 @@ class EnsembleScores:
         window = self.truth[: len(self.parts), frames].double()
         lags = max(0, min(MAX_LAG, len(frames) - 1, columns - 1))
         lagged = sum(sums["lagged"][:columns] for sums in self.parts.values())
-        emulated = torch.stack([lagged[: columns - tau, tau].sum() / (runs * (columns - tau))
-                                for tau in range(lags + 1)])
+        emulated = mean_over_starts(lagged, runs=runs, max_lag=lags)
         out = {"correlation": {"emulator": emulated.tolist(), "truth": correlation(window, lags).tolist()},
                "correlation_form": CORRELATION_FORMS["paper"],
                "saved_time": [s * self.lead * dt for s in saved_steps]}
@@ -140,16 +132,3 @@ class EnsembleScores:
             out["rate"] = {"emulator": rate.tolist(), "truth": rate_of_change(window, step).tolist()}
         return out
 
-
-def _lagged_correlations(fields: Tensor, max_lag: int) -> Tensor:
-    """⟨X̃_t X̃_{t+τ}⟩ / (|X̃_t| |X̃_{t+τ}|) of one member for every start column t and lag τ ≤ ``max_lag``, X̃ the
-    field less its spatial mean: (time, n, n) → (time, max_lag + 1), 0 where t + τ is past the end. One member at
-    a time keeps the float64 copies small."""
-    x = fields.to(torch.float64).flatten(1)
-    x = x - x.mean(dim=1, keepdim=True)
-    x = x / x.norm(dim=1, keepdim=True).clamp(min=1e-300)
-    length = x.shape[0]
-    out = torch.zeros(length, max_lag + 1, dtype=torch.float64)
-    for tau in range(min(max_lag, length - 1) + 1):
-        out[: length - tau, tau] = (x[: length - tau] * x[tau:]).sum(dim=1)
-    return out

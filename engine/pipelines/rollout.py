@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -382,9 +382,6 @@ def _write(result: Rollout, summary: dict, *, config: RolloutConfig, target: Pat
         write_dataset(rollout_dataset(result, dt=dt, variable=variable, config=config, scores=summary,
                                       truth=truth_frames(truth, result.saved_steps, config, lead), **attrs), target)
         return
-    whole = Rollout(states=result.states, saved_steps=planned, spectra=result.spectra, steps_done=result.steps_done,
-                    blowup_step=result.blowup_step, reason=result.reason, seconds=result.seconds,
-                    refined=result.refined)
-    rest = summary_dataset(whole, dt=dt, variable=variable, config=config, scores=summary,
-                           truth=truth_frames(truth, planned, config, lead), **attrs)
+    rest = summary_dataset(replace(result, saved_steps=planned), dt=dt, variable=variable, config=config,
+                           scores=summary, truth=truth_frames(truth, planned, config, lead), **attrs)
     writer.finish(rest, keep={"time": slice(0, len(result.saved_steps))})
