@@ -359,13 +359,12 @@ class Studio(pn.viewable.Viewer):
             return [*dataset, lam, *view.controls(), self.new_data_view]
         if name == "Interpolant":
             return [*dataset, *generation] if view.uses_generation_settings else view.controls()
-        drift = pn.widgets.Select.from_param(self.param.drift, name="Drift", **STRETCH)
         if name == "Sample":
-            return [*dataset, *generation, drift,
+            return [*dataset, *generation, self._drift_control(),
                     pn.Param(self.sampler_a, name="Sampler A", parameters=GENERATION_SAMPLER_PARAMETERS,
                              widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH)]
         if name == "Compare":
-            return [*dataset, *generation, drift]
+            return [*dataset, *generation, self._drift_control()]
         if name == "Train":
             return [*dataset, *view.controls(), pn.pane.Markdown("**Generative tasks** use this noise and schedule:"),
                     *generation]
@@ -376,6 +375,9 @@ class Studio(pn.viewable.Viewer):
             return [lam, *view.controls()]
         return [pn.pane.Markdown("Jobs run in the server: they go on when a page is closed or reloaded, and any "
                                  "page can cancel them."), *view.controls()]
+
+    def _drift_control(self) -> pn.widgets.Select:
+        return pn.widgets.Select.from_param(self.param.drift, name="Drift", **STRETCH)
 
     def __panel__(self):
         if pn.state.location is not None:
