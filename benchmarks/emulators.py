@@ -138,6 +138,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.sns_steps < 0:
         parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
+    if not 1 <= args.long_members <= 64:
+        parser.error(f"--long-members must be between 1 and 64, not {args.long_members}")
+    if args.no_train and args.shipped:
+        parser.error("--no-train reads the run folders; --shipped uses the shipped checkpoints: choose one")
     if args.shipped and (args.system != "kolmogorov" or not args.only_long):
         parser.error("--shipped: only the Kolmogorov long-rollout table (--only-long) has shipped checkpoints")
     store = DataStore()

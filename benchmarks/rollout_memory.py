@@ -46,6 +46,12 @@ def main() -> None:
     parser.add_argument("--initial-conditions", type=int, default=4)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for flag, value in (("--steps", args.steps), ("--members", args.members),
+                        ("--initial-conditions", args.initial_conditions)):
+        if value < 1:
+            parser.error(f"{flag} must be at least 1, not {value}")
+    if args.initial_conditions > 4:
+        parser.error("--initial-conditions: the built-in Kolmogorov test set has 4 trajectories")
     if args.child:
         print(json.dumps(measure(args.child, args.steps, args.members, args.initial_conditions)))
         return
