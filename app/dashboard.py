@@ -137,7 +137,7 @@ class Studio(pn.viewable.Viewer):
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, **STRETCH)
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, **STRETCH)
         self.dataset_info = pn.pane.Markdown("", name="dataset-info", **STRETCH)
-        self.working = pn.indicators.LoadingSpinner(value=False, size=20, name="working", visible=False)
+        self.working = pn.indicators.LoadingSpinner(value=False, size=20, label="working", visible=False)
         self.mapper = shared_mapper(1.0)  # the generation views' fields share one colour range
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created,
                                          scheduler=lambda: self.cluster.scheduler)
@@ -347,7 +347,7 @@ class Studio(pn.viewable.Viewer):
 
     def controls(self, name: str) -> list:
         """The sidebar for tab ``name``: only the controls that act on it."""
-        dataset = [pn.widgets.Select.from_param(self.param.dataset, name="Dataset", **STRETCH), self.dataset_info]
+        dataset = [pn.widgets.Select.from_param(self.param.dataset, label="Dataset", **STRETCH), self.dataset_info]
         lam = pn.widgets.FloatSlider.from_param(self.param.lam, format="0.000", **STRETCH)
         generation = [pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum",
                                **STRETCH),
@@ -377,7 +377,7 @@ class Studio(pn.viewable.Viewer):
                                  "page can cancel them."), *view.controls()]
 
     def _drift_control(self) -> pn.widgets.Select:
-        return pn.widgets.Select.from_param(self.param.drift, name="Drift", **STRETCH)
+        return pn.widgets.Select.from_param(self.param.drift, label="Drift", **STRETCH)
 
     def __panel__(self):
         if pn.state.location is not None:

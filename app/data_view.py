@@ -46,7 +46,7 @@ class DataView(pn.viewable.Viewer):
         self.spectrum = CurvePlot("radial power spectrum of the snapshot", ["data", "coarse", "time mean"],
                                   "wavenumber k", "S(k)")
         self.info = pn.pane.Markdown("", name="data-info")
-        self.player = pn.widgets.Player(name="time", start=0, end=1, value=0, interval=150, loop_policy="loop",
+        self.player = pn.widgets.Player(label="time", start=0, end=1, value=0, interval=150, loop_policy="loop",
                                         width=400, show_loop_controls=False)
         self.player.link(self, value="frame")
         self.plots = pn.FlexBox()
@@ -165,7 +165,7 @@ class DataView(pn.viewable.Viewer):
 
     def controls(self) -> list:
         """The sidebar's part for this view: what is shown, and the forward process besides λ."""
-        return [pn.widgets.Select.from_param(self.param.variable, name="Variable", sizing_mode="stretch_width"),
+        return [pn.widgets.Select.from_param(self.param.variable, label="Variable", sizing_mode="stretch_width"),
                 pn.widgets.IntSlider.from_param(self.param.trajectory, sizing_mode="stretch_width"),
                 pn.Param(self.coarse, parameters=COARSE_SHOWN, widgets={"seed": pn.widgets.IntInput},
                          name="Coarse-graining (forward process)", sizing_mode="stretch_width")]

@@ -62,7 +62,7 @@ class JobsView(pn.viewable.Viewer):
         self.checked: str | None = None  # what the last check found, shown by the next refresh
         self.table = pn.pane.Markdown("", name="jobs-table", sizing_mode="stretch_width")
         self.outputs = pn.pane.Markdown("", name="outputs-table", sizing_mode="stretch_width")
-        self.running = pn.widgets.Select(name="Running job", options={}, width=260)
+        self.running = pn.widgets.Select(label="Running job", options={}, width=260)
         self.cancel_button = pn.widgets.Button(label="Cancel job", color="warning", width=110)
         self.cancel_button.on_click(lambda _: self.cancel())
         self.refresh(force=True)

@@ -88,7 +88,7 @@ class NewDataView(JobView):
         self.created(name)
 
     def __panel__(self):
-        generator = pn.widgets.Select.from_param(self.param.generator, name="Generator", width=270)
+        generator = pn.widgets.Select.from_param(self.param.generator, label="Generator", width=270)
         settings = pn.bind(lambda kind: pn.Param(self.configs[kind], widgets=WIDGETS, show_name=False,
                                                  parameters=[p for p in self.configs[kind].param if p not in HIDDEN],
                                                  width=270), self.param.generator)

@@ -183,8 +183,8 @@ class RolloutView(JobView):
     def controls(self) -> list:
         """The sidebar's part for this view: emulator, refiner, sampler and rollout options (λ is the sidebar's)."""
         stretch = {"sizing_mode": "stretch_width"}
-        return [pn.widgets.Select.from_param(self.param.checkpoint, name="Emulator checkpoint", **stretch),
-                pn.widgets.Select.from_param(self.param.refiner, name="Refiner", **stretch),
+        return [pn.widgets.Select.from_param(self.param.checkpoint, label="Emulator checkpoint", **stretch),
+                pn.widgets.Select.from_param(self.param.refiner, label="Refiner", **stretch),
                 pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, **stretch),
                 pn.Param(self.config, parameters=ROLLOUT_CONTROLS, widgets=dict.fromkeys(INTEGER_CONTROLS,
                                                                                          pn.widgets.IntInput),

@@ -187,9 +187,9 @@ class SuperresView(JobView):
         """The sidebar's part for this view: predictor, data, start and the reverse integration (λ is the
         sidebar's)."""
         stretch = {"sizing_mode": "stretch_width"}
-        return [pn.widgets.Select.from_param(self.param.checkpoint, name="PDD checkpoint", **stretch),
-                pn.widgets.Select.from_param(self.param.dataset, name="Data (grid and Δt as trained)", **stretch),
-                pn.widgets.Checkbox.from_param(self.param.from_noise, name="Generate from the λ-marginal Gaussian"),
+        return [pn.widgets.Select.from_param(self.param.checkpoint, label="PDD checkpoint", **stretch),
+                pn.widgets.Select.from_param(self.param.dataset, label="Data (grid and Δt as trained)", **stretch),
+                pn.widgets.Checkbox.from_param(self.param.from_noise, label="Generate from the λ-marginal Gaussian"),
                 pn.Param(self.sampler, parameters=[p for p in self.sampler.param if p not in ("name", "lam")],
                          widgets=REVERSE_WIDGETS, **stretch)]
 

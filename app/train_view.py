@@ -91,7 +91,7 @@ class TrainView(JobView):
                                  empty="a sample at every checkpoint")
         self.spectrum = CurvePlot("spectra at the last checkpoint", ["data", "model"], "wavenumber k", "S(k)",
                                   height=280, empty="its spectrum against the data's")
-        self.progress = pn.indicators.Progress(value=0, max=100, width=300, name="progress")
+        self.progress = pn.indicators.Progress(value=0, max=100, width=300, label="progress")
         self.runs = pn.pane.Markdown("", name="runs")
         self.resume_button = pn.widgets.Button(label="Resume", width=90)
         self.resume_button.on_click(lambda _: pn.state.execute(partial(self.start, resume=True), schedule=True))
@@ -203,8 +203,8 @@ class TrainView(JobView):
     def controls(self) -> list:
         """The sidebar's part for this view: the task, the run, the model and the training options."""
         stretch = {"sizing_mode": "stretch_width"}
-        return [pn.widgets.Select.from_param(self.param.task, name="Task", **stretch),
-                pn.widgets.TextInput.from_param(self.param.run_name, name="Run name", **stretch),
+        return [pn.widgets.Select.from_param(self.param.task, label="Task", **stretch),
+                pn.widgets.TextInput.from_param(self.param.run_name, label="Run name", **stretch),
                 pn.widgets.IntInput.from_param(self.param.nproc, **stretch),
                 pn.Param(self.model, parameters=["size"], show_name=False, **stretch),
                 pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training",
