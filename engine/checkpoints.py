@@ -1,6 +1,7 @@
 """Atomic checkpoint files: written to a temporary name and renamed, read with ``weights_only=True``."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -51,19 +52,32 @@ def export_checkpoint(source: str | Path, target: str | Path) -> Path:
 
 def list_runs(root: Path) -> list[dict]:
     """Every run folder ``root/runs/*`` with a readable checkpoint: run name, path (relative to ``root``), task,
-    step, last loss, model size and the data it was trained on; unreadable checkpoints are skipped."""
+    step, last loss, model size and the data it was trained on; unreadable checkpoints are skipped. Each checkpoint
+    is read once per version (its inode, modification time and size: ``save_checkpoint`` replaces the file by a new
+    one), so listing again costs a ``stat`` per run."""
     rows = []
     for path in sorted((root / "runs").glob("*/checkpoint.pt")):
         try:
-            state = load_checkpoint(path)
-        except EngineError:
+            stat = path.stat()
+        except OSError:  # removed since the glob
             continue
-        history = state.get("history") or [[0, float("nan")]]
-        rows.append({"run": path.parent.name, "path": str(path.relative_to(root)),
-                     "task": state.get("task", "generate"), "step": state["step"],
-                     "loss": round(float(history[-1][1]), 5), "model": state["configs"]["model"]["size"],
-                     "data": state["data"].get("source", "")})
+        summary = _run_summary(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if summary is not None:
+            rows.append({"run": path.parent.name, "path": str(path.relative_to(root)), **summary})
     return rows
+
+
+@functools.lru_cache(maxsize=1024)
+def _run_summary(path: str, inode: int, mtime_ns: int, size: int) -> dict | None:
+    """Task, step, last loss, model size and data of the checkpoint at ``path`` in the version (``inode``,
+    ``mtime_ns``, ``size``), or None if it is not a readable checkpoint."""
+    try:
+        state = load_checkpoint(path)
+    except EngineError:
+        return None
+    history = state.get("history") or [[0, float("nan")]]
+    return {"task": state.get("task", "generate"), "step": state["step"], "loss": round(float(history[-1][1]), 5),
+            "model": state["configs"]["model"]["size"], "data": state["data"].get("source", "")}
 
 
 def run_settings(state: dict) -> dict[str, object]:

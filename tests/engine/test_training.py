@@ -3,7 +3,8 @@ import time
 import pytest
 import torch
 
-from engine.checkpoints import load_checkpoint, save_checkpoint
+import engine.checkpoints
+from engine.checkpoints import list_runs, load_checkpoint, save_checkpoint
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.data.grf import generate_grf
 from engine.data.store import load_fields, write_dataset
@@ -87,6 +88,26 @@ def test_checkpoints_reject_foreign_and_corrupt_files(tmp_path):
     save_checkpoint({"step": 1}, tmp_path / "ok.pt")
     assert load_checkpoint(tmp_path / "ok.pt")["step"] == 1
 
+
+
+def _run(root, name, step):
+    return save_checkpoint({"task": "forecast", "step": step, "history": [[step, 0.25]], "data": {"source": "k.nc"},
+                            "configs": {"model": {"size": "tiny"}}}, root / "runs" / name / "checkpoint.pt")
+
+
+def test_runs_are_listed_reading_each_checkpoint_once_per_version(tmp_path, monkeypatch):
+    _run(tmp_path, "a", 10), _run(tmp_path, "b", 20)
+    (tmp_path / "runs" / "broken").mkdir()
+    (tmp_path / "runs" / "broken" / "checkpoint.pt").write_bytes(b"\x00garbage")
+    reads = []
+    monkeypatch.setattr(engine.checkpoints, "load_checkpoint", lambda path: reads.append(path) or load_checkpoint(path))
+    first = list_runs(tmp_path)
+    assert [(row["run"], row["step"], row["task"], row["data"]) for row in first] == [("a", 10, "forecast", "k.nc"),
+                                                                                      ("b", 20, "forecast", "k.nc")]
+    assert first[0]["path"] == "runs/a/checkpoint.pt" and first[0]["loss"] == 0.25  # relative, never a machine path
+    assert list_runs(tmp_path) == first and len(reads) == 3  # listed again: nothing re-read (the broken one too)
+    _run(tmp_path, "b", 30)  # a training step rewrote b
+    assert [row["step"] for row in list_runs(tmp_path)] == [10, 30] and len(reads) == 4
 
 @pytest.mark.slow
 def test_tiny_unet_trained_briefly_samples_as_well_as_the_exact_drift(grf32, tmp_path):
