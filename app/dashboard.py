@@ -132,6 +132,7 @@ class Studio(pn.viewable.Viewer):
         self.data = self.data_name = self.context = None  # the field data and its analytic setup, on first need
         self.sampling: Setup | None = None  # the drift Sample and Compare integrate (``drift``), on first need
         self.views: dict[str, pn.viewable.Viewer] = {}
+        self.layouts: dict[str, pn.viewable.Viewable] = {}  # each view's layout, made once (``__panel__``)
         self.opening: set[str] = set()  # tabs whose view is being built
         self.building = threading.Lock()  # views are built in a thread, one at a time
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, **STRETCH)
@@ -142,6 +143,7 @@ class Studio(pn.viewable.Viewer):
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created,
                                          scheduler=lambda: self.cluster.scheduler)
         self.sidebar, self.sidebar_tab = pn.Column(**STRETCH), None
+        self.sidebars: dict[str, list] = {}  # each built tab's controls, made once and shown again
         self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
         self.panes = {name: pn.Column(pn.pane.Markdown(f"Opening {name}…"), min_height=300, **STRETCH)
                       for name in TABS}
@@ -287,8 +289,8 @@ class Studio(pn.viewable.Viewer):
         for other, shown in self.panes.items():  # a view left in a hidden tab came back with stylesheets pointing
             if other != name and other in self.views and len(shown):  # at Panel's CDN (unreachable offline):
                 shown[:] = []  # detached here, it is rendered afresh when its tab opens again
-        if name in self.views and list(pane) != [self.views[name]]:
-            pane[:] = [self.views[name]]
+        if name in self.views and list(pane) != [self._layout(name)]:
+            pane[:] = [self._layout(name)]
         if name not in self.views:
             if name in self.opening:
                 return
@@ -304,8 +306,16 @@ class Studio(pn.viewable.Viewer):
         so every other session's live stream keeps updating while this one opens."""
         with self.building:
             view = self.view(name)
-            return Opened(view=modelled_for(self.panes[name], [view]),
-                          controls=modelled_for(self.sidebar, self.controls(name)))
+            self.sidebars[name] = self.controls(name)
+            self.layouts[name], = layout = modelled_for(self.panes[name], [view])
+            return Opened(view=layout, controls=modelled_for(self.sidebar, self.sidebars[name]))
+
+    def _layout(self, name: str) -> pn.viewable.Viewable:
+        """Tab ``name``'s view as laid out the first time: shown again, not made anew (a view's ``__panel__`` makes
+        widgets linked to its parameters, which would stay linked)."""
+        if name not in self.layouts:
+            self.layouts[name] = pn.panel(self.views[name])
+        return self.layouts[name]
 
     def _attach(self, name: str, opened: Opened) -> None:
         """On the session's thread: put a freshly built view's controls in the sidebar, then, a tick later (two
@@ -339,42 +349,53 @@ class Studio(pn.viewable.Viewer):
 
     def _show_controls(self, name: str, again: bool = False) -> None:
         """Put tab ``name``'s controls in the sidebar, unless they are there already (replacing live widgets
-        would drop a click that is on its way); ``again`` when the open tab's own section changed."""
+        would drop a click that is on its way); ``again`` when the open tab's own section changed, which makes them
+        anew. Otherwise the tab's controls are the ones made for it before: widgets made from parameters stay linked
+        to them, so making new ones at every visit would leave every old one updating with each change."""
         if again and self.tab != name:
             return
+        if again or name not in self.sidebars:
+            self.sidebars[name] = self.controls(name)
         if self.sidebar_tab != name or again:
-            self.sidebar[:], self.sidebar_tab = self.controls(name), name
+            self.sidebar[:], self.sidebar_tab = self.sidebars[name], name
 
     def controls(self, name: str) -> list:
-        """The sidebar for tab ``name``: only the controls that act on it."""
-        dataset = [pn.widgets.Select.from_param(self.param.dataset, label="Dataset", **STRETCH), self.dataset_info]
-        lam = pn.widgets.FloatSlider.from_param(self.param.lam, format="0.000", **STRETCH)
-        generation = [pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum",
-                               **STRETCH),
-                      pn.Param(self.schedule, name="Interpolation schedule", widgets=OPTIONAL_NUMBERS, **STRETCH)]
+        """The sidebar for tab ``name``: only the controls that act on it (each widget made only where shown, since
+        a widget made from a parameter stays linked to it)."""
         view = self.views.get(name)
         if view is None:
-            return dataset
+            return self._dataset_controls()
         if name == "Data":
-            return [*dataset, lam, *view.controls(), self.new_data_view]
+            return [*self._dataset_controls(), self._lam_control(), *view.controls(), self.new_data_view]
         if name == "Interpolant":
-            return [*dataset, *generation] if view.uses_generation_settings else view.controls()
+            return [*self._dataset_controls(), *self._generation_controls()] if view.uses_generation_settings \
+                else view.controls()
         if name == "Sample":
-            return [*dataset, *generation, self._drift_control(),
+            return [*self._dataset_controls(), *self._generation_controls(), self._drift_control(),
                     pn.Param(self.sampler_a, name="Sampler A", parameters=GENERATION_SAMPLER_PARAMETERS,
                              widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH)]
         if name == "Compare":
-            return [*dataset, *generation, self._drift_control()]
+            return [*self._dataset_controls(), *self._generation_controls(), self._drift_control()]
         if name == "Train":
-            return [*dataset, *view.controls(), pn.pane.Markdown("**Generative tasks** use this noise and schedule:"),
-                    *generation]
+            return [*self._dataset_controls(), *view.controls(),
+                    pn.pane.Markdown("**Generative tasks** use this noise and schedule:"), *self._generation_controls()]
         if name == "Rollout":
-            return [*view.controls(), lam, pn.pane.Markdown("λ applies to PDD predictors; other emulators run at "
-                                                            "λ = 0.")]
+            return [*view.controls(), self._lam_control(),
+                    pn.pane.Markdown("λ applies to PDD predictors; other emulators run at λ = 0.")]
         if name == "Super-resolution":
-            return [lam, *view.controls()]
+            return [self._lam_control(), *view.controls()]
         return [pn.pane.Markdown("Jobs run in the server: they go on when a page is closed or reloaded, and any "
                                  "page can cancel them."), *view.controls()]
+
+    def _dataset_controls(self) -> list:
+        return [pn.widgets.Select.from_param(self.param.dataset, label="Dataset", **STRETCH), self.dataset_info]
+
+    def _lam_control(self) -> pn.widgets.FloatSlider:
+        return pn.widgets.FloatSlider.from_param(self.param.lam, format="0.000", **STRETCH)
+
+    def _generation_controls(self) -> list:
+        return [pn.Param(self.noise, widgets={"kind": pn.widgets.RadioButtonGroup}, name="Noise spectrum", **STRETCH),
+                pn.Param(self.schedule, name="Interpolation schedule", widgets=OPTIONAL_NUMBERS, **STRETCH)]
 
     def _drift_control(self) -> pn.widgets.Select:
         return pn.widgets.Select.from_param(self.param.drift, label="Drift", **STRETCH)

@@ -136,3 +136,25 @@ def test_sample_integrates_a_trained_generator_when_chosen_and_names_a_mismatch(
     studio.noise.kind = "white"
     assert studio.error.visible and f"{shipped} was trained with noise" in studio.error.object
     assert str(tmp_path) not in studio.error.object
+
+
+def test_each_tab_s_view_and_sidebar_are_made_once_so_revisits_leave_no_widget_linked_behind(tmp_path):
+    """Widgets made from a parameter stay linked to it: a view or sidebar made anew at every visit would leave each
+    old one updating with every change of the noise, schedule, samplers or dataset."""
+    studio = Studio(store=DataStore(tmp_path))
+
+    def links() -> int:
+        return sum(len(watchers) for owner in (studio, studio.noise, studio.schedule, studio.sampler_a)
+                   for kinds in owner.param.watchers.values() for watchers in kinds.values())
+
+    for name in ("Sample", "Compare", "Sample"):
+        studio.view(name)  # built here (a page builds them aside, then opens them)
+        studio.tab = name
+        studio._open_tab()
+    shown, before = (list(studio.sidebar), list(studio.panes["Sample"])), links()
+    for _ in range(3):
+        for name in ("Compare", "Sample"):
+            studio.tab = name
+            studio._open_tab()
+    assert links() == before  # no new links
+    assert (list(studio.sidebar), list(studio.panes["Sample"])) == shown  # the same view and controls again
