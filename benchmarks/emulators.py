@@ -4,16 +4,16 @@ EDM diffusion baseline. Trains each (or resumes its run folder), then prints mar
 CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and long-rollout stability.
 
     python benchmarks/emulators.py [--system kolmogorov|qg] [--train-steps 2000] [--size tiny] [--runs DIR]
-                                   [--long 5000] [--long-members 4] [--only-long [--shipped]] [--no-train]
-                                   [--sns-steps 0]
+                                   [--long 5000] [--long-members 4] [--edm-levels 4] [--only-long] [--shipped]
+                                   [--no-train] [--sns-steps 0]
 
 Kolmogorov: training data `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data 4
 held-out trajectories (seed 1) of 64 snapshots. QG: `python -m engine data qg` defaults (spin-up 3·10⁸ s, saved
 every 36000 s) with 12 jets × 200 snapshots, seed 0, split into 8 training and 4 held-out test jets (one spin-up
 batch; the jets start from independent random PV). The model emulates the upper layer's PV. Both are generated
 into the data folder on first use (QG: ≈ 30 min on 2 cores).
-``--only-long --shipped`` runs the Kolmogorov stability table on the shipped checkpoints (the same training data,
-2000 steps each) instead of training.
+``--shipped`` runs the Kolmogorov tables on the shipped checkpoints (the same training data, 2000 steps each)
+instead of training; the Gaussian-noise baseline is not shipped, so its row and column are left out.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
 QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
 TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet (upper-layer PV)"}
 RUNS = ("forecast", "pointwise", "noise_baseline", "diffusion", "sns", "refiner")  # run folders, one per model
-LONG_ROWS = ("pointwise", "spectral", "sns", "si-em", "edm")  # the stability table's rows, in order
+LONG_ROWS = ("pointwise", "spectral", "sns", "si-ode", "si-em", "edm")  # the stability table's rows, in order
 
 
 def split_jets(store: DataStore, name: str, held_out: int) -> tuple[Path, Path]:
@@ -131,8 +131,10 @@ def main() -> None:
     parser.add_argument("--long-rows", nargs="+", choices=LONG_ROWS, default=LONG_ROWS,
                         help="the stability table's rows to run (default: all)")
     parser.add_argument("--long-members", type=int, default=4, help="members of the stability rollouts (default 4)")
+    parser.add_argument("--edm-levels", type=int, default=4,
+                        help="noise levels of the EDM stability row (2N − 1 network evaluations; default 4)")
     parser.add_argument("--shipped", action="store_true",
-                        help="Kolmogorov, with --only-long: the shipped checkpoints instead of training")
+                        help="Kolmogorov: the shipped checkpoints instead of training")
     parser.add_argument("--no-train", action="store_true",
                         help="use the checkpoints in the run folders as they are (no training or resuming)")
     args = parser.parse_args()
@@ -140,10 +142,12 @@ def main() -> None:
         parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
     if not 1 <= args.long_members <= 64:
         parser.error(f"--long-members must be between 1 and 64, not {args.long_members}")
+    if not 1 <= args.edm_levels <= 64:
+        parser.error(f"--edm-levels must be between 1 and 64, not {args.edm_levels}")
     if args.no_train and args.shipped:
         parser.error("--no-train reads the run folders; --shipped uses the shipped checkpoints: choose one")
-    if args.shipped and (args.system != "kolmogorov" or not args.only_long):
-        parser.error("--shipped: only the Kolmogorov long-rollout table (--only-long) has shipped checkpoints")
+    if args.shipped and args.system != "kolmogorov":
+        parser.error("--shipped: only the Kolmogorov emulators are shipped")
     store = DataStore()
     train_path, test_path = datasets(args.system, store)
     runs = Path(args.runs or ("runs/emulators" if args.system == "kolmogorov" else f"runs/emulators-{args.system}"))
@@ -162,7 +166,7 @@ def main() -> None:
                 "SNS, paper's levels": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
     diffusion = load_forecaster(checkpoints["diffusion"])
     if not args.only_long:
-        baseline = load_forecaster(checkpoints["noise_baseline"])
+        baseline = load_forecaster(checkpoints["noise_baseline"]) if "noise_baseline" in checkpoints else None
         config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
         sns = load_forecaster(checkpoints["sns"])
         lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
@@ -181,8 +185,9 @@ def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, 
             "SNS as emulator (50 DDPM steps)": (sns, ForecastSamplerConfig(steps=50), None),
             "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None),
             "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None)}
-    print(f"\n{TITLES[args.system]}, {args.size} U-Nets trained {args.train_steps} steps; 4 test trajectories × 4 "
-          "members\n")
+    rows = {label: row for label, row in rows.items() if row[0] is not None}  # the noise baseline is not shipped
+    trained = "the shipped checkpoints (2000 steps)" if args.shipped else f"trained {args.train_steps} steps"
+    print(f"\n{TITLES[args.system]}, {args.size} U-Nets, {trained}; 4 test trajectories × 4 members\n")
     print("| emulator | VRMSE@1 | VRMSE@10 | VRMSE@50 | high-band sRMSE@1 | high-band sRMSE@10 | CRPS@10 / σ | "
           "spread–skill@10 | s per step |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -212,7 +217,8 @@ def nfe_table(si, baseline, diffusion, truth, test) -> None:
     for nfe in (1, 2, 4, 8, 16, 32):
         sampler = ForecastSamplerConfig(method="pf_ode", steps=nfe)
         levels = (nfe + 1) // 2  # 2N − 1 evaluations
-        si_score, base_score = (one_step_vrmse(model, sampler, truth, test) for model in (si, baseline))
+        si_score = one_step_vrmse(si, sampler, truth, test)
+        base_score = one_step_vrmse(baseline, sampler, truth, test) if baseline is not None else "not shipped"
         edm_score = one_step_vrmse(diffusion, ForecastSamplerConfig(steps=levels), truth, test)
         print(f"| {nfe} | {si_score} | {base_score} | {edm_score} ({levels}) |", flush=True)
 
@@ -229,8 +235,10 @@ def long_table(train_path, truth, test, models, refiners, args) -> None:
              10),
             ("pointwise + SNS, renoised to ≥ 10% noise (every 10 steps)", pointwise, ForecastSamplerConfig(),
              refiners["SNS"], 10),
+            ("SI, PF-ODE (2 steps)", models["si"], ForecastSamplerConfig(method="pf_ode", steps=2), None, 0),
             ("SI-EM (2 steps)", models["si"], ForecastSamplerConfig(method="si_em", steps=2), None, 0),
-            ("EDM diffusion (4 levels, 7 NFE)", models["diffusion"], ForecastSamplerConfig(steps=4), None, 0))
+            (f"EDM diffusion ({args.edm_levels} levels, {2 * args.edm_levels - 1} NFE)", models["diffusion"],
+             ForecastSamplerConfig(steps=args.edm_levels), None, 0))
     for key, (label, model, sampler, ref, every) in zip(LONG_ROWS, rows):
         if key not in args.long_rows:
             continue
