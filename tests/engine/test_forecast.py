@@ -90,7 +90,7 @@ def test_a_briefly_trained_emulator_beats_persistence_at_one_step(flow, tmp_path
     data = load_trajectories(flow)
     train = type(data)(data.fields[:4], data.mean, data.std, data.dt, data.variable)
     checkpoint = Trainer(ForecastTask(train, ForecastConfig(task=task)), ModelConfig(size="tiny"),
-                         TrainingConfig(steps=300, batch_size=16, lr=2e-3, log_every=100), tmp_path).run()
+                         TrainingConfig(steps=200, batch_size=16, lr=2e-3, log_every=100), tmp_path).run()
     forecaster = load_forecaster(checkpoint)
     test = data.denormalize(data.fields[4])  # a held-out trajectory, physical units
     x, y = test[:-1], test[1:]
