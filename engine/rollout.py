@@ -52,6 +52,20 @@ def _first_bad(flags: list[Tensor], last_step: int) -> int | None:
     return last_step - len(flags) + 1 + int(torch.nonzero(bad)[0]) if bool(bad.any()) else None
 
 
+def _saved_states(initial: Tensor, count: int) -> Tensor:
+    """A float32 CPU tensor (member, ``count``, n, n) for the saved states, ``initial`` in the first slot: written
+    in place, so the states are never held twice (the pages the OS gives it are only those written)."""
+    states = torch.empty((initial.shape[0], count, *initial.shape[1:]), dtype=torch.float32)
+    states[:, 0] = initial
+    return states
+
+
+def _kept(states: Tensor, count: int) -> Tensor:
+    """The first ``count`` saved states: all of them for a rollout that ran its course, else copied out (a view
+    would keep, and pickle to a cluster's client, the whole preallocated tensor)."""
+    return states if count == states.shape[1] else states[:, :count].clone()
+
+
 def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutConfig, *, data_std: float,
             refiner: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
             callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> Rollout:
@@ -60,7 +74,8 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
     the state the step started from."""
     limit = config.blowup * data_std
     x, start = initial, time.perf_counter()
-    saved, saved_steps, spectra, flags, refined = [x.float().cpu()], [0], [shell_spectra(x).mean(0)], [], []
+    states = _saved_states(x, config.steps // config.save_every + 1)
+    saved_steps, spectra, flags, refined = [0], [shell_spectra(x).mean(0)], [], []
     done, blowup, reason, last_event = 0, None, None, 0.0
     for k in range(1, config.steps + 1):
         previous, x = x, step(x)
@@ -72,7 +87,7 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
         spectra.append(shell_spectra(x).mean(0))
         done = k
         if k % config.save_every == 0:
-            saved.append(x.float().cpu())
+            states[:, len(saved_steps)] = x  # into the preallocated CPU tensor, float32
             saved_steps.append(k)
         stop = should_stop is not None and should_stop()  # a host-side flag: no device sync
         if k % CHECK_EVERY == 0 or k == config.steps or stop:
@@ -90,10 +105,9 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
             reason = "stopped"
             break
     if blowup is not None:  # keep what was computed up to the last good step
-        keep = [i for i, s in enumerate(saved_steps) if s < blowup]
-        saved, saved_steps, spectra = [saved[i] for i in keep], [saved_steps[i] for i in keep], spectra[:blowup]
+        saved_steps, spectra = [s for s in saved_steps if s < blowup], spectra[:blowup]
         done = blowup - 1
-    return Rollout(states=torch.stack(saved, 1), saved_steps=saved_steps, spectra=torch.stack(spectra).cpu(),
+    return Rollout(states=_kept(states, len(saved_steps)), saved_steps=saved_steps, spectra=torch.stack(spectra).cpu(),
                    steps_done=done, blowup_step=blowup, reason=reason, seconds=time.perf_counter() - start,
                    refined=refined)
 
