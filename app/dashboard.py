@@ -143,7 +143,7 @@ class Studio(pn.viewable.Viewer):
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created,
                                          scheduler=lambda: self.cluster.scheduler)
         self.sidebar, self.sidebar_tab = pn.Column(**STRETCH), None
-        self.sidebars: dict[str, list] = {}  # each built tab's controls, made once and shown again
+        self.sidebars: dict[tuple, list] = {}  # each built tab's controls (``_sidebar_key``), made once
         self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
         self.panes = {name: pn.Column(pn.pane.Markdown(f"Opening {name}…"), min_height=300, **STRETCH)
                       for name in TABS}
@@ -306,9 +306,9 @@ class Studio(pn.viewable.Viewer):
         so every other session's live stream keeps updating while this one opens."""
         with self.building:
             view = self.view(name)
-            self.sidebars[name] = self.controls(name)
+            controls = self.sidebars[self._sidebar_key(name)] = self.controls(name)
             self.layouts[name], = layout = modelled_for(self.panes[name], [view])
-            return Opened(view=layout, controls=modelled_for(self.sidebar, self.sidebars[name]))
+            return Opened(view=layout, controls=modelled_for(self.sidebar, controls))
 
     def _layout(self, name: str) -> pn.viewable.Viewable:
         """Tab ``name``'s view as laid out the first time: shown again, not made anew (a view's ``__panel__`` makes
@@ -349,15 +349,21 @@ class Studio(pn.viewable.Viewer):
 
     def _show_controls(self, name: str, again: bool = False) -> None:
         """Put tab ``name``'s controls in the sidebar, unless they are there already (replacing live widgets
-        would drop a click that is on its way); ``again`` when the open tab's own section changed, which makes them
-        anew. Otherwise the tab's controls are the ones made for it before: widgets made from parameters stay linked
+        would drop a click that is on its way); ``again`` when the open tab's own section changed. The controls
+        are made once per tab (and Interpolant section) and shown again: widgets made from parameters stay linked
         to them, so making new ones at every visit would leave every old one updating with each change."""
         if again and self.tab != name:
             return
-        if again or name not in self.sidebars:
-            self.sidebars[name] = self.controls(name)
+        key = self._sidebar_key(name)
+        if key not in self.sidebars:
+            self.sidebars[key] = self.controls(name)
         if self.sidebar_tab != name or again:
-            self.sidebar[:], self.sidebar_tab = self.sidebars[name], name
+            self.sidebar[:], self.sidebar_tab = self.sidebars[key], name
+
+    def _sidebar_key(self, name: str) -> tuple:
+        """Which sidebar tab ``name`` shows: the Interpolant's depends on whether its open section uses the
+        dataset, noise and schedule."""
+        return name, getattr(self.views.get(name), "uses_generation_settings", None)
 
     def controls(self, name: str) -> list:
         """The sidebar for tab ``name``: only the controls that act on it (each widget made only where shown, since
