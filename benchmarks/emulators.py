@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -102,11 +103,24 @@ def shipped_checkpoints(store: DataStore) -> dict[str, Path]:
     return {name: store.path(f"runs/shipped-{stem}/checkpoint.pt") for name, stem in SHIPPED.items()}
 
 
-def run(forecaster, sampler, truth, config, std, refiner=None):
+def run(forecaster, sampler, truth, config, std, refiner=None, callback=None):
     generator = torch.Generator().manual_seed(sampler.seed)
     result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config), config,
-                     data_std=std, refiner=refiner)
+                     data_std=std, refiner=refiner, callback=callback)
     return result, evaluate(result, truth, config, forecaster.lead)
+
+
+def milestones(label: str, every: int = 1000):
+    """A rollout callback that tells stderr each time ``label``'s rollout passes another ``every`` steps (a long row
+    stopped early still says how far it got)."""
+    passed = [0]
+
+    def report(event: dict) -> None:
+        if event["step"] // every > passed[0]:
+            passed[0] = event["step"] // every
+            print(f"{label}: step {event['step']}, {time.strftime('%H:%M:%S')}", file=sys.stderr, flush=True)
+
+    return report
 
 
 def band_exits(result, data_spectrum: torch.Tensor, n: int, factor: float = 2.0) -> tuple[int | None, float]:
@@ -243,9 +257,10 @@ def long_table(train_path, truth, test, models, refiners, args) -> None:
         if key not in args.long_rows:
             continue
         long.refine_every = every
-        result, _ = run(model, sampler, truth, long, test.std, ref)
+        result, _ = run(model, sampler, truth, long, test.std, ref, callback=milestones(label))
         first, within = band_exits(result, data_spectrum, test.n)
-        print(f"| {label} | {result.blowup_step} | {first} | {100 * within:.0f}% | {result.seconds:.0f} |", flush=True)
+        print(f"| {label} | {result.blowup_step or 'none'} | {first} | {100 * within:.0f}% | {result.seconds:.0f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
