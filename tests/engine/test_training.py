@@ -113,7 +113,7 @@ def test_runs_are_listed_reading_each_checkpoint_once_per_version(tmp_path, monk
 def test_tiny_unet_trained_briefly_samples_as_well_as_the_exact_drift(grf32, tmp_path):
     """Acceptance: ≤ 2 minutes on 2 CPU cores; spectral error within 2× of the exact drift's at equal NFE."""
     start = time.monotonic()
-    training = TrainingConfig(steps=1000, batch_size=32, log_every=100, max_seconds=100)
+    training = TrainingConfig(steps=1000, batch_size=32, log_every=100, max_seconds=60)
     trainer = Trainer(_task(grf32), ModelConfig(size="tiny"), training, tmp_path)
     checkpoint = trainer.run()
     assert time.monotonic() - start < 120
