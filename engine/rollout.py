@@ -56,7 +56,7 @@ def _saved_states(initial: Tensor, count: int) -> Tensor:
     """A float32 CPU tensor (member, ``count``, n, n) for the saved states, ``initial`` in the first slot: written
     in place, so the states are never held twice (the pages the OS gives it are only those written)."""
     states = torch.empty((initial.shape[0], count, *initial.shape[1:]), dtype=torch.float32)
-    states[:, 0] = initial
+    states[:, 0] = initial.cpu()
     return states
 
 
@@ -87,7 +87,7 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
         spectra.append(shell_spectra(x).mean(0))
         done = k
         if k % config.save_every == 0:
-            states[:, len(saved_steps)] = x  # into the preallocated CPU tensor, float32
+            states[:, len(saved_steps)] = x.cpu()  # the one transfer per save, into the preallocated float32
             saved_steps.append(k)
         stop = should_stop is not None and should_stop()  # a host-side flag: no device sync
         if k % CHECK_EVERY == 0 or k == config.steps or stop:
