@@ -3,6 +3,7 @@ chosen resolution in a background job (the same generators and cached names as `
 import a netCDF file of fields (validated like ``data import``)."""
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -82,6 +83,9 @@ class NewDataView(JobView):
                 self.store.import_file(source, name if name.endswith(".nc") else f"{name}.nc")
         except EngineError as err:
             self.fail(str(err))
+            return
+        except OSError as err:  # the system's temporary folder is full or cannot be written
+            self.fail(f"the upload could not be stored for checking: {os.strerror(err.errno) if err.errno else err}")
             return
         self.failure.visible = False
         self.status.object = f"Imported `{name}`."

@@ -6,6 +6,7 @@ PATH) of the emulated field beside the truth, one frame per saved step, on one f
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ import xarray as xr
 from PIL import Image, ImageDraw
 
 from engine.errors import EngineError
+from engine.files import disk_errors, scratch
 
 # Colorbrewer RdBu, blue (negative) to red (positive), as in the dashboard
 RDBU = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
@@ -120,7 +122,7 @@ def write_animation(rollout: xr.Dataset, path: str | Path, fps: float = 10.0, sc
     if not 1 <= scale <= 16:
         raise EngineError(f"scale must be in [1, 16], got {scale}")
     images = frames(*rollout_panels(rollout, variable), scale)
-    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
-    (write_gif if path.suffix == ".gif" else write_mp4)(images, partial, fps)
-    partial.replace(path)
+    with disk_errors(path), scratch(path) as partial:  # the temporary keeps the suffix the writer goes by
+        (write_gif if path.suffix == ".gif" else write_mp4)(images, partial, fps)
+        os.replace(partial, path)
     return path

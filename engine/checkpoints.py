@@ -1,28 +1,27 @@
 """Atomic checkpoint files: written to a temporary name and renamed, read with ``weights_only=True``."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 from pathlib import Path
 
 import torch
 
 from engine.errors import EngineError
+from engine.files import check_writable, run_lock, write_bytes
 
 FORMAT = "emulator-studio/drift-v1"
+CHECKPOINT_NAME = "checkpoint.pt"  # a run folder's checkpoint
 
 
 def save_checkpoint(payload: dict, path: str | Path) -> Path:
-    """``torch.save`` to ``.name.tmp`` beside the target, then ``os.replace``: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save({"format": FORMAT, **payload}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """``torch.save`` into memory, then written atomically (``engine.files.write_bytes``): a reader never sees half
+    a file, and a full disk is one line with the earlier checkpoint intact."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buffer)
+    return write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
@@ -45,9 +44,16 @@ INFERENCE_KEYS = ("task", "configs", "data", "ema_state", "step", "history", "en
 
 def export_checkpoint(source: str | Path, target: str | Path) -> Path:
     """An inference-only copy: the EMA weights, configs, data statistics and loss history, without the optimizer
-    and RNG state (about a third of the size); it samples and rolls out, but cannot resume training."""
-    state = load_checkpoint(source)
-    return save_checkpoint({key: state[key] for key in INFERENCE_KEYS if key in state} | {"exported": True}, target)
+    and RNG state (about a third of the size); it samples and rolls out, but cannot resume training. A run's own
+    checkpoint is exported holding the run's lock (never while it trains)."""
+    source = Path(source)
+    in_run = source.name == CHECKPOINT_NAME and os.access(source.parent, os.W_OK)  # a read-only run trains never
+    held = run_lock(source.parent, "an export") if in_run else contextlib.nullcontext()
+    with held:
+        state = load_checkpoint(source)
+        check_writable(Path(target), need=source.stat().st_size, what=Path(target).name)
+        return save_checkpoint({key: state[key] for key in INFERENCE_KEYS if key in state} | {"exported": True},
+                               target)
 
 
 def list_runs(root: Path) -> list[dict]:

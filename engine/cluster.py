@@ -4,7 +4,7 @@ dataset's trajectories) become tasks, and their results come back in order.
 A cluster is named by its scheduler's address (``--scheduler tcp://host:port`` or ``EMULATOR_STUDIO_SCHEDULER``);
 without one everything runs in this process. Workers read the data folder by its path, so it must be shared (a
 network filesystem, or the same machine). Dask's own scheduler does the placing, retries and monitoring; this
-module only names the address and maps a function over the parts. README.md ("Scaling out") has the commands.
+module only names the address and maps a function over the parts. docs/scaling.md has the commands.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import torch
 import xarray as xr
 
 from engine.errors import EngineError
+from engine.files import discard, scratch_path, write_tree
 
 SCHEDULER_VARIABLE = "EMULATOR_STUDIO_SCHEDULER"
 CONNECT_SECONDS = 10
@@ -107,7 +108,7 @@ class ZarrInShares:
         """``chunks``: the store's chunk length along other dimensions (whole by default); along ``dim`` a chunk
         is one share."""
         self.path, self.dim, self.size, self.chunks = Path(path), dim, size, chunks or {}
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp = scratch_path(self.path)
         self.written = 0
 
     def _start(self, share: xr.Dataset) -> None:
@@ -147,13 +148,11 @@ class ZarrInShares:
         if extra is not None:  # appending sets the store's attrs to extra's: keep the shares'
             extra.assign_attrs({**self.attrs, **extra.attrs}).to_zarr(self.tmp, mode="a", zarr_format=2)
         store = self._cut(keep) if keep else self.tmp
-        old = self.path.with_name(f".{self.path.name}.{os.getpid()}.old")
-        if self.path.exists():
-            os.replace(self.path, old)
-        os.replace(store, self.path)
-        shutil.rmtree(old, ignore_errors=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return self.path
+        try:
+            return write_tree(self.path, lambda tmp: os.replace(store, tmp))
+        finally:
+            discard(store)
+            self.abandon()
 
     def _cut(self, keep: dict[str, slice]) -> Path:
         """A copy of the store with only the ``keep`` slices along their dimensions (the store itself when they
@@ -161,8 +160,7 @@ class ZarrInShares:
         full = xr.open_zarr(self.tmp, zarr_format=2)
         if all(len(range(full.sizes[dim])[cut]) == full.sizes[dim] for dim, cut in keep.items()):
             return self.tmp
-        cut = self.tmp.with_name(self.tmp.name + ".cut")
-        shutil.rmtree(cut, ignore_errors=True)
+        cut = scratch_path(self.path)
         kept = full.isel(keep)
         for variable in kept.variables.values():
             variable.encoding.pop("chunks", None)  # the cut changes the last chunk: zarr chunks it afresh
@@ -170,5 +168,5 @@ class ZarrInShares:
         return cut
 
     def abandon(self) -> None:
-        """Remove the temporary store (a share failed)."""
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        """Remove the temporary store (a share failed, or it was moved into place)."""
+        discard(self.tmp)

@@ -16,13 +16,12 @@ from typing import Callable
 import torch
 
 import engine
-from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from engine.config import ModelConfig, TrainingConfig, options
 from engine.devices import Accelerated, resolve_device
 from engine.distributed import World
 from engine.errors import EngineError
-
-CHECKPOINT_NAME = "checkpoint.pt"
+from engine.files import check_writable
 
 
 def _lr_factor(step: int, total: int) -> float:
@@ -115,6 +114,10 @@ class Trainer:
         stop = self.should_stop() or (limit is not None and time.monotonic() - start > limit)
         return self.world.agree(stop, self.device)
 
+    def checkpoint_bytes(self) -> int:
+        """A checkpoint's size, about: the weights four times (the network, its EMA, Adam's two moments)."""
+        return 4 * sum(p.numel() * p.element_size() for p in self.net.parameters())
+
     def _save(self, path: Path) -> None:
         if self.world.is_main:
             save_checkpoint(self._payload(), path)
@@ -137,6 +140,8 @@ class Trainer:
 
     def run(self, resume: bool = True) -> Path:
         """Train to ``training.steps`` (or until stopped or out of time); returns the checkpoint path."""
+        if self.world.is_main:
+            check_writable(self.out_dir, need=self.checkpoint_bytes(), what=CHECKPOINT_NAME)
         if resume and self.checkpoint_path.exists():
             self._resume()
             self.callback({"kind": "resumed", "step": self.step, "steps": self.training.steps})

@@ -8,7 +8,6 @@ GRF set (generated in under a second).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +24,7 @@ from engine.data.qg import simulate_qg
 from engine.data.sequences import same_spacing
 from engine.data.store import ASSETS, DataStore, parameter_digest, write_dataset
 from engine.devices import check_memory, resolve_device
+from engine.files import check_writable, copy_file
 
 GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", QGConfig: "qg", Lorenz96Config: "lorenz96",
                    AllenCahnConfig: "allen-cahn"}
@@ -85,6 +85,16 @@ def generation_bytes(config: param.Parameterized) -> float:
     return config.trajectories * sites * (4.0 * config.snapshots + 8.0 * 40)
 
 
+def output_bytes(config: param.Parameterized) -> float:
+    """A generated dataset's size on disk, at most: its float32 values (compression only shrinks them)."""
+    if isinstance(config, GRFConfig):
+        return 4.0 * config.count * config.size**2
+    if isinstance(config, Lorenz96Config):
+        return 4.0 * config.trajectories * config.snapshots * config.slow * (1 + config.fast_per_slow)
+    layers = 2 if isinstance(config, QGConfig) else 1
+    return 4.0 * layers * config.trajectories * config.snapshots * config.size**2
+
+
 def write_generated(config: param.Parameterized, store: DataStore, name: str,
                     callback: Callable[[dict], None] | None = None) -> Path:
     """Generate ``config``'s dataset into ``name`` (atomically); an interrupted Kolmogorov run resumes from the
@@ -92,6 +102,7 @@ def write_generated(config: param.Parameterized, store: DataStore, name: str,
     check_memory(required=generation_bytes(config), what=f"generating {name}",
                  device=resolve_device(getattr(config, "device", "cpu")),
                  fix="ask for fewer fields or trajectories, or a smaller size")
+    check_writable(store.path(name), need=output_bytes(config), what=name)
     partial = store.partial_path(name)
     path = write_dataset(generate_dataset(config, callback, partial), store.path(name))
     partial.unlink(missing_ok=True)
@@ -119,8 +130,7 @@ def install_defaults(store: DataStore | None = None) -> list[str]:
     for checkpoint in sorted(SHIPPED_CHECKPOINTS.glob("*.pt")):
         target = store.path(f"runs/shipped-{checkpoint.stem}/checkpoint.pt")
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(checkpoint, target)
+            copy_file(checkpoint, target)
     names = []
     for config, shipped in ((KolmogorovConfig(**SHIPPED_KOLMOGOROV), SHIPPED_FILE),
                             (Lorenz96Config(**SHIPPED_LORENZ96), SHIPPED_LORENZ96_FILE),
@@ -129,7 +139,7 @@ def install_defaults(store: DataStore | None = None) -> list[str]:
                             (AllenCahnConfig(**SHIPPED_ALLEN_CAHN), SHIPPED_ALLEN_CAHN_FILE)):
         names.append(cached_name(config))
         if not store.path(names[-1]).exists():
-            shutil.copyfile(ASSETS / shipped, store.path(names[-1]))
+            copy_file(ASSETS / shipped, store.path(names[-1]))
     return [names[0], ensure(GRFConfig(**DEFAULT_GRF), store), *names[1:]]
 
 

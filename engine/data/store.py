@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import xarray as xr
 
 import engine
 from engine.errors import EngineError
+from engine.files import RESERVED, check_writable, remove_stale_temporaries, write_bytes, write_tree
 from engine.spectral import isotropic_modal_spectrum, shell_counts
 
 SPECTRUM_ATTRS = {
@@ -58,29 +57,14 @@ def _compression(ds: xr.Dataset) -> dict:
 
 
 def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write netCDF or zarr (by suffix) to a temporary name beside the target, then rename: never half a file."""
+    """Write netCDF or zarr (by suffix) atomically (``engine.files``): never half a file, and a full disk or a
+    read-only folder is one line with the earlier file left intact. netCDF is serialized in memory first."""
     path = Path(path)
     if path.suffix not in SUFFIXES:
         raise EngineError(f"{path.name}: dataset files end in .nc (netCDF) or .zarr, not {path.suffix or 'nothing'!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if path.suffix == ".zarr":
-            ds.to_zarr(tmp, mode="w", zarr_format=2)  # format 2: readable by every zarr and xarray version
-            old = path.with_name(f".{path.name}.{os.getpid()}.old")
-            if path.exists():
-                os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            ds.to_netcdf(tmp, engine="h5netcdf", encoding=_compression(ds))
-            os.replace(tmp, path)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
-    return path
+    if path.suffix == ".zarr":  # format 2: readable by every zarr and xarray version
+        return write_tree(path, lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=2))
+    return write_bytes(path, ds.to_netcdf(engine="h5netcdf", encoding=_compression(ds)))
 
 
 def netcdf_bytes(ds: xr.Dataset) -> bytes:
@@ -93,6 +77,8 @@ def open_dataset(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise EngineError(f"no such data file: {path}")
+    if path.is_dir() and path.suffix != ".zarr" and not (path / ".zgroup").exists():
+        raise EngineError(f"{path.name}: a folder, not a netCDF file or a zarr store")
     try:
         if path.suffix == ".zarr" or path.is_dir():
             return xr.open_zarr(path)
@@ -214,36 +200,6 @@ def parameter_digest(parameters: dict) -> str:
     return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-TEMPORARY = re.compile(r"^\..+\.(\d+)\.(tmp|old)$")  # .<name>.<pid>.tmp: an atomic write under way (or killed)
-
-
-def writer_alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (its temporary files are then in use)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
-
-
-def remove_stale_temporaries(root: Path) -> list[Path]:
-    """Delete the temporary files (and zarr folders) that writers killed mid-write left behind (their pid is gone);
-    returns what was removed."""
-    removed = []
-    for path in root.rglob(".*"):
-        match = TEMPORARY.match(path.name)
-        if not match or writer_alive(int(match.group(1))):
-            continue
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
-
-
 _DESCRIBED: dict[tuple, dict] = {}  # describe() per file version, for this process
 
 
@@ -278,6 +234,21 @@ def dataset_title(info: dict) -> str:
     return " · ".join(parts) + f" ({Path(info['name']).name})"
 
 
+@dataclass
+class Listing:
+    """The readable entries of a data folder, and the skipped ones as (name, reason)."""
+
+    entries: list[dict]
+    skipped: list[tuple[str, str]]
+
+    def warning(self) -> str:
+        """One line naming every skipped entry with its reason ('' when none was)."""
+        if not self.skipped:
+            return ""
+        return f"skipped {len(self.skipped)} unreadable entr{'y' if len(self.skipped) == 1 else 'ies'}: " + "; ".join(
+            f"{name} ({reason.removeprefix(name + ': ')})" for name, reason in self.skipped)
+
+
 class DataStore:
     """One data folder: names resolve inside it and nowhere else."""
 
@@ -289,19 +260,32 @@ class DataStore:
         remove_stale_temporaries(self.root)
 
     def path(self, name: str | Path) -> Path:
-        """The file for ``name`` (relative to the folder, or absolute inside it); anything else is refused."""
+        """The file for ``name`` (relative to the folder, or absolute inside it); anything else is refused, and so
+        are the names kept for the studio's own temporaries and locks (``engine.files.RESERVED``)."""
         candidate = Path(name).expanduser()
-        resolved = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+        reserved = next((part for part in candidate.parts if part in RESERVED), None)
+        if reserved:
+            raise EngineError(f"{name}: {reserved} is kept for the studio's own files; choose another name")
+        try:
+            resolved = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+        except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError for a loop, later ones OSError
+            raise EngineError(f"{name}: a symbolic link that loops back on itself; remove it or point it at a "
+                              "file") from None
         if resolved != self.root and self.root not in resolved.parents:
             raise EngineError(f"{name}: outside the data folder {self.root}; use `python -m engine data import` "
                               "to copy a file in, or --data-dir to choose another folder")
         return resolved
 
     def names(self) -> list[str]:
-        """Dataset files in the folder (netCDF and zarr), relative names, sorted."""
-        found = [p for p in self.root.rglob("*") if p.suffix in SUFFIXES and not p.name.startswith(".")
-                 and not any(part.endswith(".zarr") for part in p.relative_to(self.root).parts[:-1])]
-        return sorted(str(p.relative_to(self.root)) for p in found)
+        """Dataset files in the folder (netCDF and zarr), relative names, sorted; hidden entries (the studio's
+        temporaries among them) and the insides of zarr stores are not names."""
+        found = []
+        for path in self.root.rglob("*"):
+            parts = path.relative_to(self.root).parts
+            if path.suffix in SUFFIXES and not any(part.startswith(".") for part in parts) \
+                    and not any(part.endswith(".zarr") for part in parts[:-1]):
+                found.append("/".join(parts))
+        return sorted(found)
 
     def open(self, name: str) -> xr.Dataset:
         """Open a dataset lazily (values are read when used)."""
@@ -309,13 +293,16 @@ class DataStore:
 
     def describe(self, name: str) -> dict:
         """Name, title, generator, variables with dims and sizes, snapshot spacing ``dt`` and file size in MiB; an
-        entry that cannot be described (a link out of the folder, a dangling link, an unreadable file) gets an
-        ``error`` instead of raising. Cached per file version (path, size, modification time)."""
+        entry that cannot be described (a link out of the folder, a dangling or looping link, an unreadable file,
+        a folder that is no zarr store) gets an ``error`` instead of raising. Cached per file version (path, size,
+        modification time)."""
         try:
             path = self.path(name)
             stats = [p.stat() for p in path.rglob("*")] if path.is_dir() else [path.stat()]
         except (EngineError, OSError) as err:
-            reason = str(err) if isinstance(err, EngineError) else f"cannot be read ({type(err).__name__})"
+            dangling = isinstance(err, FileNotFoundError) and (self.root / name).is_symlink()
+            reason = (str(err) if isinstance(err, EngineError) else "a link to a file that does not exist" if dangling
+                      else f"cannot be read ({type(err).__name__})")
             return {"name": name, "title": name, "mib": 0.0, "error": reason}
         version = (str(path), sum(s.st_size for s in stats), max((s.st_mtime_ns for s in stats), default=0))
         if version not in _DESCRIBED:
@@ -336,8 +323,16 @@ class DataStore:
         info["title"] = dataset_title(info)
         return info
 
+    def scan(self) -> Listing:
+        """Every name described: the readable entries, and those skipped with the reason (no entry, whatever it
+        is, takes the listing down)."""
+        described = [self.describe(name) for name in self.names()]
+        return Listing([entry for entry in described if "error" not in entry],
+                       [(entry["name"], entry["error"]) for entry in described if "error" in entry])
+
     def list(self) -> list[dict]:
-        return [self.describe(name) for name in self.names()]
+        """The readable entries of the folder."""
+        return self.scan().entries
 
     def datasets(self) -> list[dict]:
         """The entries that are data (not results written by jobs into ``OUTPUT_FOLDERS``)."""
@@ -355,6 +350,7 @@ class DataStore:
         if target.exists():
             raise EngineError(f"{name} already exists in {self.root}; choose another --name")
         with open_dataset(source) as ds:
+            check_writable(target, need=ds.nbytes, what=name)
             chosen, values = check_fields(ds, variable, source.name)
             if "spectrum" in ds:
                 stored_spectrum(ds, source.name)
@@ -367,9 +363,9 @@ class DataStore:
             out.attrs.update(imported_from=source.name, field_variable=chosen)
             return write_dataset(out, target)
 
-    def output_path(self, out: str, *, inputs: tuple = (), overwrite: bool = False) -> Path:
-        """Where a command writes ``out``: never onto one of its ``inputs``, and onto an existing file only with
-        ``overwrite`` (checked before any work starts)."""
+    def output_path(self, out: str, *, inputs: tuple = (), overwrite: bool = False, need: float = 0.0) -> Path:
+        """Where a command writes ``out``: never onto one of its ``inputs``, onto an existing file only with
+        ``overwrite``, and only into a writable folder with ``need`` bytes free (checked before any work starts)."""
         path = self.path(out)
         if any(source is not None and path == self.path(source) for source in inputs):
             raise EngineError(f"--out {out} is also this command's input; choose another name (an output never "
@@ -379,6 +375,7 @@ class DataStore:
         if path.exists() and not overwrite:
             raise EngineError(f"{out} already exists in {self.root}; pass --overwrite to replace it, or choose "
                               "another --out")
+        check_writable(path, need=need, what=out)
         return path
 
     def partial_path(self, name: str) -> Path:

@@ -16,6 +16,7 @@ from engine.coarse import OUProcess, coarse_grain_physical
 from engine.config import CoarseConfig
 from engine.data.store import DataStore, provenance, write_dataset
 from engine.errors import EngineError
+from engine.files import check_writable
 
 
 @dataclass
@@ -63,6 +64,7 @@ def coarse_data(*, store: DataStore, data: str, config: CoarseConfig, variable: 
     name = out or f"{Path(data).stem}-lam{config.lam:g}.nc"
     target = store.output_path(name, inputs=(data,), overwrite=overwrite)
     with store.open(data) as ds:
+        check_writable(target, need=2 * ds.nbytes, what=name)  # the coarse field and its smooth part
         fields = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
         chosen = variable or (fields or list(ds.data_vars))[0]
         dataset = coarse_grain_dataset(ds.load(), variable=chosen, lam=config.lam,

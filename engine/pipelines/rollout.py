@@ -29,6 +29,7 @@ from engine.data.sequences import Trajectories, check_time_step, load_trajectori
 from engine.data.store import DataStore, provenance, write_dataset
 from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
+from engine.files import check_writable
 from engine.forecast import load_forecaster
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
@@ -310,6 +311,9 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
                        refiner=refiner, variable=variable, whole=not streamed)
     config, trajectories, emulator = prepared.config, prepared.trajectories, prepared.emulator
     planned = list(range(0, config.steps + 1, config.save_every))
+    if target:
+        members = config.members * config.initial_conditions
+        check_writable(target, need=4.0 * members * len(planned) * trajectories.n**2, what=out)
     scores = EnsembleScores(truth=emulator.truth, config=config, lead=emulator.lead, saved_steps=planned)
     writer = ZarrInShares(target, dim="member", size=config.members * config.initial_conditions,
                           chunks={"time": ZARR_TIME_CHUNK}) if streamed else None

@@ -15,6 +15,7 @@ from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfi
 from engine.data.store import DataStore, FieldData, load_fields, provenance, write_dataset
 from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
+from engine.files import check_writable
 from engine.generation import Generated, Setup, generate_samples, make_setup
 from engine.spectral import radial_spectrum
 
@@ -58,6 +59,8 @@ def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfi
     target = out and store.output_path(out, inputs=(data, checkpoint), overwrite=overwrite)
     resolved = resolve_device(device)
     fields = load_fields(store.path(data), variable)
+    if target:
+        check_writable(target, need=4.0 * count * fields.n**2, what=out)
     check_memory(required=SAMPLE_BYTES * count * fields.n**2, what=f"sampling {count} fields", device=resolved,
                  fix="ask for fewer with --count (the samples are drawn in one batch)")
     setup = make_setup(model, fields, noise, schedule, checkpoint and str(store.path(checkpoint)), resolved,

@@ -8,6 +8,7 @@ See docs/architecture.md.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,6 +31,7 @@ from engine.devices import check_memory, resolve_device
 from engine.diagnostics import spectra
 from engine.distributed import joined
 from engine.errors import EngineError
+from engine.files import run_lock
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup, generate_samples
 from engine.models.unet import activation_bytes
@@ -105,6 +107,8 @@ def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfi
         check_memory(required=share * windows * activation_bytes(model.size, pixels),
                      what=f"training a {model.size} U-Net at batch {share}{per_process}",
                      device=world.device(device), fix="lower --batch-size or --model-size")
-        trainer = Trainer(learned, model, training, store.path(out), on_event, should_stop, world)
-        path = trainer.run(resume=resume)
+        held = run_lock(store.path(out), "a training") if world.is_main else contextlib.nullcontext()
+        with held:
+            trainer = Trainer(learned, model, training, store.path(out), on_event, should_stop, world)
+            path = trainer.run(resume=resume)
     return TrainResult(path, trainer.step, trainer.history, world.rank)

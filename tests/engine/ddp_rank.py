@@ -2,6 +2,7 @@
 generator on the dataset ``argv[1]`` into the folder ``argv[2]`` for ``argv[3]`` steps and saves this rank's
 parameters after every optimizer step, and its loss history, to ``argv[2]/rank<r>.pt``."""
 import sys
+from pathlib import Path
 
 import torch
 
@@ -25,6 +26,7 @@ def main(data: str, out: str, steps: int) -> None:
 
         trainer.should_stop = record_parameters
         trainer.run()
+        Path(out).mkdir(parents=True, exist_ok=True)  # rank 0's checkpoint may not have made it yet
         torch.save({"parameters": torch.stack(after_each_step), "history": trainer.history, "size": world.size,
                     "backend": world.backend}, f"{out}/rank{world.rank}.pt")
 

@@ -160,11 +160,13 @@ def _cases(data: Path, outside: Path) -> list[tuple[list[str], str]]:
 
 
 def _snapshot(root: Path) -> dict:
-    """Every entry of the folder (links not followed) with its size and modification time."""
+    """Every entry of the folder (links not followed): a file's size and modification time, a folder's presence
+    (a run's lock, taken and released, touches its folder's time and nothing in it)."""
     entries = {}
     for path in sorted(root.rglob("*")):
         stat = path.lstat()
-        entries[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+        is_folder = path.is_dir() and not path.is_symlink()
+        entries[str(path.relative_to(root))] = "folder" if is_folder else (stat.st_size, stat.st_mtime_ns)
     return entries
 
 

@@ -13,7 +13,6 @@ from engine.data.catalog import (
     ensure,
     install_defaults,
 )
-from engine.data.grf import generate_grf
 from engine.data.sequences import load_trajectories
 from engine.data.store import DataStore, load_fields, write_dataset
 from engine.errors import EngineError
@@ -110,41 +109,6 @@ def test_defaults_are_real_kolmogorov_lorenz96_and_grf_data(tmp_path):
     with store.open(allen_cahn) as ds:  # paper 000's non-Gaussian case: two phases, kurtosis far below a Gaussian's 3
         u = ds["u"].values.astype(np.float64)
         assert u.shape == (4, 40, 64, 64) and (u**4).mean() / (u**2).mean() ** 2 < 2.0
-
-
-def test_a_link_out_of_the_folder_or_a_dangling_one_is_listed_with_its_reason_and_blocks_nothing(tmp_path):
-    """One bad entry never takes the listing (the CLI's ``data list``, the dashboard's dataset control) down."""
-    from engine.cli import main
-
-    store = DataStore(tmp_path / "data")
-    write_dataset(generate_grf(GRFConfig(size=8, count=2)), store.path("good.nc"))
-    outside = tmp_path / "outside.nc"
-    outside.write_bytes(b"not netcdf")
-    (store.root / "escape.nc").symlink_to(outside)
-    (store.root / "dangling.nc").symlink_to(store.root / "gone.nc")
-    entries = {entry["name"]: entry for entry in store.list()}
-    assert "outside the data folder" in entries["escape.nc"]["error"]
-    assert "cannot be read" in entries["dangling.nc"]["error"] or "no such" in entries["dangling.nc"]["error"]
-    assert "error" not in entries["good.nc"] and entries["good.nc"]["variables"]
-    assert main(["--data-dir", str(store.root), "data", "list"]) == 0
-
-
-def test_a_killed_writers_temporaries_are_removed_when_the_store_opens_and_a_live_ones_are_kept(tmp_path):
-    import os
-    import subprocess
-
-    dead = subprocess.Popen(["true"])
-    dead.wait()  # a pid whose process has ended
-    (tmp_path / "runs" / "gen").mkdir(parents=True)
-    stale = [tmp_path / f".grf.nc.{dead.pid}.tmp", tmp_path / "runs" / "gen" / f".checkpoint.pt.{dead.pid}.tmp"]
-    for path in stale:
-        path.write_bytes(b"half a file")
-    (tmp_path / f".old.zarr.{dead.pid}.old").mkdir()
-    live = tmp_path / f".writing.nc.{os.getpid()}.tmp"
-    live.write_bytes(b"being written")
-    DataStore(tmp_path)
-    assert not any(path.exists() for path in stale) and not (tmp_path / f".old.zarr.{dead.pid}.old").exists()
-    assert live.exists()
 
 
 def test_train_says_it_resumes_and_from_which_step(tmp_path, capsys):
