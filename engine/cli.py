@@ -89,14 +89,29 @@ def _flag(name: str, prefix: str, renames: dict) -> str:
     return "--" + renames.get(name, prefix + name.replace("_", "-"))
 
 
+def bounds_text(p: param.Parameter) -> str:
+    """A number parameter's bounds in words: ``1 … 4096``, ``> 0``, ``≥ 1`` ('' without bounds)."""
+    low, high = getattr(p, "bounds", None) or (None, None)
+    low_in, high_in = getattr(p, "inclusive_bounds", (True, True))
+    if low is not None and high is not None:
+        if low_in and high_in:
+            return f"{low} … {high}"
+        return f"{low} {'≤' if low_in else '<'} x {'≤' if high_in else '<'} {high}"
+    if low is not None:
+        return f"{'≥' if low_in else '>'} {low}"
+    return f"{'≤' if high_in else '<'} {high}" if high is not None else ""
+
+
 def add_config_flags(parser: argparse.ArgumentParser, spec, skip: tuple[str, ...] = ()) -> None:
-    """One flag per parameter of the config class, typed and documented from its ``param`` definition."""
+    """One flag per parameter of the config class, typed and documented from its ``param`` definition (its doc,
+    bounds and default)."""
     cls, prefix, renames = spec
     for name, p in cls.param.objects("existing").items():
         if name == "name" or name in skip:
             continue
-        kwargs = {"dest": f"{cls.__name__}.{name}", "default": None, "help": f"{p.doc} (default: {p.default})",
-                  "metavar": name.upper()}
+        bounds = bounds_text(p) if isinstance(p, param.Number) else ""
+        kwargs = {"dest": f"{cls.__name__}.{name}", "default": None, "metavar": name.upper(),
+                  "help": f"{p.doc}{'; ' + bounds if bounds else ''} (default: {p.default})"}
         if isinstance(p, param.Boolean):
             kwargs["action"] = argparse.BooleanOptionalAction
             del kwargs["metavar"]
@@ -170,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     listed.add_argument("--json", action="store_true", help="print a JSON list")
 
     trainer = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset "
-                                                "(data-parallel under torchrun: README, Scaling out)")
+                                                "(data-parallel under torchrun: docs/scaling.md)")
     trainer.add_argument("--task", choices=TASKS, default="generate",
                        help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
                             "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
@@ -305,16 +320,17 @@ def _coarse(args, store: DataStore) -> None:
 
 
 def _list(args, store: DataStore) -> None:
-    entries = store.list()
+    listing = store.scan()
+    if listing.skipped:
+        print(f"warning: {listing.warning()}", file=sys.stderr)
     if args.json:
-        print(json.dumps(entries))
+        print(json.dumps(listing.entries))
         return
-    if not entries:
+    if not listing.entries:
         print(f"no datasets in {store.root} yet: try `python -m engine data kolmogorov`")
-    for entry in entries:
+    for entry in listing.entries:
         shapes = ", ".join(f"{v}{tuple(sizes.values())}" for v, sizes in entry.get("variables", {}).items())
-        print(f"{entry['name']:40s} {entry['mib']:8.2f} MiB  {entry.get('generator', '?'):26s} "
-              f"{entry.get('error') or shapes}")
+        print(f"{entry['name']:40s} {entry['mib']:8.2f} MiB  {entry.get('generator', '?'):26s} {shapes}")
 
 
 def _data(args) -> None:
