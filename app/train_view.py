@@ -61,7 +61,7 @@ class TrainView(JobView):
     label, kind, start_label, stop_label, button_width = "Training", "train", "Start", "Cancel", 90
     status_name = "train-status"
     ended = {"cancelled": "cancelled: Resume continues from its checkpoint", "failed": "failed"}
-    task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see the README)")
+    task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see docs/dashboard.md)")
     run_name = param.String(default="my-run", doc="run folder runs/<name> in the data folder; resume continues it")
     nproc = param.Integer(default=1, bounds=(1, max_local_processes()), label="Processes",
                           doc="local processes training data-parallel (gloo on CPU, nccl with one per GPU); the batch "

@@ -4,7 +4,7 @@ PyTorch's own ``torch.distributed`` (``env://`` rendezvous: RANK, WORLD_SIZE, LO
 Every rank draws the same global batch from the same seeded generator and trains on its own contiguous share of
 it; DistributedDataParallel averages the gradients, so a step on N processes is the step one process takes on the
 global batch (up to the order of floating-point sums), and a run resumes with any world size. ``gloo`` on CPU,
-``nccl`` on CUDA. See docs/architecture.md for the layers and README.md ("Scaling out") for the commands.
+``nccl`` on CUDA. See docs/architecture.md for the layers and docs/scaling.md for the commands.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Idle OpenMP threads sleep rather than spin (set before torch loads): spinning threads of several processes fight over
 the cores: on 2 cores a solver beside a training job kept 3% of its speed with spinning threads and all of it with
-sleeping ones (benchmarks/contention.py; the README quotes the table). Job workers inherit this environment;
+sleeping ones (benchmarks/contention.py; docs/benchmarks.md quotes the table). Job workers inherit this environment;
 ``python -m engine`` sets it for itself. And glibc keeps freed memory for reuse (``keep_freed_memory``). Imports
 nothing heavy.
 """
