@@ -4,6 +4,7 @@ by an import inside a function), the engine never reaches the app or a GUI packa
 docs/architecture.md draws the layers these tests hold the code to.
 """
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,53 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         if node not in state and (cycle := visit(node)):
             return cycle
     return None
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def layer_table() -> list[tuple[str, list[str]]]:
+    """The layers of docs/architecture.md, top (imported by all) first: (layer, the names in its modules cell)."""
+    text = ARCHITECTURE.read_text().split("## The layers", 1)[1]
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
+    return [(cells[0], re.findall(r"`([^`]+)`", cells[1]))
+            for cells in ([cell.strip() for cell in row.strip("|").split("|")] for row in rows)]
+
+
+def table_module(name: str) -> tuple[str, bool]:
+    """A name of the table as (dotted module, whether it stands for the whole package): ``data/store`` is
+    engine.data.store, ``data/*`` the package engine.data and its modules, ``app/plots`` app.plots, ``__init__``
+    the package engine itself."""
+    if name == "__init__":
+        return "engine", False
+    dotted = ("app." if name.startswith("app/") else "engine.") + name.removeprefix("app/").replace("/", ".")
+    return (dotted[:-2], True) if dotted.endswith(".*") else (dotted, False)
+
+
+def place(module: str, table: list[tuple[str, list[str]]]) -> int | None:
+    """The index of ``module``'s layer in ``table``, or None where the table does not place it."""
+    for index, (_, names) in enumerate(table):
+        for target, whole in map(table_module, names):
+            if module == target or (whole and module.startswith(target + ".")):
+                return index
+    return None
+
+
+def test_every_module_imports_only_from_its_own_layer_or_those_above_it_in_the_architecture_table():
+    table, graph = layer_table(), import_graph()
+    assert [name for name, _ in table][:2] == ["foundations", "spectral"] and len(table) >= 10
+    unplaced = sorted(module for module in graph if place(module, table) is None)
+    assert unplaced == [], f"docs/architecture.md's layer table does not place {unplaced}"
+    upward = [f"{module} ({table[place(module, table)][0]}) imports {target} ({table[place(target, table)][0]})"
+              for module, targets in sorted(graph.items()) for target in sorted(targets)
+              if place(target, table) > place(module, table)]
+    assert upward == [], "\n".join(upward)
+
+
+def test_the_layer_check_finds_an_import_that_runs_back_up():
+    table = [("low", ["errors"]), ("high", ["cli", "app/*"])]
+    assert place("engine.errors", table) == 0 and place("engine.cli", table) == 1 and place("app.plots", table) == 1
+    assert place("engine.models.unet", [("models", ["models/*"])]) == 0 and place("engine.spectral", table) is None
 
 
 def test_the_import_graph_of_engine_and_app_has_no_cycle():
