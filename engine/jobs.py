@@ -219,6 +219,23 @@ def _helper_rank(options: dict, rank: int) -> None:
           forecast=config(options, "forecast"), pdd=config(options, "pdd"), resume=options.get("resume", True))
 
 
+def throttled(put: Callable[[dict], None], clock: Callable[[], float] = time.monotonic,
+              interval: float = MIN_EVENT_SECONDS) -> Callable[[dict], None]:
+    """``put`` for every event but progress, which passes at most once per ``interval`` of ``clock`` (its preview
+    made small first); the rest of the progress events are dropped, not delayed."""
+    last = [-float("inf")]
+
+    def emit(event: dict) -> None:
+        now = clock()
+        if event.get("kind") != "progress" or now - last[0] >= interval:
+            last[0] = now
+            if event.get("kind") == "progress" and "preview" in event:
+                event = {**event, "preview": preview(event["preview"])}
+            put(event)
+
+    return emit
+
+
 def _worker(kind: str, options: dict, events, cancel) -> None:
     """Process entry point: run the job, stream throttled events, end with exactly one final event."""
     exit_with_parent()
@@ -226,16 +243,7 @@ def _worker(kind: str, options: dict, events, cancel) -> None:
     # leave a core to the caller (the dashboard server stays responsive); oversubscribed OpenMP threads spin
     torch.set_num_threads(rank_threads(options))
     _join_local_world(options, 0)
-    last = [0.0]
-
-    def emit(event: dict) -> None:
-        now = time.monotonic()
-        if event.get("kind") != "progress" or now - last[0] >= MIN_EVENT_SECONDS:
-            last[0] = now
-            if event.get("kind") == "progress" and "preview" in event:
-                event = {**event, "preview": preview(event["preview"])}
-            events.put(event)
-
+    emit = throttled(events.put)
     try:
         result = RUNNERS[kind](options, emit, cancel.is_set)
         cancelled = {"kind": "cancelled", "reason": "cancelled"}
