@@ -39,11 +39,10 @@ from engine.config import (
 from engine.data.catalog import ensure, install_defaults
 from engine.data.sequences import load_trajectories
 from engine.data.store import DataStore, load_fields, open_dataset, write_dataset
-from engine.diagnostics import band_masks
 from engine.forecast import load_forecaster
 from engine.refine import load_refiner
 from engine.rollout import evaluate, initial_conditions, rollout
-from engine.spectral import held_shells, shell_counts
+from engine.spectral import band_masks, held_shells, shell_counts
 from engine.tasks.forecast import ForecastTask
 from engine.tasks.generative import GenerativeTask
 from engine.training import Trainer

@@ -22,10 +22,11 @@ from engine.config import Lorenz96Config, PDDSamplerConfig
 from engine.data.catalog import builtin_test_data, ensure
 from engine.data.sequences import load_sequences, pick_sequences
 from engine.data.store import DataStore
-from engine.diagnostics import band_log_spectral_error, line_spectra
+from engine.diagnostics import line_spectra
 from engine.errors import EngineError
 from engine.pdd import load_pdd, simulate_at_lambda
 from engine.pipelines.superres import run_superres
+from engine.spectral import band_log_errors
 
 L96_TEST = Lorenz96Config(trajectories=2, snapshots=1000, seed=1)
 SUPERRES = [  # (λ, steps, method, integrator, grid, variance)
@@ -100,7 +101,7 @@ def lorenz_table(store: DataStore, checkpoint: str, steps: int, members: int) ->
                 print(f"| {lam} | {noise} | {seconds:.0f} | diverged | | | |")
                 continue
             psd = line_spectra(states[:, steps // 5:]).reshape(-1, model.n // 2 + 1).mean(0)  # after a transient
-            errors = band_log_spectral_error(psd, reference)
+            errors = band_log_errors(psd, reference)
             ratios = ", ".join(f"{float(psd[k] / reference[k]):.2f}" for k in (1, 4, 8, 16))
             print(f"| {lam} | {'on' if noise else 'off'} | {seconds:.1f} | {errors['low']:.3f} | {errors['mid']:.3f} | "
                   f"{errors['high']:.3f} | {ratios} |", flush=True)

@@ -9,7 +9,7 @@ import torch
 
 from engine.errors import EngineError
 from engine.interpolants import interpolate
-from engine.spectral import band_edges, held_shells, shell_sum, wavenumber_magnitude
+from engine.spectral import band_masks, energy_spectra, held_shells, shell_spectra
 
 Tensor = torch.Tensor
 TINY = 1e-6  # the references' regularizer in VRMSE and sRMSE, for fields of unit variance (rollout.evaluate)
@@ -26,12 +26,6 @@ def vrmse(prediction: Tensor, truth: Tensor) -> Tensor:
     return per_field.reshape(-1, per_field.shape[-1]).mean(0)
 
 
-def shell_spectra(x: Tensor) -> Tensor:
-    """Radial power spectrum of every field: (..., n, n) → (..., N/2 + 1), float64."""
-    xh = torch.fft.fft2(x.to(torch.float64), norm="forward")
-    return shell_sum(xh.real**2 + xh.imag**2)
-
-
 def line_spectra(x: Tensor) -> Tensor:
     """Power spectrum of every periodic 1-D signal, ±k summed: (..., n) → (..., N/2 + 1), float64 (Lorenz-96)."""
     xh = torch.fft.fft(x.to(torch.float64), norm="forward")
@@ -44,34 +38,6 @@ def line_spectra(x: Tensor) -> Tensor:
 def spectra(x: Tensor, ndim: int) -> Tensor:
     """``shell_spectra`` of 2-D fields or ``line_spectra`` of 1-D signals."""
     return shell_spectra(x) if ndim == 2 else line_spectra(x)
-
-
-def band_log_spectral_error(spectrum: Tensor, reference: Tensor) -> dict[str, float]:
-    """Mean ``|log(S/S_ref)|`` over the shells of each low/mid/high band (``band_masks``): (N/2 + 1,) spectra.
-
-    Shells the reference leaves empty (``held_shells``: a dealiased solver's modes above N/3) are skipped.
-    """
-    reference = reference.double()
-    ratio = torch.abs(torch.log(spectrum.double().clamp(min=1e-300) / reference.clamp(min=1e-300)))
-    held = held_shells(reference)
-    masks = band_masks(2 * (spectrum.shape[-1] - 1), spectrum.device)
-    return {band: float(ratio[mask & held].mean()) for band, mask in masks.items()}
-
-
-def energy_spectra(vorticity: Tensor) -> Tensor:
-    """Kinetic-energy spectrum ``E(k) = Σ_shell |ω̂|²/(2|k|²)`` of every field: (..., n, n) → (..., N/2 + 1)."""
-    n = vorticity.shape[-1]
-    k2 = wavenumber_magnitude(n, vorticity.device, torch.float64) ** 2
-    k2[0, 0] = float("inf")
-    wh = torch.fft.fft2(vorticity.to(torch.float64), norm="forward")
-    return shell_sum((wh.real**2 + wh.imag**2) / (2 * k2))
-
-
-def band_masks(n: int, device=None) -> dict[str, Tensor]:
-    """Shells 1..N/2 in the log-spaced low/mid/high bands (at N = 64: [1, 3.2), [3.2, 10.1), [10.1, 32])."""
-    k = torch.arange(n // 2 + 1, device=device, dtype=torch.float64)
-    e0, e1, e2, e3 = band_edges(n)
-    return {"low": (k >= e0) & (k < e1), "mid": (k >= e1) & (k < e2), "high": (k >= e2) & (k <= e3)}
 
 
 def band_spectral_rmse(prediction: Tensor, truth: Tensor) -> dict[str, Tensor]:

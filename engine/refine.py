@@ -17,13 +17,12 @@ import torch
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, NoiseConfig, ScheduleConfig
 from engine.data.store import FieldData
-from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup
 from engine.noise import sample_noise
 from engine.sns import SelfRefiner
-from engine.spectral import shell_sum
+from engine.spectral import shell_spectra, shell_sum
 
 Tensor = torch.Tensor
 LEVEL_GRID = 400  # candidate times t* in [0, 1) for the noise-level estimate

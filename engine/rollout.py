@@ -17,9 +17,9 @@ from typing import Callable
 import torch
 
 from engine.config import RolloutConfig
-from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
 from engine.scores import EnsembleScores
+from engine.spectral import shell_spectra
 
 Tensor = torch.Tensor
 CHECK_EVERY = 16  # steps between host syncs for the NaN / blow-up check

@@ -74,12 +74,20 @@ def radial_spectrum(x: Tensor) -> Tensor:
     return shell_sum(modal_power(x))
 
 
-def energy_spectrum(vorticity: Tensor) -> Tensor:
-    """Kinetic-energy spectrum from vorticity ω: ``E(k) = Σ_shell |ω̂|² / (2|k|²)`` (k = 0 excluded)."""
+def shell_spectra(x: Tensor) -> Tensor:
+    """Radial power spectrum of every field: (..., n, n) → (..., N/2 + 1), float64."""
+    xh = torch.fft.fft2(x.to(torch.float64), norm="forward")
+    return shell_sum(xh.real**2 + xh.imag**2)
+
+
+def energy_spectra(vorticity: Tensor) -> Tensor:
+    """Kinetic-energy spectrum ``E(k) = Σ_shell |ω̂|²/(2|k|²)`` of every field (k = 0 excluded): (..., n, n) →
+    (..., N/2 + 1), float64. Their mean over fields is the ensemble's energy spectrum."""
     n = vorticity.shape[-1]
     k2 = wavenumber_magnitude(n, vorticity.device, torch.float64) ** 2
     k2[0, 0] = math.inf
-    return shell_sum(modal_power(vorticity) / (2.0 * k2))
+    wh = torch.fft.fft2(vorticity.to(torch.float64), norm="forward")
+    return shell_sum((wh.real**2 + wh.imag**2) / (2 * k2))
 
 
 def isotropic_modal_spectrum(x: Tensor) -> Tensor:
@@ -97,10 +105,21 @@ def modal_from_shells(shell_values: Tensor, n: int) -> Tensor:
     return shell_values[idx]
 
 
+BANDS = ("low", "mid", "high")
+
+
 def band_edges(n: int) -> tuple[float, float, float, float]:
     """Log-spaced low/mid/high band edges from k = 1 to N/2 (N = 64: 1, 3.17, 10.08, 32), as in paper 001."""
     kmax = n / 2
     return tuple(kmax ** (i / 3) for i in range(4))  # type: ignore[return-value]
+
+
+def band_masks(n: int, device=None) -> dict[str, Tensor]:
+    """Shells 0..N/2 in the log-spaced low/mid/high bands (at N = 64: [1, 3.2), [3.2, 10.1), [10.1, 32]; k = 0
+    is in none)."""
+    k = torch.arange(n // 2 + 1, device=device, dtype=torch.float64)
+    e0, e1, e2, e3 = band_edges(n)
+    return {"low": (k >= e0) & (k < e1), "mid": (k >= e1) & (k < e2), "high": (k >= e2) & (k <= e3)}
 
 
 HELD_FRACTION = 1e-10  # a shell holding less than this fraction of the peak is empty (dealiased away, say)
@@ -120,26 +139,26 @@ def finest_held_shell(shells: Tensor) -> int:
     return int(held.max()) + 1 if held.numel() else shells.shape[-1] - 1
 
 
-def log_spectral_ratio(s_gen: Tensor, s_ref: Tensor) -> Tensor:
-    """``|log(S_gen / S_ref)|`` per shell, shells 1..N/2 (the mean mode is excluded); float64."""
+def band_log_errors(s_gen: Tensor, s_ref: Tensor) -> dict[str, float]:
+    """Mean ``|log(S_gen/S_ref)|`` over the shells k ≥ 1 that the reference holds (``held_shells``), over all of
+    them (``all``) and within each low/mid/high band: spectra (N/2 + 1,) of an N-point grid (2-D or 1-D)."""
     tiny = torch.finfo(torch.float64).tiny
-    g = s_gen[1:].to(torch.float64).clamp(min=tiny)
-    r = s_ref[1:].to(torch.float64).clamp(min=tiny)
-    return torch.abs(torch.log(g / r))
+    ratio = torch.abs(torch.log(s_gen.to(torch.float64).clamp(min=tiny) / s_ref.to(torch.float64).clamp(min=tiny)))
+    held = held_shells(s_ref)
+    held[0] = False
+    masks = band_masks(2 * (s_ref.shape[-1] - 1), s_ref.device)
+    errors = {"all": float(ratio[held].mean())}
+    for band, mask in masks.items():
+        errors[band] = float(ratio[mask & held].mean()) if (mask & held).any() else float("nan")
+    return errors
 
 
 def spectral_errors(s_gen: Tensor, s_ref: Tensor, n: int) -> dict[str, float]:
-    """Mean |log S_gen/S_ref| over the shells the reference holds (``held_shells``) and within the low/mid/high
-    bands."""
-    held = held_shells(s_ref)[1:]
-    err = log_spectral_ratio(s_gen, s_ref)[held]
-    k = torch.arange(1, held.shape[0] + 1, dtype=torch.float64)[held]
-    e0, e1, e2, e3 = band_edges(n)
-    bands = {"low": (k >= e0) & (k < e1), "mid": (k >= e1) & (k < e2), "high": (k >= e2) & (k <= e3)}
-    out = {"spectral_error": float(err.mean())}
-    for name, mask in bands.items():
-        out[f"{name}_band_error"] = float(err[mask].mean()) if mask.any() else float("nan")
-    return out
+    """``band_log_errors`` named as the samplers report them: ``spectral_error`` and ``<band>_band_error``."""
+    if s_ref.shape[-1] != n // 2 + 1:
+        raise ValueError(f"spectra of {s_ref.shape[-1]} shells do not belong to an {n}-point grid")
+    errors = band_log_errors(s_gen, s_ref)
+    return {"spectral_error": errors["all"], **{f"{band}_band_error": errors[band] for band in BANDS}}
 
 
 def spectral_filter(x: Tensor, transfer: Tensor) -> Tensor:

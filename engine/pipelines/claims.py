@@ -22,7 +22,6 @@ from engine.data.catalog import install_defaults
 from engine.data.grf import grf_power
 from engine.data.sequences import load_trajectories
 from engine.data.store import DataStore
-from engine.diagnostics import band_masks, shell_spectra
 from engine.interpolants import GaussianModel
 from engine.mixture import (
     MIXTURE_SCHEDULES,
@@ -39,7 +38,7 @@ from engine.pipelines.sample import errors_by_steps, steps_to_reach
 from engine.pipelines.superres import run_superres
 from engine.samplers import uniform_grid
 from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
-from engine.spectral import held_shells, shell_counts, shell_sum
+from engine.spectral import band_masks, held_shells, shell_counts, shell_spectra, shell_sum
 
 # paper 003's split, per schedule (high-level feature recovered, low-level feature recovered), on both exact models
 PAPER_003_SPLIT = {"vp": (False, True), "vp_dilated": (True, True), "ve": (True, False), "ve_dilated": (True, True)}

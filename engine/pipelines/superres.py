@@ -20,9 +20,10 @@ from engine.config import PDDSamplerConfig, options
 from engine.data.sequences import Trajectories, check_time_step, load_sequences, pick_sequences
 from engine.data.store import DataStore, provenance, write_dataset
 from engine.devices import resolve_device
-from engine.diagnostics import band_log_spectral_error, spectra
+from engine.diagnostics import spectra
 from engine.errors import EngineError
 from engine.pdd import PDD, load_pdd
+from engine.spectral import BANDS, band_log_errors
 
 Tensor = torch.Tensor
 FIELDS = ("input", "output", "truth")  # coarse input, super-resolved output, fine truth
@@ -138,10 +139,10 @@ def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSa
     normalized = dict(zip(FIELDS, (inputs.coarse, output, inputs.truth)))
     fields = {key: model.denormalize(value).cpu() for key, value in normalized.items()}
     power = {key: spectra(value, model.ndim).reshape(-1, model.n // 2 + 1).mean(0) for key, value in fields.items()}
+    errors = {key: band_log_errors(power[key], power["truth"]) for key in ("input", "output")}
     summary = {"lam": sampler.lam, "steps": sampler.steps, "sequences": sequences, "frames": model.frames,
                "seconds": round(seconds, 3), "nfe": model.nfe, "from_noise": from_noise,
-               "input_error": band_log_spectral_error(power["input"], power["truth"]),
-               "output_error": band_log_spectral_error(power["output"], power["truth"]),
+               **{f"{key}_error": {band: errors[key][band] for band in BANDS} for key in errors},
                "spectra": {key: value.numpy() for key, value in power.items()}, "out": out}
     dataset = superres_dataset(model, fields, sampler=sampler, summary=summary, checkpoint=str(checkpoint),
                                data=str(data), from_noise=int(from_noise))

@@ -13,8 +13,8 @@ from engine.config import QGConfig, options
 from engine.data.catalog import install_defaults
 from engine.data.qg import TwoLayerQG, simulate_qg
 from engine.data.store import DataStore, parameter_digest
-from engine.diagnostics import shell_spectra
 from engine.errors import EngineError
+from engine.spectral import shell_spectra
 from tests.engine.resuming import interrupt_and_resume
 
 N = 16

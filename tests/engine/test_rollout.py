@@ -5,14 +5,13 @@ import torch
 
 from engine.config import RolloutConfig
 from engine.data.grf import grf_power
-from engine.diagnostics import shell_spectra
 from engine.interpolants import GaussianModel, interpolate
 from engine.noise import sample_noise, white_spectrum
 from engine.pipelines.rollout import rollout_dataset
 from engine.refine import Refiner
 from engine.rollout import CHECK_EVERY, evaluate, initial_conditions, rollout
 from engine.schedules import make_schedule
-from engine.spectral import shell_sum
+from engine.spectral import shell_spectra, shell_sum
 
 N = 16
 

@@ -3,8 +3,11 @@ import math
 import torch
 
 from engine.spectral import (
+    BANDS,
     band_edges,
-    energy_spectrum,
+    band_log_errors,
+    band_masks,
+    energy_spectra,
     isotropic_modal_spectrum,
     lowpass,
     radial_spectrum,
@@ -39,13 +42,25 @@ def test_parseval_shell_sums_add_up_to_pixel_variance():
 def test_energy_spectrum_of_a_single_vorticity_mode():
     # ω = cos(4y): E(k=4) = ½ · (½)² · 2 / 4² per shell sum of |ω̂|²/(2k²) → 0.5/(2·16)
     n = 32
-    e = energy_spectrum(_mode(n, 0, 4))
+    e = energy_spectra(_mode(n, 0, 4))
     assert torch.isclose(e[4], torch.tensor(0.5 / 32, dtype=torch.float64))
 
 
 def test_band_edges_match_paper_at_64():
     edges = band_edges(64)
     assert [round(e, 1) for e in edges] == [1.0, 3.2, 10.1, 32.0]
+
+
+def test_band_log_errors_skip_k_0_and_the_shells_the_reference_does_not_hold():
+    s = torch.rand(33, dtype=torch.float64) + 0.1
+    scaled = s * math.e
+    scaled[0] = 1e6 * s[0]  # the mean mode counts in no error
+    errors = band_log_errors(scaled, s)
+    assert all(math.isclose(errors[key], 1.0, rel_tol=1e-12) for key in ("all", "low", "mid", "high"))
+    emptied = s.clone()
+    emptied[30:] = 0.0  # a dealiased solver's empty shells past √2 N/3
+    assert math.isclose(band_log_errors(s * math.e, emptied)["high"], 1.0, rel_tol=1e-12)
+    assert set(band_masks(64)) == set(BANDS) and not any(mask[0] for mask in band_masks(64).values())
 
 
 def test_spectral_errors_zero_for_identical_and_log_for_scaled():
