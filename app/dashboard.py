@@ -42,7 +42,7 @@ from engine.checkpoints import list_runs
 from engine.cluster import SCHEDULER_VARIABLE
 from engine.config import ClusterConfig, NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
-from engine.data.store import DataStore, load_fields
+from engine.data.store import DataStore, load_fields, on_grid
 from engine.devices import DEVICE_CHOICES, resolve_device
 from engine.errors import EngineError
 from engine.generation import Setup, analytic_setup, checkpoint_setup
@@ -72,7 +72,7 @@ def dataset_choices(store: DataStore) -> dict[str, str]:
     fields, series = {}, {}
     for entry in store.datasets():
         dims = [tuple(sizes) for sizes in entry.get("variables", {}).values()]
-        if any(d[-2:] == ("y", "x") for d in dims):
+        if any(on_grid(d) for d in dims):
             fields[entry["title"]] = entry["name"]
         elif any(len(d) >= 2 and d[-2] == "time" for d in dims):
             series[entry["title"]] = entry["name"]
@@ -503,4 +503,4 @@ class Studio(pn.viewable.Viewer):
     def _is_series(self, name: str) -> bool:
         """Whether a dataset holds 1-D series rather than fields."""
         variables = self.store.describe(name).get("variables", {})
-        return not any(tuple(sizes)[-2:] == ("y", "x") for sizes in variables.values())
+        return not any(on_grid(sizes) for sizes in variables.values())

@@ -12,7 +12,7 @@ import xarray as xr
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.coarse import OUProcess, coarse_grain_physical, reference_a, surviving_wavenumber
 from engine.config import CoarseConfig
-from engine.data.store import DataStore, field_std, field_variable
+from engine.data.store import DataStore, field_std, field_variable, grid_variables
 from engine.diagnostics import line_spectra
 from engine.spectral import radial_spectrum, shell_counts
 
@@ -66,7 +66,7 @@ class DataView(pn.viewable.Viewer):
     def open(self, dataset: str) -> None:
         """Switch to another dataset: its fields (..., y, x), else its 1-D series (..., time, site)."""
         ds = self.store.open(dataset)
-        fields = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
+        fields = grid_variables(ds)
         choices = fields or series_variables(ds) or [field_variable(ds, None, dataset)]  # none: say why
         series = not fields
         if series != self.series or self.ds is None:  # the reference diffusivity differs between 2-D and 1-D

@@ -39,6 +39,7 @@ from engine.config import (
 )
 from engine.data.catalog import builtin_test_data
 from engine.data.store import DataStore
+from engine.devices import DEVICE_CHOICES
 from engine.errors import EngineError
 from engine.pipelines.claims import run_claims
 from engine.pipelines.coarse_data import coarse_data
@@ -48,6 +49,7 @@ from engine.pipelines.sample import sample
 from engine.pipelines.superres import run_superres
 from engine.pipelines.train import train
 from engine.process import keep_freed_memory
+from engine.spectral import BANDS
 from engine.tasks import TASKS
 
 # (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
@@ -70,7 +72,6 @@ PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler",
 QG = (QGConfig, "", {})
 ALLEN_CAHN = (AllenCahnConfig, "", {})
 GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "qg": QG, "lorenz96": LORENZ96, "allen-cahn": ALLEN_CAHN}
-BANDS = ("low", "mid", "high")
 
 
 OVERWRITE = "replace --out if it exists (it is never one of the command's inputs)"
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--out", help="name in the data folder for the samples (.nc or .zarr)")
     add_overwrite(sampling)
     sampling.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
-    sampling.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
+    sampling.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto")
     sampling.add_argument("--json", action="store_true", help="print one JSON object with NFE, time and errors")
     for spec in (NOISE, SCHEDULE, MODEL, SAMPLER):
         add_config_flags(sampling, spec)
@@ -251,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                     "variance e^(2μλ)P_k + Q_k(λ) per mode "
                                                                     "instead of the coarse-grained data (generation; "
                                                                     "use --lam 1)")
-    superres.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: auto")
+    superres.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto")
     superres.add_argument("--out", help="name in the data folder for coarse input, output, truth and spectra (.nc or "
                                         ".zarr)")
     add_overwrite(superres)

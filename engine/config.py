@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import param
 
+from engine.devices import DEVICE_CHOICES
 from engine.noise import NOISE_KINDS
 from engine.samplers import DIFFUSION_SHAPES
 from engine.schedules import BETA_FORMS, SCHEDULE_KINDS
@@ -98,7 +99,7 @@ class TrainingConfig(param.Parameterized):
     log_every = param.Integer(default=25, bounds=(1, 100_000), doc="steps between loss events")
     max_seconds = param.Number(default=None, allow_None=True, bounds=(1.0, 1e7), doc="stop after this wall time")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of initialization and batches")
-    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+    device = param.Selector(default="auto", objects=list(DEVICE_CHOICES), doc="auto: CUDA when present")
     precision = precision_parameter()
     compile = compile_parameter("long GPU runs")
 
@@ -135,7 +136,7 @@ class KolmogorovConfig(param.Parameterized):
                                 doc="velocity bound for the CFL time step; the run stops with an error if exceeded")
     cfl = param.Number(default=0.5, bounds=(0.01, 1.0), doc="Courant number of the time step")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the random initial conditions")
-    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+    device = param.Selector(default="auto", objects=list(DEVICE_CHOICES), doc="auto: CUDA when present")
 
 
 class QGConfig(param.Parameterized):
@@ -162,7 +163,7 @@ class QGConfig(param.Parameterized):
     perturbation = param.Number(default=1e-7, bounds=(0.0, 1.0), doc="amplitude of the initial random PV (1/s)")
     cfl = param.Number(default=0.5, bounds=(0.01, 2.0), doc="largest Courant number |u| dt/dx before the run stops")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the initial perturbations")
-    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+    device = param.Selector(default="auto", objects=list(DEVICE_CHOICES), doc="auto: CUDA when present")
 
 
 class AllenCahnConfig(param.Parameterized):
@@ -186,7 +187,7 @@ class AllenCahnConfig(param.Parameterized):
     spin_up = param.Number(default=200.0, bounds=(0.0, 1e6),
                            doc="time integrated from u = 0 and discarded, to reach the invariant measure")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of every trajectory's noise")
-    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+    device = param.Selector(default="auto", objects=list(DEVICE_CHOICES), doc="auto: CUDA when present")
 
 
 class Lorenz96Config(param.Parameterized):
@@ -317,7 +318,7 @@ class RolloutConfig(param.Parameterized):
                                      "the estimated one down, as paper 004)")
     lam = param.Number(default=0.0, bounds=(0.0, 1.0), label="Diffusion scale λ",
                        doc="PDD models: simulate the field coarse-grained at this λ (truth is coarse-grained alike)")
-    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], doc="auto: CUDA when present")
+    device = param.Selector(default="auto", objects=list(DEVICE_CHOICES), doc="auto: CUDA when present")
 
 
 class MixtureConfig(param.Parameterized):

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data.store import DataStore, check_fields, field_variable, open_dataset, uniform_spacing
+from engine.data.store import (
+    DataStore,
+    check_fields,
+    field_variable,
+    grid_variables,
+    on_grid,
+    open_dataset,
+    uniform_spacing,
+)
 from engine.errors import EngineError
 
 Tensor = torch.Tensor
@@ -105,9 +113,9 @@ def load_sequences(path: str | Path, variable: str | None = None) -> Trajectorie
     path = Path(path)
     with open_dataset(path) as ds:
         if variable is None:
-            two_d = any(da.dims[-2:] == ("y", "x") for da in ds.data_vars.values())
+            two_d = bool(grid_variables(ds))
         else:  # a missing variable goes to load_trajectories too, which names the ones there are
-            two_d = variable not in ds.data_vars or ds[variable].dims[-2:] == ("y", "x")
+            two_d = variable not in ds.data_vars or on_grid(ds[variable].dims)
         if two_d:
             return load_trajectories(path, variable, min_length=2)
         names = [variable] if variable else [n for n, da in ds.data_vars.items() if "time" in da.dims[:-1]]

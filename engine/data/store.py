@@ -102,17 +102,30 @@ class FieldData:
         return self.fields.shape[-1]
 
 
+GRID = ("y", "x")  # the last two dims of every field variable
+
+
+def on_grid(dims) -> bool:
+    """Whether ``dims`` (a variable's dims, or the names of its sizes) end in the 2-D grid ``(y, x)``."""
+    return tuple(dims)[-2:] == GRID
+
+
+def grid_variables(ds: xr.Dataset) -> list[str]:
+    """The dataset's field variables, dims (…, y, x), in file order."""
+    return [str(name) for name, da in ds.data_vars.items() if on_grid(da.dims)]
+
+
 def field_variable(ds: xr.Dataset, variable: str | None, where: str) -> str:
     """The variable to use: ``variable`` if given and valid, else the first with dims (..., y, x)."""
     if variable is not None:
         if variable not in ds.data_vars:
             names = ", ".join(map(str, ds.data_vars)) or "none"
             raise EngineError(f"{where}: no variable {variable!r}; it has {names}")
-        if ds[variable].dims[-2:] != ("y", "x"):
+        if not on_grid(ds[variable].dims):
             raise EngineError(f"{where}: variable {variable!r} has dims {ds[variable].dims}; the last two must be (y, "
                               f"x)")
         return variable
-    candidates = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
+    candidates = grid_variables(ds)
     if not candidates:
         raise EngineError(f"{where}: no variable with dims ending in (y, x); found "
                           + (", ".join(f"{n}{tuple(da.dims)}" for n, da in ds.data_vars.items()) or "no variables"))

@@ -14,7 +14,7 @@ import xarray as xr
 
 from engine.coarse import OUProcess, coarse_grain_physical
 from engine.config import CoarseConfig
-from engine.data.store import DataStore, provenance, write_dataset
+from engine.data.store import GRID, DataStore, grid_variables, on_grid, provenance, write_dataset
 from engine.errors import EngineError
 from engine.files import check_writable
 
@@ -29,7 +29,7 @@ class CoarseResult:
 
 def spatial_dims(da: xr.DataArray) -> tuple[str, ...]:
     """``(y, x)`` for fields, else the last dim (Lorenz-96 ``k`` or ``j``), periodic either way."""
-    return ("y", "x") if da.dims[-2:] == ("y", "x") else da.dims[-1:]
+    return GRID if on_grid(da.dims) else da.dims[-1:]
 
 
 def coarse_grain_dataset(ds: xr.Dataset, *, variable: str, lam: float, process: OUProcess | None = None,
@@ -65,7 +65,7 @@ def coarse_data(*, store: DataStore, data: str, config: CoarseConfig, variable: 
     target = store.output_path(name, inputs=(data,), overwrite=overwrite)
     with store.open(data) as ds:
         check_writable(target, need=2 * ds.nbytes, what=name)  # the coarse field and its smooth part
-        fields = [name for name, da in ds.data_vars.items() if da.dims[-2:] == ("y", "x")]
+        fields = grid_variables(ds)
         chosen = variable or (fields or list(ds.data_vars))[0]
         dataset = coarse_grain_dataset(ds.load(), variable=chosen, lam=config.lam,
                                        process=OUProcess(config.a, config.b2), seed=config.seed)

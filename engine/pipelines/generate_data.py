@@ -19,7 +19,7 @@ import xarray as xr
 from engine.cluster import ZarrInShares, map_parts
 from engine.config import GRFConfig, options
 from engine.data.catalog import GENERATOR_NAMES, TRAJECTORY_SOLVERS, cached_name, generation_bytes, write_generated
-from engine.data.store import DataStore, spectrum_variable, write_dataset
+from engine.data.store import DataStore, grid_variables, spectrum_variable, write_dataset
 from engine.devices import check_memory
 
 MAX_TASKS = 256  # trajectories are sent in at most this many tasks
@@ -46,7 +46,7 @@ def gather_trajectories(shares: list[xr.Dataset]) -> xr.Dataset:
     dataset = xr.concat([share.drop_vars("spectrum", errors="ignore") for share in shares], dim="trajectory",
                         combine_attrs="override")
     if "spectrum" in shares[0]:
-        first = next(name for name in dataset.data_vars if dataset[name].dims[-2:] == ("y", "x"))
+        first = grid_variables(dataset)[0]
         dataset["spectrum"] = spectrum_variable(torch.from_numpy(dataset[first].values))
     return dataset
 
