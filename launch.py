@@ -42,6 +42,7 @@ def main(argv=None) -> None:
     import panel as pn
 
     from app.dashboard import Studio
+    from app.panel_internals import tornado_application
     from app.serving import BuiltAside, allowed_hosts, free_port, refuse_foreign_hosts
     from engine.data.catalog import install_defaults
 
@@ -53,7 +54,7 @@ def main(argv=None) -> None:
     application = BuiltAside(lambda: Studio(device=args.device).__panel__(), title="Emulator Studio")
     server = pn.serve({"/": application}, address=args.address, port=port, show=args.show, start=False,
                       websocket_origin=allowed, **auth)
-    refuse_foreign_hosts(server._tornado, allowed)  # Bokeh checks Origin; this checks Host, for HTTP too
+    refuse_foreign_hosts(tornado_application(server), allowed)  # Bokeh checks Origin; this checks Host, for HTTP too
     server.start()
     print(f"Emulator Studio is running at http://{args.address}:{server.port}/", flush=True)
     server.io_loop.start()

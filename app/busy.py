@@ -8,6 +8,8 @@ from typing import Callable
 import panel as pn
 from panel.io.state import set_curdoc
 
+from app.panel_internals import drop_model, make_model, page_of, rendered_models
+
 SEND_MS = 40  # the pause that lets the overlay's patch leave before the work blocks the session's thread
 PAGE_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-builder")
 """One thread builds every session's page and views, in turn: the event loop then shares the GIL with one busy
@@ -70,18 +72,18 @@ def in_background(work: Callable[[], object], draw: Callable[[object], None], fa
 def modelled_for(container: pn.layout.ListLike, objects: list) -> list:
     """``objects`` as Panel objects whose Bokeh models, for every page ``container`` is shown in, are made here
     (the page builder thread): put into ``container`` on the session's thread, they are linked in as they are, so
-    the event loop spends no time building them. Uses Panel's model registry (``_models``, ``state._views``);
-    what cannot be made here (or is shown already) is left to the session's thread, as without this."""
+    the event loop spends no time building them (through ``app.panel_internals``: Panel's model registry); what
+    cannot be made here (or is shown already) is left to the session's thread, as without this."""
     ready = [pn.panel(obj) for obj in objects]
     for root, parent, document, comm in _pages(container):
         with set_curdoc(document):
             for obj in ready:
-                if root.ref["id"] in obj._models:
+                if root.ref["id"] in rendered_models(obj):
                     continue
                 try:
-                    obj._get_model(document, root, parent, comm)
+                    make_model(obj, document, root, parent, comm)
                 except Exception:  # noqa: BLE001 — dropped: the session's thread builds it as usual
-                    obj._cleanup(root)
+                    drop_model(obj, root)
     return ready
 
 
@@ -90,15 +92,15 @@ def release(container: pn.layout.ListLike, objects: list) -> None:
     widgets stop following their parameters)."""
     for root, *_ in _pages(container):
         for obj in objects:
-            if obj not in container.objects and root.ref["id"] in obj._models:
-                obj._cleanup(root)
+            if obj not in container.objects and root.ref["id"] in rendered_models(obj):
+                drop_model(obj, root)
 
 
 def _pages(container: pn.layout.ListLike) -> list[tuple]:
     """(root model, ``container``'s model, document, comm) of every page ``container`` is shown in."""
     pages = []
-    for root_id, (model, _) in list(getattr(container, "_models", {}).items()):
-        _, root, document, comm = pn.state._views.get(root_id, (None, None, None, None))
+    for root_id, (model, _) in list(rendered_models(container).items()):
+        _, root, document, comm = page_of(root_id)
         if root is not None:
             pages.append((root, model, document, comm))
     return pages

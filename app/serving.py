@@ -22,6 +22,7 @@ from tornado.web import Application as TornadoApplication
 from tornado.web import ErrorHandler
 
 from app.busy import PAGE_BUILDER
+from app.panel_internals import route_through, session_document
 
 LOCAL_NAMES = ("localhost", "127.0.0.1")  # Bokeh's allowlist takes no bracketed IPv6 names
 
@@ -46,14 +47,13 @@ def allowed_hosts(address: str, port: int, extra: list[str] = ()) -> list[str]:
 def refuse_foreign_hosts(application: TornadoApplication, allowed: list[str]) -> None:
     """Answer 403 to any request whose Host header is not in ``allowed``, before a handler (or a session) starts."""
     permitted = frozenset(allowed)
-    route = application.find_handler
 
-    def find_handler(request, **kwargs):
+    def refuse(request):
         if request.host.lower() not in permitted:
             return application.get_handler_delegate(request, ErrorHandler, {"status_code": 403})
-        return route(request, **kwargs)
+        return None
 
-    application.find_handler = find_handler
+    route_through(application, refuse)
 
 
 class BuiltAside(Application):
@@ -68,7 +68,7 @@ class BuiltAside(Application):
 
     async def on_session_created(self, session_context) -> None:
         await super().on_session_created(session_context)
-        document = session_context._document
+        document = session_document(session_context)
         try:
             await asyncio.wrap_future(PAGE_BUILDER.submit(self._build, document))
         except Exception as error:  # noqa: BLE001 — built again on the loop, where Panel shows the traceback
