@@ -1,5 +1,6 @@
 """The base of every view that runs a background job: Start/Stop, the status line, the failure alert, and
-following the job's events. Subclasses say what to submit (``kind``, ``options``), what to check first
+following the job's events. Subclasses say what to submit (``request``: the operation's typed request, the one the
+CLI builds too; ``placement``: where it runs), what to check first
 (``prepare``) and how to draw progress, other events and the result. See docs/architecture.md.
 """
 from __future__ import annotations
@@ -8,13 +9,14 @@ import panel as pn
 
 from engine.errors import EngineError
 from engine.jobs import FINAL, Job, JobManager
+from engine.pipelines.request import Request
 
 
 class JobView(pn.viewable.Viewer):
     """One job at a time per browser session, followed by ``poll`` (the session's periodic callback)."""
 
     label = "Job"  # the status line's name for this view's jobs
-    kind = "train"  # the job kind submitted (a key of engine.jobs.RUNNERS)
+    request_type: type[Request] = Request  # what this view's jobs run
     start_label, stop_label, button_width = "Start", "Stop", 100
     status_name = "job-status"  # the status pane's name (browser tests find it by name)
     idle_text = "No job yet."
@@ -33,9 +35,13 @@ class JobView(pn.viewable.Viewer):
         self.stop_button.on_click(lambda _: self.stop())
 
     # ----- what subclasses provide --------------------------------------------------------------------------
-    def options(self) -> dict:
-        """The job's plain-dict options (``engine.jobs``)."""
+    def request(self) -> Request:
+        """What the job does: the operation's request (``engine.pipelines.request``)."""
         raise NotImplementedError
+
+    def placement(self) -> dict:
+        """Where it runs: ``JobManager.submit``'s keywords (the data folder by default)."""
+        return {"data_dir": str(self.store.root)}
 
     def prepare(self) -> None:
         """Check and draw what must be in place before a job starts; raise ``EngineError`` to refuse."""
@@ -77,7 +83,7 @@ class JobView(pn.viewable.Viewer):
             self.fail(str(err))
             return
         self.failure.visible = False
-        self.follow(self.jobs.submit(self.kind, self.options()))
+        self.follow(self.jobs.submit(self.request(), **self.placement()))
 
     def follow(self, job: Job) -> None:
         self.job, self.cursor = job, 0
@@ -91,7 +97,7 @@ class JobView(pn.viewable.Viewer):
     def reattach(self) -> None:
         """Follow this kind's newest running job when none is followed: a reloaded page, or another session's job,
         shows it (its kept events replay) and can cancel it."""
-        running = [job for job in self.jobs.active() if job.kind == self.kind]
+        running = [job for job in self.jobs.active() if isinstance(job.request, self.request_type)]
         if running and not self.running:
             self.follow(running[-1])
 

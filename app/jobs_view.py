@@ -21,8 +21,7 @@ REFRESH_SECONDS = 1.0  # the table is redrawn at most this often
 
 def job_target(job: Job) -> str:
     """What a job works on: its run folder, output file, dataset kind or checkpoint."""
-    options = job.options
-    return str(options.get("out") or options.get("kind") or options.get("checkpoint") or "")
+    return job.request.target
 
 
 def job_progress(job: Job) -> str:

@@ -14,12 +14,12 @@ import param
 
 from app.job_view import JobView
 from engine.config import options
-from engine.data.catalog import GENERATOR_NAMES
+from engine.data.catalog import GENERATOR_CONFIGS
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.jobs import JobManager
+from engine.pipelines.generate_data import DataRequest
 
-GENERATORS = {name: cls for cls, name in GENERATOR_NAMES.items()}
 SMALL = {"grf": {"count": 64}, "kolmogorov": {"trajectories": 2, "snapshots": 40, "spin_up": 10.0},
          "qg": {"trajectories": 1, "snapshots": 40, "spin_up": 1e8, "perturbation": 1e-6},  # equilibrated by 10⁸ s
          "lorenz96": {"trajectories": 2, "snapshots": 200},
@@ -39,24 +39,25 @@ class NewDataView(JobView):
     """Generate a dataset with a generator's parameters (size = resolution), or import one; ``created(name)``
     is called with its name in the data folder when it is there."""
 
-    label, kind, start_label = "New dataset", "data", "Generate"
+    label, start_label, request_type = "New dataset", "Generate", DataRequest
     status_name, idle_text = "new-data-status", "Generate a dataset, or import a netCDF file of fields (…, y, x)."
-    generator = param.Selector(default="grf", objects=list(GENERATORS), doc="which solver makes the data")
+    generator = param.Selector(default="grf", objects=list(GENERATOR_CONFIGS), doc="which solver makes the data")
 
     def __init__(self, store: DataStore, jobs: JobManager, created: Callable[[str], None], *,
                  scheduler: Callable[[], str | None] = lambda: None, **params):
         super().__init__(jobs, **params)
         self.store, self.created, self.scheduler = store, created, scheduler
-        self.configs = {kind: cls(name=kind, **SMALL[kind]) for kind, cls in GENERATORS.items()}
+        self.configs = {kind: cls(name=kind, **SMALL[kind]) for kind, cls in GENERATOR_CONFIGS.items()}
         self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=250)
         self.upload.param.watch(self._uploaded, "value")
 
     def _uploaded(self, event) -> None:
         self.import_bytes(self.upload.filename, event.new)
 
-    def options(self) -> dict:
-        return {"kind": self.generator, "data_dir": str(self.store.root), "scheduler": self.scheduler() or None,
-                self.generator: {k: v for k, v in options(self.configs[self.generator]).items() if k not in HIDDEN}}
+    def request(self) -> DataRequest:
+        shown = {k: v for k, v in options(self.configs[self.generator]).items() if k not in HIDDEN}
+        return DataRequest(generator=self.generator, config=GENERATOR_CONFIGS[self.generator](**shown),
+                           scheduler=self.scheduler() or None)
 
     def _show_progress(self, events: list[dict]) -> None:
         last = events[-1]

@@ -23,7 +23,7 @@ from engine.data.store import DataStore, field_std, field_variable
 from engine.errors import EngineError
 from engine.forecast import FORECAST_TASKS
 from engine.jobs import JobManager
-from engine.pipelines.rollout import check_rollout_request
+from engine.pipelines.rollout import RolloutRequest, check_rollout_request
 
 NONE = "(none)"
 ROLLOUT_CONTROLS = ["steps", "members", "refine_every", "renoise", "refine_steps", "blowup", "device"]
@@ -44,7 +44,7 @@ def checkpoints(store: DataStore) -> dict[str, list[str]]:
 class RolloutView(JobView):
     """A rollout job per browser session, drawn as its events arrive."""
 
-    label, kind, start_label = "Rollout", "rollout", "Roll out"
+    label, start_label, request_type = "Rollout", "Roll out", RolloutRequest
     status_name, idle_text = "rollout-status", "Pick an emulator and press Roll out."
     checkpoint = param.Selector(default=None, objects=[], doc="a trained emulator (forecast, noise_baseline, "
                                                               "diffusion, pointwise, sns, or a PDD predictor at λ)")
@@ -113,12 +113,13 @@ class RolloutView(JobView):
                 return None
         return str(path)
 
-    def options(self) -> dict:
-        return {"checkpoint": self.checkpoint, "data": self.dataset(), "data_dir": str(self.store.root),
-                "out": f"rollouts/rollout-{uuid.uuid4().hex[:8]}.nc",
-                "refiner": None if self.refiner == NONE else self.refiner,
-                "rollout": options(self.config) | {"lam": self.lam() if self.checkpoint in self.pdd else 0.0},
-                "forecast_sampler": options(self.sampler), "scheduler": self.scheduler() or None}
+    def request(self) -> RolloutRequest:
+        lam = self.lam() if self.checkpoint in self.pdd else 0.0
+        return RolloutRequest(checkpoint=self.checkpoint, data=self.dataset(),
+                              out=f"rollouts/rollout-{uuid.uuid4().hex[:8]}.nc",
+                              refiner=None if self.refiner == NONE else self.refiner,
+                              config=RolloutConfig(**{**options(self.config), "lam": lam}), sampler=self.sampler,
+                              scheduler=self.scheduler() or None)
 
     def prepare(self) -> None:
         """Refuse data the emulator does not apply to before a worker starts; set the colour range and keep the

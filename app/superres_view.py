@@ -19,14 +19,14 @@ from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import list_runs
 from engine.coarse import surviving_wavenumber
-from engine.config import PDDSamplerConfig, options
+from engine.config import PDDSamplerConfig
 from engine.data.sequences import dataset_fits, datasets_for, load_sequences
 from engine.data.store import DataStore
 from engine.diagnostics import spectra
 from engine.errors import EngineError
 from engine.jobs import JobManager
 from engine.pdd import load_pdd
-from engine.pipelines.superres import middle_frame, superres_inputs
+from engine.pipelines.superres import SuperresRequest, middle_frame, superres_inputs
 
 REVERSE_WIDGETS = {"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}
 LINES = ["coarse input", "super-resolved", "truth"]
@@ -41,7 +41,7 @@ def pdd_checkpoints(store: DataStore) -> list[str]:
 class SuperresView(JobView):
     """One super-resolution job per browser session, over the first sequence of the chosen dataset."""
 
-    label, kind, start_label, button_width = "Super-resolution", "superres", "Super-resolve", 130
+    label, start_label, button_width, request_type = "Super-resolution", "Super-resolve", 130, SuperresRequest
     status_name, idle_text = "superres-status", "Pick λ and press Super-resolve."
     checkpoint = param.Selector(default=None, objects=[], doc="a PDD predictor (train --task pdd)")
     dataset = param.Selector(default=None, objects=[], doc="fields on the predictor's grid, saved every Δt it was "
@@ -153,10 +153,9 @@ class SuperresView(JobView):
         power = spectra(fields, 2).mean(0).numpy()
         self.spectrum.update(name, np.arange(1, power.shape[0]), power[1:])
 
-    def options(self) -> dict:
-        return {"checkpoint": self.checkpoint, "data": self.dataset, "data_dir": str(self.store.root),
-                "pdd_sampler": options(self.sampler), "sequences": 1, "from_noise": self.from_noise,
-                "out": f"superres/superres-{uuid.uuid4().hex[:8]}.nc"}
+    def request(self) -> SuperresRequest:
+        return SuperresRequest(checkpoint=self.checkpoint, data=self.dataset, sampler=self.sampler, sequences=1,
+                               from_noise=self.from_noise, out=f"superres/superres-{uuid.uuid4().hex[:8]}.nc")
 
     def prepare(self) -> None:
         self.refresh_checkpoints()

@@ -15,11 +15,12 @@ from bokeh.palettes import Category10
 from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import list_runs, load_checkpoint, run_settings, settings_diff
-from engine.config import ForecastConfig, ModelConfig, NoiseConfig, PDDConfig, ScheduleConfig, TrainingConfig, options
+from engine.config import ForecastConfig, ModelConfig, NoiseConfig, PDDConfig, ScheduleConfig, TrainingConfig
 from engine.data.store import DataStore
 from engine.distributed import max_local_processes
 from engine.errors import EngineError
 from engine.jobs import JobManager
+from engine.pipelines.train import TrainRequest
 from engine.tasks import TASKS
 
 RUN_COLOURS = Category10[10][1:]  # the picked runs' lines (the first colour is close to the live run's)
@@ -58,7 +59,7 @@ def differences_table(settings: dict[str, dict]) -> str:
 class TrainView(JobView):
     """One training job at a time per browser session; the job itself runs in a worker process."""
 
-    label, kind, start_label, stop_label, button_width = "Training", "train", "Start", "Cancel", 90
+    label, start_label, stop_label, button_width, request_type = "Training", "Start", "Cancel", 90, TrainRequest
     status_name = "train-status"
     ended = {"cancelled": "cancelled: Resume continues from its checkpoint", "failed": "failed"}
     task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see docs/dashboard.md)")
@@ -104,12 +105,14 @@ class TrainView(JobView):
         self.download.filename = f"{self.run_name}-checkpoint.pt"
         return str(self.store.path(f"runs/{self.run_name}/checkpoint.pt"))
 
-    def options(self) -> dict:
+    def request(self) -> TrainRequest:
         noise, schedule = self.generation_configs()
-        return {"task": self.task, "data": self.dataset(), "out": f"runs/{self.run_name}", "resume": self.resume,
-                "data_dir": str(self.store.root), "model": options(self.model), "training": options(self.training),
-                "forecast": options(self.forecast), "pdd": options(self.pdd), "noise": options(noise),
-                "schedule": options(schedule), "nproc": self.nproc}
+        return TrainRequest(task=self.task, data=self.dataset(), out=f"runs/{self.run_name}", resume=self.resume,
+                            model=self.model, training=self.training, forecast=self.forecast, pdd=self.pdd,
+                            noise=noise, schedule=schedule, previews=True)
+
+    def placement(self) -> dict:
+        return {**super().placement(), "nproc": self.nproc}
 
     def start(self, resume: bool = False) -> None:
         """Submit the job: a new run starts over, resume continues the run folder's checkpoint."""

@@ -1,15 +1,18 @@
 """Command line: ``python -m engine data grf|kolmogorov|qg|lorenz96|allen-cahn|coarse|import|list``, ``train``,
-``sample``, ``export``, ``rollout``, ``superres``, ``animate``, ``claims``: parsing only; each command calls one
-``engine.pipelines`` function (docs/architecture.md).
+``sample``, ``export``, ``rollout``, ``superres``, ``animate``, ``claims``: parsing only. A command of a pipeline
+builds that pipeline's request (``engine.pipelines.request``: the same the dashboard's jobs build) from its flags
+and runs it (docs/architecture.md).
 
-Flags are generated from the ``param`` configs in ``engine.config`` (their docs are the help texts, their
-bounds are checked there). Dataset names live in the data folder (``--data-dir``, else ``$EMULATOR_STUDIO_DATA``,
-else ``~/.cache/emulator-studio``); paths outside it are refused. Every error exits with status 2 and one line
+Flags are made from the requests' fields: their plain options (with the help declared beside the pipeline) and
+their ``param`` configs (each parameter's doc is its help text; its bounds are checked there). Dataset names live
+in the data folder (``--data-dir``, else ``$EMULATOR_STUDIO_DATA``, else ``~/.cache/emulator-studio``); paths
+outside it are refused. Every error exits with status 2 and one line
 on stderr, never a traceback.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -18,67 +21,24 @@ from tqdm import tqdm
 
 from engine.animation import write_animation
 from engine.checkpoints import export_checkpoint
-from engine.cluster import SCHEDULER_VARIABLE, scheduler_address
-from engine.config import (
-    AllenCahnConfig,
-    CoarseConfig,
-    ForecastConfig,
-    ForecastSamplerConfig,
-    GRFConfig,
-    KolmogorovConfig,
-    Lorenz96Config,
-    ModelConfig,
-    NoiseConfig,
-    PDDConfig,
-    PDDSamplerConfig,
-    QGConfig,
-    RolloutConfig,
-    SamplerConfig,
-    ScheduleConfig,
-    TrainingConfig,
-)
-from engine.data.catalog import builtin_test_data
+from engine.cluster import scheduler_address
+from engine.data.catalog import GENERATOR_CONFIGS
 from engine.data.store import DataStore
-from engine.devices import DEVICE_CHOICES
 from engine.errors import EngineError
 from engine.pipelines.claims import run_claims
-from engine.pipelines.coarse_data import coarse_data
-from engine.pipelines.generate_data import generate_data
-from engine.pipelines.rollout import run_rollout
-from engine.pipelines.sample import sample
-from engine.pipelines.superres import run_superres
-from engine.pipelines.train import train
+from engine.pipelines.coarse_data import CoarseRequest
+from engine.pipelines.generate_data import GENERATOR_HELP, DataRequest
+from engine.pipelines.request import OVERWRITE, SCHEDULER, Request
+from engine.pipelines.rollout import RolloutRequest
+from engine.pipelines.sample import SampleRequest
+from engine.pipelines.superres import SuperresRequest
+from engine.pipelines.train import TrainRequest
 from engine.process import keep_freed_memory
 from engine.spectral import BANDS
-from engine.tasks import TASKS
 
-# (config class, flag prefix, {parameter: flag name}) per command; a renamed parameter drops the prefix.
-NOISE = (NoiseConfig, "noise-", {"kind": "noise"})
-SCHEDULE = (ScheduleConfig, "schedule-", {"kind": "schedule", "beta_form": "beta-form", "gamma_sigma": "gamma-sigma"})
-MODEL = (ModelConfig, "model-", {"kind": "model"})
-SAMPLER = (SamplerConfig, "", {"method": "sampler", "precision": "sampler-precision", "compile": "sampler-compile"})
-TRAINING = (TrainingConfig, "", {})
-GRF = (GRFConfig, "", {})
-KOLMOGOROV = (KolmogorovConfig, "", {})
-LORENZ96 = (Lorenz96Config, "", {})
-COARSE = (CoarseConfig, "", {})
-FORECAST = (ForecastConfig, "", {})
-FORECAST_SAMPLER = (ForecastSamplerConfig, "sampler-", {"method": "sampler", "eps": "eps", "seed": "seed"})
-ROLLOUT = (RolloutConfig, "", {})
-PDD = (PDDConfig, "pdd-", {"window": "window", "frames": "frames", "std_ratio": "std-ratio",
-                           "lam_sampling": "lam-sampling"})
-PDD_SAMPLER = (PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler", "precision": "sampler-precision",
-                                      "compile": "sampler-compile"})
-QG = (QGConfig, "", {})
-ALLEN_CAHN = (AllenCahnConfig, "", {})
-GENERATORS = {"grf": GRF, "kolmogorov": KOLMOGOROV, "qg": QG, "lorenz96": LORENZ96, "allen-cahn": ALLEN_CAHN}
-
-
-OVERWRITE = "replace --out if it exists (it is never one of the command's inputs)"
-
-
-def add_overwrite(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--overwrite", action="store_true", help=OVERWRITE)
+JSON_HELP = {"sample": "print one JSON object with NFE, time and errors",
+             "rollout": "print one JSON object: VRMSE and band errors per lead time, blow-up step (or null), seconds",
+             "superres": "print one JSON object: per-band spectral errors of the input and the output, seconds, NFE"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,7 +65,7 @@ def bounds_text(p: param.Parameter) -> str:
 
 def add_config_flags(parser: argparse.ArgumentParser, spec, skip: tuple[str, ...] = ()) -> None:
     """One flag per parameter of the config class, typed and documented from its ``param`` definition (its doc,
-    bounds and default)."""
+    bounds and default); ``spec`` is (class, prefix, renames)."""
     cls, prefix, renames = spec
     for name, p in cls.param.objects("existing").items():
         if name == "name" or name in skip:
@@ -127,7 +87,7 @@ def add_config_flags(parser: argparse.ArgumentParser, spec, skip: tuple[str, ...
 
 def config_from_args(args: argparse.Namespace, spec):
     """Build the config from parsed flags; a value out of bounds names its flag."""
-    cls, prefix, renames = spec
+    cls, prefix, renames = spec[:3]
     config = cls()
     for name in cls.param.objects("existing"):
         value = getattr(args, f"{cls.__name__}.{name}", None)
@@ -140,44 +100,41 @@ def config_from_args(args: argparse.Namespace, spec):
     return config
 
 
-def add_scheduler(parser: argparse.ArgumentParser, parts: str) -> None:
-    """``--scheduler``: the Dask cluster that runs ``parts`` (default $EMULATOR_STUDIO_SCHEDULER, else here)."""
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help=f"Dask scheduler, e.g. tcp://host:8786, that runs {parts} (default: "
-                             f"${SCHEDULER_VARIABLE}, else this process); the data folder must be shared")
+def add_request_flags(parser: argparse.ArgumentParser, request: type[Request], skip: tuple[str, ...] = ()) -> None:
+    """The flags of a request's fields, in their order: an ``option`` is one flag, a ``configs`` field one per
+    parameter; fields without either (set by the caller) and the ``skip``ped ones have none."""
+    for spec in dataclasses.fields(request):
+        meta = spec.metadata
+        if spec.name in skip:
+            continue
+        if "config" in meta:
+            cls, prefix, renames, left_out = meta["config"]
+            add_config_flags(parser, (cls, prefix, renames), skip=left_out)
+        elif "help" in meta:
+            flag = "--" + (meta["flag"] or spec.name).replace("_", "-")
+            parser.add_argument(flag, dest=spec.name, default=spec.default, required=meta["required"],
+                                help=meta["help"], **meta["argparse"])
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m engine", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="data folder (default: $EMULATOR_STUDIO_DATA or ~/.cache/emulator-studio)")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def request_from_args(request: type[Request], args: argparse.Namespace, **given) -> Request:
+    """The request from parsed flags (a field without a flag takes ``given``, else its default)."""
+    values = {}
+    for spec in dataclasses.fields(request):
+        if "config" in spec.metadata:
+            values[spec.name] = config_from_args(args, spec.metadata["config"])
+        elif "help" in spec.metadata and hasattr(args, spec.name):
+            values[spec.name] = getattr(args, spec.name)
+    return request(**{**values, **given})
 
+
+def _data_commands(commands) -> None:
     data = commands.add_parser("data", help="generate, coarse-grain, import or list datasets")
     kinds = data.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    helps = {"grf": "Gaussian random fields σ²(|k|² + ℓ²)^(−s)",
-             "kolmogorov": "2-D Kolmogorov flow vorticity(trajectory, time, y, x); Ctrl-C keeps its state, rerun "
-                           "resumes",
-             "qg": "two-layer quasi-geostrophic jet pv_upper, pv_lower(trajectory, time, y, x) on a β-plane; Ctrl-C "
-                   "keeps its state, rerun resumes",
-             "lorenz96": "two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)",
-             "allen-cahn": "stochastic Allen–Cahn u(trajectory, time, y, x) sampled from its invariant measure "
-                           "(non-Gaussian); Ctrl-C keeps its state, rerun resumes"}
-    for kind, spec in GENERATORS.items():
-        generator = kinds.add_parser(kind, help=helps[kind])
-        add_config_flags(generator, spec)
-        generator.add_argument("--out", help="dataset name in the data folder, .nc or .zarr "
-                                             "(default: a name encoding the parameters, reused if present)")
-        add_overwrite(generator)
-        if kind != "grf":
-            add_scheduler(generator, "the trajectories (shares of the same seeded batch)")
-    coarse = kinds.add_parser("coarse", help="coarse-grain a dataset at diffusion scale λ (both the noisy sample "
-                                             "and its deterministic part e^(μλ)x)")
-    coarse.add_argument("--data", required=True, help="dataset name in the data folder")
-    coarse.add_argument("--variable", help="variable to coarse-grain (default: the first with dims (..., y, x), "
-                                           "else the first variable)")
-    add_config_flags(coarse, COARSE)
-    coarse.add_argument("--out", help="output name (default: <data>-lam<λ>.nc)")
-    add_overwrite(coarse)
+    for kind, cls in GENERATOR_CONFIGS.items():
+        generator = kinds.add_parser(kind, help=GENERATOR_HELP[kind])
+        add_config_flags(generator, (cls, "", {}))
+        add_request_flags(generator, DataRequest, skip=("scheduler",) if kind == "grf" else ())
+    add_request_flags(kinds.add_parser("coarse", help=CoarseRequest.summary), CoarseRequest)
     imported = kinds.add_parser("import", help="validate a netCDF/zarr file of fields (..., y, x) and copy it in")
     imported.add_argument("file", help="the file to import")
     imported.add_argument("--name", help="name in the data folder (default: the file's name)")
@@ -185,98 +142,41 @@ def build_parser() -> argparse.ArgumentParser:
     listed = kinds.add_parser("list", help="the datasets in the data folder with their variables and sizes")
     listed.add_argument("--json", action="store_true", help="print a JSON list")
 
-    trainer = commands.add_parser("train", help="train a generator, an emulator or a refiner on a dataset "
-                                                "(data-parallel under torchrun: docs/scaling.md)")
-    trainer.add_argument("--task", choices=TASKS, default="generate",
-                       help="generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
-                            "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
-                            "noise_baseline: a conditional generator from Gaussian noise; diffusion: an EDM diffusion "
-                            "model of u_n+1 given u_n (many steps); pointwise: a residual U-Net; "
-                            "pdd: the λ-conditioned predictor of predictor-driven diffusion (default: generate)")
-    trainer.add_argument("--data", required=True, help="dataset name in the data folder (a variable with dims (..., y, "
-                                                       "x); "
-                                                     "emulators need (..., time, y, x))")
-    trainer.add_argument("--out", required=True, help="run folder in the data folder for checkpoint.pt, e.g. runs/si "
-                                                    "(resumed if present)")
-    trainer.add_argument("--variable", help="data variable to train on (default: the first with dims (..., y, x))")
-    for spec in (NOISE, SCHEDULE, MODEL, TRAINING):
-        add_config_flags(trainer, spec)
-    add_config_flags(trainer, FORECAST, skip=("task",))
-    add_config_flags(trainer, PDD)
 
-    sampling = commands.add_parser("sample", help="generate samples with the exact or a trained drift")
-    sampling.add_argument("--data", required=True, help="dataset (name in the data folder) whose spectrum defines the "
-                                                      "noise and the errors")
-    sampling.add_argument("--checkpoint", help="trained checkpoint, name in the data folder (with --model unet)")
-    sampling.add_argument("--count", type=int, default=64, help="number of samples (default: 64)")
-    sampling.add_argument("--out", help="name in the data folder for the samples (.nc or .zarr)")
-    add_overwrite(sampling)
-    sampling.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
-    sampling.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto")
-    sampling.add_argument("--json", action="store_true", help="print one JSON object with NFE, time and errors")
-    for spec in (NOISE, SCHEDULE, MODEL, SAMPLER):
-        add_config_flags(sampling, spec)
-
+def _other_commands(commands) -> None:
     export = commands.add_parser("export", help="write an inference-only copy of a checkpoint (EMA weights, configs)")
     export.add_argument("--checkpoint", required=True, help="a training run's checkpoint.pt (name in the data folder)")
     export.add_argument("--out", required=True, help="name of the copy in the data folder")
-    add_overwrite(export)
-
-    roll = commands.add_parser("rollout", help="roll a trained emulator out autoregressively from test data")
-    roll.add_argument("--checkpoint", required=True, help="checkpoint of a forecast, noise_baseline, diffusion or "
-                                                          "pointwise run (name in the data folder, e.g. "
-                                                          "runs/si/checkpoint.pt)")
-    roll.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov "
-                                     "set saved at the checkpoint's Δt)")
-    roll.add_argument("--variable", help="data variable (default: the first with dims (..., y, x))")
-    roll.add_argument("--refiner", help="checkpoint of a refiner (train --task refiner) applied every --refine-every "
-                                        "steps")
-    roll.add_argument("--out", help="name in the data folder for the rollout (.nc or .zarr)")
-    add_overwrite(roll)
-    roll.add_argument("--json", action="store_true", help="print one JSON object: VRMSE and band errors per lead "
-                                                          "time, blow-up step (or null), seconds")
-    add_scheduler(roll, "the initial conditions (one task each; the same numbers as here)")
-    add_config_flags(roll, ROLLOUT)
-    add_config_flags(roll, FORECAST_SAMPLER)
-
-    superres = commands.add_parser("superres", help="super-resolve coarse-grained test data (or generate from noise) "
-                                                    "with a PDD predictor by reverse-λ integration")
-    superres.add_argument("--checkpoint", required=True, help="checkpoint of a pdd run (name in the data folder)")
-    superres.add_argument("--data", help="test trajectories (name in the data folder; default: the built-in Kolmogorov "
-                                         "set saved at the checkpoint's Δt)")
-    superres.add_argument("--variable", help="data variable (default: the first field, or the first 1-D variable)")
-    superres.add_argument("--sequences", type=int, default=1, help="sequences of the model's frame count to "
-                                                                   "super-resolve "
-                                                                  "(default: 1)")
-    superres.add_argument("--from-noise", action="store_true", help="start from the Gaussian with the λ-marginal's "
-                                                                    "variance e^(2μλ)P_k + Q_k(λ) per mode "
-                                                                    "instead of the coarse-grained data (generation; "
-                                                                    "use --lam 1)")
-    superres.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: auto")
-    superres.add_argument("--out", help="name in the data folder for coarse input, output, truth and spectra (.nc or "
-                                        ".zarr)")
-    add_overwrite(superres)
-    superres.add_argument("--json", action="store_true", help="print one JSON object: per-band spectral errors of the "
-                                                              "input and the output, seconds, NFE")
-    add_config_flags(superres, PDD_SAMPLER)
-
+    export.add_argument("--overwrite", action="store_true", help=OVERWRITE)
     claims = commands.add_parser("claims", help="run each seed paper's headline claim at a CPU size and say whether "
                                                 "it holds (one row per claim)")
     claims.add_argument("--quick", action="store_true", help="the smallest sizes (about a minute on 2 cores)")
     claims.add_argument("--json", action="store_true", help="print a JSON list of {paper, claim, paper_figure, ours, "
                                                             "holds}")
-    add_scheduler(claims, "one task per claim")
-
-    animate = commands.add_parser("animate",
-                                  help="write a rollout as a GIF or MP4: the emulated field beside the truth")
+    claims.add_argument("--scheduler", metavar="ADDRESS", help=SCHEDULER.format(parts="one task per claim"))
+    animate = commands.add_parser("animate", help="write a rollout as a GIF or MP4: the emulated field beside the "
+                                                  "truth")
     animate.add_argument("--rollout", required=True, help="a rollout written by `rollout --out` (name in the data "
                                                           "folder)")
     animate.add_argument("--out", required=True, help="name in the data folder, .gif (Pillow) or .mp4 (needs ffmpeg: "
                                                       "pip install imageio-ffmpeg)")
-    add_overwrite(animate)
+    animate.add_argument("--overwrite", action="store_true", help=OVERWRITE)
     animate.add_argument("--fps", type=float, default=10.0, help="frames per second, one frame per saved step "
                                                                  "(default: 10)")
     animate.add_argument("--scale", type=int, default=4, help="pixels per grid point (default: 4)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m engine", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", help="data folder (default: $EMULATOR_STUDIO_DATA or ~/.cache/emulator-studio)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _data_commands(commands)
+    for request in (TrainRequest, SampleRequest, RolloutRequest, SuperresRequest):
+        command = commands.add_parser(request.command, help=request.summary)
+        add_request_flags(command, request)
+        if request.command in JSON_HELP:
+            command.add_argument("--json", action="store_true", help=JSON_HELP[request.command])
+    _other_commands(commands)
     return parser
 
 
@@ -306,17 +206,16 @@ class _ProgressBar:
 
 
 def _generate(args, store: DataStore) -> None:
+    cls = GENERATOR_CONFIGS[args.kind]
+    request = request_from_args(DataRequest, args, generator=args.kind, config=config_from_args(args, (cls, "", {})))
     with _ProgressBar("save") as report:
-        result = generate_data(store=store, config=config_from_args(args, GENERATORS[args.kind]), name=args.out,
-                               overwrite=args.overwrite, callback=report,
-                               scheduler=None if args.kind == "grf" else scheduler_address(args.scheduler))
+        result = request.run(store=store, callback=report)
     print(f"{result.name} is already in {store.root} (same parameters)" if result.reused
           else f"wrote {result.name} in {store.root}")
 
 
 def _coarse(args, store: DataStore) -> None:
-    result = coarse_data(store=store, data=args.data, config=config_from_args(args, COARSE), variable=args.variable,
-                         out=args.out, overwrite=args.overwrite)
+    result = request_from_args(CoarseRequest, args).run(store=store)
     print(f"wrote {result.name} in {store.root}")
 
 
@@ -354,22 +253,13 @@ def _train(args) -> None:
                       + (f" ({event['backend']})" if event["backend"] else ""), flush=True)
             bar(event)
 
-        result = train(store=DataStore(args.data_dir), task=args.task, data=args.data, out=args.out,
-                       variable=args.variable, noise=config_from_args(args, NOISE),
-                       schedule=config_from_args(args, SCHEDULE), model=config_from_args(args, MODEL),
-                       training=config_from_args(args, TRAINING), forecast=config_from_args(args, FORECAST),
-                       pdd=config_from_args(args, PDD), callback=report)
+        result = request_from_args(TrainRequest, args).run(store=DataStore(args.data_dir), callback=report)
     if result.rank == 0:
         print(f"wrote {result.checkpoint}")
 
 
 def _rollout(args) -> None:
-    store = DataStore(args.data_dir)
-    result = run_rollout(store=store, checkpoint=args.checkpoint,
-                         data=args.data or builtin_test_data(store, args.checkpoint),
-                         config=config_from_args(args, ROLLOUT), sampler=config_from_args(args, FORECAST_SAMPLER),
-                         refiner=args.refiner, variable=args.variable, out=args.out, overwrite=args.overwrite,
-                         scheduler=scheduler_address(args.scheduler))
+    result = request_from_args(RolloutRequest, args).run(store=DataStore(args.data_dir))
     summary, done = result.summary, result.rollout
     if args.json:
         print(json.dumps(summary))
@@ -380,14 +270,9 @@ def _rollout(args) -> None:
 
 
 def _superres(args) -> None:
-    store = DataStore(args.data_dir)
     with _ProgressBar("λ step") as bar:
-        result = run_superres(store=store, checkpoint=args.checkpoint,
-                              data=args.data or builtin_test_data(store, args.checkpoint),
-                              sampler=config_from_args(args, PDD_SAMPLER), sequences=args.sequences,
-                              variable=args.variable, out=args.out, overwrite=args.overwrite,
-                              from_noise=args.from_noise, device=args.device,
-                              callback=None if args.json else bar)
+        result = request_from_args(SuperresRequest, args).run(store=DataStore(args.data_dir),
+                                                               callback=None if args.json else bar)
     summary = {key: value for key, value in result.summary.items() if key != "spectra"}
     if args.json:
         print(json.dumps(summary))
@@ -398,10 +283,7 @@ def _superres(args) -> None:
 
 
 def _sample(args) -> None:
-    result = sample(store=DataStore(args.data_dir), data=args.data, model=config_from_args(args, MODEL),
-                    noise=config_from_args(args, NOISE), schedule=config_from_args(args, SCHEDULE),
-                    sampler=config_from_args(args, SAMPLER), count=args.count, checkpoint=args.checkpoint,
-                    variable=args.variable, device=args.device, out=args.out, overwrite=args.overwrite)
+    result = request_from_args(SampleRequest, args).run(store=DataStore(args.data_dir))
     if args.json:
         print(json.dumps(result.summary))
     else:

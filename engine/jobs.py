@@ -13,8 +13,9 @@ job submitted again after a kill resumes from the last one. A training job with 
 on N local processes (``engine.distributed``): its worker is rank 0 (events, checkpoints), ranks 1…N−1 are
 helper processes the manager starts, watches (one that dies fails the job) and ends with it.
 
-Job options are plain dicts (picklable): config values by config name, e.g.
-``{"task": "forecast", "data": "kolmogorov-64-….nc", "out": "runs/si", "model": {...}, "training": {...}}``.
+A job runs one request (``engine.pipelines.request``: ``TrainRequest``, ``SampleRequest``, ``DataRequest``,
+``RolloutRequest``, ``SuperresRequest``), the same the CLI builds from its flags; it crosses into the worker as
+plain values (``request.options()``), with its ``Placement`` (data folder, threads, local processes).
 """
 from __future__ import annotations
 
@@ -25,39 +26,22 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from engine.cluster import scheduler_address
-from engine.config import (
-    AllenCahnConfig,
-    ForecastConfig,
-    ForecastSamplerConfig,
-    GRFConfig,
-    KolmogorovConfig,
-    Lorenz96Config,
-    ModelConfig,
-    NoiseConfig,
-    PDDConfig,
-    PDDSamplerConfig,
-    QGConfig,
-    RolloutConfig,
-    SamplerConfig,
-    ScheduleConfig,
-    TrainingConfig,
-)
 from engine.data.store import DataStore
 from engine.devices import job_cores, worker_threads
 from engine.distributed import free_port, local_rank_environment
 from engine.errors import EngineError
-from engine.pipelines.generate_data import generate_data
-from engine.pipelines.rollout import run_rollout
-from engine.pipelines.sample import sample
-from engine.pipelines.superres import run_superres
-from engine.pipelines.train import train
+from engine.pipelines.generate_data import DataRequest
+from engine.pipelines.request import Request
+from engine.pipelines.rollout import RolloutRequest
+from engine.pipelines.sample import SampleRequest
+from engine.pipelines.superres import SuperresRequest
+from engine.pipelines.train import TrainRequest
 from engine.process import keep_freed_memory, sleep_when_idle
 from engine.spectral import radial_spectrum
 
@@ -83,17 +67,9 @@ def preview(field) -> np.ndarray:
     return array
 
 
-# ----- what each kind of job does (runs in the worker): a pipeline call plus events ------------------------------
-CONFIGS = {"noise": NoiseConfig, "schedule": ScheduleConfig, "model": ModelConfig, "training": TrainingConfig,
-           "sampler": SamplerConfig, "forecast": ForecastConfig, "forecast_sampler": ForecastSamplerConfig,
-           "rollout": RolloutConfig, "pdd": PDDConfig, "pdd_sampler": PDDSamplerConfig, "grf": GRFConfig,
-           "kolmogorov": KolmogorovConfig, "qg": QGConfig, "lorenz96": Lorenz96Config,
-           "allen-cahn": AllenCahnConfig}
-
-
-def config(options: dict, name: str):
-    """The config ``name`` of a job's options: ``{"noise": {...}}`` → ``NoiseConfig(**...)`` (defaults if absent)."""
-    return CONFIGS[name](**options.get(name, {}))
+# ----- what each kind of job does (runs in the worker): its request's run, plus events -------------------------
+REQUESTS = {request.command: request for request in (TrainRequest, SampleRequest, DataRequest, RolloutRequest,
+                                                     SuperresRequest)}
 
 
 def cancellable(emit: Callable, should_stop: Callable) -> Callable[[dict], None]:
@@ -106,74 +82,51 @@ def cancellable(emit: Callable, should_stop: Callable) -> Callable[[dict], None]
     return report
 
 
-def _train(options: dict, emit: Callable, should_stop: Callable) -> dict:
+def _train(request: TrainRequest, store: DataStore, emit: Callable, should_stop: Callable) -> dict:
     def report(event: dict) -> None:
         emit({**event, "field": preview(event["field"])} if event["kind"] == "preview" else event)
 
-    result = train(store=DataStore(options.get("data_dir")), task=options.get("task", "generate"),
-                   data=options["data"], out=options["out"], variable=options.get("variable"),
-                   noise=config(options, "noise"), schedule=config(options, "schedule"),
-                   model=config(options, "model"), training=config(options, "training"),
-                   forecast=config(options, "forecast"), pdd=config(options, "pdd"),
-                   resume=options.get("resume", True), previews=options.get("previews", True), callback=report,
-                   should_stop=should_stop)
+    result = request.run(store=store, callback=report, should_stop=should_stop)
     return {"checkpoint": str(result.checkpoint), "step": result.step, "history": result.history}
 
 
-def _sample(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    steps = config(options, "sampler").steps
+def _sample(request: SampleRequest, store: DataStore, emit: Callable, should_stop: Callable) -> dict:
     report = cancellable(emit, should_stop)
 
     def step(event: dict) -> None:
-        report({"kind": "progress", "step": event["step"], "steps": steps, "preview": preview(event["x"][0])})
+        report({"kind": "progress", "step": event["step"], "steps": request.sampler.steps,
+                "preview": preview(event["x"][0])})
 
-    result = sample(store=DataStore(options.get("data_dir")), data=options["data"], model=config(options, "model"),
-                    noise=config(options, "noise"), schedule=config(options, "schedule"),
-                    sampler=config(options, "sampler"), count=options.get("count", 16),
-                    checkpoint=options.get("checkpoint"), variable=options.get("variable"),
-                    device=options.get("device", "auto"), callback=step)
+    result = request.run(store=store, callback=step)
     samples = result.generated.samples
     return {"nfe": result.generated.nfe, "seconds": result.generated.seconds, **result.generated.errors,
             "samples": preview(samples[:4]), "spectrum": radial_spectrum(samples).numpy()}
 
 
-def _data(options: dict, emit: Callable, should_stop: Callable) -> dict:
-    kind = options["kind"]
-    result = generate_data(store=DataStore(options.get("data_dir")), config=config(options, kind),
-                           name=options.get("name"), callback=cancellable(emit, should_stop),
-                           scheduler=scheduler_address(options.get("scheduler")))
-    return {"name": result.name}
+def _data(request: DataRequest, store: DataStore, emit: Callable, should_stop: Callable) -> dict:
+    return {"name": request.run(store=store, callback=cancellable(emit, should_stop)).name}
 
 
-def _rollout(options: dict, emit: Callable, should_stop: Callable) -> dict:
+def _rollout(request: RolloutRequest, store: DataStore, emit: Callable, should_stop: Callable) -> dict:
     def progress(event: dict) -> None:
         truth = event["truth"]
         emit({**event, "preview": preview(event["preview"]), "spectrum": event["spectrum"].numpy(),
               "truth": None if truth is None else preview(truth)})
 
-    result = run_rollout(store=DataStore(options.get("data_dir")), checkpoint=options["checkpoint"],
-                         data=options["data"], config=config(options, "rollout"),
-                         sampler=config(options, "forecast_sampler"), refiner=options.get("refiner"),
-                         variable=options.get("variable"), out=options.get("out"), callback=progress,
-                         should_stop=should_stop,
-                         scheduler=scheduler_address(options.get("scheduler")))
+    result = request.run(store=store, callback=progress, should_stop=should_stop)
     if result.rollout.reason == "stopped":
         raise Cancelled
     return {**result.summary, "spectra": result.rollout.spectra.numpy()}
 
 
-def _superres(options: dict, emit: Callable, should_stop: Callable) -> dict:
+def _superres(request: SuperresRequest, store: DataStore, emit: Callable, should_stop: Callable) -> dict:
     report = cancellable(emit, should_stop)
 
     def progress(event: dict) -> None:
         report({"kind": "progress", "step": event["step"], "steps": event["steps"], "lam": event["lam"],
                 "preview": event["frame"]})  # the worker's emit throttles; preview() copies only what is sent
 
-    result = run_superres(store=DataStore(options.get("data_dir")), checkpoint=options["checkpoint"],
-                          data=options["data"], sampler=config(options, "pdd_sampler"),
-                          sequences=options.get("sequences", 1), variable=options.get("variable"),
-                          out=options.get("out"), from_noise=options.get("from_noise", False),
-                          device=options.get("device", "auto"), callback=progress)
+    result = request.run(store=store, callback=progress)
     return {**result.summary, **{f"{key}_field": preview(frame) for key, frame in result.frames.items()}}
 
 
@@ -195,28 +148,34 @@ def exit_with_parent(poll_seconds: float = 1.0) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
-def rank_threads(options: dict) -> int:
-    """Intra-op threads of each of a job's processes: its threads shared by its ``nproc`` ranks (at least 1)."""
-    return max(1, worker_threads(options.get("threads")) // options.get("nproc", 1))
+@dataclass(frozen=True)
+class Placement:
+    """Where a job runs, apart from what it does: the data folder, its intra-op threads (None: the default share
+    of the cores), how many local processes train it, and the rendezvous port of their world (set on start)."""
+
+    data_dir: str | None = None
+    threads: int | None = None
+    nproc: int = 1
+    port: int | None = None
+
+    @property
+    def rank_threads(self) -> int:
+        """Intra-op threads of each of the job's processes: its threads shared by its ranks (at least 1)."""
+        return max(1, worker_threads(self.threads) // self.nproc)
+
+    def join_world(self, rank: int) -> None:
+        """Set torchrun's variables for ``rank`` of the job's local world (before any process group starts)."""
+        if self.port is not None:
+            os.environ.update(local_rank_environment(rank=rank, size=self.nproc, port=self.port))
 
 
-def _join_local_world(options: dict, rank: int) -> None:
-    """Set torchrun's variables for ``rank`` of the job's local world (before any process group starts)."""
-    world = options.get("world")
-    if world:
-        os.environ.update(local_rank_environment(rank=rank, size=world["size"], port=world["port"]))
-
-
-def _helper_rank(options: dict, rank: int) -> None:
+def _helper_rank(values: dict, placement: Placement, rank: int) -> None:
     """Process entry point of rank ``rank`` ≥ 1 of a data-parallel training job: train, report nothing (rank 0
     does); a failure ends the process with a non-zero code, which fails the job."""
     exit_with_parent()
-    torch.set_num_threads(rank_threads(options))
-    _join_local_world(options, rank)
-    train(store=DataStore(options.get("data_dir")), task=options.get("task", "generate"), data=options["data"],
-          out=options["out"], variable=options.get("variable"), noise=config(options, "noise"),
-          schedule=config(options, "schedule"), model=config(options, "model"), training=config(options, "training"),
-          forecast=config(options, "forecast"), pdd=config(options, "pdd"), resume=options.get("resume", True))
+    torch.set_num_threads(placement.rank_threads)
+    placement.join_world(rank)
+    TrainRequest.from_options(values).run(store=DataStore(placement.data_dir))
 
 
 def throttled(put: Callable[[dict], None], clock: Callable[[], float] = time.monotonic,
@@ -236,16 +195,17 @@ def throttled(put: Callable[[dict], None], clock: Callable[[], float] = time.mon
     return emit
 
 
-def _worker(kind: str, options: dict, events, cancel) -> None:
-    """Process entry point: run the job, stream throttled events, end with exactly one final event."""
+def _worker(kind: str, values: dict, placement: Placement, events, cancel) -> None:
+    """Process entry point: run the job's request, stream throttled events, end with exactly one final event."""
     exit_with_parent()
     keep_freed_memory()
     # leave a core to the caller (the dashboard server stays responsive); oversubscribed OpenMP threads spin
-    torch.set_num_threads(rank_threads(options))
-    _join_local_world(options, 0)
+    torch.set_num_threads(placement.rank_threads)
+    placement.join_world(0)
     emit = throttled(events.put)
     try:
-        result = RUNNERS[kind](options, emit, cancel.is_set)
+        request = REQUESTS[kind].from_options(values)
+        result = RUNNERS[kind](request, DataStore(placement.data_dir), emit, cancel.is_set)
         cancelled = {"kind": "cancelled", "reason": "cancelled"}
         events.put(cancelled if cancel.is_set() else {"kind": "done", "result": result})
     except Cancelled:
@@ -258,11 +218,12 @@ def _worker(kind: str, options: dict, events, cancel) -> None:
 # ----- the caller's side ----------------------------------------------------------------------------------------
 @dataclass
 class Job:
-    """A submitted job: its state, its events (numbered, the last ``MAX_EVENTS`` kept) and its result."""
+    """A submitted job: its request, where it runs, its state, its events (numbered, the last ``MAX_EVENTS``
+    kept), its result, and its processes once started."""
 
     id: int
-    kind: str
-    options: dict
+    request: Request
+    placement: Placement = field(default_factory=Placement)
     state: str = "queued"  # queued → running → done | cancelled | failed
     reason: str | None = None
     result: dict | None = None
@@ -271,11 +232,17 @@ class Job:
     events: deque = field(default_factory=lambda: deque(maxlen=Job.MAX_EVENTS))
     latest: dict = field(default_factory=dict)  # the newest event of each kind
     count: int = 0
+    process: Any = None  # the worker (rank 0), once started
+    helpers: list = field(default_factory=list)  # the helper ranks of a data-parallel training
     MAX_EVENTS = 2000
 
     def __post_init__(self):
-        self._cancel = mp.get_context("spawn").Event()
+        self.stop_requested = mp.get_context("spawn").Event()  # set by cancel(), read by the worker between steps
         self._done = threading.Event()
+
+    @property
+    def kind(self) -> str:
+        return self.request.command
 
     def record(self, event: dict) -> None:
         self.count += 1
@@ -292,7 +259,7 @@ class Job:
         return [e for e in list(self.events) if e["seq"] > seq]
 
     def cancel(self) -> None:
-        self._cancel.set()
+        self.stop_requested.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -311,33 +278,34 @@ class JobManager:
         self._cores = threading.Condition(self._lock)  # CPU jobs wait here until their threads fit
         self._busy_cores = 0
 
-    def submit(self, kind: str, options: dict) -> Job:
-        """Start a job of ``kind`` (a key of ``RUNNERS``) with plain-dict ``options``."""
-        if kind not in RUNNERS:
-            raise EngineError(f"job kind must be one of {', '.join(RUNNERS)}, not {kind!r}")
-        nproc = options.get("nproc", 1)
-        if nproc != 1 and (kind != "train" or not isinstance(nproc, int) or nproc < 1):
+    def submit(self, request: Request, *, data_dir: str | None = None, threads: int | None = None,
+               nproc: int = 1) -> Job:
+        """Start a job running ``request`` on the data folder ``data_dir``, with ``threads`` intra-op threads and
+        (training only) ``nproc`` local processes."""
+        if request.command not in RUNNERS or not isinstance(request, REQUESTS[request.command]):
+            raise EngineError(f"a job runs one of {', '.join(RUNNERS)}, not {type(request).__name__}")
+        if nproc != 1 and (request.command != "train" or not isinstance(nproc, int) or nproc < 1):
             raise EngineError(f"nproc must be a positive integer, and only training runs on several processes "
-                              f"(got {nproc!r} for a {kind} job)")
-        job = Job(next(self._ids), kind, dict(options))
+                              f"(got {nproc!r} for a {request.command} job)")
+        job = Job(next(self._ids), request, Placement(data_dir=data_dir, threads=threads, nproc=nproc))
         with self._lock:
             self.jobs[job.id] = job
         threading.Thread(target=self._supervise, args=(job,), daemon=True, name=f"job-{job.id}").start()
         return job
 
-    def _device_lock(self, options: dict) -> threading.Lock | None:
+    def _device_lock(self, request: Request) -> threading.Lock | None:
         """One lock per CUDA device: GPU jobs are serialized, CPU jobs are not."""
-        device = (options.get("training") or options.get("rollout") or {}).get("device", options.get("device", "auto"))
-        if device == "cpu" or not torch.cuda.is_available():
+        if request.runs_on == "cpu" or not torch.cuda.is_available():
             return None
         with self._lock:
             return self._device_locks.setdefault("cuda:0", threading.Lock())
 
     def _supervise(self, job: Job) -> None:
-        lock = self._device_lock(job.options)
+        lock = self._device_lock(job.request)
         if lock is not None:
             lock.acquire()
-        threads = 0 if lock is not None else min(job_cores(), rank_threads(job.options) * job.options.get("nproc", 1))
+        placement = job.placement
+        threads = 0 if lock is not None else min(job_cores(), placement.rank_threads * placement.nproc)
         try:
             self._take_cores(job, threads)
             self._run(job)
@@ -350,7 +318,7 @@ class JobManager:
         """Wait (the job stays ``queued``) until ``threads`` more fit in the cores left to jobs, or it is
         cancelled."""
         with self._cores:
-            while self._busy_cores + threads > job_cores() and not job._cancel.is_set():
+            while self._busy_cores + threads > job_cores() and not job.stop_requested.is_set():
                 self._cores.wait(timeout=0.1)
             self._busy_cores += threads
 
@@ -360,15 +328,18 @@ class JobManager:
             self._cores.notify_all()
 
     def _run(self, job: Job) -> None:
-        if job._cancel.is_set():
+        if job.stop_requested.is_set():
             job.record({"kind": "cancelled", "reason": "cancelled before it started"})
             return
-        options = self._with_world(job.options)
+        placement, values = job.placement, job.request.options()
+        if placement.nproc > 1:  # the rendezvous its ranks share
+            placement = replace(placement, port=free_port())
         events = self._context.Queue()
-        process = self._context.Process(target=_worker, args=(job.kind, options, events, job._cancel), daemon=True)
+        process = self._context.Process(target=_worker, args=(job.kind, values, placement, events,
+                                                              job.stop_requested), daemon=True)
         process.start()
-        helpers = [self._context.Process(target=_helper_rank, args=(options, rank), daemon=True)
-                   for rank in range(1, options.get("nproc", 1))]
+        helpers = [self._context.Process(target=_helper_rank, args=(values, placement, rank), daemon=True)
+                   for rank in range(1, placement.nproc)]
         for helper in helpers:
             helper.start()
         job.state, job.process, job.helpers = "running", process, helpers
@@ -381,12 +352,6 @@ class JobManager:
                     helper.kill()
         process.join(timeout=5)
 
-    @staticmethod
-    def _with_world(options: dict) -> dict:
-        """The options of a job on several local processes, with the rendezvous its ranks share."""
-        nproc = options.get("nproc", 1)
-        return {**options, "world": {"size": nproc, "port": free_port()}} if nproc > 1 else options
-
     def _follow(self, job: Job, process, events, helpers: list) -> None:
         """Record the worker's events until a final one; fail the job when a helper rank dies early."""
         cancelled_at = None
@@ -396,7 +361,7 @@ class JobManager:
                 continue
             except queue.Empty:
                 pass
-            if job._cancel.is_set() and cancelled_at is None:
+            if job.stop_requested.is_set() and cancelled_at is None:
                 cancelled_at = time.monotonic()
             if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE_SECONDS:
                 process.terminate()
@@ -413,7 +378,7 @@ class JobManager:
 
     def kill(self, job: Job) -> None:
         """End a job's worker at once, as a crash would (training resumes from its last checkpoint)."""
-        for process in [getattr(job, "process", None), *getattr(job, "helpers", [])]:
+        for process in [job.process, *job.helpers]:
             if process is not None:
                 process.kill()
 

@@ -28,6 +28,7 @@ from engine.files import check_writable, copy_file
 
 GENERATOR_NAMES = {GRFConfig: "grf", KolmogorovConfig: "kolmogorov", QGConfig: "qg", Lorenz96Config: "lorenz96",
                    AllenCahnConfig: "allen-cahn"}
+GENERATOR_CONFIGS = {name: cls for cls, name in GENERATOR_NAMES.items()}  # a generator's config by its name
 
 # The shipped Kolmogorov set: 64², 4 held-out trajectories (seed 1) × 50 snapshots, 2.8 MiB; models train on
 # seed-0 data made with `python -m engine data kolmogorov` and are evaluated on this one.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from engine.config import CoarseConfig
 from engine.data.store import GRID, DataStore, grid_variables, on_grid, provenance, write_dataset
 from engine.errors import EngineError
 from engine.files import check_writable
+from engine.pipelines.request import OVERWRITE, Request, configs, option
 
 
 @dataclass
@@ -55,6 +57,25 @@ def coarse_grain_dataset(ds: xr.Dataset, *, variable: str, lam: float, process: 
                             normalization_mean=coarse.mean, normalization_std=coarse.std)})
     out["lam"].attrs = {"long_name": "diffusion scale λ", "units": "1"}
     return out
+
+
+@dataclass(kw_only=True)
+class CoarseRequest(Request):
+    """Coarse-grain a dataset at diffusion scale λ."""
+
+    command: ClassVar[str] = "coarse"
+    summary: ClassVar[str] = ("coarse-grain a dataset at diffusion scale λ (both the noisy sample and its "
+                              "deterministic part e^(μλ)x)")
+    data: str = option("dataset name in the data folder", required=True)
+    variable: str | None = option("variable to coarse-grain (default: the first with dims (..., y, x), else the "
+                                  "first variable)")
+    config: CoarseConfig = configs(CoarseConfig)
+    out: str | None = option("output name (default: <data>-lam<λ>.nc)")
+    overwrite: bool = option(OVERWRITE, default=False, action="store_true")
+
+    def run(self, *, store: DataStore, callback=None, should_stop=None) -> CoarseResult:
+        return coarse_data(store=store, data=self.data, config=self.config, variable=self.variable, out=self.out,
+                           overwrite=self.overwrite)
 
 
 def coarse_data(*, store: DataStore, data: str, config: CoarseConfig, variable: str | None = None,

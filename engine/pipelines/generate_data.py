@@ -10,17 +10,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import param
 import torch
 import xarray as xr
 
-from engine.cluster import ZarrInShares, map_parts
+from engine.cluster import ZarrInShares, map_parts, scheduler_address
 from engine.config import GRFConfig, options
-from engine.data.catalog import GENERATOR_NAMES, TRAJECTORY_SOLVERS, cached_name, generation_bytes, write_generated
+from engine.data.catalog import (
+    GENERATOR_CONFIGS,
+    GENERATOR_NAMES,
+    TRAJECTORY_SOLVERS,
+    cached_name,
+    generation_bytes,
+    write_generated,
+)
 from engine.data.store import DataStore, grid_variables, spectrum_variable, write_dataset
 from engine.devices import check_memory
+from engine.errors import EngineError
+from engine.pipelines.request import OVERWRITE, SCHEDULER, Request, option
 
 MAX_TASKS = 256  # trajectories are sent in at most this many tasks
 SOLVERS = {GENERATOR_NAMES[cls]: (cls, simulate) for cls, simulate in TRAJECTORY_SOLVERS.items()}
@@ -90,6 +99,51 @@ def stream_to_zarr(config: param.Parameterized, path: Path, *, address: str,
         total = sum(spectrum[1:], spectrum[0]) / config.trajectories
         extra = xr.Dataset({"spectrum": total.assign_attrs(spectrum[0].attrs)})
     return writer.finish(extra)
+
+
+GENERATOR_HELP = {
+    "grf": "Gaussian random fields σ²(|k|² + ℓ²)^(−s)",
+    "kolmogorov": "2-D Kolmogorov flow vorticity(trajectory, time, y, x); Ctrl-C keeps its state, rerun resumes",
+    "qg": "two-layer quasi-geostrophic jet pv_upper, pv_lower(trajectory, time, y, x) on a β-plane; Ctrl-C keeps "
+          "its state, rerun resumes",
+    "lorenz96": "two-scale Lorenz-96 slow(trajectory, time, k), fast(trajectory, time, j)",
+    "allen-cahn": "stochastic Allen–Cahn u(trajectory, time, y, x) sampled from its invariant measure "
+                  "(non-Gaussian); Ctrl-C keeps its state, rerun resumes"}
+
+
+@dataclass(kw_only=True)
+class DataRequest(Request):
+    """Generate a dataset with one of our solvers (``generator``: a key of ``GENERATOR_CONFIGS``)."""
+
+    command: ClassVar[str] = "data"
+    summary: ClassVar[str] = "generate a dataset with one of our solvers"
+    generator: str = "grf"
+    config: param.Parameterized | None = None  # the generator's config (None: its defaults)
+    name: str | None = option("dataset name in the data folder, .nc or .zarr (default: a name encoding the "
+                              "parameters, reused if present)", flag="out")
+    overwrite: bool = option(OVERWRITE, default=False, action="store_true")
+    scheduler: str | None = option(SCHEDULER.format(parts="the trajectories (shares of the same seeded batch)"),
+                                   metavar="ADDRESS")
+
+    def __post_init__(self):
+        if self.generator not in GENERATOR_CONFIGS:
+            raise EngineError(f"generator must be one of {', '.join(GENERATOR_CONFIGS)}, not {self.generator!r}")
+        self.config = self.config or GENERATOR_CONFIGS[self.generator]()
+
+    @property
+    def target(self) -> str:
+        return self.name or self.generator
+
+    @classmethod
+    def from_options(cls, values: dict) -> DataRequest:
+        generator = values.get("generator", "grf")
+        config = GENERATOR_CONFIGS[generator](**values.get("config") or {}) if generator in GENERATOR_CONFIGS else None
+        return cls(**{**values, "generator": generator, "config": config})
+
+    def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> DataResult:
+        return generate_data(store=store, config=self.config, name=self.name, overwrite=self.overwrite,
+                             callback=callback, scheduler=scheduler_address(self.scheduler))
 
 
 def generate_data(*, store: DataStore, config: param.Parameterized, name: str | None = None,

@@ -16,15 +16,16 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 import xarray as xr
 
 from engine.checkpoints import load_checkpoint
-from engine.cluster import ZarrInShares, map_parts
+from engine.cluster import ZarrInShares, map_parts, scheduler_address
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
+from engine.data.catalog import builtin_test_data
 from engine.data.sequences import Trajectories, check_time_step, load_trajectories, snapshot_spacing
 from engine.data.store import DataStore, provenance, write_dataset
 from engine.devices import check_memory, resolve_device
@@ -33,6 +34,7 @@ from engine.files import check_writable
 from engine.forecast import load_forecaster
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
+from engine.pipelines.request import OVERWRITE, SCHEDULER, Request, configs, option
 from engine.refine import load_refiner
 from engine.rollout import Rollout, check_initial_conditions, initial_conditions, rollout
 from engine.scores import EnsembleScores
@@ -291,6 +293,35 @@ def combine(parts: list[Rollout]) -> Rollout:
     return Rollout(states=states, saved_steps=saved_steps, spectra=spectra, steps_done=done,
                    blowup_step=first.blowup_step, reason=first.reason, seconds=sum(part.seconds for part in parts),
                    refined=sorted({step for part in parts for step in part.refined if step <= done}))
+
+
+@dataclass(kw_only=True)
+class RolloutRequest(Request):
+    """Roll the emulator at ``checkpoint`` out from the test trajectories ``data``."""
+
+    command: ClassVar[str] = "rollout"
+    summary: ClassVar[str] = "roll a trained emulator out autoregressively from test data"
+    checkpoint: str = option("checkpoint of a forecast, noise_baseline, diffusion or pointwise run (name in the data "
+                             "folder, e.g. runs/si/checkpoint.pt)", required=True)
+    data: str | None = option("test trajectories (name in the data folder; default: the built-in Kolmogorov set "
+                              "saved at the checkpoint's Δt)")
+    variable: str | None = option("data variable (default: the first with dims (..., y, x))")
+    refiner: str | None = option("checkpoint of a refiner (train --task refiner) applied every --refine-every steps")
+    out: str | None = option("name in the data folder for the rollout (.nc or .zarr)")
+    overwrite: bool = option(OVERWRITE, default=False, action="store_true")
+    scheduler: str | None = option(SCHEDULER.format(parts="the initial conditions (one task each; the same "
+                                                          "numbers as here)"), metavar="ADDRESS")
+    config: RolloutConfig = configs(RolloutConfig)
+    sampler: ForecastSamplerConfig = configs(ForecastSamplerConfig, "sampler-",
+                                             {"method": "sampler", "eps": "eps", "seed": "seed"})
+
+    def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> RolloutResult:
+        return run_rollout(store=store, checkpoint=self.checkpoint,
+                           data=self.data or builtin_test_data(store, self.checkpoint), config=self.config,
+                           sampler=self.sampler, refiner=self.refiner, variable=self.variable, out=self.out,
+                           overwrite=self.overwrite, callback=callback, should_stop=should_stop,
+                           scheduler=scheduler_address(self.scheduler))
 
 
 def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig,

@@ -6,19 +6,21 @@ The setup (drift, score, schedule, noise) and the integrators are ``engine.gener
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import xarray as xr
 
 from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, options
 from engine.data.store import DataStore, FieldData, load_fields, provenance, write_dataset
-from engine.devices import check_memory, resolve_device
+from engine.devices import DEVICE_CHOICES, check_memory, resolve_device
 from engine.errors import EngineError
 from engine.files import check_writable
 from engine.generation import Generated, Setup, generate_samples, make_setup
+from engine.pipelines.request import MODEL_FLAGS, NOISE_FLAGS, OVERWRITE, SCHEDULE_FLAGS, Request, configs, option
 from engine.spectral import radial_spectrum
 
+SAMPLER_FLAGS = {"method": "sampler", "precision": "sampler-precision", "compile": "sampler-compile"}
 SAMPLE_BYTES = 64.0  # per grid value while sampling: float64 state, noise, drift and the sampler's temporaries
 
 
@@ -47,6 +49,32 @@ def samples_dataset(result: Generated, data: FieldData, setup: Setup, sampler: S
         coords={"sample": np.arange(result.samples.shape[0]), "y": coord, "x": coord,
                 "wavenumber": np.arange(spectrum.shape[0])},
         attrs=attrs)
+
+
+@dataclass(kw_only=True)
+class SampleRequest(Request):
+    """Draw ``count`` samples for the dataset ``data`` with the exact or a trained drift."""
+
+    command: ClassVar[str] = "sample"
+    summary: ClassVar[str] = "generate samples with the exact or a trained drift"
+    data: str = option("dataset (name in the data folder) whose spectrum defines the noise and the errors",
+                       required=True)
+    checkpoint: str | None = option("trained checkpoint, name in the data folder (with --model unet)")
+    count: int = option("number of samples (default: 64)", default=64, type=int)
+    out: str | None = option("name in the data folder for the samples (.nc or .zarr)")
+    overwrite: bool = option(OVERWRITE, default=False, action="store_true")
+    variable: str | None = option("data variable (default: the first with dims (..., y, x))")
+    device: str = option("default: auto", default="auto", choices=DEVICE_CHOICES)
+    noise: NoiseConfig = configs(NoiseConfig, *NOISE_FLAGS)
+    schedule: ScheduleConfig = configs(ScheduleConfig, *SCHEDULE_FLAGS)
+    model: ModelConfig = configs(ModelConfig, *MODEL_FLAGS)
+    sampler: SamplerConfig = configs(SamplerConfig, "", SAMPLER_FLAGS)
+
+    def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> SampleResult:
+        return sample(store=store, data=self.data, model=self.model, noise=self.noise, schedule=self.schedule,
+                      sampler=self.sampler, count=self.count, checkpoint=self.checkpoint, variable=self.variable,
+                      device=self.device, out=self.out, overwrite=self.overwrite, callback=callback)
 
 
 def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfig, schedule: ScheduleConfig,

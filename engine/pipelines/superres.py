@@ -10,19 +10,21 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 import xarray as xr
 
 from engine.config import PDDSamplerConfig, options
+from engine.data.catalog import builtin_test_data
 from engine.data.sequences import Trajectories, check_time_step, load_sequences, pick_sequences
 from engine.data.store import DataStore, provenance, write_dataset
-from engine.devices import resolve_device
+from engine.devices import DEVICE_CHOICES, resolve_device
 from engine.diagnostics import spectra
 from engine.errors import EngineError
 from engine.pdd import PDD, load_pdd
+from engine.pipelines.request import OVERWRITE, Request, configs, option
 from engine.spectral import BANDS, band_log_errors
 
 Tensor = torch.Tensor
@@ -114,6 +116,38 @@ def frame_preview(model: PDD, callback: Callable[[dict], None]) -> Callable[[dic
         callback({**event, "frame": model.denormalize(middle_frame(state))})  # on the device: no host sync
 
     return report
+
+
+@dataclass(kw_only=True)
+class SuperresRequest(Request):
+    """Super-resolve coarse-grained test data (or generate from noise) with the PDD predictor at ``checkpoint``."""
+
+    command: ClassVar[str] = "superres"
+    summary: ClassVar[str] = ("super-resolve coarse-grained test data (or generate from noise) with a PDD predictor "
+                              "by reverse-λ integration")
+    checkpoint: str = option("checkpoint of a pdd run (name in the data folder)", required=True)
+    data: str | None = option("test trajectories (name in the data folder; default: the built-in Kolmogorov set "
+                              "saved at the checkpoint's Δt)")
+    variable: str | None = option("data variable (default: the first field, or the first 1-D variable)")
+    sequences: int = option("sequences of the model's frame count to super-resolve (default: 1)", default=1,
+                            type=int)
+    from_noise: bool = option("start from the Gaussian with the λ-marginal's variance e^(2μλ)P_k + Q_k(λ) per mode "
+                              "instead of the coarse-grained data (generation; use --lam 1)", default=False,
+                              action="store_true")
+    device: str = option("default: auto", default="auto", choices=DEVICE_CHOICES)
+    out: str | None = option("name in the data folder for coarse input, output, truth and spectra (.nc or .zarr)")
+    overwrite: bool = option(OVERWRITE, default=False, action="store_true")
+    sampler: PDDSamplerConfig = configs(PDDSamplerConfig, "", {"steps": "lam-steps", "method": "sampler",
+                                                               "precision": "sampler-precision",
+                                                               "compile": "sampler-compile"})
+
+    def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> SuperresResult:
+        return run_superres(store=store, checkpoint=self.checkpoint,
+                            data=self.data or builtin_test_data(store, self.checkpoint), sampler=self.sampler,
+                            sequences=self.sequences, variable=self.variable, out=self.out,
+                            overwrite=self.overwrite, from_noise=self.from_noise, device=self.device,
+                            callback=callback, should_stop=should_stop)
 
 
 def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSamplerConfig, sequences: int = 1,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
@@ -36,9 +36,11 @@ from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup, generate_samples
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
-from engine.tasks import make_task
+from engine.pipelines.request import MODEL_FLAGS, NOISE_FLAGS, SCHEDULE_FLAGS, Request, configs, option
+from engine.tasks import TASKS, make_task
 from engine.training import Trainer
 
+PDD_FLAGS = {"window": "window", "frames": "frames", "std_ratio": "std-ratio", "lam_sampling": "lam-sampling"}
 PREVIEW_SAMPLES, PREVIEW_STEPS = 4, 8  # a generator's preview: 4 samples, 8 Euler steps
 SNS_PREVIEW_STEPS = 50  # an SNS emulator's preview forecast: 50 strided DDPM steps from pure noise
 
@@ -79,6 +81,41 @@ def model_preview(task, checkpoint: Path) -> dict:
         data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
     return {"field": fields[0], "spectrum": mean_spectrum(fields, task.spatial_dims),
             "data_spectrum": mean_spectrum(data, task.spatial_dims)}
+
+
+@dataclass(kw_only=True)
+class TrainRequest(Request):
+    """Train ``task`` on ``data`` into the run folder ``out``, resuming it when it holds a checkpoint."""
+
+    command: ClassVar[str] = "train"
+    summary: ClassVar[str] = ("train a generator, an emulator or a refiner on a dataset (data-parallel under "
+                              "torchrun: docs/scaling.md)")
+    task: str = option("generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
+                       "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
+                       "noise_baseline: a conditional generator from Gaussian noise; diffusion: an EDM diffusion "
+                       "model of u_n+1 given u_n (many steps); pointwise: a residual U-Net; pdd: the λ-conditioned "
+                       "predictor of predictor-driven diffusion (default: generate)", default="generate",
+                       choices=TASKS)
+    data: str = option("dataset name in the data folder (a variable with dims (..., y, x); emulators need (..., "
+                       "time, y, x))", required=True)
+    out: str = option("run folder in the data folder for checkpoint.pt, e.g. runs/si (resumed if present)",
+                      required=True)
+    variable: str | None = option("data variable to train on (default: the first with dims (..., y, x))")
+    noise: NoiseConfig = configs(NoiseConfig, *NOISE_FLAGS)
+    schedule: ScheduleConfig = configs(ScheduleConfig, *SCHEDULE_FLAGS)
+    model: ModelConfig = configs(ModelConfig, *MODEL_FLAGS)
+    training: TrainingConfig = configs(TrainingConfig)
+    forecast: ForecastConfig = configs(ForecastConfig, skip=("task",))
+    pdd: PDDConfig = configs(PDDConfig, "pdd-", PDD_FLAGS)
+    resume: bool = True
+    previews: bool = False
+
+    def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> TrainResult:
+        return train(store=store, task=self.task, data=self.data, out=self.out, model=self.model,
+                     training=self.training, variable=self.variable, noise=self.noise, schedule=self.schedule,
+                     forecast=self.forecast, pdd=self.pdd, resume=self.resume, previews=self.previews,
+                     callback=callback, should_stop=should_stop)
 
 
 def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfig, training: TrainingConfig,

@@ -214,13 +214,15 @@ def test_a_second_writer_on_a_run_is_refused_naming_the_first_and_a_dead_holder_
 
 
 def test_a_training_job_on_a_run_in_use_fails_with_the_same_line(tmp_path):
+    from engine.config import ModelConfig, TrainingConfig
     from engine.jobs import JobManager
+    from engine.pipelines.train import TrainRequest
 
     _prepare(tmp_path)
-    options = {"task": "generate", "data": "g.nc", "out": "runs/a", "data_dir": str(tmp_path), "threads": 1,
-               "model": {"size": "tiny"}, "training": {"steps": 4, "batch_size": 2, "device": "cpu"}}
+    request = TrainRequest(data="g.nc", out="runs/a", model=ModelConfig(size="tiny"),
+                           training=TrainingConfig(steps=4, batch_size=2, device="cpu"))
     with run_lock(tmp_path / "runs" / "a", "a training"):
-        job = JobManager().submit("train", options)
+        job = JobManager().submit(request, data_dir=str(tmp_path), threads=1)
         assert job.wait(120) and job.state == "failed"
     assert job.reason.startswith("runs/a is in use by a training (pid")
 

@@ -6,17 +6,28 @@ import time
 import pytest
 
 from engine.checkpoints import load_checkpoint
+from engine.config import GRFConfig, ModelConfig, SamplerConfig, TrainingConfig
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.jobs import JobManager, throttled
+from engine.pipelines.coarse_data import CoarseRequest
+from engine.pipelines.generate_data import DataRequest
+from engine.pipelines.rollout import RolloutRequest
+from engine.pipelines.sample import SampleRequest
+from engine.pipelines.train import TrainRequest
 
-GRF = {"kind": "grf", "grf": {"size": 16, "count": 64, "seed": 1}, "name": "g.nc"}
+GRF = DataRequest(generator="grf", config=GRFConfig(size=16, count=64, seed=1), name="g.nc")
 
 
-def _train_options(folder, steps=2000):
-    return {"task": "generate", "data": "g.nc", "out": "runs/g", "data_dir": str(folder), "threads": 1,
-            "model": {"size": "tiny"}, "training": {"steps": steps, "batch_size": 4, "log_every": 1,
-                                                     "checkpoint_every": 5, "device": "cpu"}}
+def _training(out="runs/g", steps=2000, **fields) -> TrainRequest:
+    """A tiny generator's training on g.nc, as the Train view builds it (previews on)."""
+    return TrainRequest(data="g.nc", out=out, model=ModelConfig(size="tiny"), previews=True,
+                        training=TrainingConfig(steps=steps, batch_size=4, log_every=1, checkpoint_every=5,
+                                                device="cpu"), **fields)
+
+
+def _at(folder, **placement) -> dict:
+    return {"data_dir": str(folder), "threads": 1, **placement}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +38,7 @@ def jobs():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, jobs):
     folder = tmp_path_factory.mktemp("jobs")
-    job = jobs.submit("data", {**GRF, "data_dir": str(folder)})
+    job = jobs.submit(GRF, data_dir=str(folder))
     assert job.wait(60) and job.state == "done", job.reason
     assert job.result == {"name": "g.nc"} and (folder / "g.nc").exists()
     return folder
@@ -59,7 +70,7 @@ def test_progress_events_pass_at_most_once_per_interval_and_every_other_event_pa
 def test_a_cancelled_training_stops_at_a_step_keeps_its_checkpoint_and_the_manager_goes_on(jobs, folder):
     """Bounded by events, not seconds (the cancel latency is measured in benchmarks/job_latency.py): the job
     ends cancelled before its last step, with a checkpoint at the step where it stopped."""
-    job = jobs.submit("train", {**_train_options(folder), "out": "runs/cancelled"})
+    job = jobs.submit(_training("runs/cancelled"), **_at(folder))
     first = _first(job, "checkpoint")
     job.cancel()
     assert job.wait(60) and job.state == "cancelled"
@@ -70,28 +81,28 @@ def test_a_cancelled_training_stops_at_a_step_keeps_its_checkpoint_and_the_manag
 
 
 def test_a_killed_training_job_resumes_from_its_last_checkpoint(jobs, folder):
-    job = jobs.submit("train", {**_train_options(folder), "out": "runs/killed"})
+    job = jobs.submit(_training("runs/killed"), **_at(folder))
     checkpoint = _first(job, "checkpoint")
     jobs.kill(job)
     assert job.wait(10) and job.state == "failed" and "exited with code" in job.reason
     assert (DataStore(folder).path("runs/killed") / "checkpoint.pt").exists()
-    again = jobs.submit("train", {**_train_options(folder, steps=checkpoint["step"] + 3), "out": "runs/killed"})
+    again = jobs.submit(_training("runs/killed", steps=checkpoint["step"] + 3), **_at(folder))
     assert again.wait(60) and again.state == "done", again.reason
     steps = [e["step"] for e in again.events_since(0) if e["kind"] == "progress"]
     assert steps[0] > checkpoint["step"] and again.result["step"] == checkpoint["step"] + 3
 
 
 def test_a_failing_job_reports_why_and_the_manager_keeps_working(jobs, folder):
-    bad = jobs.submit("sample", {"data": "missing.nc", "data_dir": str(folder), "model": {"kind": "analytic"}})
+    bad = jobs.submit(SampleRequest(data="missing.nc", model=ModelConfig(kind="analytic")), **_at(folder))
     assert bad.wait(60) and bad.state == "failed" and "no such data file" in bad.reason
-    outside = jobs.submit("train", {**_train_options(folder), "data": "../elsewhere.nc"})
+    outside = jobs.submit(TrainRequest(data="../elsewhere.nc", out="runs/g"), **_at(folder))
     assert outside.wait(60) and outside.state == "failed" and "outside the data folder" in outside.reason
-    good = jobs.submit("sample", {"data": "g.nc", "data_dir": str(folder), "model": {"kind": "analytic"},
-                                  "sampler": {"steps": 8}, "count": 8})
+    good = jobs.submit(SampleRequest(data="g.nc", model=ModelConfig(kind="analytic"), sampler=SamplerConfig(steps=8),
+                                     count=8), **_at(folder))
     assert good.wait(60) and good.state == "done", good.reason
     assert good.result["nfe"] == 8 and good.result["samples"].shape == (4, 16, 16)
-    with pytest.raises(ValueError, match="job kind"):
-        jobs.submit("dance", {})
+    with pytest.raises(EngineError, match="a job runs one of"):
+        jobs.submit(CoarseRequest(data="g.nc"))
 
 
 def test_cpu_jobs_beyond_the_cores_wait_queued_and_start_when_cores_free(folder):
@@ -100,9 +111,9 @@ def test_cpu_jobs_beyond_the_cores_wait_queued_and_start_when_cores_free(folder)
     from engine.devices import job_cores
 
     jobs = JobManager()
-    first = jobs.submit("train", {**_train_options(folder), "out": "runs/first", "threads": job_cores()})
+    first = jobs.submit(_training("runs/first"), **_at(folder, threads=job_cores()))
     _first(first, "progress")
-    second = jobs.submit("train", {**_train_options(folder, steps=3), "out": "runs/second"})
+    second = jobs.submit(_training("runs/second", steps=3), **_at(folder))
     time.sleep(1.0)
     assert second.state == "queued" and second.count == 0
     first.cancel()
@@ -112,8 +123,7 @@ def test_cpu_jobs_beyond_the_cores_wait_queued_and_start_when_cores_free(folder)
 
 def test_a_training_job_on_two_local_processes_trains_data_parallel(jobs, folder):
     """nproc 2: the worker is rank 0 of a gloo world, a helper rank trains beside it, the usual checkpoint."""
-    options = {**_train_options(folder, steps=6), "out": "runs/two", "nproc": 2, "previews": False}
-    job = jobs.submit("train", options)
+    job = jobs.submit(_training("runs/two", steps=6), **_at(folder, nproc=2))
     assert job.wait(120) and job.state == "done", job.reason
     started = next(e for e in job.events if e["kind"] == "started")
     assert started["world_size"] == 2 and started["backend"] == "gloo"
@@ -126,7 +136,7 @@ def test_a_training_job_on_two_local_processes_trains_data_parallel(jobs, folder
 
 def test_a_job_on_several_processes_must_be_training(jobs, folder):
     with pytest.raises(EngineError, match="only training runs on several processes"):
-        jobs.submit("rollout", {"nproc": 2})
+        jobs.submit(RolloutRequest(checkpoint="runs/g/checkpoint.pt"), nproc=2)
 
 
 def _running(pid: int) -> bool:
@@ -142,8 +152,9 @@ def _running(pid: int) -> bool:
 def test_a_worker_ends_when_its_server_is_killed(folder):
     """A server killed by a signal runs no cleanup: its job's worker must notice and exit (within 5 s), not
     compute on for nobody (found when a benchmark's killed server left a rollout running for 20 minutes)."""
-    script = ("import time\nfrom engine.jobs import JobManager\n"
-              f"job = JobManager().submit('train', {_train_options(folder, steps=100000)!r})\n"
+    script = ("import time\nfrom engine.jobs import JobManager\nfrom engine.pipelines.train import TrainRequest\n"
+              f"request = TrainRequest.from_options({_training(steps=100000).options()!r})\n"
+              f"job = JobManager().submit(request, data_dir={str(folder)!r}, threads=1)\n"
               "while getattr(job, 'process', None) is None:\n    time.sleep(0.05)\n"
               "print(job.process.pid, flush=True)\ntime.sleep(300)\n")
     server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
