@@ -10,7 +10,6 @@ number comes from ``engine``. Plots are built once and updated in place.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -133,8 +132,8 @@ class Studio(pn.viewable.Viewer):
         self.sampling: Setup | None = None  # the drift Sample and Compare integrate (``drift``), on first need
         self.views: dict[str, pn.viewable.Viewer] = {}
         self.layouts: dict[str, pn.viewable.Viewable] = {}  # each view's layout, made once (``__panel__``)
-        self.opening: set[str] = set()  # tabs whose view is being built
-        self.building = threading.Lock()  # views are built in a thread, one at a time
+        self.opening: set[str] = set()  # tabs whose view is being built aside (on the page builder thread)
+        self.pending: set[str] = set()  # generation views to redraw once no view is being built
         self.alert = pn.pane.Alert("", alert_type="warning", visible=False, **STRETCH)
         self.error = pn.pane.Alert("", alert_type="danger", visible=False, **STRETCH)
         self.dataset_info = pn.pane.Markdown("", name="dataset-info", **STRETCH)
@@ -267,19 +266,30 @@ class Studio(pn.viewable.Viewer):
             self.views["Super-resolution"].sampler.lam = self.lam
 
     def _redraw_generation(self, names: list[str]) -> None:
-        """Redraw the built generation views among ``names`` under a loading overlay."""
+        """Redraw the built generation views among ``names`` under a loading overlay. While a view is being built
+        aside (it may be loading the same context) the redraw waits in ``pending`` and runs when the build is in:
+        the session's thread, which is the server's event loop, never waits for a build."""
+        if self.opening:
+            self.pending.update(names)
+            self.working.visible = True
+            return
         built = [name for name in names if name in self.views]
         if not built:
             return
         panes = [self.panes[name] for name in built] + [self.working]
 
         def redraw() -> None:
-            with self.building:  # not while a view is being built aside: it may be loading the same context
-                for name in built:
-                    self._safely(lambda name=name: self._show_generation(name, self.views[name]))
+            for name in built:
+                self._safely(lambda name=name: self._show_generation(name, self.views[name]))
 
         self.working.visible = True
         busy(panes, redraw)
+
+    def _redraw_pending(self) -> None:
+        """The redraws that waited for a build, once none is under way."""
+        if self.pending and not self.opening:
+            names, self.pending = sorted(self.pending), set()
+            self._redraw_generation(names)
 
     def _open_tab(self) -> None:
         """Show the open tab's view (building it under a loading overlay on the first visit) and its controls in
@@ -302,13 +312,13 @@ class Studio(pn.viewable.Viewer):
             self._show_controls(name)
 
     def _build_aside(self, name: str) -> Opened:
-        """Build a view, its sidebar and their Bokeh models on the page builder thread: the event loop stays free,
-        so every other session's live stream keeps updating while this one opens."""
-        with self.building:
-            view = self.view(name)
-            controls = self.sidebars[self._sidebar_key(name)] = self.controls(name)
-            self.layouts[name], = layout = modelled_for(self.panes[name], [view])
-            return Opened(view=layout, controls=modelled_for(self.sidebar, controls))
+        """Build a view, its sidebar and their Bokeh models on the page builder thread (one build at a time: it has
+        one thread): the event loop stays free, so every other session's live stream keeps updating while this one
+        opens."""
+        view = self.view(name)
+        controls = self.sidebars[self._sidebar_key(name)] = self.controls(name)
+        self.layouts[name], = layout = modelled_for(self.panes[name], [view])
+        return Opened(view=layout, controls=modelled_for(self.sidebar, controls))
 
     def _layout(self, name: str) -> pn.viewable.Viewable:
         """Tab ``name``'s view as laid out the first time: shown again, not made anew (a view's ``__panel__`` makes
@@ -341,11 +351,13 @@ class Studio(pn.viewable.Viewer):
                 pane[:] = view
             else:
                 release(pane, view)
+        self._redraw_pending()
 
     def _build_failed(self, name: str, reason: str) -> None:
         self.opening.discard(name)
         self.panes[name].loading = False
         self.error.object, self.error.visible = f"**{name} could not open:** {reason}", True
+        self._redraw_pending()
 
     def _show_controls(self, name: str, again: bool = False) -> None:
         """Put tab ``name``'s controls in the sidebar, unless they are there already (replacing live widgets

@@ -158,3 +158,17 @@ def test_each_tab_s_view_and_sidebar_are_made_once_so_revisits_leave_no_widget_l
             studio._open_tab()
     assert links() == before  # no new links
     assert (list(studio.sidebar), list(studio.panes["Sample"])) == shown  # the same view and controls again
+
+
+def test_a_change_while_a_view_is_being_built_waits_for_the_build_instead_of_blocking_the_event_loop(tmp_path):
+    """The redraw a control asks for while another tab's view is being built aside is queued, not run against a
+    half-built context (nor waited for on the event loop), and runs once the build is in."""
+    studio = Studio(store=DataStore(tmp_path))
+    studio.view("Sample")
+    before = studio.views["Sample"].result
+    studio.opening.add("Compare")  # Compare's view is being built on the page builder thread
+    studio.sampler_a.steps = 3
+    assert studio.views["Sample"].result is before and studio.pending == {"Sample", "Compare"}
+    studio._attach_view("Compare", [])  # the build is in: the queued redraw runs
+    assert studio.pending == set() and studio.views["Sample"].result is not before
+    assert studio.views["Sample"].result[0].nfe == 3
