@@ -41,7 +41,8 @@ from engine.checkpoints import list_runs
 from engine.cluster import SCHEDULER_VARIABLE
 from engine.config import ClusterConfig, NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
-from engine.data.store import DataStore, load_fields, on_grid
+from engine.data.fields import load_fields, on_grid
+from engine.data.store import DataStore
 from engine.devices import DEVICE_CHOICES, resolve_device
 from engine.errors import EngineError
 from engine.generation import Setup, analytic_setup, checkpoint_setup

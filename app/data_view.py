@@ -12,7 +12,8 @@ import xarray as xr
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.coarse import OUProcess, coarse_grain_physical, reference_a, surviving_wavenumber
 from engine.config import CoarseConfig
-from engine.data.store import DataStore, field_std, field_variable, grid_variables
+from engine.data.fields import field_std, field_variable, grid_variables
+from engine.data.store import DataStore
 from engine.diagnostics import line_spectra
 from engine.spectral import radial_spectrum, shell_counts
 

@@ -20,7 +20,8 @@ from app.lazy_tabs import LazyTabs
 from app.mixture_panel import MixturePanel
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.config import NoiseConfig, SamplerConfig
-from engine.data.store import FieldData, netcdf_bytes
+from engine.data.fields import FieldData
+from engine.data.io import netcdf_bytes
 from engine.generation import Setup, generate_samples, time_grid
 from engine.interpolants import GaussianModel, interpolate
 from engine.noise import NOISE_KINDS, colour, noise_generator, noise_spectrum

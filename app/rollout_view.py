@@ -19,7 +19,8 @@ from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.animation import ffmpeg_executable, write_animation
 from engine.checkpoints import list_runs
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
-from engine.data.store import DataStore, field_std, field_variable
+from engine.data.fields import field_std, field_variable
+from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.forecast import FORECAST_TASKS
 from engine.jobs import JobManager

@@ -20,7 +20,9 @@ import numpy as np
 
 from engine.config import AllenCahnConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.data.catalog import ensure, install_defaults
-from engine.data.store import DataStore, load_fields, open_dataset
+from engine.data.fields import load_fields
+from engine.data.io import open_dataset
+from engine.data.store import DataStore
 from engine.generation import generate_samples, make_setup
 from engine.pipelines.claims import ALLEN_CAHN_DRIFTS
 from engine.pipelines.sample import errors_by_steps, steps_to_reach

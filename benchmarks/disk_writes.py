@@ -21,7 +21,7 @@ ONE_RUN = """
 import json, resource, sys, time
 from pathlib import Path
 import numpy as np, xarray as xr
-from engine.data.store import _compression, write_dataset
+from engine.data.io import _compression, write_dataset
 way, mib, folder = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3])
 n = 256
 count = max(1, int(mib * 2**20 / (4 * n * n)))

@@ -37,8 +37,10 @@ from engine.config import (
     TrainingConfig,
 )
 from engine.data.catalog import ensure, install_defaults
+from engine.data.fields import load_fields
+from engine.data.io import open_dataset, write_dataset
 from engine.data.sequences import load_trajectories
-from engine.data.store import DataStore, load_fields, open_dataset, write_dataset
+from engine.data.store import DataStore
 from engine.forecast import load_forecaster
 from engine.refine import load_refiner
 from engine.rollout import evaluate, initial_conditions, rollout

@@ -15,9 +15,9 @@ import time
 import torch
 
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, ScheduleConfig, TrainingConfig
+from engine.data.fields import FieldData
 from engine.data.grf import generate_grf
 from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4, random_vorticity
-from engine.data.store import FieldData
 from engine.diagnostics import spectra
 from engine.tasks.generative import GenerativeTask
 from engine.training import Trainer

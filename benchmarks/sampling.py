@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
+from engine.data.fields import load_fields
 from engine.data.grf import generate_grf
-from engine.data.store import load_fields, write_dataset
+from engine.data.io import write_dataset
 from engine.generation import generate_samples, make_setup
 from engine.noise import NOISE_KINDS
 from engine.tasks.generative import GenerativeTask

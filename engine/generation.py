@@ -13,7 +13,7 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, options
-from engine.data.store import FieldData
+from engine.data.fields import FieldData
 from engine.devices import accelerate
 from engine.errors import EngineError
 from engine.interpolants import GaussianModel, ScheduleTransfer, ScoreFromDrift

@@ -16,7 +16,7 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, NoiseConfig, ScheduleConfig
-from engine.data.store import FieldData
+from engine.data.fields import FieldData
 from engine.errors import EngineError
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup

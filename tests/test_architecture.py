@@ -161,3 +161,10 @@ def test_no_line_in_engine_and_app_is_longer_than_120_characters():
     long = [f"{path.relative_to(ROOT)}:{number}" for package in PACKAGES for path in (ROOT / package).rglob("*.py")
             for number, line in enumerate(path.read_text().splitlines(), 1) if len(line) > 120]
     assert long == []
+
+
+def test_no_function_in_engine_and_app_is_longer_than_60_lines():
+    long = [f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines" for name, tree in sources().items()
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > 60]
+    assert long == []

@@ -18,11 +18,12 @@ from engine.checkpoints import load_checkpoint
 from engine.config import AllenCahnConfig, GRFConfig, KolmogorovConfig, Lorenz96Config, QGConfig, options
 from engine.data.allen_cahn import simulate_allen_cahn
 from engine.data.grf import generate_grf
+from engine.data.io import write_dataset
 from engine.data.kolmogorov import simulate_kolmogorov
 from engine.data.lorenz96 import simulate_lorenz96
 from engine.data.qg import simulate_qg
 from engine.data.sequences import same_spacing
-from engine.data.store import ASSETS, DataStore, parameter_digest, write_dataset
+from engine.data.store import ASSETS, DataStore, parameter_digest
 from engine.devices import check_memory, resolve_device
 from engine.files import check_writable, copy_file
 

@@ -13,15 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data.store import (
-    DataStore,
-    check_fields,
-    field_variable,
-    grid_variables,
-    on_grid,
-    open_dataset,
-    uniform_spacing,
-)
+from engine.data.fields import check_fields, field_variable, grid_variables, on_grid, uniform_spacing
+from engine.data.io import open_dataset
+from engine.data.store import DataStore
 from engine.errors import EngineError
 
 Tensor = torch.Tensor

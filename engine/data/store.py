@@ -1,10 +1,7 @@
-"""The data folder: xarray I/O for field datasets, validation, listing, import and cached generation.
-
-A field dataset holds a data variable whose last two dims are ``(y, x)`` on a square periodic grid, plus
-``spectrum(wavenumber)``: the shell-mean modal variance ``E|x̂_k|²`` (``engine.spectral`` conventions) that
-matched noise and the analytic model use. Files are netCDF (``.nc``, the default) or zarr (``.zarr``), always
-written atomically. ``DataStore`` confines every name to one folder: ``$EMULATOR_STUDIO_DATA``, else
-``~/.cache/emulator-studio``.
+"""The data folder: ``DataStore`` confines every name to one folder (``$EMULATOR_STUDIO_DATA``, else
+``~/.cache/emulator-studio``), lists what it holds (skipping, and naming, what it cannot read), describes each
+entry once per file version, imports a user's file, and says where a command may write. The files themselves are
+``engine.data.io``'s, their field variables ``engine.data.fields``'s.
 """
 from __future__ import annotations
 
@@ -19,20 +16,20 @@ import torch
 import xarray as xr
 
 import engine
+from engine.data.fields import check_fields, stored_spectrum, uniform_spacing
+from engine.data.io import SUFFIXES, open_dataset, write_dataset
 from engine.errors import EngineError
-from engine.files import RESERVED, check_writable, remove_stale_temporaries, write_bytes, write_tree
-from engine.spectral import isotropic_modal_spectrum, shell_counts
+from engine.files import RESERVED, check_writable, remove_stale_temporaries
+from engine.spectral import isotropic_modal_spectrum
 
 SPECTRUM_ATTRS = {
     "long_name": "shell-mean modal variance",
     "description": "mean over modes with round(|k|) = wavenumber of |fft2(field, norm='forward')|^2, averaged over "
                    "samples",
 }
-SUFFIXES = (".nc", ".zarr")
 OUTPUT_FOLDERS = ("rollouts", "superres", "samples")  # results written by jobs: listed apart from the datasets
 GENERATOR_TITLES = {"engine.data.grf": "GRF", "engine.data.kolmogorov": "Kolmogorov", "engine.data.qg": "QG jet",
                     "engine.data.lorenz96": "Lorenz-96", "engine.data.allen_cahn": "Allen–Cahn"}
-MAX_MAGNITUDE = 1e15  # larger field values overflow float32 variances (x² > 3.4e38 from |x| ≈ 1.8e19)
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
@@ -48,155 +45,6 @@ def provenance(generator: str, **parameters) -> dict:
     attrs = {"generator": generator, "engine_version": engine.__version__}
     attrs.update({k: "none" if v is None else int(v) if isinstance(v, bool) else v for k, v in parameters.items()})
     return attrs
-
-
-def _compression(ds: xr.Dataset) -> dict:
-    """Lossless zlib + shuffle for float variables of netCDF files (vorticity compresses by ~10%)."""
-    return {name: {"zlib": True, "complevel": 4, "shuffle": True}
-            for name, da in ds.data_vars.items() if da.dtype.kind == "f" and da.ndim >= 2}
-
-
-def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write netCDF or zarr (by suffix) atomically (``engine.files``): never half a file, and a full disk or a
-    read-only folder is one line with the earlier file left intact. netCDF is serialized in memory first."""
-    path = Path(path)
-    if path.suffix not in SUFFIXES:
-        raise EngineError(f"{path.name}: dataset files end in .nc (netCDF) or .zarr, not {path.suffix or 'nothing'!r}")
-    if path.suffix == ".zarr":  # format 2: readable by every zarr and xarray version
-        return write_tree(path, lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=2))
-    return write_bytes(path, ds.to_netcdf(engine="h5netcdf", encoding=_compression(ds)))
-
-
-def netcdf_bytes(ds: xr.Dataset) -> bytes:
-    """The dataset as the bytes of a netCDF-4 file (for downloads)."""
-    return bytes(ds.to_netcdf(engine="h5netcdf", encoding=_compression(ds)))
-
-
-def open_dataset(path: str | Path) -> xr.Dataset:
-    """Open lazily (netCDF via h5netcdf, or zarr); unreadable files give one clear error."""
-    path = Path(path)
-    if not path.exists():
-        raise EngineError(f"no such data file: {path}")
-    if path.is_dir() and path.suffix != ".zarr" and not (path / ".zgroup").exists():
-        raise EngineError(f"{path.name}: a folder, not a netCDF file or a zarr store")
-    try:
-        if path.suffix == ".zarr" or path.is_dir():
-            return xr.open_zarr(path)
-        return xr.open_dataset(path, engine="h5netcdf")
-    except Exception as err:  # h5py, zarr and xarray raise many types for foreign files
-        kind = "zarr store" if path.suffix == ".zarr" else "netCDF file"
-        raise EngineError(f"{path.name}: not a readable {kind} ({type(err).__name__})") from None
-
-
-@dataclass
-class FieldData:
-    """Fields flattened to (samples, n, n) float32, the stored spectrum (N/2 + 1,), and the file's attrs."""
-
-    fields: torch.Tensor
-    spectrum: torch.Tensor
-    variable: str
-    attrs: dict
-
-    @property
-    def n(self) -> int:
-        return self.fields.shape[-1]
-
-
-GRID = ("y", "x")  # the last two dims of every field variable
-
-
-def on_grid(dims) -> bool:
-    """Whether ``dims`` (a variable's dims, or the names of its sizes) end in the 2-D grid ``(y, x)``."""
-    return tuple(dims)[-2:] == GRID
-
-
-def grid_variables(ds: xr.Dataset) -> list[str]:
-    """The dataset's field variables, dims (…, y, x), in file order."""
-    return [str(name) for name, da in ds.data_vars.items() if on_grid(da.dims)]
-
-
-def field_variable(ds: xr.Dataset, variable: str | None, where: str) -> str:
-    """The variable to use: ``variable`` if given and valid, else the first with dims (..., y, x)."""
-    if variable is not None:
-        if variable not in ds.data_vars:
-            names = ", ".join(map(str, ds.data_vars)) or "none"
-            raise EngineError(f"{where}: no variable {variable!r}; it has {names}")
-        if not on_grid(ds[variable].dims):
-            raise EngineError(f"{where}: variable {variable!r} has dims {ds[variable].dims}; the last two must be (y, "
-                              f"x)")
-        return variable
-    candidates = grid_variables(ds)
-    if not candidates:
-        raise EngineError(f"{where}: no variable with dims ending in (y, x); found "
-                          + (", ".join(f"{n}{tuple(da.dims)}" for n, da in ds.data_vars.items()) or "no variables"))
-    return candidates[0]
-
-
-def check_fields(ds: xr.Dataset, variable: str | None, where: str) -> tuple[str, np.ndarray]:
-    """Validate a field variable (square, even size, finite) and return its values as (samples, n, n) float32."""
-    name = field_variable(ds, variable, where)
-    da = ds[name]
-    ny, nx = da.sizes["y"], da.sizes["x"]
-    if ny != nx or nx % 2 or nx < 4:
-        raise EngineError(f"{where}: {name} is {ny}×{nx}; fields must be square with an even size ≥ 4 (periodic grid)")
-    if np.iscomplexobj(da.values):
-        raise EngineError(f"{where}: {name} holds complex values; fields must be real (store the real and the "
-                          "imaginary part as two variables)")
-    try:
-        values = np.asarray(da.values, dtype=np.float32).reshape(-1, ny, nx)
-    except (TypeError, ValueError):
-        raise EngineError(f"{where}: {name} has dtype {da.dtype}; fields must be real numbers") from None
-    if values.shape[0] == 0:
-        raise EngineError(f"{where}: {name} holds no fields")
-    if not np.isfinite(values).all():
-        bad = int((~np.isfinite(values)).any(axis=(1, 2)).sum())
-        raise EngineError(f"{where}: {name} has NaN or infinite values in {bad} of {values.shape[0]} fields")
-    largest = float(np.abs(values).max())
-    if largest > MAX_MAGNITUDE:
-        raise EngineError(f"{where}: {name} has values up to {largest:.3g}, too large to square in float32; rescale "
-                          f"the field (|x| ≤ {MAX_MAGNITUDE:g})")
-    return name, values
-
-
-def stored_spectrum(ds: xr.Dataset, where: str) -> torch.Tensor:
-    """The dataset's stored ``spectrum``, checked finite and non-negative (matched noise and the exact drift use
-    it)."""
-    values = np.asarray(ds["spectrum"].values, dtype=np.float64)
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise EngineError(f"{where}: its stored spectrum has NaN, infinite or negative values; delete the `spectrum` "
-                          "variable (it is then computed from the fields) or fix it")
-    return torch.from_numpy(values)
-
-
-def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
-    """Open a field dataset, check it (dims (..., y, x), square, even size, finite) and load it as a tensor."""
-    path = Path(path)
-    with open_dataset(path) as ds:
-        name, values = check_fields(ds, variable, path.name)
-        fields = torch.from_numpy(values)
-        stored = "spectrum" in ds and ds["spectrum"].size == values.shape[-1] // 2 + 1
-        spectrum = stored_spectrum(ds, path.name) if stored else isotropic_modal_spectrum(fields)
-        return FieldData(fields, spectrum, name, dict(ds.attrs))
-
-
-def field_std(ds: xr.Dataset, variable: str) -> float:
-    """A field variable's pixel standard deviation, from the stored spectrum when there is one (pixel variance =
-    Σ_k modal variance = Σ_shells count_k · spectrum_k), else from its first 8 fields."""
-    if "spectrum" in ds and ds["spectrum"].size == ds.sizes["x"] // 2 + 1:
-        counts = shell_counts(ds.sizes["x"]).numpy()
-        return float(np.sqrt((ds["spectrum"].values * counts)[1:].sum()))
-    return float(ds[variable].isel({d: slice(0, 8) for d in ds[variable].dims[:-2]}).std())
-
-
-def uniform_spacing(times: np.ndarray, where: str) -> float:
-    """The snapshot spacing Δt of a time coordinate whose steps all agree (to 0.1%); irregular gaps are refused,
-    since every one-step model and every "lead step" assumes one Δt."""
-    steps = np.diff(times)
-    dt = float(np.median(steps))
-    if not dt > 0 or np.abs(steps - dt).max() > 1e-3 * abs(dt):
-        raise EngineError(f"{where}: the time axis is not uniform (steps from {steps.min():g} to {steps.max():g}); "
-                          "resample it to one Δt")
-    return dt
 
 
 def data_dir() -> Path:

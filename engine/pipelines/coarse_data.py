@@ -15,7 +15,9 @@ import xarray as xr
 
 from engine.coarse import OUProcess, coarse_grain_physical
 from engine.config import CoarseConfig
-from engine.data.store import GRID, DataStore, grid_variables, on_grid, provenance, write_dataset
+from engine.data.fields import GRID, grid_variables, on_grid
+from engine.data.io import write_dataset
+from engine.data.store import DataStore, provenance
 from engine.errors import EngineError
 from engine.files import check_writable
 from engine.pipelines.request import OVERWRITE, Request, configs, option

@@ -26,7 +26,9 @@ from engine.data.catalog import (
     generation_bytes,
     write_generated,
 )
-from engine.data.store import DataStore, grid_variables, spectrum_variable, write_dataset
+from engine.data.fields import grid_variables
+from engine.data.io import write_dataset
+from engine.data.store import DataStore, spectrum_variable
 from engine.devices import check_memory
 from engine.errors import EngineError
 from engine.pipelines.request import OVERWRITE, SCHEDULER, Request, option

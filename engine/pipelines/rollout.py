@@ -26,8 +26,9 @@ from engine.checkpoints import load_checkpoint
 from engine.cluster import ZarrInShares, map_parts, scheduler_address
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.catalog import builtin_test_data
+from engine.data.io import write_dataset
 from engine.data.sequences import Trajectories, check_time_step, load_trajectories, snapshot_spacing
-from engine.data.store import DataStore, provenance, write_dataset
+from engine.data.store import DataStore, provenance
 from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
 from engine.files import check_writable
@@ -324,6 +325,15 @@ class RolloutRequest(Request):
                            scheduler=scheduler_address(self.scheduler))
 
 
+def rollout_summary(result: Rollout, parts: list[Part], scores: EnsembleScores, *, data_std: float, dt: float,
+                    out: str | None) -> dict:
+    """The scores, the blow-up and stop, the time and the network evaluations of a finished rollout."""
+    return {**scores.scores(), **scores.statistics(dt=dt), "blowup_step": result.blowup_step,
+            "stop_reason": result.reason, "steps_done": result.steps_done, "seconds": round(result.seconds, 4),
+            "nfe": sum(part.nfe for part in parts), "refiner_nfe": sum(part.refiner_nfe for part in parts),
+            "refined_steps": len(result.refined), "data_std": data_std, "out": out}
+
+
 def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig,
                 sampler: ForecastSamplerConfig, refiner: str | None = None, variable: str | None = None,
                 out: str | None = None, overwrite: bool = False, callback: Callable[[dict], None] | None = None,
@@ -375,11 +385,7 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
         config = RolloutConfig(**{**options(config), "initial_conditions": len(parts)})
     result = combine([part.rollout for part in parts])
     result.seconds = time.perf_counter() - wall
-    summary = {**scores.scores(), **scores.statistics(dt=trajectories.dt),
-               "blowup_step": result.blowup_step, "stop_reason": result.reason, "steps_done": result.steps_done,
-               "seconds": round(result.seconds, 4), "nfe": sum(part.nfe for part in parts),
-               "refiner_nfe": sum(part.refiner_nfe for part in parts),
-               "refined_steps": len(result.refined), "data_std": trajectories.std, "out": out}
+    summary = rollout_summary(result, parts, scores, data_std=trajectories.std, dt=trajectories.dt, out=out)
     if target:
         _write(result, summary, config=config, target=target, writer=writer, planned=planned, dt=dt,
                truth=emulator.truth, lead=emulator.lead, variable=trajectories.variable, checkpoint=checkpoint,

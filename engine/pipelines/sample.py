@@ -12,7 +12,9 @@ import numpy as np
 import xarray as xr
 
 from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, options
-from engine.data.store import DataStore, FieldData, load_fields, provenance, write_dataset
+from engine.data.fields import FieldData, load_fields
+from engine.data.io import write_dataset
+from engine.data.store import DataStore, provenance
 from engine.devices import DEVICE_CHOICES, check_memory, resolve_device
 from engine.errors import EngineError
 from engine.files import check_writable

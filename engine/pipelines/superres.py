@@ -18,8 +18,9 @@ import xarray as xr
 
 from engine.config import PDDSamplerConfig, options
 from engine.data.catalog import builtin_test_data
+from engine.data.io import write_dataset
 from engine.data.sequences import Trajectories, check_time_step, load_sequences, pick_sequences
-from engine.data.store import DataStore, provenance, write_dataset
+from engine.data.store import DataStore, provenance
 from engine.devices import DEVICE_CHOICES, resolve_device
 from engine.diagnostics import spectra
 from engine.errors import EngineError

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import ForecastConfig, NoiseConfig, PDDConfig, ScheduleConfig, options
+from engine.data.fields import load_fields
 from engine.data.sequences import load_sequences, load_trajectories
-from engine.data.store import load_fields
 from engine.errors import EngineError
 from engine.tasks.forecast import ForecastTask
 from engine.tasks.generative import GenerativeTask

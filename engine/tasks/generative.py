@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.config import NoiseConfig, ScheduleConfig, options
-from engine.data.store import FieldData
+from engine.data.fields import FieldData
 from engine.errors import EngineError
 from engine.generation import build_schedule
 from engine.interpolants import apply_modal, interpolate, velocity_target

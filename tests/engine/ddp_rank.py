@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from engine.config import ModelConfig, NoiseConfig, ScheduleConfig, TrainingConfig
-from engine.data.store import load_fields
+from engine.data.fields import load_fields
 from engine.distributed import joined
 from engine.tasks.generative import GenerativeTask
 from engine.training import Trainer

@@ -9,7 +9,7 @@ import torch
 from engine.cli import main
 from engine.config import AllenCahnConfig
 from engine.data.allen_cahn import StochasticAllenCahn, advance_with_noise, noise_generators, simulate_allen_cahn
-from engine.data.store import load_fields
+from engine.data.fields import load_fields
 from engine.errors import EngineError
 from engine.spectral import rfft_wavenumbers
 from tests.engine.resuming import interrupt_and_resume

@@ -4,8 +4,9 @@ import torch
 import xarray as xr
 
 from engine.config import GRFConfig
+from engine.data.fields import load_fields
 from engine.data.grf import generate_grf, grf_power
-from engine.data.store import load_fields, write_dataset
+from engine.data.io import write_dataset
 from engine.errors import EngineError
 from engine.spectral import shell_counts, shell_sum
 

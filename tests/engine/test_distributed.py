@@ -12,8 +12,9 @@ import torch
 from engine.checkpoints import load_checkpoint
 from engine.cli import main
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, ScheduleConfig, TrainingConfig
+from engine.data.fields import load_fields
 from engine.data.grf import generate_grf
-from engine.data.store import load_fields, write_dataset
+from engine.data.io import write_dataset
 from engine.distributed import World, world_from_environment
 from engine.errors import EngineError
 from engine.models import build_unet

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from engine.config import ForecastConfig, ForecastSamplerConfig, KolmogorovConfig, ModelConfig, TrainingConfig
+from engine.data.io import write_dataset
 from engine.data.kolmogorov import simulate_kolmogorov
 from engine.data.sequences import load_trajectories
-from engine.data.store import write_dataset
 from engine.diagnostics import vrmse
 from engine.errors import EngineError
 from engine.forecast import (

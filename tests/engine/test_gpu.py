@@ -14,9 +14,10 @@ from engine.config import (
     ScheduleConfig,
     TrainingConfig,
 )
+from engine.data.fields import load_fields
 from engine.data.grf import generate_grf
+from engine.data.io import write_dataset
 from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4, random_vorticity
-from engine.data.store import load_fields, write_dataset
 from engine.forecast import load_forecaster
 from engine.generation import generate_samples, make_setup
 from engine.pdd import load_pdd

@@ -9,12 +9,13 @@ from engine.checkpoints import load_checkpoint
 from engine.config import GRFConfig, ModelConfig, SamplerConfig, TrainingConfig
 from engine.data.store import DataStore
 from engine.errors import EngineError
-from engine.jobs import JobManager, throttled
+from engine.jobs import JobManager
 from engine.pipelines.coarse_data import CoarseRequest
 from engine.pipelines.generate_data import DataRequest
 from engine.pipelines.rollout import RolloutRequest
 from engine.pipelines.sample import SampleRequest
 from engine.pipelines.train import TrainRequest
+from engine.worker import throttled
 
 GRF = DataRequest(generator="grf", config=GRFConfig(size=16, count=64, seed=1), name="g.nc")
 

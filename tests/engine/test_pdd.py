@@ -10,8 +10,9 @@ from engine.cli import main
 from engine.coarse import OUProcess, coarse_grain
 from engine.config import ModelConfig, PDDConfig, PDDSamplerConfig, TrainingConfig
 from engine.data.catalog import install_defaults
+from engine.data.io import write_dataset
 from engine.data.sequences import datasets_for, load_sequences, pick_sequences
-from engine.data.store import DataStore, write_dataset
+from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.pdd import PDD, forward_sample, load_pdd, phi1, simulate_at_lambda, window_stack
 from engine.pipelines.superres import run_superres

@@ -6,13 +6,13 @@ import pytest
 
 from engine.cli import build_parser, request_from_args
 from engine.config import ForecastSamplerConfig, GRFConfig, ModelConfig, RolloutConfig, SamplerConfig, TrainingConfig
-from engine.jobs import REQUESTS
 from engine.pipelines.coarse_data import CoarseRequest
 from engine.pipelines.generate_data import DataRequest
 from engine.pipelines.rollout import RolloutRequest
 from engine.pipelines.sample import SampleRequest
 from engine.pipelines.superres import SuperresRequest
 from engine.pipelines.train import TrainRequest
+from engine.worker import REQUESTS
 
 BUILT = [TrainRequest(data="g.nc", out="runs/x", task="forecast", model=ModelConfig(size="small"),
                       training=TrainingConfig(steps=7, lr=1e-3)),

@@ -13,8 +13,10 @@ from engine.data.catalog import (
     ensure,
     install_defaults,
 )
+from engine.data.fields import load_fields
+from engine.data.io import write_dataset
 from engine.data.sequences import load_trajectories
-from engine.data.store import DataStore, load_fields, write_dataset
+from engine.data.store import DataStore
 from engine.errors import EngineError
 from tests.engine.test_faults import _fields as trajectory_fields
 

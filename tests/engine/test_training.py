@@ -5,8 +5,9 @@ import torch
 import engine.checkpoints
 from engine.checkpoints import list_runs, load_checkpoint, save_checkpoint
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
+from engine.data.fields import load_fields
 from engine.data.grf import generate_grf
-from engine.data.store import load_fields, write_dataset
+from engine.data.io import write_dataset
 from engine.errors import EngineError
 from engine.generation import generate_samples, make_setup
 from engine.interpolants import interpolate
