@@ -150,14 +150,14 @@ def test_each_tab_s_view_and_sidebar_are_made_once_so_revisits_leave_no_widget_l
     for name in ("Sample", "Compare", "Sample"):
         studio.view(name)  # built here (a page builds them aside, then opens them)
         studio.tab = name
-        studio._open_tab()
-    shown, before = (list(studio.sidebar), list(studio.panes["Sample"])), links()
+        studio.host.open(studio.tab)
+    shown, before = (list(studio.host.sidebar), list(studio.host.panes["Sample"])), links()
     for _ in range(3):
         for name in ("Compare", "Sample"):
             studio.tab = name
-            studio._open_tab()
+            studio.host.open(studio.tab)
     assert links() == before  # no new links
-    assert (list(studio.sidebar), list(studio.panes["Sample"])) == shown  # the same view and controls again
+    assert (list(studio.host.sidebar), list(studio.host.panes["Sample"])) == shown  # the same view and controls again
 
 
 def test_a_change_while_a_view_is_being_built_waits_for_the_build_instead_of_blocking_the_event_loop(tmp_path):
@@ -165,10 +165,10 @@ def test_a_change_while_a_view_is_being_built_waits_for_the_build_instead_of_blo
     half-built context (nor waited for on the event loop), and runs once the build is in."""
     studio = Studio(store=DataStore(tmp_path))
     studio.view("Sample")
-    before = studio.views["Sample"].result
-    studio.opening.add("Compare")  # Compare's view is being built on the page builder thread
+    before = studio.host.views["Sample"].result
+    studio.host.opening.add("Compare")  # Compare's view is being built on the page builder thread
     studio.sampler_a.steps = 3
-    assert studio.views["Sample"].result is before and studio.pending == {"Sample", "Compare"}
-    studio._attach_view("Compare", [])  # the build is in: the queued redraw runs
-    assert studio.pending == set() and studio.views["Sample"].result is not before
-    assert studio.views["Sample"].result[0].nfe == 3
+    assert studio.host.views["Sample"].result is before and studio.pending == {"Sample", "Compare"}
+    studio.host.attach_view("Compare", [])  # the build is in: the queued redraw runs
+    assert studio.pending == set() and studio.host.views["Sample"].result is not before
+    assert studio.host.views["Sample"].result[0].nfe == 3

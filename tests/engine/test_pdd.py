@@ -138,7 +138,7 @@ def test_superres_cli_reports_band_errors_and_writes_the_three_fields(lorenz_run
                  "--lam", "0.2", "--lam-steps", "40", "--sequences", "3", "--out", "sr.nc", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert set(summary["input_error"]) == {"low", "mid", "high"} and summary["nfe"] == 40
-    from engine.data.store import open_dataset
+    from engine.data.io import open_dataset
 
     with open_dataset(lorenz_run.path("sr.nc")) as ds:
         assert ds["slow"].dims == ("sequence", "frame", "k") and ds["slow"].shape == (3, 6, 32)

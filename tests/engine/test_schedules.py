@@ -69,7 +69,8 @@ def test_bad_schedule_options_are_clear():
 def test_designed_r_is_read_at_the_finest_shell_2_3_dealiased_kolmogorov_data_holds_not_an_empty_one():
     """On the shipped 64² flow (2/3-dealiased: |k_x|, |k_y| ≤ 21) shells 31 and 32 hold ~1e-16 of the peak; r is read
     at shell 30 (|log10 r| within 1e-12 of the ratio there), and white noise gives r of order 1e-2, not 6e-16."""
-    from engine.data.store import ASSETS, load_fields
+    from engine.data.fields import load_fields
+    from engine.data.store import ASSETS
     from engine.noise import matched_spectrum, noise_spectrum
     from engine.spectral import finest_held_shell, shell_sum
 
