@@ -26,6 +26,7 @@ from engine.samplers import (
     sample_euler,
     sample_euler_maruyama,
     sample_heun,
+    sample_rk4,
     uniform_grid,
 )
 from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
@@ -166,6 +167,8 @@ def run_sampler(setup: Setup, sampler: SamplerConfig, count: int, device: torch.
         x = sample_euler_maruyama(drift, setup.score, x, ts, eps, noise_power, generator, callback)
     elif sampler.integrator == "heun":
         x = sample_heun(drift, x, ts, callback)
+    elif sampler.integrator == "rk4":
+        x = sample_rk4(drift, x, ts, callback)
     else:
         x = sample_euler(drift, x, ts, callback)
     if device.type == "cuda":

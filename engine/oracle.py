@@ -44,6 +44,22 @@ def heun_multipliers(model: GaussianModel, ts: Tensor) -> Tensor:
     return out
 
 
+def rk4_multipliers(model: GaussianModel, ts: Tensor) -> Tensor:
+    """Product over steps of RK4's amplification of the mode equation ``x' = c_k(t) x``, per mode:
+    ``1 + h/6 (a1 + 2 a2 + 2 a3 + a4)`` with ``a1 = c(t)``, ``a2 = c(t + h/2)(1 + h a1/2)``,
+    ``a3 = c(t + h/2)(1 + h a2/2)``, ``a4 = c(t + h)(1 + h a3)``."""
+    out = torch.ones_like(model.gain(0.0))
+    for i in range(len(ts) - 1):
+        h = ts[i + 1] - ts[i]
+        c0, c_half, c1 = model.gain(ts[i]), model.gain(0.5 * (ts[i] + ts[i + 1])), model.gain(ts[i + 1])
+        a1 = c0
+        a2 = c_half * (1 + 0.5 * h * a1)
+        a3 = c_half * (1 + 0.5 * h * a2)
+        a4 = c1 * (1 + h * a3)
+        out = out * (1 + h / 6 * (a1 + 2 * a2 + 2 * a3 + a4))
+    return out
+
+
 def euler_maruyama_variance(model: GaussianModel, ts: Tensor, eps: Callable[[Tensor], Tensor],
                             initial: Tensor) -> Tensor:
     """Modal variance after Euler–Maruyama with the exact drift and score, from ``initial`` (rfft2 half)."""
@@ -65,6 +81,8 @@ def generated_power(model: GaussianModel, ts: Tensor, integrator: str = "euler",
         half = initial * euler_multipliers(model, ts) ** 2
     elif integrator == "heun":
         half = initial * heun_multipliers(model, ts) ** 2
+    elif integrator == "rk4":
+        half = initial * rk4_multipliers(model, ts) ** 2
     elif integrator == "sde":
         half = euler_maruyama_variance(model, ts, eps, initial)
     else:

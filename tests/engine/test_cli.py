@@ -13,6 +13,8 @@ def test_grf_then_analytic_sample_json(tmp_path, capsys):
     assert main(["--data-dir", str(tmp_path), "data", "grf", "--size", "32", "--count", "64", "--seed", "2",
                  "--out", "grf.nc"]) == 0
     capsys.readouterr()
+    common = ["--data-dir", str(tmp_path), "sample", "--data", "grf.nc", "--model", "analytic", "--noise", "matched",
+              "--count", "32", "--json"]
     assert main(["--data-dir", str(tmp_path), "sample", "--data", str(data), "--model", "analytic",
                  "--noise", "matched", "--schedule", "linear",
                  "--sampler", "ode", "--steps", "16", "--count", "32", "--out", "samples.nc", "--json"]) == 0
@@ -23,6 +25,13 @@ def test_grf_then_analytic_sample_json(tmp_path, capsys):
     assert ds["field"].dims == ("sample", "y", "x") and ds.sizes["sample"] == 32
     assert ds.attrs["noise_kind"] == "matched" and ds.attrs["sampler_steps"] == 16
     assert np.isclose(ds.attrs["spectral_error"], summary["spectral_error"])
+    capsys.readouterr()  # RK4, paper 000's sampler: four evaluations a step, and closer to the data at 4 steps
+    euler, rk4 = ([*common, "--steps", "4", "--integrator", integrator] for integrator in ("euler", "rk4"))
+    errors = {}
+    for name, args in (("euler", euler), ("rk4", rk4)):
+        assert main(args) == 0
+        errors[name] = json.loads(capsys.readouterr().out)
+    assert errors["rk4"]["nfe"] == 16 and errors["rk4"]["spectral_error"] < errors["euler"]["spectral_error"]
 
 
 def test_train_then_sample_with_the_checkpoint_by_sde(tmp_path, capsys):
