@@ -24,6 +24,7 @@ from engine.curie_weiss import (
 )
 from engine.mixture import MIXTURE_SCHEDULES
 
+TABLE_HEADER = "| schedule | p̂ | \\|M\\|/d | ⟨x²⟩ |\n|---|---|---|---|\n"  # the pipes of |M| escaped
 SWEEP_DIMENSIONS = (100, 1000, 10_000)
 
 
@@ -89,7 +90,7 @@ class CurieWeissPanel(pn.viewable.Viewer):
             f"**Curie–Weiss, d = {model.d}, J = {model.coupling:g}, {steps} Euler steps.** Phase weight p̂ "
             f"(high-level: share with M > 0) and the spins (low-level: |M|/d = m = {m:.3f} and ⟨x²⟩ = 1 for ±1 "
             f"spins); ✓ within {phase_tolerance(model.p, count):.3g} of p, and {MAGNETIZATION_TOLERANCE} of m "
-            f"with ⟨x²⟩ within {SPIN_TOLERANCE} of 1.\n\n| schedule | p̂ | |M|/d | ⟨x²⟩ |\n|---|---|---|---|\n"
+            f"with ⟨x²⟩ within {SPIN_TOLERANCE} of 1.\n\n{TABLE_HEADER}"
             f"| truth | {model.p:.3f} | {m:.3f} | 1 |\n" + "\n".join(rows) + f"\n\nHere {'; '.join(verdicts)}.")
         self.run_button.loading = False
 

@@ -68,10 +68,12 @@ class JobView(pn.viewable.Viewer):
         try:
             update()
         except EngineError as err:
-            self.fail(str(err))
+            self.fail(str(err), refused=True)
 
-    def fail(self, reason: str) -> None:
-        self.failure.object, self.failure.visible = f"**{self.label} failed:** {reason}", True
+    def fail(self, reason: str, refused: bool = False) -> None:
+        """Show why: a request the engine refused (bad input, a run in use) is not called a failure."""
+        word = "refused" if refused else "failed"
+        self.failure.object, self.failure.visible = f"**{self.label} {word}:** {reason}", True
 
     def start(self) -> None:
         """Check, then submit the job and follow it (nothing happens while one is running)."""
@@ -80,7 +82,7 @@ class JobView(pn.viewable.Viewer):
         try:
             self.prepare()
         except EngineError as err:
-            self.fail(str(err))
+            self.fail(str(err), refused=True)
             return
         self.failure.visible = False
         self.follow(self.jobs.submit(self.request(), **self.placement()))
@@ -126,7 +128,7 @@ class JobView(pn.viewable.Viewer):
         else:
             self.status.object = f"{self.label} job {self.job.id} {self.ended[event['kind']]}."
             if event["kind"] == "failed":
-                self.fail(event["reason"])
+                self.fail(event["reason"], refused=event.get("refused", False))
         self._after_job()
         if self.on_finish is not None:
             self.on_finish(self, f"{self.label} job {self.job.id} {event['kind']}")

@@ -75,7 +75,7 @@ class NewDataView(JobView):
         name = Path(filename or "imported.nc").name
         if not re.fullmatch(r"[\w][\w.-]*", name):
             self.fail(f"the uploaded file's name {filename!r} is not a plain file name; rename it (letters, digits, "
-                      "'.', '_', '-') and upload it again")
+                      "'.', '_', '-') and upload it again", refused=True)
             return
         try:
             with tempfile.TemporaryDirectory() as folder:
@@ -83,7 +83,7 @@ class NewDataView(JobView):
                 source.write_bytes(content)
                 self.store.import_file(source, name if name.endswith(".nc") else f"{name}.nc")
         except EngineError as err:
-            self.fail(str(err))
+            self.fail(str(err), refused=True)
             return
         except OSError as err:  # the system's temporary folder is full or cannot be written
             self.fail(f"the upload could not be stored for checking: {os.strerror(err.errno) if err.errno else err}")

@@ -189,6 +189,6 @@ def run_worker(kind: str, values: dict, placement: Placement, events, cancel) ->
         events.put({"kind": "cancelled", "reason": "cancelled"})
     except Exception as err:  # every failure ends the job with its reason; the caller keeps running
         reason = str(err) if isinstance(err, EngineError) else f"{type(err).__name__}: {err}"
-        events.put({"kind": "failed", "reason": reason})
+        events.put({"kind": "failed", "reason": reason, "refused": isinstance(err, EngineError)})
 
 

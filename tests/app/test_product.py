@@ -213,3 +213,22 @@ def test_a_reloaded_page_reattaches_to_a_running_training_job_and_can_cancel_it(
     page.get_by_text("cancelled: Resume continues").wait_for(timeout=30000)
     _tab(page, "Jobs")
     page.locator("table", has_text="runs/reload-run").get_by_text("cancelled").first.wait_for(timeout=20000)
+
+
+NAME_LINKS_JS = r"""() => [...Bokeh.documents[0]._all_models.values()]
+  .filter(m => typeof m.text === 'string').flatMap(m => m.text.split('href=').slice(1))
+  .map(rest => rest.replace(/^(&quot;|["'])/, '').split(/&quot;|["']/)[0])
+  .filter(url => /^https?:/.test(url)).map(url => url.replace(/^https?:\/+/, '').split('/')[0])
+  .filter(host => /\.(nc|pt|zarr|gif|mp4)$/.test(host))"""
+
+
+def test_no_file_or_run_name_is_shown_as_a_link(page, server_url):
+    """The Data caption names the dataset file and the Train table every checkpoint's dataset: none of them becomes
+    a link to a made-up site (``kolmogorov-64-….nc`` → http://kolmogorov-64-….nc)."""
+    errors = _open(page, server_url)
+    _tab(page, "Train")
+    page.wait_for_function("() => [...Bokeh.documents[0]._all_models.values()]"
+                           ".some(m => typeof m.text === 'string' && m.text.includes('Checkpoints')"
+                           " && m.text.includes('.nc'))", timeout=30000)
+    assert page.evaluate(NAME_LINKS_JS) == [] and errors == []
+

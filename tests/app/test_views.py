@@ -172,3 +172,28 @@ def test_a_change_while_a_view_is_being_built_waits_for_the_build_instead_of_blo
     studio.host.attach_view("Compare", [])  # the build is in: the queued redraw runs
     assert studio.pending == set() and studio.host.views["Sample"].result is not before
     assert studio.host.views["Sample"].result[0].nfe == 3
+
+
+def test_file_and_run_names_are_text_not_links_and_the_curie_weiss_table_is_a_table():
+    """markdown-it's preset links anything shaped like a host name, and our names are: ``….nc`` (New Caledonia),
+    ``….pt`` (Portugal). Text panes render them as text; the Curie–Weiss header's |M| no longer splits its cells."""
+    import panel as pn
+
+    from app.curie_weiss_panel import TABLE_HEADER
+
+    names = "kolmogorov-64-b5a5fa4e.nc, runs/shipped-si-forecaster/checkpoint.pt and rollouts/rollout-5e8e5b15.zarr"
+    for pane in (pn.pane.Markdown(names), pn.pane.Alert(f"**Training failed:** {names}")):
+        assert "href" not in pane.get_root().text and "kolmogorov-64-b5a5fa4e.nc" in pane.get_root().text
+    table = pn.pane.Markdown(TABLE_HEADER + "| vp | 0.800 | 0.500 | 1.000 |\n").get_root().text
+    assert table.count("&lt;th&gt;") == 4 and "&lt;th&gt;|M|/d&lt;/th&gt;" in table
+
+
+def test_a_request_the_engine_refuses_is_called_refused_not_failed(tmp_path):
+    store = DataStore(tmp_path)
+    kolmogorov, *_ = install_defaults(store)
+    view = RolloutView(store, JobManager(), lambda: kolmogorov)
+    view.checkpoint = "runs/shipped-pdd/checkpoint.pt"  # refused before a worker starts: the wrong Δt
+    view.start()
+    assert view.failure.object.startswith("**Rollout refused:**")
+    view.fail("the worker exited with code -9 without a result")  # a crash, as a job's final event reports it
+    assert view.failure.object.startswith("**Rollout failed:**")
