@@ -199,7 +199,7 @@ class SampleView(pn.viewable.Viewer):
         """Sampler A's samples with their spectrum, recipe and errors, as a netCDF file."""
         result, _ = self.result
         ctx = self.context
-        return io.BytesIO(netcdf_bytes(samples_dataset(result, ctx.data, ctx.setup, self.sampler)))
+        return io.BytesIO(netcdf_bytes(samples_dataset(result, ctx.data, ctx.setup, self.sampler, ctx.device)))
 
     def __panel__(self):
         return pn.Column(pn.FlexBox(self.data_plot.figure, self.sample_plot.figure, self.spectrum.figure),

@@ -20,12 +20,14 @@ MAX_MAGNITUDE = 1e15  # larger field values overflow float32 variances (x² > 3.
 
 @dataclass
 class FieldData:
-    """Fields flattened to (samples, n, n) float32, the stored spectrum (N/2 + 1,), and the file's attrs."""
+    """Fields flattened to (samples, n, n) float32, the stored spectrum (N/2 + 1,), the file's attrs, and the file's
+    name (provenance: what an output was made from)."""
 
     fields: torch.Tensor
     spectrum: torch.Tensor
     variable: str
     attrs: dict
+    source: str = ""
 
     @property
     def n(self) -> int:
@@ -106,7 +108,7 @@ def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
         fields = torch.from_numpy(values)
         stored = "spectrum" in ds and ds["spectrum"].size == values.shape[-1] // 2 + 1
         spectrum = stored_spectrum(ds, path.name) if stored else isotropic_modal_spectrum(fields)
-        return FieldData(fields, spectrum, name, dict(ds.attrs))
+        return FieldData(fields, spectrum, name, dict(ds.attrs), source=path.name)
 
 
 def field_std(ds: xr.Dataset, variable: str) -> float:

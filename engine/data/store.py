@@ -18,6 +18,7 @@ import xarray as xr
 import engine
 from engine.data.fields import check_fields, stored_spectrum, uniform_spacing
 from engine.data.io import SUFFIXES, open_dataset, write_dataset
+from engine.devices import resolve_device
 from engine.errors import EngineError
 from engine.files import RESERVED, check_writable, remove_stale_temporaries
 from engine.spectral import isotropic_modal_spectrum
@@ -41,7 +42,10 @@ def spectrum_variable(fields: torch.Tensor) -> xr.DataArray:
 
 
 def provenance(generator: str, **parameters) -> dict:
-    """netCDF-safe attrs recording what made a file (None becomes the string 'none', a bool 0 or 1)."""
+    """netCDF-safe attrs recording what made a file (None becomes the string 'none', a bool 0 or 1, and a device
+    asked for as ``auto`` the device that it is here: the one that ran)."""
+    if parameters.get("device") == "auto":
+        parameters["device"] = str(resolve_device("auto"))
     attrs = {"generator": generator, "engine_version": engine.__version__}
     attrs.update({k: "none" if v is None else int(v) if isinstance(v, bool) else v for k, v in parameters.items()})
     return attrs

@@ -186,9 +186,10 @@ def summary_dataset(result: Rollout, *, dt: float, variable: str, config: Rollou
         variables,
         coords={**coords, **_grid(dt, result.saved_steps, n), "step": np.arange(result.spectra.shape[0]),
                 "wavenumber": np.arange(n // 2 + 1)},
-        attrs=provenance("engine.rollout", **options(config), steps_done=result.steps_done,
-                         blowup_step=result.blowup_step, stop_reason=result.reason, seconds=result.seconds,
-                         refined_steps=len(result.refined), **attrs))
+        attrs=provenance("engine.rollout", **{**options(config), "steps_done": result.steps_done,
+                                              "blowup_step": result.blowup_step, "stop_reason": result.reason,
+                                              "seconds": result.seconds, "refined_steps": len(result.refined),
+                                              **attrs}))
 
 
 def _grid(dt: float, saved_steps: list[int], n: int) -> dict:
@@ -389,7 +390,7 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     if target:
         _write(result, summary, config=config, target=target, writer=writer, planned=planned, dt=dt,
                truth=emulator.truth, lead=emulator.lead, variable=trajectories.variable, checkpoint=checkpoint,
-               sampler=sampler)
+               sampler=sampler, data=data, device=str(prepared.device))
     return RolloutResult(result, summary)
 
 
@@ -415,10 +416,12 @@ def _roll_parts(prepared: Prepared, *, store: DataStore, request: dict, arrived:
 
 def _write(result: Rollout, summary: dict, *, config: RolloutConfig, target: Path, writer: ZarrInShares | None,
            planned: list[int], dt: float, truth: Tensor, lead: int, variable: str, checkpoint: str,
-           sampler: ForecastSamplerConfig) -> None:
+           sampler: ForecastSamplerConfig, data: str, device: str) -> None:
     """The rollout's dataset at ``target``: whole (netCDF), or the members' .zarr store ``writer`` completed with
-    the rest and cut to the saved steps every part reached."""
-    attrs = {"checkpoint": str(checkpoint), **{f"sampler_{k}": v for k, v in options(sampler).items()}}
+    the rest and cut to the saved steps every part reached. Its attrs name the checkpoint, the test data and the
+    device that ran (not ``auto``)."""
+    attrs = {"checkpoint": str(checkpoint), "data": str(data), "device": device,
+             **{f"sampler_{k}": v for k, v in options(sampler).items()}}
     if writer is None:
         write_dataset(rollout_dataset(result, dt=dt, variable=variable, config=config, scores=summary,
                                       truth=truth_frames(truth, result.saved_steps, config, lead), **attrs), target)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar
 
 import numpy as np
+import torch
 import xarray as xr
 
 from engine.config import ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, options
@@ -35,12 +36,15 @@ class SampleResult:
     summary: dict
 
 
-def samples_dataset(result: Generated, data: FieldData, setup: Setup, sampler: SamplerConfig) -> xr.Dataset:
-    """Samples as ``field(sample, y, x)`` with the data's coordinates and the full recipe in attrs."""
+def samples_dataset(result: Generated, data: FieldData, setup: Setup, sampler: SamplerConfig,
+                    device: torch.device | str) -> xr.Dataset:
+    """Samples as ``field(sample, y, x)`` with the data's coordinates and the full recipe in attrs: the dataset
+    they were drawn for and the device that ran them too."""
     n = data.n
     coord = np.arange(n) * (2 * np.pi / n)
     spectrum = radial_spectrum(result.samples).numpy()
-    attrs = provenance("engine.generation", nfe=result.nfe, seconds=result.seconds,
+    attrs = provenance("engine.generation", data=data.source, device=str(device), nfe=result.nfe,
+                       seconds=result.seconds,
                        model=setup.description.get("model"), checkpoint=setup.description.get("checkpoint"),
                        **{f"noise_{k}": v for k, v in setup.description["noise"].items()},
                        **{f"schedule_{k}": v for k, v in setup.description["schedule"].items()},
@@ -97,7 +101,7 @@ def sample(*, store: DataStore, data: str, model: ModelConfig, noise: NoiseConfi
                        sampler, name=checkpoint)
     result = generate_samples(setup, sampler, count, resolved, callback)
     if out:
-        write_dataset(samples_dataset(result, fields, setup, sampler), target)
+        write_dataset(samples_dataset(result, fields, setup, sampler, resolved), target)
     summary = {"nfe": result.nfe, "seconds": round(result.seconds, 4), "count": count, **result.errors, "out": out}
     return SampleResult(result, setup, summary)
 

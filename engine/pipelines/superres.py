@@ -180,7 +180,7 @@ def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSa
                **{f"{key}_error": {band: errors[key][band] for band in BANDS} for key in errors},
                "spectra": {key: value.numpy() for key, value in power.items()}, "out": out}
     dataset = superres_dataset(model, fields, sampler=sampler, summary=summary, checkpoint=str(checkpoint),
-                               data=str(data), from_noise=int(from_noise))
+                               data=str(data), from_noise=int(from_noise), device=str(resolve_device(device)))
     if out:
         write_dataset(dataset, target)
     return SuperresResult(summary, dataset, {key: middle_frame(value).numpy() for key, value in fields.items()})

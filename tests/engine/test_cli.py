@@ -117,3 +117,22 @@ def test_an_existing_output_is_replaced_only_with_overwrite(tmp_path):
     assert main([*folder, "data", "grf", "--size", "8", "--count", "8", "--seed", "3", "--out", "grf.nc",
                  "--overwrite"]) == 0
     assert (tmp_path / "grf.nc").read_bytes() != before
+
+
+def test_every_output_records_its_dataset_and_the_device_that_ran(tmp_path):
+    """Samples, rollouts and generated data name their dataset and the device that ran, never ``auto``."""
+    folder = ["--data-dir", str(tmp_path)]
+    assert main([*folder, "data", "grf", "--size", "16", "--count", "8", "--out", "g.nc"]) == 0
+    assert main([*folder, "sample", "--data", "g.nc", "--model", "analytic", "--steps", "2", "--count", "2",
+                 "--out", "s.nc"]) == 0
+    assert main([*folder, "data", "kolmogorov", "--size", "16", "--trajectories", "1", "--snapshots", "6",
+                 "--spin-up", "0", "--save-interval", "0.1", "--out", "k.nc"]) == 0
+    assert main([*folder, "train", "--data", "k.nc", "--task", "pointwise", "--out", "runs/p", "--model-size",
+                 "tiny", "--steps", "2", "--batch-size", "2"]) == 0
+    assert main([*folder, "rollout", "--checkpoint", "runs/p/checkpoint.pt", "--data", "k.nc", "--steps", "2",
+                 "--members", "1", "--initial-conditions", "1", "--out", "r.nc"]) == 0
+    for name, data in (("s.nc", "g.nc"), ("r.nc", "k.nc")):
+        with xr.open_dataset(tmp_path / name, engine="h5netcdf") as ds:
+            assert ds.attrs["data"] == data and ds.attrs["device"] == "cpu", name
+    with xr.open_dataset(tmp_path / "k.nc", engine="h5netcdf") as ds:
+        assert ds.attrs["device"] == "cpu"
