@@ -181,19 +181,36 @@ def writer_alive(pid: int) -> bool:
     return True
 
 
+def walk(root: Path):
+    """``os.walk`` of ``root``, links not followed and a folder that vanishes meanwhile (another writer's private
+    folder, say) skipped: (folder, its sub-folder names, its file names) for each folder."""
+    for folder, folders, files in os.walk(root):  # errors (a folder gone since it was listed) are skipped
+        yield Path(folder), folders, files
+
+
 def remove_stale_temporaries(root: Path) -> list[Path]:
     """Delete what writers killed mid-write left in the private folders under ``root`` (their pid is gone) and
     run locks that no process holds; nothing else is ever touched. Returns what was removed."""
-    removed = [lock for lock in root.rglob(LOCK) if _remove_unheld(lock)]
-    for folder in root.rglob(SCRATCH):
-        if not folder.is_dir() or folder.is_symlink():
-            continue
-        for path in folder.iterdir():
+    removed = []
+    for folder, folders, files in walk(root):
+        if LOCK in files and _remove_unheld(folder / LOCK):
+            removed.append(folder / LOCK)
+        if SCRATCH in folders:
+            folders.remove(SCRATCH)  # handled here, not walked into
+            removed += _remove_dead_entries(folder / SCRATCH)
+    return removed
+
+
+def _remove_dead_entries(scratch: Path) -> list[Path]:
+    """The entries of one private folder whose writer is gone, removed (and the folder, once empty)."""
+    removed = []
+    with contextlib.suppress(OSError):  # gone meanwhile
+        for path in list(scratch.iterdir()):
             match = SCRATCH_ENTRY.match(path.name)
             if match and not writer_alive(int(match.group(1))):
                 _remove(path)
                 removed.append(path)
-        _tidy(folder)
+    _tidy(scratch)
     return removed
 
 

@@ -20,7 +20,7 @@ from engine.data.fields import check_fields, stored_spectrum, uniform_spacing
 from engine.data.io import SUFFIXES, open_dataset, write_dataset
 from engine.devices import resolve_device
 from engine.errors import EngineError
-from engine.files import RESERVED, check_writable, remove_stale_temporaries
+from engine.files import RESERVED, check_writable, remove_stale_temporaries, walk
 from engine.spectral import isotropic_modal_spectrum
 
 SPECTRUM_ATTRS = {
@@ -145,11 +145,10 @@ class DataStore:
         """Dataset files in the folder (netCDF and zarr), relative names, sorted; hidden entries (the studio's
         temporaries among them) and the insides of zarr stores are not names."""
         found = []
-        for path in self.root.rglob("*"):
-            parts = path.relative_to(self.root).parts
-            if path.suffix in SUFFIXES and not any(part.startswith(".") for part in parts) \
-                    and not any(part.endswith(".zarr") for part in parts[:-1]):
-                found.append("/".join(parts))
+        for folder, folders, files in walk(self.root):
+            named = [name for name in [*folders, *files] if Path(name).suffix in SUFFIXES and not name.startswith(".")]
+            found += [str((folder / name).relative_to(self.root)) for name in named]
+            folders[:] = [name for name in folders if not name.startswith(".") and not name.endswith(".zarr")]
         return sorted(found)
 
     def open(self, name: str) -> xr.Dataset:

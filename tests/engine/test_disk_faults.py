@@ -283,3 +283,18 @@ def test_kill_9_during_a_write_leaves_a_folder_that_lists_cleanly_and_every_earl
     assert _contents(tmp_path) == {key: value for key, value in before.items()}
     assert main([*base, "sample", "--data", "g.nc", "--model", "unet", "--model-size", "tiny", "--checkpoint",
                  "runs/a/checkpoint.pt", "--steps", "2", "--count", "2", "--device", "cpu"]) == 0
+
+
+def test_a_folder_that_vanishes_while_the_data_folder_is_walked_is_skipped(tmp_path):
+    """Another writer's private folder can go between being listed and being read (found by a cluster rollout
+    whose client removed its temporary store while a worker opened the folder): the walk skips it."""
+    import shutil
+
+    from engine.files import walk
+
+    (tmp_path / "a" / SCRATCH).mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    walker = walk(tmp_path)
+    assert next(walker)[0] == tmp_path  # the root is listed, with a/ in it
+    shutil.rmtree(tmp_path / "a")
+    assert [folder.name for folder, _, _ in walker] == ["b"]
