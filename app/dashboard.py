@@ -22,6 +22,7 @@ from app.generation_state import ANALYTIC, GenerationState, drift_choices
 from app.generation_views import SECTIONS
 from app.job_view import JobView
 from app.jobs_view import JobsView
+from app.lessons import WELCOME_COOKIE, LessonsPanel
 from app.new_data_view import NewDataView
 from app.plots import shared_mapper
 from app.tab_host import TabHost
@@ -189,11 +190,12 @@ class Studio(pn.viewable.Viewer):
             for owner, names in URL_STATE.items():
                 pn.state.location.sync(self if owner == "studio" else getattr(self, owner), names)
         pn.state.onload(self._start)  # the page arrives at once; the open tab's view is built once it has loaded
+        lessons = LessonsPanel(self, welcomed=bool(pn.state.cookies.get(WELCOME_COOKIE)))
         # no template busy indicator: it follows the whole server (any page's callbacks), and every page's copy is
         # updated on the event loop at every message of every page; ``working`` and the overlays say it per page
         return pn.template.BootstrapTemplate(
             title="Emulator Studio", sidebar=[self.working, self.host.sidebar], sidebar_width=340,
-            busy_indicator=None, main=[self.alert, self.error, self.host.tabs],
+            busy_indicator=None, main=[lessons, self.alert, self.error, self.host.tabs],
             header=[pn.Row(save_view_button(self.host.tabs), align="end")], notifications=self.notifications)
 
     def _start(self) -> None:

@@ -1,4 +1,5 @@
-"""Screenshots of every dashboard tab (and the Interpolant's other sections) at 1600×1000 for the README
+"""Screenshots of the welcome, every dashboard tab (and the Interpolant's other sections) and a lesson at 1600×1000
+for the README
 (written to assets/dashboard-<tab>.png and dashboard-interpolant-<section>.png).
 
     python benchmarks/screenshots.py
@@ -33,6 +34,8 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(url)
             page.wait_for_function(f"() => ({PLOTS_JS})() && Bokeh.documents[0].is_idle", timeout=60000)
+            page.screenshot(path=str(ROOT / "assets" / "dashboard-welcome.png"))
+            page.get_by_role("button", name="Got it").click()
             for tab in TABS:
                 page.locator(".bk-tab", has_text=tab).click()
                 page.wait_for_timeout(200)
@@ -54,6 +57,12 @@ def main() -> None:
                             page.get_by_text("Here vp recovers").wait_for(timeout=120000)
                         page.wait_for_timeout(1500)
                         page.screenshot(path=str(ROOT / "assets" / f"dashboard-{slug(tab)}-{slug(section)}.png"))
+            for _ in range(2):  # the second lesson: matched noise, the signal-to-noise map flat in k
+                page.get_by_role("button", name="Next ▶").click()
+            page.get_by_text("Lesson 2 of").wait_for(timeout=60000)
+            page.wait_for_function(USABLE_JS, arg="Interpolant", timeout=120000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ROOT / "assets" / "dashboard-lesson.png"))
             browser.close()
     finally:
         process.terminate()

@@ -232,3 +232,38 @@ def test_no_file_or_run_name_is_shown_as_a_link(page, server_url):
                            " && m.text.includes('.nc'))", timeout=30000)
     assert page.evaluate(NAME_LINKS_JS) == [] and errors == []
 
+
+
+WELCOME_VISIBLE_JS = ("() => [...Bokeh.documents[0]._all_models.values()]"
+                      ".filter(m => m.name === 'welcome-card').map(m => m.visible)")
+ACTIVE_TAB_JS = """() => {
+  const tabs = [...Bokeh.documents[0]._all_models.values()]
+    .find(m => m.type === 'panel.models.tabs.Tabs' && m.tabs.some(t => t.title === 'Data'));
+  return tabs.tabs[tabs.active].title;
+}"""
+
+
+def test_the_welcome_shows_once_and_each_lesson_opens_its_state(page, server_url):
+    """A first visit shows the welcome; dismissed, a reload does not. Next ▶ steps through every lesson, each
+    putting the dashboard in its state: its tab open, and its noise where it sets one (bounded by the lesson's
+    own state arriving, the timeout only a failure bound)."""
+    from app.lessons import LESSONS
+
+    page.context.clear_cookies()
+    errors = _open(page, server_url)
+    assert page.evaluate(WELCOME_VISIBLE_JS) == [True]
+    page.get_by_role("button", name="Got it").click()
+    page.wait_for_function(f"() => ({WELCOME_VISIBLE_JS})()[0] === false", timeout=10000)
+    page.reload()
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=60000)
+    page.wait_for_function(f"() => ({WELCOME_VISIBLE_JS})().length === 1", timeout=60000)
+    assert page.evaluate(WELCOME_VISIBLE_JS) == [False]
+    for number, lesson in enumerate(LESSONS, 1):
+        page.get_by_role("button", name="Next ▶").click()
+        page.wait_for_function(f"() => ({ACTIVE_TAB_JS})() === {lesson.studio['tab']!r} && [...Bokeh.documents[0]"
+                               f"._all_models.values()].some(m => typeof m.text === 'string' && "
+                               f"m.text.includes('Lesson {number} of {len(LESSONS)}'))", timeout=30000)
+        if lesson.noise:
+            button = page.get_by_role("button", name=lesson.noise["kind"], exact=True)
+            assert "bk-active" in button.get_attribute("class"), lesson.title
+    assert page.get_by_role("button", name="Next ▶").is_disabled() and errors == []
