@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -160,8 +161,9 @@ class RolloutView(JobView):
         self.spectrogram.update(image, dw=max(steps, 1), dh=image.shape[0])
 
     def _show_result(self, result: dict) -> None:
+        stored = Path(result["out"])  # the download is named as the file in the data folder (rollouts/<name>)
         for button, suffix in zip((self.download, *self.animations), (".nc", ".gif", ".mp4")):
-            button.disabled, button.filename = False, f"rollout-{self.job.id}{suffix}"
+            button.disabled, button.filename = False, stored.with_suffix(suffix).name
         spectra = np.log10(np.maximum(result["spectra"][:, 1:], 1e-30)).T
         self._draw_spectrogram(spectra, result["steps_done"])
         self.vrmse.update("this run", result["lead_steps"], result["vrmse"])

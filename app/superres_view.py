@@ -9,6 +9,7 @@ generation.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -176,7 +177,7 @@ class SuperresView(JobView):
         self.output_plot.update(result["output_field"])
         power = result["spectra"]["output"]
         self.spectrum.update("super-resolved", np.arange(1, power.shape[0]), power[1:])
-        self.download.disabled, self.download.filename = False, f"superres-{self.job.id}.nc"
+        self.download.disabled, self.download.filename = False, Path(result["out"]).name  # as stored
         errors = " · ".join(f"{band}: {result['input_error'][band]:.2f} → {result['output_error'][band]:.2f}"
                             for band in ("low", "mid", "high"))
         self.status.object = (f"Super-resolved λ = {result['lam']:g} → 0 in {result['steps']} steps, "

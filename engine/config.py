@@ -16,6 +16,14 @@ MODEL_SIZES = ("tiny", "small", "base", "large")
 FORECAST_METHODS = ("si_em", "si_e", "pf_ode")  # paper 001's two samplers by their names, and the exact PF-ODE
 
 
+def show_only(config: param.Parameterized, by: str, used: dict[str, tuple]) -> None:
+    """Hide the parameters that the chosen ``by`` (a kind, a method) does not use: ``used`` maps a parameter to
+    the values that use it. Hidden means precedence −1, so a form rendered from the config (``pn.Param``) shows
+    only what applies; the values stay, and the command line takes every flag."""
+    for name, values in used.items():
+        config.param[name].precedence = 1 if getattr(config, by) in values else -1
+
+
 class NoiseConfig(param.Parameterized):
     """The source distribution x0: a stationary Gaussian field with a chosen spectrum."""
 
@@ -25,6 +33,10 @@ class NoiseConfig(param.Parameterized):
     exponent = param.Number(default=4.0, bounds=(0.0, 12.0),
                             doc="p for power-law noise; it should not exceed the data's slope, or the drift becomes "
                                 "stiff")
+
+    @param.depends("kind", watch=True, on_init=True)
+    def _show_what_applies(self) -> None:
+        show_only(self, "kind", {"exponent": ("powerlaw",)})
 
 
 class ScheduleConfig(param.Parameterized):
@@ -41,6 +53,11 @@ class ScheduleConfig(param.Parameterized):
     sigma_max = param.Number(default=None, allow_None=True, bounds=(1.0, 1e5),
                              doc="VE noise scale; empty: √d, d the number of pixels (paper 003)")
     dilation_k = param.Number(default=5.0, bounds=(0.1, 1000.0), doc="k of paper 003's time dilation")
+
+    @param.depends("kind", watch=True, on_init=True)
+    def _show_what_applies(self) -> None:
+        show_only(self, "kind", {"r": ("designed",), "beta_form": ("powerlaw",), "gamma_sigma": ("powerlaw",),
+                                 "sigma_max": ("ve", "ve_dilated"), "dilation_k": ("vp_dilated", "ve_dilated")})
 
 
 def precision_parameter() -> param.Selector:
@@ -65,13 +82,18 @@ class SamplerConfig(param.Parameterized):
     steps = param.Integer(default=16, bounds=(1, 10000), doc="number of time steps")
     grid = param.Selector(default="uniform", objects=["uniform", "dilated"],
                           doc="time grid: uniform, or paper 003's VP dilation (half the steps early)")
-    eps = param.Number(default=1.0, bounds=(0.0, 100.0), doc="diffusion scale ε of the SDE")
+    eps = param.Number(default=1.0, bounds=(0.0, 100.0), softbounds=(0.0, 5.0), step=0.05,
+                       doc="diffusion scale ε of the SDE")
     eps_shape = param.Selector(default="sine", objects=list(DIFFUSION_SHAPES),
                                doc="ε(t): constant, sine ε·sin(πt), alpha2 ε·α(t)²")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the noise: equal seeds compare configurations "
                                                                "on the same noise")
     precision = precision_parameter()
     compile = compile_parameter("many-sample GPU runs")
+
+    @param.depends("method", watch=True, on_init=True)
+    def _show_what_applies(self) -> None:
+        show_only(self, "method", {"integrator": ("ode",), "eps": ("sde",), "eps_shape": ("sde",)})
 
 
 class ModelConfig(param.Parameterized):
@@ -91,7 +113,8 @@ class TrainingConfig(param.Parameterized):
     batch_size = param.Integer(default=32, bounds=(1, 4096), doc="fields per step")
     lr = param.Number(default=2e-3, bounds=(1e-7, 1.0), doc="AdamW learning rate (cosine-decayed after warm-up)")
     weight_decay = param.Number(default=0.0, bounds=(0.0, 1.0), doc="AdamW weight decay")
-    ema_decay = param.Number(default=0.999, bounds=(0.0, 0.99999), doc="decay of the EMA weights used for sampling")
+    ema_decay = param.Number(default=0.999, bounds=(0.0, 0.99999), step=0.0001,
+                             doc="decay of the EMA weights used for sampling")
     grad_clip = param.Number(default=1.0, bounds=(0.0, 1e6), doc="gradient-norm clip (0: off)")
     spectral_weight = param.Number(default=0.25, bounds=(0.0, 0.5),
                                    doc="p: weight each Fourier mode of the residual by (S_n/mean S_n)^(-p); 0 is the "

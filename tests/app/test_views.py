@@ -197,3 +197,26 @@ def test_a_request_the_engine_refuses_is_called_refused_not_failed(tmp_path):
     assert view.failure.object.startswith("**Rollout refused:**")
     view.fail("the worker exited with code -9 without a result")  # a crash, as a job's final event reports it
     assert view.failure.object.startswith("**Rollout failed:**")
+
+
+def test_the_sidebar_shows_only_the_parameters_the_chosen_kind_uses(tmp_path):
+    """Noise *Exponent* only for power-law noise; *R* only for the designed schedule, *Sigma max* for VE, *Dilation
+    k* for the dilated ones; *Eps* only for the SDE, on a 0–5 slider."""
+    import panel as pn
+
+    from app.tabs import generation_controls
+
+    studio = Studio(store=DataStore(tmp_path))
+
+    def shown(pane) -> list[str]:
+        return [widget.name for widget in pane.layout.objects if getattr(widget, "name", "")]
+
+    noise, schedule = generation_controls(studio)
+    assert "Exponent" not in shown(noise) and shown(schedule) == ["Kind"]
+    studio.noise.kind, studio.schedule.kind = "powerlaw", "designed"
+    assert "Exponent" in shown(noise) and shown(schedule) == ["Kind", "R"]
+    studio.schedule.kind = "ve_dilated"
+    assert shown(schedule) == ["Kind", "Sigma max", "Dilation k"]
+    sampler = pn.Param(studio.sampler_b)
+    eps = next(widget for widget in sampler.layout.objects if getattr(widget, "name", "") == "Eps")
+    assert eps.end == 5.0 and "Integrator" not in shown(sampler)
