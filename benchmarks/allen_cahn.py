@@ -17,6 +17,7 @@ import argparse
 import time
 
 import numpy as np
+from report import main_publishing
 
 from engine.config import AllenCahnConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.data.catalog import ensure, install_defaults
@@ -82,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("allen_cahn", main)

@@ -16,6 +16,8 @@ import os
 import statistics
 import time
 
+from report import main_publishing
+
 SPINNING = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "30000000000", "KMP_BLOCKTIME": "200"}
 
 
@@ -113,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("contention", main)

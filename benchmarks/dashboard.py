@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+from report import main_publishing
 
 ROOT = Path(__file__).resolve().parents[1]
 TABS = ("Interpolant", "Sample", "Compare", "Train", "Rollout", "Super-resolution", "Jobs")
@@ -285,4 +286,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("dashboard", main)

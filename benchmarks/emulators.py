@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import main_publishing
 
 from engine.config import (
     ForecastConfig,
@@ -265,4 +266,4 @@ def long_table(train_path, truth, test, models, refiners, args) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("emulators", main)

@@ -13,6 +13,7 @@ import statistics
 import time
 
 import torch
+from report import main_publishing
 
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, ScheduleConfig, TrainingConfig
 from engine.data.fields import FieldData
@@ -137,4 +138,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("gpu", main)

@@ -13,6 +13,7 @@ import statistics
 import time
 
 import torch
+from report import main_publishing
 
 from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4, random_vorticity
 from engine.process import keep_freed_memory
@@ -86,4 +87,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("kolmogorov_solver", main)

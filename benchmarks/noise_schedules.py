@@ -16,6 +16,7 @@ import math
 import time
 
 import numpy as np
+from report import main_publishing
 
 from engine.curie_weiss import CurieWeiss, phase_tolerance, steps_to_recover_spins
 from engine.mixture import MIXTURE_SCHEDULES, TwoModeMixture, steps_to_recover
@@ -65,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("noise_schedules", main)

@@ -17,6 +17,7 @@ import argparse
 import time
 
 import torch
+from report import main_publishing
 
 from engine.config import Lorenz96Config, PDDSamplerConfig
 from engine.data.catalog import builtin_test_data, ensure
@@ -125,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("pdd", main)

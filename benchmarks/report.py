@@ -1,16 +1,20 @@
 """A benchmark's table into docs/benchmarks.md, stamped with the date, the commit and the machine it was measured on.
 
-A script that takes ``--write-docs`` calls ``publish(name, command, table)``: the part of docs/benchmarks.md between
-``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` is replaced (added at the end the first time), so a rerun
-rewrites its own table and nothing else.
+Every script takes ``--write-docs``: ``publish(name, command, table)`` replaces the part of docs/benchmarks.md
+between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` (added at the end the first time), so a rerun rewrites
+its own tables and nothing else. ``main_publishing(name, main)`` gives a script the flag without touching its own
+parser: it runs ``main`` with the output also kept, and publishes the Markdown table lines it printed.
 """
 from __future__ import annotations
 
+import io
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -50,3 +54,45 @@ def publish(name: str, command: str, table: str) -> None:
     else:
         text = text.rstrip("\n") + f"\n\n{block}\n"
     DOC.write_text(text)
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the terminal and keeps a copy."""
+
+    def __init__(self, terminal):
+        self.terminal, self.kept = terminal, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.kept.write(text)
+        return self.terminal.write(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+
+def tables(text: str) -> str:
+    """The Markdown table lines of a script's output, a blank line between tables."""
+    out, previous = [], False
+    for line in text.splitlines():
+        row = line.startswith("|")
+        if row and not previous and out:
+            out.append("")
+        if row:
+            out.append(line)
+        previous = row
+    return "\n".join(out)
+
+
+def main_publishing(name: str, main: Callable[[], None]) -> None:
+    """Run a benchmark's ``main``; with ``--write-docs`` on the command line, publish the tables it printed."""
+    if "--write-docs" not in sys.argv:
+        main()
+        return
+    sys.argv.remove("--write-docs")
+    command = "python benchmarks/" + Path(sys.argv[0]).name + "".join(f" {arg}" for arg in sys.argv[1:])
+    tee = sys.stdout = _Tee(sys.stdout)
+    try:
+        main()
+    finally:
+        sys.stdout = tee.terminal
+    publish(name, command, tables(tee.kept.getvalue()))

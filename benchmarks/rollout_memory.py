@@ -14,6 +14,8 @@ import sys
 import tempfile
 import time
 
+from report import main_publishing
+
 CHECKPOINT = "runs/shipped-pointwise/checkpoint.pt"
 
 
@@ -68,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_publishing("rollout_memory", main)

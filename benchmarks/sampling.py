@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import torch
+from report import main_publishing
 
 from engine.config import GRFConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig, TrainingConfig
 from engine.data.fields import load_fields
@@ -69,5 +70,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     start = time.monotonic()
-    main()
+    main_publishing("sampling", main)
     print(f"\n(total {time.monotonic() - start:.0f} s)")
