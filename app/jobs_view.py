@@ -24,6 +24,18 @@ def job_target(job: Job) -> str:
     return job.request.target
 
 
+def job_dataset(job: Job) -> str:
+    """The dataset a job reads (a generated dataset's own name for a data job), or '' when it reads none."""
+    return str(getattr(job.request, "data", None) or getattr(job.request, "name", None) or "")
+
+
+def job_label(job: Job) -> str:
+    """A job in a list: its number, kind, what it writes and what it reads."""
+    dataset = job_dataset(job)
+    return f"{job.id}: {job.kind} {job_target(job)}" + (f" on {dataset}" if dataset and dataset != job_target(job)
+                                                         else "")
+
+
 def job_progress(job: Job) -> str:
     """``step / steps`` of the newest progress event, or the final state's reason."""
     if job.state in FINAL:
@@ -36,9 +48,14 @@ def jobs_table(jobs: list[Job]) -> str:
     """A markdown table of jobs, newest first."""
     if not jobs:
         return "No jobs yet: start one in Train, Rollout, Super-resolution or New dataset."
-    rows = [f"| {job.id} | {job.kind} | {job_target(job)} | {job.state} | {job_progress(job)} | "
-            f"{time.strftime('%H:%M:%S', time.localtime(job.submitted))} |" for job in reversed(jobs)]
-    return "| job | kind | run / output | state | progress | started |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+    def code(text: str) -> str:
+        return f"`{text}`" if text else ""
+
+    rows = [f"| {job.id} | {job.kind} | {code(job_target(job))} | {code(job_dataset(job))} | {job.state} | "
+            f"{job_progress(job)} | {time.strftime('%H:%M:%S', time.localtime(job.submitted))} |"
+            for job in reversed(jobs)]
+    return ("| job | kind | run / output | dataset | state | progress | started |\n|---|---|---|---|---|---|---|\n"
+            + "\n".join(rows))
 
 
 def outputs_table(store: DataStore) -> str:
@@ -76,9 +93,12 @@ class JobsView(pn.viewable.Viewer):
             self.cluster_status.object, self.checked = self.checked, None
         jobs = list(self.jobs.jobs.values())
         self.table.object = jobs_table(jobs)
-        self.running.options = {f"{job.id}: {job.kind} {job_target(job)}": job.id for job in jobs
-                                if job.state not in FINAL}
-        self.cancel_button.disabled = not self.running.options
+        running = {job_label(job): job.id for job in jobs if job.state not in FINAL}
+        if running != self.running.options:
+            self.running.options = running
+            if self.running.value not in running.values():  # show a running job, not a blank choice
+                self.running.value = next(iter(running.values()), None)
+        self.cancel_button.disabled = not running
         finished = sum(job.state in FINAL for job in jobs)
         if finished != self.finished:  # a job has ended: it may have written a result
             self.finished, self.outputs.object = finished, outputs_table(self.store)

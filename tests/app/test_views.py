@@ -220,3 +220,24 @@ def test_the_sidebar_shows_only_the_parameters_the_chosen_kind_uses(tmp_path):
     sampler = pn.Param(studio.sampler_b)
     eps = next(widget for widget in sampler.layout.objects if getattr(widget, "name", "") == "Eps")
     assert eps.end == 5.0 and "Integrator" not in shown(sampler)
+
+
+def test_the_jobs_tab_labels_a_running_job_and_shows_it_chosen(tmp_path):
+    """While a job runs, *Running job* shows it (not a blank choice), labelled by kind, run and dataset."""
+    from app.jobs_view import JobsView
+    from engine.config import ClusterConfig, ModelConfig, TrainingConfig
+    from engine.pipelines.train import TrainRequest
+
+    store = DataStore(tmp_path)
+    _, grf, *_ = install_defaults(store)
+    jobs = JobManager()
+    job = jobs.submit(TrainRequest(data=grf, out="runs/x", model=ModelConfig(size="tiny"),
+                                   training=TrainingConfig(steps=100000, batch_size=2, device="cpu")),
+                      data_dir=str(store.root), threads=1)
+    view = JobsView(jobs, store, ClusterConfig())
+    try:
+        assert view.running.value == job.id and view.running.labels == [f"1: train runs/x on {grf}"]
+        assert f"| 1 | train | `runs/x` | `{grf}` |" in view.table.object
+    finally:
+        job.cancel()
+        job.wait(60)
