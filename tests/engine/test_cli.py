@@ -136,3 +136,18 @@ def test_every_output_records_its_dataset_and_the_device_that_ran(tmp_path):
             assert ds.attrs["data"] == data and ds.attrs["device"] == "cpu", name
     with xr.open_dataset(tmp_path / "k.nc", engine="h5netcdf") as ds:
         assert ds.attrs["device"] == "cpu"
+
+
+def test_a_refiner_of_another_system_is_refused_with_the_reason(tmp_path, capsys):
+    """An Allen–Cahn generator (field u) refining Kolmogorov vorticity faded the field; it is refused before any
+    step, naming both fields."""
+    from engine.data.catalog import install_defaults
+    from engine.data.store import DataStore
+
+    kolmogorov, *_ = install_defaults(DataStore(tmp_path))
+    capsys.readouterr()
+    code = main(["--data-dir", str(tmp_path), "rollout", "--checkpoint", "runs/shipped-si-forecaster/checkpoint.pt",
+                 "--data", kolmogorov, "--refiner", "runs/shipped-ac-white-linear/checkpoint.pt", "--steps", "2"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "was trained on u" in err and "the test data is vorticity" in err
