@@ -114,18 +114,18 @@ def check_rollout_request(*, store: DataStore, checkpoint: str, data: str) -> No
 
 
 def check_refiner_fits(*, store: DataStore, refiner: str, trajectories: Trajectories) -> None:
-    """Refuse a refiner made for another grid, another field (another system: an Allen–Cahn ``u`` refiner fades
-    Kolmogorov vorticity), or fields of another amplitude (its std more than 10× off the test data's)."""
+    """Refuse a refiner made for another grid, for fields of another amplitude (its std more than 10× off the test
+    data's), or for another field (another system: an Allen–Cahn ``u`` refiner fades Kolmogorov vorticity)."""
     data = load_checkpoint(store.path(refiner), "cpu").get("data", {})
     if data.get("n") not in (None, trajectories.n):
         raise EngineError(f"the refiner {refiner} works on {data['n']}² fields; the test data is {trajectories.n}²")
-    if data.get("variable") not in (None, trajectories.variable):
-        raise EngineError(f"the refiner {refiner} was trained on {data['variable']} ({data.get('source')}); the test "
-                          f"data is {trajectories.variable}: choose a refiner trained on this system")
     std = data.get("std")
     if std and not 0.1 < trajectories.std / std < 10:
         raise EngineError(f"the refiner {refiner} was trained on fields of std {std:.3g} ({data.get('source')}); the "
                           f"test data's std is {trajectories.std:.3g}: train a refiner on this system")
+    if data.get("variable") not in (None, trajectories.variable):
+        raise EngineError(f"the refiner {refiner} was trained on {data['variable']} ({data.get('source')}); the test "
+                          f"data is {trajectories.variable}: choose a refiner trained on this system")
 
 
 def truth_frames(trajectories: Tensor, saved_steps: list[int], config: RolloutConfig, lead: int) -> Tensor:

@@ -222,6 +222,9 @@ def test_a_refiner_for_another_grid_or_system_is_refused(trained_sns):
     tiny = Trajectories(data.fields, mean=0.0, std=data.std * 1e-6, dt=data.dt, variable="pv")  # a QG jet's PV
     with pytest.raises(EngineError, match="trained on fields of std 2 .* train a refiner on this system"):
         check_refiner_fits(store=store, refiner=checkpoint.name, trajectories=tiny)
+    other_field = Trajectories(data.fields, mean=data.mean, std=data.std, dt=data.dt, variable="u")  # Allen–Cahn's
+    with pytest.raises(EngineError, match="was trained on w .*the test data is u: choose a refiner"):
+        check_refiner_fits(store=store, refiner=checkpoint.name, trajectories=other_field)
     coarse = Trajectories(data.fields[..., ::2, ::2], mean=data.mean, std=data.std, dt=data.dt, variable="w")
     with pytest.raises(EngineError, match=f"works on {N}² fields; the test data is {N // 2}²"):
         check_refiner_fits(store=store, refiner=checkpoint.name, trajectories=coarse)
