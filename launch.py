@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 
@@ -56,6 +57,8 @@ def main(argv=None) -> None:
                       websocket_origin=allowed, **auth)
     refuse_foreign_hosts(tornado_application(server), allowed)  # Bokeh checks Origin; this checks Host, for HTTP too
     server.start()
+    # SIGTERM stops the loop and the interpreter exits normally: the jobs' semaphores are released, not leaked
+    server.io_loop.asyncio_loop.add_signal_handler(signal.SIGTERM, server.io_loop.stop)
     print(f"Emulator Studio is running at http://{args.address}:{server.port}/", flush=True)
     server.io_loop.start()
 

@@ -67,6 +67,10 @@ def server_url(tmp_path_factory):
     reader.join(timeout=10)
     unexpected = [line for line in raised if not line.startswith(PAGE_CLOSED)]
     assert not unexpected, f"the server raised while the browser tests ran: {unexpected[:3]} (see server.log)"
+    log.close()
+    noisy = [line.strip() for line in (ARTIFACTS / "server.log").read_text().splitlines()
+             if "BokehUserWarning" in line or "leaked semaphore" in line]
+    assert not noisy, f"the server's log is not clean: {noisy[:3]} (see server.log)"
 
 
 @pytest.fixture()
