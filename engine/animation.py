@@ -36,9 +36,14 @@ def colourize(field: np.ndarray, limit: float) -> np.ndarray:
     return rgb.round().astype(np.uint8)
 
 
+def emulated_fields(rollout: xr.Dataset) -> list[str]:
+    """The fields of a rollout's state: its variables with dims (member, time, y, x), in file order."""
+    return [str(v) for v, da in rollout.data_vars.items() if da.dims == ("member", "time", "y", "x")]
+
+
 def rollout_panels(rollout: xr.Dataset, variable: str | None = None) -> tuple[list[np.ndarray], list[str], np.ndarray]:
     """(time, n, n) arrays of member 0 and, when stored, the truth of its trajectory; their titles; the times."""
-    emulated = [v for v, da in rollout.data_vars.items() if da.dims == ("member", "time", "y", "x")]
+    emulated = emulated_fields(rollout)
     if variable is None and not emulated:
         raise EngineError("not a rollout: no variable with dims (member, time, y, x); write one with `rollout --out`")
     name = variable or emulated[0]
@@ -69,6 +74,18 @@ def frames(panels: list[np.ndarray], titles: list[str], times: np.ndarray, scale
         header[index] = caption(body.shape[2], [(i * (width + GAP), title) for i, title in enumerate(titles)],
                                 f"t = {times[index]:.2f}")
     return np.concatenate([header, body], axis=1)
+
+
+def animation_frames(rollout: xr.Dataset, variable: str | None = None, scale: int = 4) -> np.ndarray:
+    """``frames`` of the field ``variable``, else one row per field of the rollout's state (the QG jet's two
+    layers), each on its own colour range and captioned with its name."""
+    names = [variable] if variable else emulated_fields(rollout) or [None]
+    rows = []
+    for name in names:
+        panels, titles, times = rollout_panels(rollout, name)
+        rows.append(frames(panels, [f"{title}: {name}" for title in titles] if len(names) > 1 else titles, times,
+                           scale))
+    return np.concatenate(rows, axis=1)
 
 
 def caption(width: int, labels: list[tuple[int, str]], right: str) -> np.ndarray:
@@ -113,7 +130,8 @@ def write_mp4(images: np.ndarray, path: Path, fps: float) -> None:
 
 def write_animation(rollout: xr.Dataset, path: str | Path, fps: float = 10.0, scale: int = 4,
                     variable: str | None = None) -> Path:
-    """Write the rollout's animation to ``path`` (.gif or .mp4, by suffix); the file appears whole or not at all."""
+    """Write the rollout's animation to ``path`` (.gif or .mp4, by suffix): the field ``variable``, else every field
+    of its state, one row each; the file appears whole or not at all."""
     path = Path(path)
     if path.suffix not in FORMATS:
         raise EngineError(f"animation format '{path.suffix}' unknown: use one of {', '.join(FORMATS)}")
@@ -121,7 +139,7 @@ def write_animation(rollout: xr.Dataset, path: str | Path, fps: float = 10.0, sc
         raise EngineError(f"fps must be in (0, 60], got {fps}")
     if not 1 <= scale <= 16:
         raise EngineError(f"scale must be in [1, 16], got {scale}")
-    images = frames(*rollout_panels(rollout, variable), scale)
+    images = animation_frames(rollout, variable, scale)
     with disk_errors(path), scratch(path) as partial:  # the temporary keeps the suffix the writer goes by
         (write_gif if path.suffix == ".gif" else write_mp4)(images, partial, fps)
         os.replace(partial, path)

@@ -332,7 +332,7 @@ class RolloutConfig(param.Parameterized):
     start = param.Integer(default=0, bounds=(0, 1_000_000), doc="time index of the initial conditions")
     save_every = param.Integer(default=1, bounds=(1, 100_000), doc="keep every k-th state in the result")
     blowup = param.Number(default=20.0, bounds=(1.0, 1e6),
-                          doc="stop when max|u| exceeds this many data standard deviations (or on NaN)")
+                          doc="stop when max|u − mean| exceeds this many data standard deviations (or on NaN)")
     refine_every = param.Integer(default=0, bounds=(0, 100_000), doc="apply the refiner every k steps (0: never)")
     renoise = param.Number(default=0.1, bounds=(0.0, 0.99),
                            doc="refiner: states that look cleaner than this noise fraction are first noised to it, so "

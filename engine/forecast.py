@@ -21,10 +21,11 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig
+from engine.data.sequences import per_channel
 from engine.devices import accelerate
 from engine.errors import EngineError
 from engine.models import build_unet
-from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner, level_of_noise_fraction
+from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner, frames_as_channels, level_of_noise_fraction, per_sample
 
 Tensor = torch.Tensor
 FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "pointwise", "sns")
@@ -33,23 +34,27 @@ EDM_SIGMA_DATA, EDM_P_MEAN, EDM_P_STD = 1.0, -1.2, 1.2  # unit-variance data; tr
 EDM_SIGMA_MIN, EDM_SIGMA_MAX, EDM_RHO = 0.002, 40.0, 7.0  # the sampler's noise levels
 
 
-def forecast_network(kind: str, size: str, levels: int = SNS_LEVELS) -> torch.nn.Module:
-    """The network a forecast task trains: a U-Net over cat(x, I_t) (or x alone), or SNS's pair denoiser."""
-    return PairDenoiser(size, levels) if kind == "sns" else build_unet(size, in_channels=IN_CHANNELS[kind])
+def forecast_network(kind: str, size: str, levels: int = SNS_LEVELS, channels: int = 1) -> torch.nn.Module:
+    """The network a forecast task trains on states of ``channels`` fields: a U-Net over cat(x, I_t) (or x alone)
+    predicting the C fields, or SNS's pair denoiser."""
+    if kind == "sns":
+        return PairDenoiser(size, levels, channels)
+    return build_unet(size, in_channels=IN_CHANNELS[kind] * channels, out_channels=channels)
 
 
 def edm_scalings(sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """EDM's preconditioning at noise level σ (σ_d = 1): ``c_skip = σ_d²/(σ² + σ_d²)``, ``c_out = σ σ_d/√(σ² +
-    σ_d²)``, ``c_in = 1/√(σ² + σ_d²)``, ``c_noise = ¼ ln σ``; broadcast over (batch, n, n) from (batch,)."""
-    s = sigma[:, None, None]
+    σ_d²)``, ``c_in = 1/√(σ² + σ_d²)``, ``c_noise = ¼ ln σ``; broadcast over (batch, C, n, n) from (batch,)."""
+    s = sigma[:, None, None, None]
     norm = (s**2 + EDM_SIGMA_DATA**2).sqrt()
     return EDM_SIGMA_DATA**2 / norm**2, s * EDM_SIGMA_DATA / norm, 1 / norm, sigma.log() / 4
 
 
 def edm_denoise(net, x: Tensor, noisy: Tensor, sigma: Tensor) -> Tensor:
-    """``D(y; σ, x) = c_skip y + c_out F_θ(cat(x, c_in y); c_noise)``: the denoised next state given the current."""
+    """``D(y; σ, x) = c_skip y + c_out F_θ(cat(x, c_in y); c_noise)``: the denoised next state given the current;
+    x, noisy: (batch, C, n, n)."""
     c_skip, c_out, c_in, c_noise = edm_scalings(sigma)
-    return c_skip * noisy + c_out * net(torch.stack([x, c_in * noisy], 1), c_noise)[:, 0].float()
+    return c_skip * noisy + c_out * net(torch.cat([x, c_in * noisy], 1), c_noise).float()
 
 
 def edm_sigmas(steps: int, device=None) -> list[float]:
@@ -77,17 +82,17 @@ def edm_heun(denoise, noise: Tensor, steps: int) -> Tensor:
 
 def si_interpolant(x: Tensor, y: Tensor, z: Tensor, t: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
     """``I_t = (1 − t)x + t y + σ(1 − t)√t z`` and the reference target ``(y − x) − σ√t z``; t: (batch,)."""
-    tb = t.to(x.dtype)[:, None, None]
+    tb = per_sample(t, x)
     return (1 - tb) * x + tb * y + sigma * (1 - tb) * tb.sqrt() * z, (y - x) - sigma * tb.sqrt() * z
 
 
 def unrolled_mse(net: torch.nn.Module, window: Tensor) -> Tensor:
     """Mean over k of ``|û_k − u_k|²`` with ``û_{k+1} = û_k + F_θ(û_k)`` from ``û_0 = u_0``;
-    window: (batch, K + 1, n, n)."""
+    window: (batch, K + 1, C, n, n)."""
     state, losses = window[:, 0], []
     zero_t = torch.zeros(window.shape[0], device=window.device)
     for k in range(1, window.shape[1]):
-        state = state + net(state[:, None], zero_t)[:, 0].float()
+        state = state + net(state, zero_t).float()
         losses.append(torch.mean((state - window[:, k]) ** 2))
     return torch.stack(losses).mean()
 
@@ -101,12 +106,15 @@ def si_sde_drift(b: Tensor, y: Tensor, x: Tensor, t: float, eps: float) -> Tenso
 
 
 class Forecaster:
-    """A trained emulator as a map ``u_n → u_{n+lead}`` in physical units, batched: (batch, n, n) → (batch, n, n)."""
+    """A trained emulator as a map ``u_n → u_{n+lead}`` in physical units, batched: states (batch, n, n) of one
+    field, or (batch, C, n, n) of the C ``variables`` it was trained on, each with its own ``mean`` and ``std``
+    (then (C, 1, 1) tensors)."""
 
-    def __init__(self, net: torch.nn.Module, kind: str, sigma: float, mean: float, std: float, dt: float,
-                 n: int = 0, lead: int = 1):
+    def __init__(self, net: torch.nn.Module, kind: str, sigma: float, mean: float | Tensor, std: float | Tensor,
+                 dt: float, n: int = 0, lead: int = 1, variables: tuple[str, ...] = ()):
         self.net, self.kind, self.sigma, self.mean, self.std, self.dt = net.eval(), kind, sigma, mean, std, dt
-        self.n, self.lead, self.nfe = n, lead, 0
+        self.n, self.lead, self.nfe, self.variables = n, lead, 0, tuple(variables)
+        self.channels = max(1, len(self.variables))
         self.fast: dict[tuple[str, bool], torch.nn.Module] = {}  # the network as each sampler runs it
 
     @property
@@ -132,7 +140,7 @@ class Forecaster:
         runner = self._runner(sampler)
 
         def denoise(pair: Tensor, levels: Tensor) -> Tensor:
-            return runner(pair, self.net.times(levels))
+            return runner(frames_as_channels(pair), self.net.times(levels)).view_as(pair)
 
         return SelfRefiner(denoise, self.net.estimate_levels, self.net.alpha_bar, mean=self.mean, std=self.std,
                            steps=steps, min_level=level_of_noise_fraction(self.net.alpha_bar, renoise),
@@ -141,11 +149,15 @@ class Forecaster:
     def _net(self, inputs: Tensor, t: float, sampler: ForecastSamplerConfig) -> Tensor:
         self.nfe += 1
         times = torch.full((inputs.shape[0],), float(t), device=inputs.device)
-        return self._runner(sampler)(inputs, times)[:, 0]
+        return self._runner(sampler)(inputs, times)
 
     @torch.no_grad()
     def step(self, u: Tensor, sampler: ForecastSamplerConfig, generator: torch.Generator | None = None) -> Tensor:
-        """One forecast of every state in the batch with the sampler's method, steps and ε."""
+        """One forecast of every state in the batch with the sampler's method, steps and ε (in u's shape)."""
+        return self._forecast(u.reshape(u.shape[0], self.channels, *u.shape[-2:]), sampler, generator).reshape(u.shape)
+
+    def _forecast(self, u: Tensor, sampler: ForecastSamplerConfig, generator: torch.Generator | None) -> Tensor:
+        """``step`` on states (batch, C, n, n)."""
         if self.kind == "sns":  # the next state from pure noise given u: sampler.steps strided DDPM steps
             sns = self.self_refiner(sampler, generator)
             forecast = sns.forecast(u, sampler.steps)
@@ -153,7 +165,7 @@ class Forecaster:
             return forecast
         x = (u.float() - self.mean) / self.std
         if self.kind == "pointwise":
-            return (x + self._net(x[:, None], 0.0, sampler)) * self.std + self.mean
+            return (x + self._net(x, 0.0, sampler)) * self.std + self.mean
         if self.kind == "diffusion":
             def denoise(y: Tensor, sigma: float) -> Tensor:
                 self.nfe += 1
@@ -167,7 +179,7 @@ class Forecaster:
         eps = 0.0 if sampler.method == "pf_ode" else sampler.eps
         for t, t_next in zip(ts[:-1], ts[1:]):
             h = t_next - t
-            b = self._net(torch.stack([x, y], 1), t, sampler)
+            b = self._net(torch.cat([x, y], 1), t, sampler)
             if self.kind != "forecast":  # the Gaussian-noise baseline integrates its flow ODE
                 y = y + h * b
             elif sampler.method == "si_e":
@@ -188,7 +200,10 @@ def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> For
         raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast, "
                           f"diffusion, pointwise or sns")
     configs, data = state["configs"], state["data"]
-    net = forecast_network(kind, configs["model"]["size"], configs["forecast"].get("levels", SNS_LEVELS)).to(device)
+    variables = tuple(data.get("variables") or [data.get("variable", "")])
+    net = forecast_network(kind, configs["model"]["size"], configs["forecast"].get("levels", SNS_LEVELS),
+                           channels=len(variables)).to(device)
     net.load_state_dict(state["ema_state"])
     forecast = configs["forecast"]
-    return Forecaster(net, kind, forecast["sigma"], data["mean"], data["std"], data["dt"], data["n"], forecast["lead"])
+    return Forecaster(net, kind, forecast["sigma"], per_channel(data["mean"], device), per_channel(data["std"], device),
+                      data["dt"], data["n"], forecast["lead"], variables)

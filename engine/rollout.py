@@ -2,7 +2,7 @@
 
 ``rollout(step, initial, config)`` applies any one-step map (a trained ``Forecaster`` with its sampler, or a
 closure) to an ensemble, keeps every ``save_every``-th state and the member-mean power spectrum of *every*
-step, and stops at the first NaN or blow-up (max|u| above ``blowup`` data std), reporting the step and keeping
+step, and stops at the first NaN or blow-up (max|u − mean| above ``blowup`` data std), reporting the step and keeping
 what was computed. The blow-up check syncs with the host once every ``CHECK_EVERY`` steps, not per step.
 
 Refinement toward the data distribution is ``engine.refine``; the whole request (load, roll out, evaluate,
@@ -18,7 +18,7 @@ import torch
 
 from engine.config import RolloutConfig
 from engine.errors import EngineError
-from engine.scores import EnsembleScores
+from engine.scores import EnsembleScores, FieldScores, ensemble_scores
 from engine.spectral import shell_spectra
 
 Tensor = torch.Tensor
@@ -28,8 +28,9 @@ PREVIEW_SECONDS = 1 / 30  # least time between progress events (each carries a p
 
 @dataclass
 class Rollout:
-    """States ``(member, saved, n, n)`` (physical units, CPU), the saved step indices, the member-mean power
-    spectrum of every step ``(step, N/2 + 1)``, and where and why it stopped early (None when it did not)."""
+    """States ``(member, saved, *state)`` (physical units, CPU; a state is (n, n), or (C, n, n) for C fields), the
+    saved step indices, the member-mean power spectrum of every step ``(step, N/2 + 1)`` (per field: ``(step, C,
+    N/2 + 1)``), and where and why it stopped early (None when it did not)."""
 
     states: Tensor
     saved_steps: list[int]
@@ -41,9 +42,10 @@ class Rollout:
     refined: list[int] = field(default_factory=list)
 
 
-def _check(x: Tensor, limit: float) -> Tensor:
-    """Per-member bool: NaN/inf anywhere or max|x| above the limit (stays on the device)."""
-    return ~torch.isfinite(x).all(dim=(-2, -1)) | (x.abs().amax(dim=(-2, -1)) > limit)
+def _check(x: Tensor, mean: Tensor, limit: Tensor) -> Tensor:
+    """Per member (and field): NaN/inf anywhere or max|x − mean| above the limit (per field: (C, 1, 1) and (C,));
+    stays on the device."""
+    return ~torch.isfinite(x).all(dim=(-2, -1)) | ((x - mean).abs().amax(dim=(-2, -1)) > limit)
 
 
 def _first_bad(flags: list[Tensor], last_step: int) -> int | None:
@@ -66,13 +68,14 @@ def _kept(states: Tensor, count: int) -> Tensor:
     return states if count == states.shape[1] else states[:, :count].clone()
 
 
-def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutConfig, *, data_std: float,
-            refiner: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
+def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutConfig, *, data_std: float | Tensor,
+            data_mean: float | Tensor = 0.0, refiner: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
             callback: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> Rollout:
-    """Advance ``initial`` (member, n, n) by ``config.steps`` applications of ``step``; see the module doc.
+    """Advance ``initial`` (member, *state) by ``config.steps`` applications of ``step``; see the module doc.
     ``refiner(x, previous) -> (refined x, mask of refined members)`` runs every ``config.refine_every`` steps, with
-    the state the step started from."""
-    limit = config.blowup * data_std
+    the state the step started from; ``data_std`` and ``data_mean``: floats, or per field (C, 1, 1)."""
+    limit = config.blowup * torch.as_tensor(data_std, dtype=torch.float32).flatten().to(initial.device)
+    mean = torch.as_tensor(data_mean, dtype=torch.float32).to(initial.device)
     x, start = initial, time.perf_counter()
     states = _saved_states(x, config.steps // config.save_every + 1)
     saved_steps, spectra, flags, refined = [0], [shell_spectra(x).mean(0)], [], []
@@ -83,7 +86,7 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
             x, mask = refiner(x, previous)
             if bool(mask.any()):
                 refined.append(k)
-        flags.append(_check(x, limit).any())
+        flags.append(_check(x, mean, limit).any())
         spectra.append(shell_spectra(x).mean(0))
         done = k
         if k % config.save_every == 0:
@@ -94,7 +97,7 @@ def rollout(step: Callable[[Tensor], Tensor], initial: Tensor, config: RolloutCo
             blowup = _first_bad(flags, k)  # one host sync per CHECK_EVERY steps
             if blowup is not None:
                 finite = bool(torch.isfinite(x).all())
-                reason = f"max|u| above {config.blowup} data std" if finite else "NaN or infinite values"
+                reason = f"max|u − mean| above {config.blowup} data std" if finite else "NaN or infinite values"
                 break
             flags = []
         if callback is not None and (time.perf_counter() - last_event >= PREVIEW_SECONDS or k == config.steps):
@@ -129,26 +132,33 @@ def initial_conditions(trajectories: Tensor, config: RolloutConfig) -> Tensor:
     return trajectories[: config.initial_conditions, config.start].repeat_interleave(config.members, 0)
 
 
-def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> dict:
+def evaluate(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int,
+             variables: tuple[str, ...] = ()) -> dict:
     """VRMSE, band sRMSE, ensemble CRPS and spread–skill per saved lead time against the truth where the test
     data reaches, and the sliced W₁ between emulated and true consecutive-state pairs (``EnsembleScores``, one part
     per initial condition). VRMSE and sRMSE are scored in units of the test data's standard deviation, so that the
     references' ε = 10⁻⁶ does not depend on the data's units (the QG jet's PV is ~10⁻⁵ s⁻¹: in SI units ε dwarfed
     its variance and spectrum).
 
-    trajectories: (trajectory, time, n, n) physical units, the ones the ensemble started from.
+    trajectories: (trajectory, time, *state) physical units, the ones the ensemble started from; states of several
+    fields are scored per field (``variables`` names them) and as the mean over the fields (``FieldScores``).
     """
-    return _scored(result, trajectories, config, lead).scores()
+    return _scored(result, trajectories, config, lead, variables).scores()
 
 
-def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int) -> dict:
+def statistics(result: Rollout, truth: Tensor, config: RolloutConfig, dt: float, lead: int,
+               variables: tuple[str, ...] = ()) -> dict:
     """C(τ) and R(t) of the emulated ensemble and of the truth at the same saved times (docs/science.md §5)."""
-    return _scored(result, truth, config, lead).statistics(dt=dt)
+    return _scored(result, truth, config, lead, variables).statistics(dt=dt)
 
 
-def _scored(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int) -> EnsembleScores:
-    """The ensemble's ``EnsembleScores``, its members split into parts by initial condition."""
-    scores = EnsembleScores(truth=trajectories, config=config, lead=lead, saved_steps=result.saved_steps)
+def _scored(result: Rollout, trajectories: Tensor, config: RolloutConfig, lead: int,
+            variables: tuple[str, ...]) -> EnsembleScores | FieldScores:
+    """The ensemble's scores, its members split into parts by initial condition."""
+    if trajectories.dim() == 5 and not variables:
+        variables = tuple(f"field {c}" for c in range(trajectories.shape[2]))
+    scores = ensemble_scores(truth=trajectories, config=config, lead=lead, saved_steps=result.saved_steps,
+                             variables=variables or ("field",))
     for part, states in enumerate(result.states.split(config.members)):
         scores.add(part, states)
     return scores

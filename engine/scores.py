@@ -9,6 +9,7 @@ the ensemble is judged on the saved columns every part reached (``columns``), as
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from engine.config import RolloutConfig
@@ -132,3 +133,69 @@ class EnsembleScores:
             out["rate"] = {"emulator": rate.tolist(), "truth": rate_of_change(window, step).tolist()}
         return out
 
+
+
+class FieldScores:
+    """The scores of an ensemble of multi-field states (member, saved, C, n, n): one ``EnsembleScores`` per field
+    (channel c is ``variables[c]``), reported per variable (``per_variable``) and as their mean over the fields (the
+    mean of R(t) mixes the fields' units where they differ: a summary only)."""
+
+    def __init__(self, *, truth: Tensor, config: RolloutConfig, lead: int, saved_steps: list[int],
+                 variables: tuple[str, ...]):
+        """truth: (trajectory, time, C, n, n) in physical units."""
+        self.variables = tuple(variables)
+        self.fields = [EnsembleScores(truth=truth[:, :, c], config=config, lead=lead, saved_steps=saved_steps)
+                       for c in range(len(self.variables))]
+
+    def add(self, part: int, states: Tensor) -> None:
+        """Fold in part ``part``'s members ``states`` (member, saved columns reached, C, n, n)."""
+        for c, field in enumerate(self.fields):
+            field.add(part, states[:, :, c])
+
+    def columns(self) -> int:
+        return self.fields[0].columns()
+
+    def scores(self) -> dict:
+        per_variable = {name: field.scores() for name, field in zip(self.variables, self.fields)}
+        return {**mean_over_fields(list(per_variable.values())), "per_variable": per_variable}
+
+    def statistics(self, *, dt: float) -> dict:
+        per_variable = {name: field.statistics(dt=dt) for name, field in zip(self.variables, self.fields)}
+        return {**mean_over_fields(list(per_variable.values())), "per_variable_statistics": per_variable}
+
+
+def mean_over_fields(reports: list[dict]) -> dict:
+    """Several fields' reports as one: numbers and lists of numbers averaged over the fields (a None, a lead
+    without a spread, counts as NaN there and comes back None), anything else taken from the first."""
+    first = reports[0]
+    out = {}
+    for key, value in first.items():
+        values = [report[key] for report in reports]
+        if isinstance(value, dict):
+            out[key] = mean_over_fields(values)
+        elif key == "lead_steps" or not _numeric(value):
+            out[key] = value
+        else:
+            out[key] = _numbers(np.mean(np.asarray(values, dtype=float), axis=0))
+    return out
+
+
+def _numeric(value) -> bool:
+    """A number, or a non-empty list of numbers and Nones."""
+    if isinstance(value, list):
+        return bool(value) and all(v is None or isinstance(v, (int, float)) for v in value)
+    return isinstance(value, (int, float))
+
+
+def _numbers(mean: np.ndarray) -> float | list | None:
+    """An average back as plain numbers, NaN as None."""
+    plain = [None if v != v else v for v in np.atleast_1d(mean).tolist()]
+    return plain if np.ndim(mean) else plain[0]
+
+
+def ensemble_scores(*, truth: Tensor, config: RolloutConfig, lead: int, saved_steps: list[int],
+                    variables: tuple[str, ...]) -> EnsembleScores | FieldScores:
+    """The scores an ensemble of states of ``variables`` is judged by: per field when there are several."""
+    if len(variables) > 1:
+        return FieldScores(truth=truth, config=config, lead=lead, saved_steps=saved_steps, variables=variables)
+    return EnsembleScores(truth=truth, config=config, lead=lead, saved_steps=saved_steps)

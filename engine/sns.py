@@ -40,13 +40,14 @@ def cosine_alpha_bar(levels: int, offset: float = 0.008) -> Tensor:
     return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas, 0)])
 
 
-def _per_sample(values: Tensor, like: Tensor) -> Tensor:
+def per_sample(values: Tensor, like: Tensor) -> Tensor:
+    """(batch,) values in ``like``'s dtype, shaped to broadcast over ``like`` (batch, ...)."""
     return values.to(like.dtype).reshape(-1, *(1,) * (like.dim() - 1))
 
 
 def renoised(x: Tensor, alpha_bar: Tensor, noise: Tensor) -> Tensor:
     """The forward process ``√ᾱ x + √(1 − ᾱ) ε`` with a per-sample ᾱ: (batch,)."""
-    a = _per_sample(alpha_bar, x)
+    a = per_sample(alpha_bar, x)
     return a.sqrt() * x + (1 - a).sqrt() * noise
 
 
@@ -55,7 +56,7 @@ def ddpm_step(x: Tensor, eps: Tensor, now: Tensor, after: Tensor, noise: Tensor)
     ᾱ_s ≤ ᾱ_{s'}. Mean ``(√ᾱ_{s'} β̃ x̂_0 + √r (1 − ᾱ_{s'}) x_s)/(1 − ᾱ_s)``, variance ``β̃ (1 − ᾱ_{s'})/(1 − ᾱ_s)``,
     r = ᾱ_s/ᾱ_{s'}, β̃ = 1 − r; equal levels leave x as it is. x̂_0 is clipped to ±``X0_CLIP`` (DDPM's clipping: near
     level K, 1/√ᾱ_s ≈ 10⁴ multiplies the error of ε̂)."""
-    a, b = _per_sample(now, x), _per_sample(after, x)
+    a, b = per_sample(now, x), per_sample(after, x)
     moving = a < b
     a_safe = torch.where(moving, a, torch.zeros_like(a))  # keeps 1 − ᾱ_s > 0 where nothing moves
     x0 = ((x - (1 - a_safe).sqrt() * eps) / a.sqrt()).clamp(-X0_CLIP, X0_CLIP)
@@ -103,13 +104,14 @@ class LevelClassifier(nn.Module):
     levels and w = 0.02 + sigmoid(·) kept in [0.02, 1.02] of its std: an unbounded precision collapsed to 0 (uniform
     logits, no gradient left for μ) on Gaussian pairs."""
 
-    def __init__(self, levels: int, channels: int = 16, depth: int = 3, bands: int = 8):
+    def __init__(self, levels: int, channels: int = 16, depth: int = 3, bands: int = 8, fields: int = 1):
         super().__init__()
-        layers: list[nn.Module] = [_conv(2, channels)]
+        layers: list[nn.Module] = [_conv(2 * fields, channels)]
         for _ in range(depth):
             layers += [_norm(channels), nn.SiLU(), _conv(channels, channels, stride=2)]
         self.features, self.bands = nn.Sequential(*layers), bands
-        self.heads = nn.Sequential(nn.Linear(channels + 2 * bands, 4 * channels), nn.SiLU(), nn.Linear(4 * channels, 4))
+        self.heads = nn.Sequential(nn.Linear(channels + 2 * fields * bands, 4 * channels), nn.SiLU(),
+                                   nn.Linear(4 * channels, 4))
         self.register_buffer("log_snr", standardized_log_snr(levels).float(), persistent=False)
 
     def forward(self, pair: Tensor) -> Tensor:
@@ -119,14 +121,21 @@ class LevelClassifier(nn.Module):
         return -0.5 * ((self.log_snr - mean) / (MIN_WIDTH + torch.sigmoid(width))) ** 2  # (batch, 2, K + 1)
 
 
-class PairDenoiser(nn.Module):
-    """ε̂_θ(x_{s₁}, x_{s₂}; s₁, s₂) for both frames (a U-Net told both levels) and the level classifier."""
+def frames_as_channels(pair: Tensor) -> Tensor:
+    """A pair of states (batch, 2, C, n, n) as the networks' channels (batch, 2C, n, n); a pair of one-field states
+    (batch, 2, n, n) as it is."""
+    return pair.flatten(1, 2) if pair.dim() == 5 else pair
 
-    def __init__(self, size: str, levels: int = SNS_LEVELS):
+
+class PairDenoiser(nn.Module):
+    """ε̂_θ(x_{s₁}, x_{s₂}; s₁, s₂) for both frames (a U-Net told both levels) and the level classifier, over states
+    of ``channels`` fields."""
+
+    def __init__(self, size: str, levels: int = SNS_LEVELS, channels: int = 1):
         super().__init__()
         self.levels = levels
-        self.denoiser = build_unet(size, in_channels=2, out_channels=2, conditions=2)
-        self.classifier = LevelClassifier(levels)
+        self.denoiser = build_unet(size, in_channels=2 * channels, out_channels=2 * channels, conditions=2)
+        self.classifier = LevelClassifier(levels, fields=channels)
         self.register_buffer("alpha_bar", cosine_alpha_bar(levels).float(), persistent=False)
 
     def times(self, levels: Tensor) -> Tensor:
@@ -134,16 +143,18 @@ class PairDenoiser(nn.Module):
         return levels.float() / self.levels
 
     def forward(self, pair: Tensor, levels: Tensor) -> tuple[Tensor, Tensor]:
-        """ε̂ (batch, 2, n, n) at the given levels (batch, 2), and the heads' logits (batch, 2, K + 1)."""
-        return self.denoiser(pair, self.times(levels)), self.classifier(pair)
+        """ε̂ shaped as the pair (batch, 2, *state) at the given levels (batch, 2), and the heads' logits (batch, 2,
+        K + 1)."""
+        flat = frames_as_channels(pair)
+        return self.denoiser(flat, self.times(levels)).view_as(pair), self.classifier(flat)
 
     def estimate_levels(self, pair: Tensor) -> Tensor:
         """Each frame's most likely level: (batch, 2) long."""
-        return self.classifier(pair).argmax(-1)
+        return self.classifier(frames_as_channels(pair)).argmax(-1)
 
 
 def sns_loss(net: nn.Module, pair: Tensor, levels: Tensor, noise: Tensor, alpha_bar: Tensor) -> Tensor:
-    """``|ε̂ − ε|²`` over both frames plus 0.1 × each head's cross-entropy; pair, noise: (batch, 2, n, n) clean and
+    """``|ε̂ − ε|²`` over both frames plus 0.1 × each head's cross-entropy; pair, noise: (batch, 2, *state) clean and
     unit Gaussian, levels: (batch, 2) long drawn independently in 0…K."""
     noisy = torch.stack([renoised(pair[:, f], alpha_bar[levels[:, f]], noise[:, f]) for f in (0, 1)], 1)
     eps, logits = net(noisy, levels)
@@ -215,7 +226,8 @@ class SelfRefiner:
             return Refined(current, levels, refined)
         noisy = torch.stack([renoised(pair[:, f], self.alpha_bar[levels[:, f]], self._noise(pair[:, f]))
                              for f in (0, 1)], 1)
-        states = torch.where(refined[:, None, None], self.refine_pair(noisy, levels), pair[:, 1])
+        mask = refined.reshape(-1, *(1,) * (current.dim() - 1))
+        states = torch.where(mask, self.refine_pair(noisy, levels), pair[:, 1])
         return Refined(states * self.std + self.mean, levels, refined)
 
     def __call__(self, x: Tensor, previous: Tensor) -> tuple[Tensor, Tensor]:

@@ -64,6 +64,28 @@ def field_variable(ds: xr.Dataset, variable: str | None, where: str) -> str:
     return candidates[0]
 
 
+def state_variables(ds: xr.Dataset, variables, where: str) -> list[str]:
+    """The variables one state is made of (its channels): ``variables`` (a name or names; each checked, all on
+    one grid), else every field variable with the same dims and sizes as the first, in file order."""
+    if isinstance(variables, str):
+        variables = [variables]
+    if not variables:
+        first = field_variable(ds, None, where)
+        return [name for name in grid_variables(ds) if ds[name].sizes == ds[first].sizes]
+    if len(set(variables)) < len(variables):
+        raise EngineError(f"{where}: a variable is named twice in {', '.join(variables)}")
+    missing = [name for name in variables if name not in ds.data_vars]
+    if missing:
+        names = ", ".join(map(str, ds.data_vars)) or "none"
+        raise EngineError(f"{where}: no variable {', '.join(missing)}; it has {names}")
+    names = [field_variable(ds, name, where) for name in variables]
+    sizes = {name: dict(ds[name].sizes) for name in names}
+    if any(size != sizes[names[0]] for size in sizes.values()):
+        raise EngineError(f"{where}: the variables of one state must share their dims and sizes; "
+                          + ", ".join(f"{name} {size}" for name, size in sizes.items()))
+    return names
+
+
 def check_fields(ds: xr.Dataset, variable: str | None, where: str) -> tuple[str, np.ndarray]:
     """Validate a field variable (square, even size, finite) and return its values as (samples, n, n) float32."""
     name = field_variable(ds, variable, where)
@@ -100,21 +122,28 @@ def stored_spectrum(ds: xr.Dataset, where: str) -> torch.Tensor:
     return torch.from_numpy(values)
 
 
+def holds_spectrum_of(ds: xr.Dataset, variable: str) -> bool:
+    """Whether the dataset's stored ``spectrum`` is ``variable``'s: the one its ``variable`` attr names, else (files
+    written before it was recorded) the first field variable's, on the variable's grid."""
+    if "spectrum" not in ds or ds["spectrum"].size != ds[variable].sizes["x"] // 2 + 1:
+        return False
+    return ds["spectrum"].attrs.get("variable", (grid_variables(ds) or [None])[0]) == variable
+
+
 def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
     """Open a field dataset, check it (dims (..., y, x), square, even size, finite) and load it as a tensor."""
     path = Path(path)
     with open_dataset(path) as ds:
         name, values = check_fields(ds, variable, path.name)
         fields = torch.from_numpy(values)
-        stored = "spectrum" in ds and ds["spectrum"].size == values.shape[-1] // 2 + 1
-        spectrum = stored_spectrum(ds, path.name) if stored else isotropic_modal_spectrum(fields)
+        spectrum = stored_spectrum(ds, path.name) if holds_spectrum_of(ds, name) else isotropic_modal_spectrum(fields)
         return FieldData(fields, spectrum, name, dict(ds.attrs), source=path.name)
 
 
 def field_std(ds: xr.Dataset, variable: str) -> float:
-    """A field variable's pixel standard deviation, from the stored spectrum when there is one (pixel variance =
-    Σ_k modal variance = Σ_shells count_k · spectrum_k), else from its first 8 fields."""
-    if "spectrum" in ds and ds["spectrum"].size == ds.sizes["x"] // 2 + 1:
+    """A field variable's pixel standard deviation, from the stored spectrum when it is this variable's (pixel
+    variance = Σ_k modal variance = Σ_shells count_k · spectrum_k), else from its first 8 fields."""
+    if holds_spectrum_of(ds, variable):
         counts = shell_counts(ds.sizes["x"]).numpy()
         return float(np.sqrt((ds["spectrum"].values * counts)[1:].sum()))
     return float(ds[variable].isel({d: slice(0, 8) for d in ds[variable].dims[:-2]}).std())

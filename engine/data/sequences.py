@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data.fields import check_fields, field_variable, grid_variables, on_grid, uniform_spacing
+from engine.data.fields import (
+    check_fields,
+    field_variable,
+    grid_variables,
+    on_grid,
+    state_variables,
+    uniform_spacing,
+)
 from engine.data.io import open_dataset
 from engine.data.store import DataStore
 from engine.errors import EngineError
@@ -23,41 +30,84 @@ Tensor = torch.Tensor
 
 @dataclass
 class Trajectories:
-    """Normalized trajectories ``(trajectory, time, n, n)`` float32 with the normalization and the time step."""
+    """Normalized trajectories ``(trajectory, time, *state)`` float32 with the normalization and the time step.
+
+    A state is ``(n, n)`` for one variable and ``(C, n, n)`` for C variables (channel c is ``variables[c]``), each
+    normalized to zero mean and unit std on its own: ``mean`` and ``std`` are floats, or (C, 1, 1) tensors."""
 
     fields: Tensor
-    mean: float
-    std: float
+    mean: float | Tensor
+    std: float | Tensor
     dt: float
-    variable: str
+    variable: str  # the first variable (the only one of a one-field state)
     source: str = ""
+    variables: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()  # each variable's units attr ("" where it has none)
+
+    def __post_init__(self):
+        self.variables = tuple(self.variables) or (self.variable,)
 
     @property
     def n(self) -> int:
         return self.fields.shape[-1]
 
+    @property
+    def channels(self) -> int:
+        return len(self.variables)
+
     def denormalize(self, x: Tensor) -> Tensor:
         return x * self.std + self.mean
 
+    def normalization(self) -> dict:
+        """The per-variable mean and std as plain numbers (floats for one variable, lists for several)."""
+        return {"mean": _plain(self.mean), "std": _plain(self.std)}
 
-def load_trajectories(path: str | Path, variable: str | None = None, min_length: int = 2) -> Trajectories:
-    """Read ``(trajectory, time, y, x)`` (or ``(time, y, x)``) fields, validated, normalized to zero mean, unit std."""
+
+def _plain(value: float | Tensor) -> float | list[float]:
+    return value.flatten().tolist() if isinstance(value, Tensor) else float(value)
+
+
+def per_channel(values: float | list[float], device=None) -> float | Tensor:
+    """A recorded normalization back as numbers to broadcast over a state: a float, or a (C, 1, 1) tensor."""
+    if isinstance(values, (list, tuple)):
+        return torch.tensor(values, dtype=torch.float32, device=device).reshape(-1, 1, 1)
+    return float(values)
+
+
+def load_trajectories(path: str | Path, variables: str | list[str] | None = None, min_length: int = 2) -> Trajectories:
+    """Read ``(trajectory, time, y, x)`` (or ``(time, y, x)``) fields of ``variables`` (default: every field variable
+    on the first one's grid, ``engine.data.fields.state_variables``), validated, each normalized to zero mean and
+    unit std."""
     path = Path(path)
     with open_dataset(path) as ds:
-        name = field_variable(ds, variable, path.name)
-        dims = ds[name].dims
-        if "time" not in dims[:-2]:
-            raise EngineError(f"{path.name}: {name}{tuple(dims)} has no time dim; forecasting needs (…, time, y, x)")
-        da = ds[name].transpose(..., "time", "y", "x")
-        _, values = check_fields(da.to_dataset(), name, path.name)
-        fields = torch.from_numpy(values.reshape(-1, da.sizes["time"], *values.shape[-2:]))
-        times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.arange(da.sizes["time"])
-    if fields.shape[1] < min_length:
-        raise EngineError(f"{path.name}: {fields.shape[1]} snapshots per trajectory; this needs at least {min_length}")
-    mean, std = float(fields.mean()), float(fields.std())
-    if not std > 0:
-        raise EngineError(f"{path.name}: {name} is constant; there is nothing to learn")
-    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times, path.name), name, str(path))
+        names = state_variables(ds, variables, path.name)
+        blocks = [_trajectory_values(ds, name, path.name) for name in names]
+        units = tuple(str(ds[name].attrs.get("units", "")) for name in names)
+        times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.arange(blocks[0].shape[1])
+    if blocks[0].shape[1] < min_length:
+        raise EngineError(f"{path.name}: {blocks[0].shape[1]} snapshots per trajectory; this needs at least "
+                          f"{min_length}")
+    for name, block in zip(names, blocks):
+        if not float(block.std()) > 0:
+            raise EngineError(f"{path.name}: {name} is constant; there is nothing to learn")
+    if len(names) == 1:
+        fields, mean, std = blocks[0], float(blocks[0].mean()), float(blocks[0].std())
+    else:
+        fields = torch.stack(blocks, 2)
+        mean = torch.stack([block.mean() for block in blocks]).reshape(-1, 1, 1)
+        std = torch.stack([block.std() for block in blocks]).reshape(-1, 1, 1)
+    return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times, path.name), names[0], str(path),
+                        tuple(names), units)
+
+
+def _trajectory_values(ds, name: str, where: str) -> Tensor:
+    """One field variable as checked (trajectory, time, n, n) float32 values."""
+    dims = ds[name].dims
+    if "time" not in dims[:-2]:
+        raise EngineError(f"{where}: {name}{tuple(dims)} has no time dim; forecasting needs (…, time, y, x)")
+    da = ds[name].transpose(..., "time", "y", "x")
+    _, values = check_fields(da.to_dataset(), name, where)
+    return torch.from_numpy(values.reshape(-1, da.sizes["time"], *values.shape[-2:]))
 
 
 def snapshot_spacing(times: np.ndarray, where: str = "the data") -> float:
@@ -110,8 +160,8 @@ def load_sequences(path: str | Path, variable: str | None = None) -> Trajectorie
             two_d = bool(grid_variables(ds))
         else:  # a missing variable goes to load_trajectories too, which names the ones there are
             two_d = variable not in ds.data_vars or on_grid(ds[variable].dims)
-        if two_d:
-            return load_trajectories(path, variable, min_length=2)
+        if two_d:  # PDD learns one field: the variable asked for, else the first
+            return load_trajectories(path, variable or field_variable(ds, None, path.name), min_length=2)
         names = [variable] if variable else [n for n, da in ds.data_vars.items() if "time" in da.dims[:-1]]
         if not names:
             raise EngineError(f"{path.name}: no variable with a time dim and a spatial dim after it")

@@ -32,13 +32,13 @@ from engine.data.store import DataStore, provenance
 from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
 from engine.files import check_writable
-from engine.forecast import load_forecaster
+from engine.forecast import FORECAST_TASKS, load_forecaster
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.pipelines.request import OVERWRITE, SCHEDULER, Request, configs, option
 from engine.refine import load_refiner
 from engine.rollout import Rollout, check_initial_conditions, initial_conditions, rollout
-from engine.scores import EnsembleScores
+from engine.scores import EnsembleScores, FieldScores, ensemble_scores
 
 Tensor = torch.Tensor
 ZARR_TIME_CHUNK = 32  # saved states per zarr chunk of a rollout's members (a 64² chunk of 16 members: 8 MiB)
@@ -113,19 +113,35 @@ def check_rollout_request(*, store: DataStore, checkpoint: str, data: str) -> No
                         checkpoint=checkpoint, store=store)
 
 
+def trained_variables(data: dict) -> tuple[str, ...] | None:
+    """The variables a checkpoint's ``data`` record says it was trained on (None when it names none)."""
+    names = data.get("variables") or ([data["variable"]] if data.get("variable") else [])
+    return tuple(names) or None
+
+
 def check_refiner_fits(*, store: DataStore, refiner: str, trajectories: Trajectories) -> None:
     """Refuse a refiner made for another grid, for fields of another amplitude (its std more than 10× off the test
-    data's), or for another field (another system: an Allen–Cahn ``u`` refiner fades Kolmogorov vorticity)."""
+    data's), or for other fields (another system: an Allen–Cahn ``u`` refiner fades Kolmogorov vorticity)."""
     data = load_checkpoint(store.path(refiner), "cpu").get("data", {})
     if data.get("n") not in (None, trajectories.n):
         raise EngineError(f"the refiner {refiner} works on {data['n']}² fields; the test data is {trajectories.n}²")
-    std = data.get("std")
-    if std and not 0.1 < trajectories.std / std < 10:
-        raise EngineError(f"the refiner {refiner} was trained on fields of std {std:.3g} ({data.get('source')}); the "
-                          f"test data's std is {trajectories.std:.3g}: train a refiner on this system")
-    if data.get("variable") not in (None, trajectories.variable):
-        raise EngineError(f"the refiner {refiner} was trained on {data['variable']} ({data.get('source')}); the test "
-                          f"data is {trajectories.variable}: choose a refiner trained on this system")
+    stds, tested = data.get("std"), np.atleast_1d(trajectories.normalization()["std"])
+    if stds and len(np.atleast_1d(stds)) == len(tested) and not np.all(np.abs(np.log10(tested / stds)) < 1):
+        raise EngineError(f"the refiner {refiner} was trained on fields of std {_numbers(stds)}{_from(data)}; the "
+                          f"test data's std is {_numbers(tested)}: train a refiner on this system")
+    names = trained_variables(data)
+    if names not in (None, trajectories.variables):
+        raise EngineError(f"the refiner {refiner} was trained on {', '.join(names)}{_from(data)}; the test data is "
+                          f"{', '.join(trajectories.variables)}: choose a refiner trained on this system")
+
+
+def _from(data: dict) -> str:
+    """`` (the dataset it was trained on)``, as the checkpoint records it."""
+    return f" ({data.get('source') or 'its dataset not recorded'})"
+
+
+def _numbers(values) -> str:
+    return ", ".join(f"{float(v):.3g}" for v in np.atleast_1d(values))
 
 
 def truth_frames(trajectories: Tensor, saved_steps: list[int], config: RolloutConfig, lead: int) -> Tensor:
@@ -140,59 +156,88 @@ def truth_frames(trajectories: Tensor, saved_steps: list[int], config: RolloutCo
 
 
 def rollout_dataset(result: Rollout, *, dt: float, variable: str, config: RolloutConfig, truth: Tensor | None = None,
-                    scores: dict | None = None, **attrs) -> xr.Dataset:
+                    scores: dict | None = None, variables: tuple[str, ...] = (), units: tuple[str, ...] = (),
+                    **attrs) -> xr.Dataset:
     """``{variable}(member, time, y, x)`` plus ``spectrum(step, wavenumber)`` with provenance attrs, with ``truth``
-    ((trajectory, time, n, n), see ``truth_frames``) ``{variable}_truth(trajectory, time, y, x)``, and with the
-    ``scores`` of ``evaluate`` ``vrmse``, ``crps`` and ``spread_skill`` over ``lead`` (in steps)."""
+    ((trajectory, time, *state), see ``truth_frames``) ``{variable}_truth(trajectory, time, y, x)``, and with the
+    ``scores`` of ``evaluate`` ``vrmse``, ``crps`` and ``spread_skill`` over ``lead`` (in steps). States of several
+    ``variables`` keep one variable per field: ``{name}``, ``{name}_truth``, ``{name}_spectrum`` and the scores
+    ``{name}_vrmse`` … beside their mean over the fields."""
     members = members_dataset(result.states, first=0, dt=dt, variable=variable, config=config,
-                              saved_steps=result.saved_steps)
+                              saved_steps=result.saved_steps, variables=variables, units=units)
     return summary_dataset(result, dt=dt, variable=variable, config=config, truth=truth, scores=scores,
-                           **attrs).merge(members, combine_attrs="override")
+                           variables=variables, units=units, **attrs).merge(members, combine_attrs="override")
+
+
+def split_fields(values: np.ndarray, axis: int, count: int) -> list[np.ndarray]:
+    """Each field's values, from an array whose ``axis`` is the channel (absent for one field)."""
+    return [values] if count == 1 else [np.take(values, c, axis) for c in range(count)]
+
+
+def _field_attrs(units: tuple[str, ...], c: int, long_name: str) -> dict:
+    return {"long_name": long_name, **({"units": units[c]} if c < len(units) and units[c] else {})}
 
 
 def members_dataset(states: Tensor, *, first: int, dt: float, variable: str, config: RolloutConfig,
-                    saved_steps: list[int]) -> xr.Dataset:
-    """Members ``first…`` of the ensemble: ``{variable}(member, time, y, x)``, each member's initial condition, and
-    the saved times (``saved_steps``; columns past the states' own are NaN)."""
+                    saved_steps: list[int], variables: tuple[str, ...] = (), units: tuple[str, ...] = ()) -> xr.Dataset:
+    """Members ``first…`` of the ensemble: ``{variable}(member, time, y, x)`` (one per field of several
+    ``variables``), each member's initial condition, and the saved times (``saved_steps``; columns past the states'
+    own are NaN)."""
+    names = tuple(variables) or (variable,)
     count, n = states.shape[0], states.shape[-1]
-    values = np.full((count, len(saved_steps), n, n), np.nan, dtype=np.float32)
+    values = np.full((count, len(saved_steps), *states.shape[2:]), np.nan, dtype=np.float32)
     values[:, : states.shape[1]] = states.numpy()
     member = np.arange(first, first + count)
-    return xr.Dataset({variable: (("member", "time", "y", "x"), values, {"long_name": f"emulated {variable}"})},
-                      coords={"member": member, "initial_condition": ("member", member // config.members),
-                              **_grid(dt, saved_steps, n)})
+    fields = {name: (("member", "time", "y", "x"), field, _field_attrs(units, c, f"emulated {name}"))
+              for c, (name, field) in enumerate(zip(names, split_fields(values, 2, len(names))))}
+    return xr.Dataset(fields, coords={"member": member, "initial_condition": ("member", member // config.members),
+                                      **_grid(dt, saved_steps, n)})
 
 
 def summary_dataset(result: Rollout, *, dt: float, variable: str, config: RolloutConfig, truth: Tensor | None = None,
-                    scores: dict | None = None, **attrs) -> xr.Dataset:
+                    scores: dict | None = None, variables: tuple[str, ...] = (), units: tuple[str, ...] = (),
+                    **attrs) -> xr.Dataset:
     """Everything of a rollout's dataset but its members: the spectrum of every step, the truth, the scores and
     the provenance attrs (see ``rollout_dataset``)."""
-    n = result.states.shape[-1]
-    variables = {"spectrum": (("step", "wavenumber"), result.spectra.numpy(),
-                              {"long_name": "member-mean shell-summed power spectrum at every step"})}
+    names = tuple(variables) or (variable,)
+    n, several = result.states.shape[-1], len(names) > 1
+    out = {}
+    for c, (name, spectra) in enumerate(zip(names, split_fields(result.spectra.numpy(), 1, len(names)))):
+        out[f"{name}_spectrum" if several else "spectrum"] = (
+            ("step", "wavenumber"), spectra, {"long_name": f"member-mean shell-summed power spectrum of {name} at "
+                                                           "every step"})
     if truth is not None:
-        variables[f"{variable}_truth"] = (("trajectory", "time", "y", "x"), truth.float().numpy(),
-                                          {"long_name": f"{variable} of the test data at the same times (NaN past "
-                                                        "its end); member m started from trajectory "
-                                                        "initial_condition[m]"})
+        for c, (name, frames) in enumerate(zip(names, split_fields(truth.float().numpy(), 2, len(names)))):
+            out[f"{name}_truth"] = (("trajectory", "time", "y", "x"), frames, _field_attrs(
+                units, c, f"{name} of the test data at the same times (NaN past its end); member m started "
+                                 "from trajectory initial_condition[m]"))
     coords = {}
     if scores:
         coords["lead"] = ("lead", np.asarray(scores["lead_steps"], dtype=np.int64),
                           {"long_name": "lead time in emulator steps"})
-        variables.update({
-            "vrmse": ("lead", np.asarray(scores["vrmse"]), {"long_name": "VRMSE of the members against the truth"}),
-            "crps": ("lead", np.asarray(scores["crps"]), {"long_name": "fair ensemble CRPS (field units)"}),
-            "spread_skill": ("lead", np.asarray(scores["spread_skill"], dtype=float),
-                             {"long_name": "spread–skill ratio sqrt((m+1)/m var)/RMSE(ensemble mean); 1 is "
-                                           "calibrated, NaN with one member"})})
+        out.update(_score_variables(scores, "", "" if not several else " (mean over the fields)"))
+        for name in names if several else ():
+            out.update(_score_variables(scores["per_variable"][name], f"{name}_", f" of {name}"))
     return xr.Dataset(
-        variables,
+        out,
         coords={**coords, **_grid(dt, result.saved_steps, n), "step": np.arange(result.spectra.shape[0]),
                 "wavenumber": np.arange(n // 2 + 1)},
         attrs=provenance("engine.rollout", **{**options(config), "steps_done": result.steps_done,
                                               "blowup_step": result.blowup_step, "stop_reason": result.reason,
                                               "seconds": result.seconds, "refined_steps": len(result.refined),
-                                              **attrs}))
+                                              **({"variables": list(names)} if several else {}), **attrs}))
+
+
+def _score_variables(scores: dict, prefix: str, which: str) -> dict:
+    """VRMSE, CRPS and spread–skill over ``lead`` as dataset variables named ``{prefix}vrmse`` …"""
+    return {
+        f"{prefix}vrmse": ("lead", np.asarray(scores["vrmse"], dtype=float),
+                           {"long_name": f"VRMSE of the members against the truth{which}"}),
+        f"{prefix}crps": ("lead", np.asarray(scores["crps"], dtype=float),
+                          {"long_name": f"fair ensemble CRPS (field units){which}"}),
+        f"{prefix}spread_skill": ("lead", np.asarray(scores["spread_skill"], dtype=float),
+                                  {"long_name": f"spread–skill ratio sqrt((m+1)/m var)/RMSE(ensemble mean){which}; 1 "
+                                                "is calibrated, NaN with one member"})}
 
 
 def _grid(dt: float, saved_steps: list[int], n: int) -> dict:
@@ -224,12 +269,32 @@ class Prepared:
     device: torch.device
 
 
+def test_variables(*, store: DataStore, checkpoint: str, data: str, variables: list[str] | None) -> tuple[str, ...]:
+    """The variables a rollout uses: those the checkpoint was trained on (all of them: the state is the emulator's
+    whole state), refused when ``variables`` asks for others or the test data lacks any, naming them."""
+    state = load_checkpoint(store.path(checkpoint), "cpu")
+    trained = trained_variables(state.get("data", {}))
+    if trained is None or state.get("task") not in (*FORECAST_TASKS, "pdd"):  # not an emulator: load_emulator says so
+        return tuple(variables or ())
+    if variables and tuple(variables) != trained:
+        raise EngineError(f"{checkpoint} was trained on {', '.join(trained)}; it cannot be rolled out on "
+                          f"{', '.join(variables)} (leave the variables out to use its own)")
+    with store.open(data) as ds:
+        missing = [name for name in trained if name not in ds.data_vars]
+        if missing:
+            raise EngineError(f"{data} has no {', '.join(missing)}, which {checkpoint} was trained on "
+                              f"({', '.join(trained)}); it has {', '.join(map(str, ds.data_vars)) or 'no variables'}")
+    return trained
+
+
 def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig, sampler: ForecastSamplerConfig,
-            refiner: str | None, variable: str | None, whole: bool = True) -> Prepared:
-    """Load the test data, the emulator and the refiner, and check that the request fits them and memory: the
-    whole ensemble, or with ``whole`` False one part (an initial condition's members) at a time."""
+            refiner: str | None, variables: list[str] | None, whole: bool = True) -> Prepared:
+    """Load the test data (the checkpoint's variables), the emulator and the refiner, and check that the request
+    fits them and memory: the whole ensemble, or with ``whole`` False one part (an initial condition's members) at a
+    time."""
     device = resolve_device(config.device)
-    trajectories = load_trajectories(store.path(data), variable)
+    names = test_variables(store=store, checkpoint=checkpoint, data=data, variables=variables)
+    trajectories = load_trajectories(store.path(data), list(names) or None)
     emulator = load_emulator(store=store, checkpoint=checkpoint, trajectories=trajectories, config=config,
                              sampler=sampler, device=device)
     refine = None
@@ -241,7 +306,8 @@ def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConf
     check_initial_conditions(emulator.truth, config)
     ensemble = config.members * (config.initial_conditions if whole else 1)
     saved = config.steps // config.save_every + 1
-    per_member = 4.0 * saved * trajectories.n**2 + activation_bytes(emulator.size, trajectories.n**2) / 4
+    per_member = (4.0 * saved * trajectories.channels * trajectories.n**2
+                  + activation_bytes(emulator.size, trajectories.n**2) / 4)
     check_memory(required=ensemble * per_member,
                  what=f"a rollout of {ensemble} members" + ("" if whole else " at a time"), device=device,
                  fix="use fewer --members" + (" or --initial-conditions, an --out ending in .zarr (written part by "
@@ -274,16 +340,17 @@ def roll_initial_condition(prepared: Prepared, part: int, callback: Callable[[di
     one = RolloutConfig(**{**options(config), "initial_conditions": 1})
     start = initial_conditions(emulator.truth[part: part + 1], one).to(prepared.device)
     report = callback and with_truth_preview(callback, emulator.truth, config, emulator.lead, part)
-    result = rollout(emulator.step, start, one, data_std=prepared.trajectories.std, refiner=prepared.refine,
+    result = rollout(emulator.step, start, one, data_std=prepared.trajectories.std,
+                     data_mean=prepared.trajectories.mean, refiner=prepared.refine,
                      callback=report, should_stop=should_stop)
     return Part(result, emulator.model.nfe - nfe, _refiner_nfe(prepared) - refiner_nfe)
 
 
 def roll_part(*, root: str, checkpoint: str, data: str, config: dict, sampler: dict, refiner: str | None,
-              variable: str | None, part: int) -> Part:
+              variables: list[str] | None, part: int) -> Part:
     """One part of a rollout as a cluster task: loads what it needs from the (shared) data folder ``root``."""
     prepared = prepare(store=DataStore(root), checkpoint=checkpoint, data=data, config=RolloutConfig(**config),
-                       sampler=ForecastSamplerConfig(**sampler), refiner=refiner, variable=variable, whole=False)
+                       sampler=ForecastSamplerConfig(**sampler), refiner=refiner, variables=variables, whole=False)
     return roll_initial_condition(prepared, part)
 
 
@@ -310,7 +377,8 @@ class RolloutRequest(Request):
                              "folder, e.g. runs/si/checkpoint.pt)", required=True)
     data: str | None = option("test trajectories (name in the data folder; default: the built-in Kolmogorov set "
                               "saved at the checkpoint's Δt)")
-    variable: str | None = option("data variable (default: the first with dims (..., y, x))")
+    variables: list[str] | None = option("the state's variables (default and only choice: those the checkpoint was "
+                                         "trained on)", nargs="+")
     refiner: str | None = option("checkpoint of a refiner (train --task refiner) applied every --refine-every steps")
     out: str | None = option("name in the data folder for the rollout (.nc or .zarr)")
     overwrite: bool = option(OVERWRITE, default=False, action="store_true")
@@ -324,22 +392,23 @@ class RolloutRequest(Request):
             should_stop: Callable[[], bool] | None = None) -> RolloutResult:
         return run_rollout(store=store, checkpoint=self.checkpoint,
                            data=self.data or builtin_test_data(store, self.checkpoint), config=self.config,
-                           sampler=self.sampler, refiner=self.refiner, variable=self.variable, out=self.out,
+                           sampler=self.sampler, refiner=self.refiner, variables=self.variables, out=self.out,
                            overwrite=self.overwrite, callback=callback, should_stop=should_stop,
                            scheduler=scheduler_address(self.scheduler))
 
 
-def rollout_summary(result: Rollout, parts: list[Part], scores: EnsembleScores, *, data_std: float, dt: float,
+def rollout_summary(result: Rollout, parts: list[Part], scores: EnsembleScores | FieldScores, *,
+                    data_std: float | list[float], dt: float, variables: tuple[str, ...],
                     out: str | None) -> dict:
     """The scores, the blow-up and stop, the time and the network evaluations of a finished rollout."""
     return {**scores.scores(), **scores.statistics(dt=dt), "blowup_step": result.blowup_step,
             "stop_reason": result.reason, "steps_done": result.steps_done, "seconds": round(result.seconds, 4),
             "nfe": sum(part.nfe for part in parts), "refiner_nfe": sum(part.refiner_nfe for part in parts),
-            "refined_steps": len(result.refined), "data_std": data_std, "out": out}
+            "refined_steps": len(result.refined), "data_std": data_std, "variables": list(variables), "out": out}
 
 
 def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: RolloutConfig,
-                sampler: ForecastSamplerConfig, refiner: str | None = None, variable: str | None = None,
+                sampler: ForecastSamplerConfig, refiner: str | None = None, variables: list[str] | None = None,
                 out: str | None = None, overwrite: bool = False, callback: Callable[[dict], None] | None = None,
                 should_stop: Callable[[], bool] | None = None, scheduler: str | None = None) -> RolloutResult:
     """Roll the emulator at ``checkpoint`` out from the trajectories ``data`` (names in the data folder ``store``),
@@ -353,13 +422,14 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
     target = out and store.output_path(out, inputs=(data, checkpoint, refiner), overwrite=overwrite)
     streamed = bool(target) and target.suffix == ".zarr"
     prepared = prepare(store=store, checkpoint=checkpoint, data=data, config=config, sampler=sampler,
-                       refiner=refiner, variable=variable, whole=not streamed)
+                       refiner=refiner, variables=variables, whole=not streamed)
     config, trajectories, emulator = prepared.config, prepared.trajectories, prepared.emulator
     planned = list(range(0, config.steps + 1, config.save_every))
     if target:
         members = config.members * config.initial_conditions
-        check_writable(target, need=4.0 * members * len(planned) * trajectories.n**2, what=out)
-    scores = EnsembleScores(truth=emulator.truth, config=config, lead=emulator.lead, saved_steps=planned)
+        check_writable(target, need=4.0 * members * len(planned) * trajectories.channels * trajectories.n**2, what=out)
+    scores = ensemble_scores(truth=emulator.truth, config=config, lead=emulator.lead, saved_steps=planned,
+                             variables=trajectories.variables)
     writer = ZarrInShares(target, dim="member", size=config.members * config.initial_conditions,
                           chunks={"time": ZARR_TIME_CHUNK}) if streamed else None
     dt = trajectories.dt * emulator.lead
@@ -369,14 +439,15 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
         scores.add(index, states)
         if writer is not None:
             writer.write(members_dataset(states, first=index * config.members, dt=dt, config=config,
-                                         variable=trajectories.variable, saved_steps=planned),
+                                         variable=trajectories.variable, saved_steps=planned,
+                                         variables=trajectories.variables, units=trajectories.units),
                          start=index * config.members)
             part.rollout.states = states[:0]  # written: dropped here
 
     wall = time.perf_counter()
     try:
         parts = _roll_parts(prepared, store=store, request={"checkpoint": checkpoint, "data": data,
-                                                            "refiner": refiner, "variable": variable},
+                                                            "refiner": refiner, "variables": variables},
                             arrived=arrived, callback=callback, should_stop=should_stop, scheduler=scheduler)
         if writer is not None and parts[-1].rollout.reason == "stopped":
             writer.abandon()
@@ -389,10 +460,11 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
         config = RolloutConfig(**{**options(config), "initial_conditions": len(parts)})
     result = combine([part.rollout for part in parts])
     result.seconds = time.perf_counter() - wall
-    summary = rollout_summary(result, parts, scores, data_std=trajectories.std, dt=trajectories.dt, out=out)
+    summary = rollout_summary(result, parts, scores, data_std=trajectories.normalization()["std"], dt=trajectories.dt,
+                              variables=trajectories.variables, out=out)
     if target:
         _write(result, summary, config=config, target=target, writer=writer, planned=planned, dt=dt,
-               truth=emulator.truth, lead=emulator.lead, variable=trajectories.variable, checkpoint=checkpoint,
+               truth=emulator.truth, lead=emulator.lead, trajectories=trajectories, checkpoint=checkpoint,
                sampler=sampler, data=data, device=str(prepared.device))
     return RolloutResult(result, summary)
 
@@ -418,17 +490,18 @@ def _roll_parts(prepared: Prepared, *, store: DataStore, request: dict, arrived:
 
 
 def _write(result: Rollout, summary: dict, *, config: RolloutConfig, target: Path, writer: ZarrInShares | None,
-           planned: list[int], dt: float, truth: Tensor, lead: int, variable: str, checkpoint: str,
+           planned: list[int], dt: float, truth: Tensor, lead: int, trajectories: Trajectories, checkpoint: str,
            sampler: ForecastSamplerConfig, data: str, device: str) -> None:
     """The rollout's dataset at ``target``: whole (netCDF), or the members' .zarr store ``writer`` completed with
     the rest and cut to the saved steps every part reached. Its attrs name the checkpoint, the test data and the
     device that ran (not ``auto``)."""
     attrs = {"checkpoint": str(checkpoint), "data": str(data), "device": device,
              **{f"sampler_{k}": v for k, v in options(sampler).items()}}
+    fields = {"variable": trajectories.variable, "variables": trajectories.variables, "units": trajectories.units}
     if writer is None:
-        write_dataset(rollout_dataset(result, dt=dt, variable=variable, config=config, scores=summary,
+        write_dataset(rollout_dataset(result, dt=dt, config=config, scores=summary, **fields,
                                       truth=truth_frames(truth, result.saved_steps, config, lead), **attrs), target)
         return
-    rest = summary_dataset(replace(result, saved_steps=planned), dt=dt, variable=variable, config=config,
-                           scores=summary, truth=truth_frames(truth, planned, config, lead), **attrs)
+    rest = summary_dataset(replace(result, saved_steps=planned), dt=dt, config=config, scores=summary, **fields,
+                           truth=truth_frames(truth, planned, config, lead), **attrs)
     writer.finish(rest, keep={"time": slice(0, len(result.saved_steps))})

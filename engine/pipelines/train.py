@@ -64,7 +64,7 @@ def mean_spectrum(fields: torch.Tensor, ndim: int) -> np.ndarray:
 def model_preview(task, checkpoint: Path) -> dict:
     """What the model does now: samples of a generator (8 Euler steps), one forecast of an emulator (4 sampler
     steps; SNS 50), or one noise-free λ = 0 step of a PDD predictor, from the first trajectory's first state;
-    physical units."""
+    physical units; of a state of several fields, the first."""
     if task.kind == "generate":
         noise, schedule = (NoiseConfig(**task.configs["noise"]), ScheduleConfig(**task.configs["schedule"]))
         setup = checkpoint_setup(str(checkpoint), task.data, noise, schedule, torch.device("cpu"))
@@ -79,8 +79,10 @@ def model_preview(task, checkpoint: Path) -> dict:
             sampler = ForecastSamplerConfig(steps=SNS_PREVIEW_STEPS if task.kind == "sns" else 4)
             fields = load_forecaster(checkpoint).step(state, sampler, generator)
         data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
+    if getattr(task.data, "channels", 1) > 1:  # a state of several fields: its first is shown
+        fields, data = fields[:, 0], data[:, 0]
     return {"field": fields[0], "spectrum": mean_spectrum(fields, task.spatial_dims),
-            "data_spectrum": mean_spectrum(data, task.spatial_dims)}
+            "data_spectrum": mean_spectrum(data, task.spatial_dims), "variable": task.data.variable}
 
 
 @dataclass(kw_only=True)
@@ -100,7 +102,10 @@ class TrainRequest(Request):
                        "time, y, x))", required=True)
     out: str = option("run folder in the data folder for checkpoint.pt, e.g. runs/si (resumed if present)",
                       required=True)
-    variable: str | None = option("data variable to train on (default: the first with dims (..., y, x))")
+    variables: list[str] | None = option("the data variables one state is made of, e.g. pv_upper pv_lower (default: "
+                                         "every (..., y, x) variable on the first one's grid, in file order; "
+                                         "generate, refiner and pdd learn one field: the first, or the one named)",
+                                         nargs="+")
     noise: NoiseConfig = configs(NoiseConfig, *NOISE_FLAGS)
     schedule: ScheduleConfig = configs(ScheduleConfig, *SCHEDULE_FLAGS)
     model: ModelConfig = configs(ModelConfig, *MODEL_FLAGS)
@@ -113,20 +118,20 @@ class TrainRequest(Request):
     def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> TrainResult:
         return train(store=store, task=self.task, data=self.data, out=self.out, model=self.model,
-                     training=self.training, variable=self.variable, noise=self.noise, schedule=self.schedule,
+                     training=self.training, variables=self.variables, noise=self.noise, schedule=self.schedule,
                      forecast=self.forecast, pdd=self.pdd, resume=self.resume, previews=self.previews,
                      callback=callback, should_stop=should_stop)
 
 
 def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfig, training: TrainingConfig,
-          variable: str | None = None, noise: NoiseConfig | None = None, schedule: ScheduleConfig | None = None,
+          variables: list[str] | None = None, noise: NoiseConfig | None = None, schedule: ScheduleConfig | None = None,
           forecast: ForecastConfig | None = None, pdd: PDDConfig | None = None, resume: bool = True,
           previews: bool = False, callback: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train ``task`` on dataset ``data`` into the run folder ``out`` (both names in ``store``)."""
     if store.path(out).is_file():
         raise EngineError(f"--out {out} is a file; train writes a run folder (e.g. runs/my-run) and resumes it")
-    learned = make_task(task, path=store.path(data), variable=variable, noise=noise, schedule=schedule,
+    learned = make_task(task, path=store.path(data), variables=variables, noise=noise, schedule=schedule,
                         forecast=forecast, spectral_weight=training.spectral_weight, pdd=pdd)
     report = callback or (lambda event: None)
 

@@ -21,14 +21,22 @@ from engine.tasks.generative import GenerativeTask
 from engine.tasks.pdd import PDDTask
 
 TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "pointwise", "sns", "pdd")
+ONE_FIELD_TASKS = ("generate", "refiner", "pdd")  # their noise, drift and coarse-graining are of one field
 
 
-def make_task(kind: str, *, path: str | Path, variable: str | None = None, noise: NoiseConfig | None = None,
-              schedule: ScheduleConfig | None = None, forecast: ForecastConfig | None = None,
-              spectral_weight: float = 0.25, pdd: PDDConfig | None = None):
-    """The training task ``kind`` over the dataset file at ``path`` (see the module doc for the kinds)."""
+def make_task(kind: str, *, path: str | Path, variables: str | list[str] | None = None,
+              noise: NoiseConfig | None = None, schedule: ScheduleConfig | None = None,
+              forecast: ForecastConfig | None = None, spectral_weight: float = 0.25, pdd: PDDConfig | None = None):
+    """The training task ``kind`` over the ``variables`` of the dataset file at ``path`` (see the module doc for the
+    kinds): the emulators learn whole states (every field variable by default), the others one field."""
     if kind not in TASKS:
         raise EngineError(f"task must be one of {', '.join(TASKS)}, not {kind!r}")
+    if isinstance(variables, str):
+        variables = [variables]
+    if kind in ONE_FIELD_TASKS and variables and len(variables) > 1:
+        raise EngineError(f"--task {kind} learns one field; name one of {', '.join(variables)} (the emulators, "
+                          f"{', '.join(t for t in TASKS if t not in ONE_FIELD_TASKS)}, learn several)")
+    variable = variables[0] if variables else None
     if kind in ("generate", "refiner"):
         noise, schedule = noise or NoiseConfig(), schedule or ScheduleConfig()
         if kind == "refiner":
@@ -37,4 +45,4 @@ def make_task(kind: str, *, path: str | Path, variable: str | None = None, noise
     if kind == "pdd":
         return PDDTask(load_sequences(path, variable), pdd or PDDConfig())
     forecast = ForecastConfig(**{**options(forecast or ForecastConfig()), "task": kind})
-    return ForecastTask(load_trajectories(path, variable), forecast)
+    return ForecastTask(load_trajectories(path, variables), forecast)

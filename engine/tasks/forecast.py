@@ -40,20 +40,22 @@ class ForecastTask:
                               + (f" × unroll {config.unroll}" if config.task == "pointwise" else ""))
 
     def network(self, size: str) -> torch.nn.Module:
-        """The emulator's network (``engine.forecast.forecast_network``)."""
-        return forecast_network(self.kind, size, self.config.levels)
+        """The emulator's network over the data's channels (``engine.forecast.forecast_network``)."""
+        return forecast_network(self.kind, size, self.config.levels, channels=self.data.channels)
 
     def to(self, device: torch.device) -> None:
-        self.device, self.fields = device, self.data.fields.to(device)
+        fields = self.data.fields if self.data.channels > 1 else self.data.fields[:, :, None]
+        self.device, self.fields = device, fields.to(device)  # (trajectory, time, C, n, n)
         self.alpha_bar = cosine_alpha_bar(self.config.levels).float().to(device)
 
     def describe(self) -> dict:
         return {"configs": {"forecast": options(self.config)},
-                "data": {"n": self.data.n, "mean": self.data.mean, "std": self.data.std, "dt": self.data.dt,
-                         "variable": self.data.variable, "source": Path(self.data.source).name}}
+                "data": {"n": self.data.n, **self.data.normalization(), "dt": self.data.dt,
+                         "variable": self.data.variable, "variables": list(self.data.variables),
+                         "source": Path(self.data.source).name}}
 
     def windows(self, batch: int, generator: torch.Generator) -> Tensor:
-        """(batch, horizon/lead + 1, n, n): states lead apart, from random trajectories and start times."""
+        """(batch, horizon/lead + 1, C, n, n): states lead apart, from random trajectories and start times."""
         traj, length = self.fields.shape[:2]
         i = torch.randint(traj, (batch,), generator=generator, device=self.device)
         t0 = torch.randint(length - self.horizon, (batch,), generator=generator, device=self.device)
@@ -86,14 +88,14 @@ class ForecastTask:
         x, y = window[:, 0], window[:, 1]
         if self.kind == "diffusion":  # EDM: λ(σ)|D − y|² = |F_θ − (y − c_skip y_σ)/c_out|², y_σ = y + σ z
             c_skip, c_out, c_in, c_noise = edm_scalings(t)
-            noisy = y + t[:, None, None] * z
-            prediction = net(torch.stack([x, c_in * noisy], 1), c_noise)[:, 0]
+            noisy = y + t[:, None, None, None] * z
+            prediction = net(torch.cat([x, c_in * noisy], 1), c_noise)
             return torch.mean((prediction.float() - (y - c_skip * noisy) / c_out) ** 2)
         if self.kind == "forecast":  # antithetic pair ±z in one batch
             x, y, t, z = torch.cat([x, x]), torch.cat([y, y]), torch.cat([t, t]), torch.cat([z, -z])
             interpolant, target = si_interpolant(x, y, z, t, self.config.sigma)
         else:
-            tb = t[:, None, None]
+            tb = t[:, None, None, None]
             interpolant, target = (1 - tb) * z + tb * y, y - z
-        prediction = net(torch.stack([x, interpolant], 1), t)[:, 0]
+        prediction = net(torch.cat([x, interpolant], 1), t)
         return 0.5 * torch.mean((prediction.float() - target) ** 2)

@@ -38,7 +38,7 @@ def test_growth_past_the_blowup_bound_is_caught_at_the_exact_step():
     x0 = torch.ones(2, N, N)
     result = rollout(lambda x: 2 * x, x0, RolloutConfig(steps=40, blowup=20.0), data_std=1.0)
     assert result.blowup_step == 5  # 2^5 = 32 > 20 ≥ 2^4
-    assert result.reason.startswith("max|u| above 20")
+    assert result.reason.startswith("max|u − mean| above 20")
     torch.testing.assert_close(result.states[:, -1], 16 * x0)
 
 
@@ -127,3 +127,13 @@ def test_renoising_restores_the_fine_scales_of_over_smoothed_states():
     refined, mask = Refiner(model, schedule, noise_power, data_power, steps=16, renoise=0.2)(smooth)
     errors = (float(fine_error(smooth)), float(fine_error(refined)))
     assert mask.all() and fine_error(refined) < 0.2 * fine_error(smooth), errors
+
+
+def test_a_field_far_from_zero_is_judged_by_its_distance_from_the_mean():
+    """A temperature near 300 K with a std of 1 K is not a blow-up: the bound is on |u − mean|."""
+    x0 = 300 + torch.randn(2, N, N, generator=torch.Generator().manual_seed(0))
+    kept = rollout(lambda x: x, x0, RolloutConfig(steps=20, blowup=20.0), data_std=1.0, data_mean=300.0)
+    assert kept.blowup_step is None and kept.steps_done == 20
+    grown = rollout(lambda x: 300 + 2 * (x - 300), x0, RolloutConfig(steps=20, blowup=20.0), data_std=1.0,
+                    data_mean=300.0)
+    assert grown.blowup_step is not None and grown.blowup_step < 8
