@@ -16,6 +16,7 @@ from app.job_view import JobView
 from engine.config import options
 from engine.data.catalog import GENERATOR_CONFIGS
 from engine.data.store import DataStore
+from engine.data.well import is_well_file
 from engine.errors import EngineError
 from engine.jobs import JobManager
 from engine.pipelines.generate_data import DataRequest
@@ -40,7 +41,8 @@ class NewDataView(JobView):
     is called with its name in the data folder when it is there."""
 
     label, start_label, request_type = "New dataset", "Generate", DataRequest
-    status_name, idle_text = "new-data-status", "Generate a dataset, or import a netCDF file of fields (…, y, x)."
+    status_name = "new-data-status"
+    idle_text = "Generate a dataset, or import a netCDF file of fields (…, y, x) or a periodic 2-D HDF5 of The Well."
     generator = param.Selector(default="grf", objects=list(GENERATOR_CONFIGS), doc="which solver makes the data")
 
     def __init__(self, store: DataStore, jobs: JobManager, created: Callable[[str], None], *,
@@ -48,7 +50,7 @@ class NewDataView(JobView):
         super().__init__(jobs, **params)
         self.store, self.created, self.scheduler = store, created, scheduler
         self.configs = {kind: cls(name=kind, **SMALL[kind]) for kind, cls in GENERATOR_CONFIGS.items()}
-        self.upload = pn.widgets.FileInput(accept=".nc", multiple=False, width=250)
+        self.upload = pn.widgets.FileInput(accept=".nc,.hdf5,.h5", multiple=False, width=250)
         self.upload.param.watch(self._uploaded, "value")
 
     def _uploaded(self, event) -> None:
@@ -69,7 +71,8 @@ class NewDataView(JobView):
         self.created(result["name"])
 
     def import_bytes(self, filename: str | None, content: bytes | None) -> None:
-        """Validate an uploaded netCDF file and copy it into the data folder under its own name."""
+        """Validate an uploaded netCDF file (or The Well's HDF5) and copy it into the data folder under its own name
+        (an HDF5 file as netCDF: ``shear.hdf5`` → ``shear.nc``)."""
         if not content:
             return
         name = Path(filename or "imported.nc").name
@@ -81,7 +84,8 @@ class NewDataView(JobView):
             with tempfile.TemporaryDirectory() as folder:
                 source = Path(folder) / name
                 source.write_bytes(content)
-                self.store.import_file(source, name if name.endswith(".nc") else f"{name}.nc")
+                name = name if name.endswith(".nc") else f"{Path(name).stem if is_well_file(name) else name}.nc"
+                self.store.import_file(source, name)
         except EngineError as err:
             self.fail(str(err), refused=True)
             return
@@ -97,6 +101,7 @@ class NewDataView(JobView):
         settings = pn.bind(lambda kind: pn.Param(self.configs[kind], widgets=WIDGETS, show_name=False,
                                                  parameters=[p for p in self.configs[kind].param if p not in HIDDEN],
                                                  width=270), self.param.generator)
+        upload = pn.pane.Markdown("**Import** a netCDF file of fields, or The Well's HDF5:")
         return pn.Card(pn.Column(generator, settings, pn.Row(self.start_button, self.stop_button), self.status,
-                                 self.failure, pn.pane.Markdown("**Import** a netCDF file of fields:"), self.upload),
+                                 self.failure, upload, self.upload),
                        title="New dataset", collapsed=True, width=300)

@@ -139,7 +139,7 @@ def allen_cahn_dataset(fields: Tensor, config: AllenCahnConfig, dt: float, membe
     return xr.Dataset(
         {"u": (("trajectory", "time", "y", "x"), fields.numpy(),
                {"long_name": "order parameter u (phases at ±1)", "units": "1"}),
-         "spectrum": spectrum_variable(fields)},
+         "spectrum": spectrum_variable(fields, "u")},
         coords=saved_coords(config, members),
         attrs=provenance("engine.data.allen_cahn", **options(config), time_step=dt,
                          equation="du/dt = nu Lap u + u - u^3 + sigma Q^(1/2) xi, q_k = (1 + ell^2 |k|^2)^(-s)",

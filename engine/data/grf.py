@@ -37,7 +37,7 @@ def generate_grf(config: GRFConfig) -> xr.Dataset:
     length = {"units": "1", "long_name": "position on the periodic domain [0, 2π)"}
     return xr.Dataset(
         {"field": (("sample", "y", "x"), fields.numpy(), {"long_name": "Gaussian random field", "units": "1"}),
-         "spectrum": spectrum_variable(fields)},
+         "spectrum": spectrum_variable(fields, "field")},
         coords={"sample": np.arange(config.count), "y": ("y", coord, length), "x": ("x", coord, length)},
         attrs=provenance("engine.data.grf", **options(config),
                          spectrum_formula="sigma^2 (|k|^2 + ell^2)^(-slope) per mode"),

@@ -197,7 +197,7 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
     return xr.Dataset(
         {"vorticity": (("trajectory", "time", "y", "x"), vorticity.numpy(),
                        {"long_name": "vorticity ω", "units": "1/time"}),
-         "spectrum": spectrum_variable(vorticity)},
+         "spectrum": spectrum_variable(vorticity, "vorticity")},
         coords=saved_coords(config, range(config.trajectories)[select]),
         attrs=provenance("engine.data.kolmogorov", **options(config), dt=dt,
                          forcing="sin(n y) in the x-velocity; vorticity forcing -n cos(n y)",

@@ -187,7 +187,7 @@ def qg_dataset(pv: Tensor, config: QGConfig, dt: float, select: slice) -> xr.Dat
                                  {"long_name": f"{layer}-layer potential vorticity anomaly q", "units": "1/s"})
                  for i, layer in enumerate(LAYERS)}
     return xr.Dataset(
-        {**variables, "spectrum": spectrum_variable(pv[:, :, 0])},
+        {**variables, "spectrum": spectrum_variable(pv[:, :, 0], "pv_upper")},
         coords=saved_coords(config, range(config.trajectories)[select], side=config.length, length={"units": "m"},
                             time_units="s"),
         attrs=provenance("engine.data.qg", **options(config), time_step=dt,

@@ -5,6 +5,7 @@ entry once per file version, imports a user's file, and says where a command may
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -16,8 +17,9 @@ import torch
 import xarray as xr
 
 import engine
-from engine.data.fields import check_fields, stored_spectrum, uniform_spacing
+from engine.data.fields import check_fields, grid_variables, stored_spectrum, uniform_spacing
 from engine.data.io import SUFFIXES, open_dataset, write_dataset
+from engine.data.well import is_well_file, read_well
 from engine.devices import resolve_device
 from engine.errors import EngineError
 from engine.files import RESERVED, check_writable, remove_stale_temporaries, walk
@@ -34,11 +36,11 @@ GENERATOR_TITLES = {"engine.data.grf": "GRF", "engine.data.kolmogorov": "Kolmogo
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
-def spectrum_variable(fields: torch.Tensor) -> xr.DataArray:
-    """The dataset's spectrum as a DataArray over integer wavenumbers 0..N/2."""
+def spectrum_variable(fields: torch.Tensor, variable: str) -> xr.DataArray:
+    """The dataset's spectrum of its field ``variable`` as a DataArray over integer wavenumbers 0..N/2."""
     spectrum = isotropic_modal_spectrum(fields).numpy()
     return xr.DataArray(spectrum, dims=("wavenumber",), coords={"wavenumber": np.arange(spectrum.shape[0])},
-                        attrs=SPECTRUM_ATTRS)
+                        attrs={**SPECTRUM_ATTRS, "variable": variable})
 
 
 def provenance(generator: str, **parameters) -> dict:
@@ -207,22 +209,25 @@ class DataStore:
         return [entry for entry in self.list() if is_output(entry["name"])]
 
     def import_file(self, source: str | Path, name: str | None = None, variable: str | None = None) -> Path:
-        """Validate a user's netCDF/zarr file and copy it into the folder (netCDF unless ``name`` ends in .zarr)."""
+        """Validate a user's netCDF/zarr file, or a 2-D periodic file of The Well (``engine.data.well``), and copy it
+        into the folder (netCDF unless ``name`` ends in .zarr); every field variable on the grid is checked."""
         source = Path(source).expanduser()
         name = name or (source.stem + (".zarr" if source.suffix == ".zarr" else ".nc"))
         target = self.path(name)
         if target.exists():
             raise EngineError(f"{name} already exists in {self.root}; choose another --name")
-        with open_dataset(source) as ds:
+        with _opened(source) as ds:
             check_writable(target, need=ds.nbytes, what=name)
             chosen, values = check_fields(ds, variable, source.name)
+            for other in grid_variables(ds):
+                check_fields(ds, other, source.name)
             if "spectrum" in ds:
                 stored_spectrum(ds, source.name)
             if "time" in ds.coords and ds["time"].size > 1:
                 uniform_spacing(np.asarray(ds["time"].values, dtype=float), source.name)
             out = ds.load()
             if "spectrum" not in out:
-                out["spectrum"] = spectrum_variable(torch.from_numpy(values))
+                out["spectrum"] = spectrum_variable(torch.from_numpy(values), chosen)
             out.attrs.setdefault("generator", "imported")
             out.attrs.update(imported_from=source.name, field_variable=chosen)
             return write_dataset(out, target)
@@ -246,3 +251,8 @@ class DataStore:
         """Where an interrupted generation of ``name`` keeps its state."""
         path = self.path(name)
         return path.with_name(f".{path.name}.partial.pt")
+
+
+def _opened(source: Path):
+    """A file to import as a dataset: The Well's HDF5 read into memory, else netCDF or zarr opened lazily."""
+    return contextlib.nullcontext(read_well(source)) if is_well_file(source) else open_dataset(source)

@@ -58,7 +58,7 @@ def gather_trajectories(shares: list[xr.Dataset]) -> xr.Dataset:
                         combine_attrs="override")
     if "spectrum" in shares[0]:
         first = grid_variables(dataset)[0]
-        dataset["spectrum"] = spectrum_variable(torch.from_numpy(dataset[first].values))
+        dataset["spectrum"] = spectrum_variable(torch.from_numpy(dataset[first].values), first)
     return dataset
 
 
