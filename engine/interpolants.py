@@ -95,6 +95,50 @@ class GaussianModel:
 
 
 @dataclass(frozen=True)
+class CrossSpectralModel:
+    """The exact drift for stationary Gaussian noise and data of C fields, whose modes are coupled across the
+    fields by their C×C cross-spectral matrices S_n(k), S_d(k) (``engine.spectral.modal_cross_spectrum``):
+    ``b̂_k = G_k(t) x̂_k``, ``G_k = (αα' S_n + ββ' S_d + γγ'/N² I)(α² S_n + β² S_d + γ²/N² I)⁺`` (⁺: pseudo-inverse,
+    so modes without variance get no drift). With one field, or with diagonal S_n and S_d, G_k is ``GaussianModel``'s
+    c_k per field."""
+
+    noise_cross: Tensor  # (n, n/2 + 1, C, C) complex
+    data_cross: Tensor
+    schedule: Callable[[Tensor], Coefficients]
+
+    @property
+    def n(self) -> int:
+        return self.data_cross.shape[0]
+
+    def _mix(self, a, b, c) -> Tensor:
+        eye = torch.eye(self.data_cross.shape[-1], dtype=self.data_cross.dtype, device=self.data_cross.device)
+        return a * self.noise_cross + b * self.data_cross + c / self.n**2 * eye
+
+    def covariance(self, t) -> Tensor:
+        """The modal covariance of x_t, ``α² S_n + β² S_d + γ²/N² I`` (n, n/2 + 1, C, C), at a scalar t."""
+        c = self.schedule(torch.as_tensor(t, dtype=torch.float64))
+        return self._mix(float(c.alpha**2), float(c.beta**2), float(c.gamma**2))
+
+    def gain(self, t) -> Tensor:
+        """``G_k(t)`` (n, n/2 + 1, C, C) at a scalar t."""
+        c = self.schedule(torch.as_tensor(t, dtype=torch.float64))
+        num = self._mix(float(c.alpha_dalpha), float(c.beta_dbeta), float(c.gamma_dgamma))
+        return num @ torch.linalg.pinv(self.covariance(t), hermitian=True)
+
+    def __call__(self, t, x: Tensor) -> Tensor:
+        """The exact drift ``b(t, x)`` for states x: (..., C, n, n)."""
+        return apply_mode_matrix(x, self.gain(t).to(x.device))
+
+
+def apply_mode_matrix(x: Tensor, matrix: Tensor) -> Tensor:
+    """``x̂_k ↦ M_k x̂_k`` for states (..., C, n, n) and a matrix per mode (n, n/2 + 1, C, C)."""
+    n = x.shape[-1]
+    modes = torch.fft.rfft2(x.to(torch.float64))
+    mixed = torch.einsum("kmab,...bkm->...akm", matrix.to(modes.dtype), modes)
+    return torch.fft.irfft2(mixed, s=(n, n)).to(x.dtype)
+
+
+@dataclass(frozen=True)
 class ScoreFromDrift:
     """Preconditioned score of ``x_t = α x0 + β x1`` (γ = 0, Gaussian x0 ~ N(0, C_n)) from its drift:
     ``E[x0|x] = (β b − β' x)/(β α' − β' α)`` and ``C_n ∇log p_t = −E[x0|x] / α`` (Tweedie)."""

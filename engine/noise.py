@@ -77,3 +77,30 @@ def noise_generator(seed: int, device=None) -> torch.Generator:
     """The generator of a sampler's noise for a seed: its own stream, so sampler seed 0 never reproduces the
     white noise that made a dataset with seed 0 (which would start the sampler on a data field)."""
     return torch.Generator(device=device).manual_seed((seed + 0x2545F4914F6CDD1D) % 2**63)
+
+
+def sample_cross_noise(cross: Tensor, count: int, generator: torch.Generator | None = None,
+                       dtype=torch.float32) -> Tensor:
+    """``count`` stationary Gaussian states of C fields whose modal cross-spectral matrix is ``cross`` (n, n/2 + 1,
+    C, C), Hermitian positive semi-definite (``engine.spectral.modal_cross_spectrum``): white noise per field
+    coloured mode by mode, ``x̂_k = L_k ŵ_k / N²`` with ``L_k L_kᴴ = N² S_k`` (correlated fields: matched noise of a
+    multi-field dataset) → (count, C, n, n)."""
+    n, channels = cross.shape[0], cross.shape[-1]
+    white = torch.randn(count, channels, n, n, generator=generator, device=cross.device, dtype=dtype)
+    return colour_across(white, cross)
+
+
+def colour_across(white: Tensor, cross: Tensor) -> Tensor:
+    """Colour unit white noise (..., C, n, n) to the cross-spectral matrix ``cross`` (n, n/2 + 1, C, C)."""
+    n = white.shape[-1]
+    factor = psd_factor(cross) * n
+    modes = torch.fft.rfft2(white.to(torch.float64))
+    coloured = torch.einsum("kmab,...bkm->...akm", factor, modes.to(factor.dtype))
+    return torch.fft.irfft2(coloured, s=(n, n)).to(white.dtype)
+
+
+def psd_factor(cross: Tensor) -> Tensor:
+    """A factor L with ``L Lᴴ = S`` per mode of a Hermitian positive semi-definite S (..., C, C): from its
+    eigendecomposition, so singular modes (the mean mode, perfectly coherent fields) are allowed."""
+    values, vectors = torch.linalg.eigh(cross.to(torch.complex128))
+    return vectors * values.clamp(min=0).sqrt()[..., None, :]

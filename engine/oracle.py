@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from engine.interpolants import GaussianModel, _half
+from engine.interpolants import CrossSpectralModel, GaussianModel, _half
 from engine.spectral import shell_sum, spectral_errors
 
 Tensor = torch.Tensor
@@ -58,6 +58,23 @@ def rk4_multipliers(model: GaussianModel, ts: Tensor) -> Tensor:
         a4 = c1 * (1 + h * a3)
         out = out * (1 + h / 6 * (a1 + 2 * a2 + 2 * a3 + a4))
     return out
+
+
+def euler_cross_multipliers(model: CrossSpectralModel, ts: Tensor) -> Tensor:
+    """Euler's map of every mode of a multi-field state, the ordered product ``A_k = Π_i (I + h_i G_k(t_i))`` (later
+    steps on the left): (n, n/2 + 1, C, C)."""
+    channels = model.data_cross.shape[-1]
+    out = torch.eye(channels, dtype=torch.complex128).expand_as(model.data_cross).clone()
+    for i in range(len(ts) - 1):
+        step = torch.eye(channels, dtype=torch.complex128) + (ts[i + 1] - ts[i]) * model.gain(ts[i])
+        out = step @ out
+    return out
+
+
+def euler_cross_spectrum(model: CrossSpectralModel, ts: Tensor) -> Tensor:
+    """The modal cross-spectral matrix of Euler samples started from the noise: ``A_k S_n(k) A_kᴴ``."""
+    a = euler_cross_multipliers(model, ts)
+    return a @ model.noise_cross.to(torch.complex128) @ a.conj().transpose(-2, -1)
 
 
 def euler_maruyama_variance(model: GaussianModel, ts: Tensor, eps: Callable[[Tensor], Tensor],

@@ -59,6 +59,15 @@ def modal_power(x: Tensor) -> Tensor:
     return power.reshape(-1, *power.shape[-2:]).mean(0)
 
 
+def modal_cross_spectrum(x: Tensor) -> Tensor:
+    """The modal cross-spectral matrix ``S_ab(k) = E[x̂_a(k) conj(x̂_b(k))]`` of states of C fields, averaged over
+    leading dims, on the rfft2 half-grid: (..., C, n, n) → (n, n/2 + 1, C, C) complex128 (Hermitian in a, b;
+    its diagonal is each field's ``modal_power``)."""
+    xh = torch.fft.rfft2(x.to(torch.float64), norm="forward")
+    xh = xh.reshape(-1, *xh.shape[-3:]).permute(0, 2, 3, 1)  # (samples, n, n/2 + 1, C)
+    return torch.einsum("skma,skmb->kmab", xh, xh.conj()) / xh.shape[0]
+
+
 def shell_sum(field2d: Tensor) -> Tensor:
     """Sum a per-mode quantity (..., n, n) over shells 0..N/2 → (..., N/2 + 1)."""
     n = field2d.shape[-1]
