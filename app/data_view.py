@@ -12,7 +12,7 @@ import xarray as xr
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.coarse import OUProcess, coarse_grain_physical, reference_a, surviving_wavenumber
 from engine.config import CoarseConfig
-from engine.data.fields import field_std, field_variable, grid_variables
+from engine.data.fields import field_std, field_variable, grid_variables, holds_spectrum_of
 from engine.data.store import DataStore
 from engine.diagnostics import line_spectra
 from engine.spectral import radial_spectrum, shell_counts
@@ -101,10 +101,17 @@ class DataView(pn.viewable.Viewer):
         else:
             limit = 3 * field_std(self.ds, self.variable)
             self.mapper.update(low=-limit, high=limit)
-            if "spectrum" in self.ds and self.ds["spectrum"].size == da.sizes["x"] // 2 + 1:
-                mean = self.ds["spectrum"].values * shell_counts(da.sizes["x"]).numpy()
-                self.spectrum.update("time mean", np.arange(1, mean.shape[0]), mean[1:])
+            mean = self._mean_spectrum(da)
+            self.spectrum.update("time mean", np.arange(1, mean.shape[0]), mean[1:])
         self._draw()
+
+    def _mean_spectrum(self, da: xr.DataArray) -> np.ndarray:
+        """The variable's shell-summed spectrum over the data: the stored one when it is this variable's, else the
+        mean over its first 8 snapshots of each trajectory."""
+        if holds_spectrum_of(self.ds, self.variable):
+            return self.ds["spectrum"].values * shell_counts(da.sizes["x"]).numpy()
+        first = da.isel({dim: slice(0, 8) for dim in da.dims[:-2]}).values
+        return radial_spectrum(torch.from_numpy(np.asarray(first, dtype=np.float32))).numpy()
 
     def snapshot(self) -> np.ndarray:
         """The field at the chosen trajectory (first dim) and time index, (n, n) float32."""
@@ -160,9 +167,18 @@ class DataView(pn.viewable.Viewer):
         where = f"trajectory {self.trajectory}" + (f", t = {float(self.ds['time'][self.frame]):.2f}"
                                                    if self.has_time and "time" in self.ds.coords else "")
         self.info.object = (f"**{self.name_shown}** · `{self.variable}` {dict(self.ds[self.variable].sizes)} · "
-                            f"{where}\n\n"
+                            f"{where}\n\n{self._variables_line()}"
                             f"At λ = {self.coarse.lam:g} modes up to |k| ≈ {kept:g} keep half their amplitude "
                             f"(e^(μ_k λ) ≥ ½); finer ones are replaced by {noise}.")
+
+    def _variables_line(self) -> str:
+        """The dataset's fields with their units: an emulator's state is all of them (those on one grid)."""
+        fields = grid_variables(self.ds)
+        if len(fields) < 2:
+            return ""
+        named = ", ".join(f"`{name}`" + (f" ({self.ds[name].attrs['units']})" if self.ds[name].attrs.get("units")
+                                         else "") for name in fields)
+        return f"Fields: {named}; an emulator trained on this data learns them all as one state.\n\n"
 
     def controls(self) -> list:
         """The sidebar's part for this view: what is shown, and the forward process besides λ."""

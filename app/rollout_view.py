@@ -25,7 +25,7 @@ from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.forecast import FORECAST_TASKS
 from engine.jobs import JobManager
-from engine.pipelines.rollout import RolloutRequest, check_rollout_request
+from engine.pipelines.rollout import RolloutRequest, check_rollout_request, test_variables
 
 NONE = "(none)"
 ROLLOUT_CONTROLS = ["steps", "members", "refine_every", "renoise", "refine_steps", "blowup", "device"]
@@ -33,6 +33,12 @@ INTEGER_CONTROLS = ["steps", "members", "refine_every", "refine_steps"]
 MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time columns while live
 SPECTROGRAM_SECONDS = 0.2  # while live, the spectrum-vs-time image (up to 50 KB) is redrawn at most 5 times a second;
 # the fields every frame
+
+
+def colour_range(ds, variable: str) -> tuple[float, float]:
+    """A field's colour range as (centre, half-width): its first snapshot's mean and 3 of its stds."""
+    first = ds[variable].isel({dim: 0 for dim in ds[variable].dims[:-2]})
+    return float(first.mean()), 3 * field_std(ds, variable)
 
 
 def checkpoints(store: DataStore) -> dict[str, list[str]]:
@@ -53,6 +59,8 @@ class RolloutView(JobView):
     refiner = param.Selector(default=NONE, objects=[NONE],
                              doc="a generator trained with --task refiner (spectral-estimate Thermalizer), an SNS pair "
                                  "denoiser (--task sns, paper 004), or none")
+    field = param.Selector(default=None, objects=[], doc="the field of the emulator's state that is drawn, with its "
+                                                         "own colour range, spectra and scores")
 
     def __init__(self, store: DataStore, jobs: JobManager, dataset: Callable[[], str], *, device: str = "auto",
                  lam: Callable[[], float] = lambda: 0.0, scheduler: Callable[[], str | None] = lambda: None,
@@ -61,7 +69,10 @@ class RolloutView(JobView):
         self.store, self.dataset, self.lam, self.scheduler, self.pdd = store, dataset, lam, scheduler, []
         self.sampler = ForecastSamplerConfig(name="Sampler")
         self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1, device=device)
-        self.columns, self.spectrogram_drawn = [], 0.0
+        self.columns, self.spectrogram_drawn = [], 0.0  # the spectra (every field's) of the last steps drawn
+        self.ranges: dict[str, tuple[float, float]] = {}  # each field's colour range: mean ± 3 std
+        self.last_event: dict | None = None  # the last progress drawn and the result: redrawn for another field
+        self.last_result: dict | None = None
         self.mapper = shared_mapper(1.0)
         self.truth_plot = FieldPlot("truth", self.mapper, 260, empty="the test trajectory, as the rollout runs")
         self.emulator_plot = FieldPlot("emulator (member 0)", self.mapper, 260,
@@ -130,53 +141,91 @@ class RolloutView(JobView):
         if self.checkpoint is None:
             raise EngineError("no trained emulator yet: train one in the Train view (task forecast or pointwise)")
         check_rollout_request(store=self.store, checkpoint=self.checkpoint, data=self.dataset())
+        names = test_variables(store=self.store, checkpoint=self.checkpoint, data=self.dataset(), variables=None)
         with self.store.open(self.dataset()) as ds:
-            variable = field_variable(ds, None, self.dataset())
-            first = ds[variable].isel({dim: 0 for dim in ds[variable].dims[:-2]})
-            mean, limit = float(first.mean()), 3 * field_std(ds, variable)
-        self.mapper.update(low=mean - limit, high=mean + limit)
-        self.columns, self.spectrogram_drawn = [], 0.0
+            names = names or (field_variable(ds, None, self.dataset()),)
+            self.ranges = {name: colour_range(ds, name) for name in names}
+        self.param.field.objects = list(names)
+        if self.field not in names:
+            self.field = names[0]
+        self._set_range()
+        self.columns, self.spectrogram_drawn, self.last_event, self.last_result = [], 0.0, None, None
         previous = self.vrmse.sources["this run"].data
         self.vrmse.update("previous", previous["x"], previous["y"])
         for button in (self.download, *self.animations):
             button.disabled = True
 
-    def _show_progress(self, events: list[dict]) -> None:
-        last = events[-1]
-        self.emulator_plot.update(last["preview"])
+    def _of_field(self, values, axis: int = 0) -> np.ndarray:
+        """The drawn field's part of values that hold every field of the state along ``axis`` (as they are for a
+        state of one field)."""
+        values = np.asarray(values)
+        names = self.param.field.objects
+        return values if len(names) < 2 else np.take(values, names.index(self.field), axis=axis)
+
+    def _set_range(self) -> None:
+        if self.field in self.ranges:
+            mean, limit = self.ranges[self.field]
+            self.mapper.update(low=mean - limit, high=mean + limit)
+
+    @param.depends("field", watch=True)
+    def _redraw_field(self) -> None:
+        """Another field chosen: its colour range, its last frames, spectra and scores."""
+        self._set_range()
+        if self.last_event is not None:
+            self._draw_frames(self.last_event)
+            self._draw_live_spectrogram(self.last_event["step"])
+        if self.last_result is not None:
+            self._show_result(self.last_result)
+
+    def _draw_frames(self, last: dict) -> None:
+        self.emulator_plot.update(self._of_field(last["preview"]))
         if last.get("truth") is not None:
-            self.truth_plot.update(last["truth"])
+            self.truth_plot.update(self._of_field(last["truth"]))
             self.truth_plot.figure.title.text = "truth"
         elif self.truth_plot.figure.title.text == "truth":  # the test trajectory is shorter than the rollout
             self.truth_plot.figure.title.text = f"truth (the test data end before step {last['step']})"
-        self.columns.extend(np.log10(np.maximum(e["spectrum"][1:], 1e-30)) for e in events)
-        self.columns = self.columns[-MAX_COLUMNS:]
+
+    def _show_progress(self, events: list[dict]) -> None:
+        last = self.last_event = events[-1]
+        self._draw_frames(last)
+        self.columns = [*self.columns, *(e["spectrum"] for e in events)][-MAX_COLUMNS:]
         now = time.monotonic()
         if now - self.spectrogram_drawn >= SPECTROGRAM_SECONDS:
             self.spectrogram_drawn = now
-            self._draw_spectrogram(np.stack(self.columns, 1), last["step"])
+            self._draw_live_spectrogram(last["step"])
         self.status.object = f"Rollout job {self.job.id}: step {last['step']} / {last['steps']}"
+
+    def _draw_live_spectrogram(self, steps: int) -> None:
+        """The drawn field's spectrum at each of the last steps (the columns kept while live)."""
+        spectra = np.stack([self._of_field(spectrum) for spectrum in self.columns], 1)
+        self._draw_spectrogram(np.log10(np.maximum(spectra[1:], 1e-30)), steps)
 
     def _draw_spectrogram(self, image: np.ndarray, steps: int) -> None:
         self.spectrogram.update(image, dw=max(steps, 1), dh=image.shape[0])
 
     def _show_result(self, result: dict) -> None:
+        """The finished rollout: downloads, the drawn field's spectrogram, scores, C(τ) and R(t) (of a state of
+        several fields, the chosen field's; the status line gives their mean)."""
+        self.last_result = result
+        scores = result.get("per_variable", {}).get(self.field, result)
+        statistics = result.get("per_variable_statistics", {}).get(self.field, result)
+        data_std = self._of_field(result["data_std"])
         stored = Path(result["out"])  # the download is named as the file in the data folder (rollouts/<name>)
         for button, suffix in zip((self.download, *self.animations), (".nc", ".gif", ".mp4")):
             button.disabled, button.filename = False, stored.with_suffix(suffix).name
-        spectra = np.log10(np.maximum(result["spectra"][:, 1:], 1e-30)).T
+        spectra = np.log10(np.maximum(self._of_field(result["spectra"], axis=1)[:, 1:], 1e-30)).T
         self._draw_spectrogram(spectra, result["steps_done"])
-        self.vrmse.update("this run", result["lead_steps"], result["vrmse"])
-        self.calibration.update("CRPS / σ_data", result["lead_steps"], np.asarray(result["crps"]) / result["data_std"])
-        self.calibration.update("spread / skill", result["lead_steps"],
-                                np.asarray(result["spread_skill"], dtype=float))
-        dt = (result["saved_time"][1] - result["saved_time"][0]) if len(result["saved_time"]) > 1 else 1.0
+        self.vrmse.update("this run", scores["lead_steps"], scores["vrmse"])
+        self.calibration.update("CRPS / σ_data", scores["lead_steps"], np.asarray(scores["crps"]) / data_std)
+        self.calibration.update("spread / skill", scores["lead_steps"],
+                                np.asarray(scores["spread_skill"], dtype=float))
+        times = statistics["saved_time"]
+        dt = (times[1] - times[0]) if len(times) > 1 else 1.0
         for name in ("truth", "emulator"):
-            lags = np.arange(len(result["correlation"][name])) * dt
-            self.correlation.update(name, lags, result["correlation"][name])
-            if "rate" in result:
-                self.rate.update(name, np.asarray(result["saved_time"][1:len(result["rate"][name]) + 1]),
-                                 result["rate"][name])
+            lags = np.arange(len(statistics["correlation"][name])) * dt
+            self.correlation.update(name, lags, statistics["correlation"][name])
+            if "rate" in statistics:
+                self.rate.update(name, np.asarray(times[1:len(statistics["rate"][name]) + 1]), statistics["rate"][name])
         blowup = result["blowup_step"]
         self.status.object = (f"Rollout job {self.job.id}: {result['steps_done']} steps in {result['seconds']:.1f} s. "
                               + (f"**Blow-up at step {blowup}** ({result['stop_reason']}); the plots keep what was "
@@ -188,6 +237,7 @@ class RolloutView(JobView):
         """The sidebar's part for this view: emulator, refiner, sampler and rollout options (λ is the sidebar's)."""
         stretch = {"sizing_mode": "stretch_width"}
         return [pn.widgets.Select.from_param(self.param.checkpoint, label="Emulator checkpoint", **stretch),
+                pn.widgets.Select.from_param(self.param.field, label="Field", **stretch),
                 pn.widgets.Select.from_param(self.param.refiner, label="Refiner", **stretch),
                 pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, **stretch),
                 pn.Param(self.config, parameters=ROLLOUT_CONTROLS, widgets=dict.fromkeys(INTEGER_CONTROLS,

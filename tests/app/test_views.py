@@ -241,3 +241,31 @@ def test_the_jobs_tab_labels_a_running_job_and_shows_it_chosen(tmp_path):
     finally:
         job.cancel()
         job.wait(60)
+
+
+def test_the_rollout_view_draws_the_chosen_field_of_a_two_layer_emulator_with_its_own_range_and_scores(tmp_path):
+    """A QG emulator of both layers: the Field control lists them, and choosing the lower layer redraws its frame,
+    its colour range (its std is 23× the upper's smaller) and its VRMSE from the finished rollout."""
+    from engine.cli import main
+
+    store = DataStore(tmp_path)
+    shutil.copy("assets/qg-64-test.nc", tmp_path / "qg.nc")
+    assert main(["--data-dir", str(tmp_path), "train", "--data", "qg.nc", "--task", "pointwise", "--out", "runs/qg",
+                 "--steps", "1", "--batch-size", "2"]) == 0
+    view = RolloutView(store, JobManager(), lambda: "qg.nc")
+    view.checkpoint = "runs/qg/checkpoint.pt"
+    view.prepare()
+    assert view.param.field.objects == ["pv_upper", "pv_lower"] and view.field == "pv_upper"
+    upper_range = view.mapper.high - view.mapper.low
+    view.config.steps = 3
+    view.start()  # the real job, in a worker process
+    assert view.job.wait(120)
+    view.poll()
+    result = view.job.result
+    assert view.emulator_plot.source.data["image"][0].shape == (64, 64)
+    with xr.open_dataset(tmp_path / result["out"]) as ds:
+        last = ds["pv_lower"].isel(member=0, time=-1).values
+    view.field = "pv_lower"
+    torch.testing.assert_close(torch.as_tensor(view.emulator_plot.source.data["image"][0]), torch.as_tensor(last))
+    assert 10 < upper_range / (view.mapper.high - view.mapper.low) < 50
+    assert list(view.vrmse.sources["this run"].data["y"]) == result["per_variable"]["pv_lower"]["vrmse"]
