@@ -10,8 +10,11 @@ CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and long-rollout st
 Kolmogorov: training data `python -m engine data kolmogorov` defaults but 8 × 200 snapshots, seed 0; test data 4
 held-out trajectories (seed 1) of 64 snapshots. QG: `python -m engine data qg` defaults (spin-up 3·10⁸ s, saved
 every 36000 s) with 12 jets × 200 snapshots, seed 0, split into 8 training and 4 held-out test jets (one spin-up
-batch; the jets start from independent random PV). The model emulates the upper layer's PV. Both are generated
-into the data folder on first use (QG: ≈ 30 min on 2 cores).
+batch; the jets start from independent random PV). The models emulate the whole state, both layers' PV
+(``--variables pv_upper`` the upper layer alone, as before the state had several fields: the one-layer figures); a
+state of several fields is scored per field and by the mean over the fields, and the spectral-estimate refiner, a
+model of one field, is left out. Both datasets are generated into the data folder on first use (QG: ≈ 30 min on 2
+cores).
 ``--shipped`` runs the Kolmogorov tables on the shipped checkpoints (the same training data, 2000 steps each)
 instead of training; the Gaussian-noise baseline is not shipped, so its row and column are left out.
 """
@@ -54,7 +57,7 @@ LEADS = (1, 10, 50)
 TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
 TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
 QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
-TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet (upper-layer PV)"}
+TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet"}
 RUNS = ("forecast", "pointwise", "noise_baseline", "diffusion", "sns", "refiner")  # run folders, one per model
 LONG_ROWS = ("pointwise", "spectral", "sns", "si-ode", "si-em", "edm")  # the stability table's rows, in order
 
@@ -80,11 +83,14 @@ def datasets(system: str, store: DataStore) -> tuple[Path, Path]:
     return store.path(ensure(TRAIN, store)), store.path(ensure(TEST, store))
 
 
-def train_all(train_path: Path, runs: Path, steps: int, size: str) -> dict[str, Path]:
-    """Train (or resume) every model; returns their checkpoints."""
-    trajectories = load_trajectories(train_path)
+def train_all(train_path: Path, runs: Path, steps: int, size: str, variables: list[str] | None) -> dict[str, Path]:
+    """Train (or resume) every model on the state of ``variables`` (default: every field); returns their
+    checkpoints (no spectral refiner for a state of several fields: it models one)."""
+    trajectories = load_trajectories(train_path, variables)
     tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name)) for name in RUNS if name != "refiner"}
-    tasks["refiner"] = GenerativeTask(load_fields(train_path), NoiseConfig(kind="white"), ScheduleConfig(kind="vp"))
+    if trajectories.channels == 1:
+        tasks["refiner"] = GenerativeTask(load_fields(train_path, trajectories.variable), NoiseConfig(kind="white"),
+                                          ScheduleConfig(kind="vp"))
     checkpoints = {}
     for name, task in tasks.items():
         start = time.perf_counter()
@@ -105,11 +111,23 @@ def shipped_checkpoints(store: DataStore) -> dict[str, Path]:
     return {name: store.path(f"runs/shipped-{stem}/checkpoint.pt") for name, stem in SHIPPED.items()}
 
 
-def run(forecaster, sampler, truth, config, std, refiner=None, callback=None):
+def run(forecaster, sampler, truth, config, test, refiner=None, callback=None):
+    """Roll ``forecaster`` out from the test trajectories ``test`` (``truth`` in physical units) and score it (per
+    field and their mean, for a state of several fields)."""
     generator = torch.Generator().manual_seed(sampler.seed)
     result = rollout(lambda x: forecaster.step(x, sampler, generator), initial_conditions(truth, config), config,
-                     data_std=std, refiner=refiner, callback=callback)
-    return result, evaluate(result, truth, config, forecaster.lead)
+                     data_std=test.std, data_mean=test.mean, refiner=refiner, callback=callback)
+    return result, evaluate(result, truth, config, forecaster.lead, test.variables)
+
+
+def crps_over_std(scores: dict, test, lead: int) -> float:
+    """CRPS at ``lead`` in units of the data's std: of each field in its own, averaged over the fields."""
+    fields = scores.get("per_variable") or {test.variable: scores}
+    stds = test.normalization()["std"]
+    stds = stds if isinstance(stds, list) else [stds]
+    values = [dict(zip(field["lead_steps"], field["crps"])).get(lead, math.nan) / std
+              for field, std in zip(fields.values(), stds)]
+    return sum(values) / len(values)
 
 
 def milestones(label: str, every: int = 1000):
@@ -127,9 +145,12 @@ def milestones(label: str, every: int = 1000):
 
 def band_exits(result, data_spectrum: torch.Tensor, n: int, factor: float = 2.0) -> tuple[int | None, float]:
     """First step where the mean |log S_rollout/S_data| over the resolved high band exceeds log(factor) (or None),
-    and the fraction of steps within it, over the high-band shells the data holds (``held_shells``)."""
-    high = band_masks(n)["high"] & held_shells(data_spectrum)
-    error = (result.spectra[:, high] / data_spectrum[high]).log().abs().mean(-1)
+    and the fraction of steps within it, over the high-band shells the data holds (``held_shells``); of a state of
+    several fields (spectra (step, C, N/2 + 1) against (C, N/2 + 1)), the worst field at each step."""
+    held = held_shells(data_spectrum)
+    high = band_masks(n)["high"] & (held.all(0) if held.dim() == 2 else held)
+    error = (result.spectra[..., high] / data_spectrum[..., high]).log().abs().mean(-1)
+    error = error.amax(-1) if error.dim() == 2 else error
     outside = torch.nonzero(error > math.log(factor)).flatten()
     return (int(outside[0]) if outside.numel() else None), float((error <= math.log(factor)).double().mean())
 
@@ -153,6 +174,8 @@ def main() -> None:
                         help="Kolmogorov: the shipped checkpoints instead of training")
     parser.add_argument("--no-train", action="store_true",
                         help="use the checkpoints in the run folders as they are (no training or resuming)")
+    parser.add_argument("--variables", nargs="+", default=None,
+                        help="the state's fields (default: every field of the data; QG: both layers)")
     args = parser.parse_args()
     if args.sns_steps < 0:
         parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
@@ -170,13 +193,15 @@ def main() -> None:
     if args.shipped:
         checkpoints = shipped_checkpoints(store)
     elif args.no_train:
-        checkpoints = {name: runs / name / "checkpoint.pt" for name in RUNS}
+        checkpoints = {name: runs / name / "checkpoint.pt" for name in RUNS if (runs / name / "checkpoint.pt").exists()}
     else:
-        checkpoints = train_all(train_path, runs, args.train_steps, args.size)
-    test = load_trajectories(test_path)
+        checkpoints = train_all(train_path, runs, args.train_steps, args.size, args.variables)
+    test = load_trajectories(test_path, args.variables)
     truth = test.denormalize(test.fields)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
-    refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise),
+    spectral = "refiner" in checkpoints and test.channels == 1  # a model of one field
+    refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise)
+                if spectral else None,
                 "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps,
                                     renoise=RolloutConfig().renoise),  # the rollout's default floor, as the CLI
                 "SNS, paper's levels": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
@@ -201,29 +226,44 @@ def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, 
             "SNS as emulator (50 DDPM steps)": (sns, ForecastSamplerConfig(steps=50), None),
             "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None),
             "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None)}
-    rows = {label: row for label, row in rows.items() if row[0] is not None}  # the noise baseline is not shipped
+    rows = {label: row for label, row in rows.items()  # the noise baseline is not shipped; the spectral refiner
+            if row[0] is not None and (row[2] is not None or "refiner" not in label)}  # models one field
     trained = "the shipped checkpoints (2000 steps)" if args.shipped else f"trained {args.train_steps} steps"
-    print(f"\n{TITLES[args.system]}, {args.size} U-Nets, {trained}; 4 test trajectories × 4 members\n")
+    print(f"\n{TITLES[args.system]} ({', '.join(test.variables)}), {args.size} U-Nets, {trained}; 4 test trajectories "
+          "× 4 members\n")
     print("| emulator | VRMSE@1 | VRMSE@10 | VRMSE@50 | high-band sRMSE@1 | high-band sRMSE@10 | CRPS@10 / σ | "
           "spread–skill@10 | s per step |")
     print("|---|---|---|---|---|---|---|---|---|")
+    per_field = []
     for label, (model, sampler, ref) in rows.items():
         config.refine_every = 1 if ref is not None else 0
-        result, scores = run(model, sampler, truth, config, test.std, ref)
+        result, scores = run(model, sampler, truth, config, test, ref)
         v = dict(zip(scores["lead_steps"], scores["vrmse"]))
         high = dict(zip(scores["lead_steps"], scores["band_errors"]["high"]))
-        crps = dict(zip(scores["lead_steps"], scores["crps"]))
         ratio = dict(zip(scores["lead_steps"], scores["spread_skill"]))
         print(f"| {label} | {v.get(1, math.nan):.3f} | {v.get(10, math.nan):.3f} | {v.get(50, math.nan):.3f} | "
-              f"{high.get(1, math.nan):.3f} | {high.get(10, math.nan):.3f} | {crps.get(10, math.nan) / test.std:.3f} | "
+              f"{high.get(1, math.nan):.3f} | {high.get(10, math.nan):.3f} | {crps_over_std(scores, test, 10):.3f} | "
               f"{ratio.get(10) if ratio.get(10) is not None else math.nan:.2f} | "
               f"{result.seconds / max(result.steps_done, 1):.4f} |", flush=True)
+        per_field.append((label, scores.get("per_variable", {})))
+    if test.channels > 1:
+        field_table(per_field, test.variables)
     nfe_table(si, baseline, diffusion, truth, test)
+
+
+def field_table(rows: list[tuple[str, dict]], variables: tuple[str, ...]) -> None:
+    """VRMSE at leads 1, 10 and 50 of each field of the state, per emulator."""
+    print("\n| emulator | " + " | ".join(f"{name} VRMSE@{lead}" for name in variables for lead in LEADS) + " |")
+    print("|---|" + "---|" * (len(variables) * len(LEADS)))
+    for label, fields in rows:
+        cells = [dict(zip(fields[name]["lead_steps"], fields[name]["vrmse"])).get(lead, math.nan)
+                 for name in variables for lead in LEADS]
+        print(f"| {label} | " + " | ".join(f"{cell:.3f}" for cell in cells) + " |", flush=True)
 
 
 def one_step_vrmse(model, sampler, truth, test) -> str:
     """VRMSE at lead 1 of 4 × 4 one-step forecasts, or the blow-up that stopped them."""
-    result, scores = run(model, sampler, truth, RolloutConfig(steps=1, members=4, initial_conditions=4), test.std)
+    result, scores = run(model, sampler, truth, RolloutConfig(steps=1, members=4, initial_conditions=4), test)
     return f"{scores['vrmse'][1]:.3f}" if len(scores["vrmse"]) > 1 else f"blow-up ({result.reason})"
 
 
@@ -239,9 +279,15 @@ def nfe_table(si, baseline, diffusion, truth, test) -> None:
         print(f"| {nfe} | {si_score} | {base_score} | {edm_score} ({levels}) |", flush=True)
 
 
+def data_spectra(train_path: Path, variables: tuple[str, ...]) -> torch.Tensor:
+    """The training data's shell-summed spectrum of each field of the state: (N/2 + 1,), or (C, N/2 + 1)."""
+    spectra = [load_fields(train_path, name).spectrum * shell_counts(load_fields(train_path, name).n)
+               for name in variables]  # shell mean → shell sum
+    return (spectra[0] if len(spectra) == 1 else torch.stack(spectra)).double()
+
+
 def long_table(train_path, truth, test, models, refiners, args) -> None:
-    data_spectrum = torch.from_numpy(load_fields(train_path).spectrum.numpy())
-    data_spectrum = data_spectrum * shell_counts(test.n)  # shell mean → shell sum
+    data_spectrum = data_spectra(train_path, test.variables)
     print(f"\n| long rollout ({args.long} steps, {args.long_members} members) | blow-up step | high band first off "
           f"by ×2 at step | steps within ×2 | seconds |\n|---|---|---|---|---|")
     long = RolloutConfig(steps=args.long, members=args.long_members, initial_conditions=1, save_every=args.long)
@@ -259,7 +305,9 @@ def long_table(train_path, truth, test, models, refiners, args) -> None:
         if key not in args.long_rows:
             continue
         long.refine_every = every
-        result, _ = run(model, sampler, truth, long, test.std, ref, callback=milestones(label))
+        if every and ref is None:  # the spectral refiner models one field
+            continue
+        result, _ = run(model, sampler, truth, long, test, ref, callback=milestones(label))
         first, within = band_exits(result, data_spectrum, test.n)
         print(f"| {label} | {result.blowup_step or 'none'} | {first} | {100 * within:.0f}% | {result.seconds:.0f} |",
               flush=True)

@@ -135,7 +135,8 @@ def _data_commands(commands) -> None:
         add_config_flags(generator, (cls, "", {}))
         add_request_flags(generator, DataRequest, skip=("scheduler",) if kind == "grf" else ())
     add_request_flags(kinds.add_parser("coarse", help=CoarseRequest.summary), CoarseRequest)
-    imported = kinds.add_parser("import", help="validate a netCDF/zarr file of fields (..., y, x) and copy it in")
+    imported = kinds.add_parser("import", help="validate a netCDF/zarr file of fields (..., y, x), or a 2-D periodic "
+                                               "HDF5 file of The Well, and copy it in (as netCDF)")
     imported.add_argument("file", help="the file to import")
     imported.add_argument("--name", help="name in the data folder (default: the file's name)")
     imported.add_argument("--variable", help="the field variable (default: the first with dims (..., y, x))")
@@ -164,6 +165,7 @@ def _other_commands(commands) -> None:
     animate.add_argument("--fps", type=float, default=10.0, help="frames per second, one frame per saved step "
                                                                  "(default: 10)")
     animate.add_argument("--scale", type=int, default=4, help="pixels per grid point (default: 4)")
+    animate.add_argument("--variable", help="the field to animate (default: every field of the state, one row each)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,9 +266,15 @@ def _rollout(args) -> None:
     if args.json:
         print(json.dumps(summary))
     else:
-        vrmse = dict(zip(summary["lead_steps"], summary["vrmse"]))
         print(f"steps {done.steps_done}, blow-up step {done.blowup_step}, {done.seconds:.2f} s, VRMSE by lead: "
-              + ", ".join(f"{k}: {v:.3f}" for k, v in list(vrmse.items())[:10]))
+              + _by_lead(summary))
+        for name, scores in summary.get("per_variable", {}).items():
+            print(f"  {name}: {_by_lead(scores)}")
+
+
+def _by_lead(scores: dict) -> str:
+    """The first ten leads' VRMSE, ``lead: value``."""
+    return ", ".join(f"{k}: {v:.3f}" for k, v in list(zip(scores["lead_steps"], scores["vrmse"]))[:10])
 
 
 def _superres(args) -> None:
@@ -313,7 +321,7 @@ def _animate(args) -> None:
     store = DataStore(args.data_dir)
     target = store.output_path(args.out, inputs=(args.rollout,), overwrite=args.overwrite)
     with store.open(args.rollout) as rollout:
-        path = write_animation(rollout, target, args.fps, args.scale)
+        path = write_animation(rollout, target, args.fps, args.scale, args.variable)
     print(f"wrote {path.name} ({path.stat().st_size / 2**20:.2f} MiB) in {path.parent}")
 
 
