@@ -24,9 +24,22 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix not in SUFFIXES:
         raise EngineError(f"{path.name}: dataset files end in .nc (netCDF) or .zarr, not {path.suffix or 'nothing'!r}")
-    if path.suffix == ".zarr":  # format 2: readable by every zarr and xarray version
-        return write_tree(path, lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=2))
+    if path.suffix == ".zarr":
+        return write_tree(path, lambda tmp: write_zarr_files(ds, tmp))
     return write_bytes(path, ds.to_netcdf(engine="h5netcdf", encoding=_compression(ds)))
+
+
+def write_zarr_files(ds: xr.Dataset, folder: Path) -> None:
+    """The dataset as a zarr store (format 2: readable by every zarr and xarray version) in ``folder``: encoded in
+    memory, then written file by file on this thread. zarr writes a store's chunks concurrently on its own threads,
+    and after one of them fails (a full disk) the others go on creating files where the failed write was cleaned
+    up; here the first failure ends the writing."""
+    files: dict = {}  # a dict is a zarr store in memory: key → the bytes of one file
+    ds.to_zarr(files, mode="w", zarr_format=2)
+    for key, buffer in files.items():
+        target = folder / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(buffer.to_bytes())
 
 
 def netcdf_bytes(ds: xr.Dataset) -> bytes:
