@@ -59,6 +59,7 @@ TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
 QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
 TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet"}
 RUNS = ("forecast", "pointwise", "noise_baseline", "diffusion", "sns", "refiner")  # run folders, one per model
+RENOISE_FLOOR = 0.1  # our option `rollout --renoise 0.1`; the papers' refiners renoise to the estimated level alone
 LONG_ROWS = ("pointwise", "spectral", "sns", "si-ode", "si-em", "edm")  # the stability table's rows, in order
 
 
@@ -200,10 +201,10 @@ def main() -> None:
     truth = test.denormalize(test.fields)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
     spectral = "refiner" in checkpoints and test.channels == 1  # a model of one field
-    refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RolloutConfig().renoise)
+    refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RENOISE_FLOOR)
                 if spectral else None,
                 "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps,
-                                    renoise=RolloutConfig().renoise),  # the rollout's default floor, as the CLI
+                                    renoise=RENOISE_FLOOR),  # our floor (--renoise 0.1)
                 "SNS, paper's levels": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
     diffusion = load_forecaster(checkpoints["diffusion"])
     if not args.only_long:

@@ -116,9 +116,10 @@ class TrainingConfig(param.Parameterized):
     ema_decay = param.Number(default=0.999, bounds=(0.0, 0.99999), step=0.0001,
                              doc="decay of the EMA weights used for sampling")
     grad_clip = param.Number(default=1.0, bounds=(0.0, 1e6), doc="gradient-norm clip (0: off)")
-    spectral_weight = param.Number(default=0.25, bounds=(0.0, 0.5),
+    spectral_weight = param.Number(default=0.0, bounds=(0.0, 0.5),
                                    doc="p: weight each Fourier mode of the residual by (S_n/mean S_n)^(-p); 0 is the "
-                                       "plain pixel L2, 0.5 whitens it against the noise; fine modes need p > 0")
+                                       "plain pixel L2 of the papers, 0.5 whitens it against the noise (our option: "
+                                       "docs/benchmarks.md has its measured effect)")
     checkpoint_every = param.Integer(default=500, bounds=(1, 10_000_000), doc="steps between atomic checkpoints")
     log_every = param.Integer(default=25, bounds=(1, 100_000), doc="steps between loss events")
     max_seconds = param.Number(default=None, allow_None=True, bounds=(1.0, 1e7), doc="stop after this wall time")
@@ -334,9 +335,10 @@ class RolloutConfig(param.Parameterized):
     blowup = param.Number(default=20.0, bounds=(1.0, 1e6),
                           doc="stop when max|u − mean| exceeds this many data standard deviations (or on NaN)")
     refine_every = param.Integer(default=0, bounds=(0, 100_000), doc="apply the refiner every k steps (0: never)")
-    renoise = param.Number(default=0.1, bounds=(0.0, 0.99),
+    renoise = param.Number(default=0.0, bounds=(0.0, 0.99),
                            doc="refiner: states that look cleaner than this noise fraction are first noised to it, so "
-                               "over-smoothed states are refined too (0: the Thermalizer, or SNS as paper 004, alone)")
+                               "over-smoothed states are refined too (our option; 0: the estimated level alone, as "
+                               "paper 004's SNS and the Thermalizer)")
     refine_steps = param.Integer(default=0, bounds=(0, 4000),
                                  doc="SNS refiner: at most this many reverse steps per frame (0: one per level from "
                                      "the estimated one down, as paper 004)")

@@ -26,7 +26,7 @@ ONE_FIELD_TASKS = ("generate", "refiner", "pdd")  # their noise, drift and coars
 
 def make_task(kind: str, *, path: str | Path, variables: str | list[str] | None = None,
               noise: NoiseConfig | None = None, schedule: ScheduleConfig | None = None,
-              forecast: ForecastConfig | None = None, spectral_weight: float = 0.25, pdd: PDDConfig | None = None):
+              forecast: ForecastConfig | None = None, spectral_weight: float = 0.0, pdd: PDDConfig | None = None):
     """The training task ``kind`` over the ``variables`` of the dataset file at ``path`` (see the module doc for the
     kinds): the emulators learn whole states (every field variable by default), the others one field."""
     if kind not in TASKS:

@@ -60,7 +60,7 @@ class GenerativeTask:
 
     kind, spatial_dims = "generate", 2
 
-    def __init__(self, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig, spectral_weight: float = 0.25,
+    def __init__(self, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig, spectral_weight: float = 0.0,
                  data_source: str = ""):
         self.data, self.data_source, self.spectral_weight = data, data_source, spectral_weight
         self.configs = {"noise": options(noise), "schedule": options(schedule)}
