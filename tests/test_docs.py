@@ -24,3 +24,11 @@ def test_every_relative_link_in_the_readme_and_docs_leads_to_a_file():
             if "://" not in target and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} → {target}")
     assert broken == []
+
+
+def test_docs_claims_md_states_every_claim_as_the_ledger_does_now():
+    from engine.claims_reference import DOC as CLAIMS_DOC
+    from engine.claims_reference import stale_rows
+
+    assert stale_rows(CLAIMS_DOC.read_text()) == [], "docs/claims.md is stale: run `python -m engine claims --json " \
+                                                     "> claims.json; python -m engine.claims_reference claims.json`"
