@@ -153,6 +153,8 @@ class TrainView(JobView):
         limit = 3 * float(np.std(field)) or 1.0
         self.preview.figure.renderers[0].glyph.color_mapper.update(low=-limit, high=limit)
         self.preview.update(field)
+        if event.get("variable"):  # of a state of several fields, the first is shown: say which
+            self.preview.figure.title.text = f"model output at the last checkpoint: {event['variable']}"
         shells = np.arange(1, len(event["spectrum"]))
         self.spectrum.update("data", shells, event["data_spectrum"][1:])
         self.spectrum.update("model", shells, event["spectrum"][1:])

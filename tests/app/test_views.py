@@ -269,3 +269,16 @@ def test_the_rollout_view_draws_the_chosen_field_of_a_two_layer_emulator_with_it
     torch.testing.assert_close(torch.as_tensor(view.emulator_plot.source.data["image"][0]), torch.as_tensor(last))
     assert 10 < upper_range / (view.mapper.high - view.mapper.low) < 50
     assert list(view.vrmse.sources["this run"].data["y"]) == result["per_variable"]["pv_lower"]["vrmse"]
+
+
+def test_placeholders_are_readable_text_of_at_least_4_5_to_1_contrast():
+    """WCAG AA's contrast ratio (L₁ + 0.05)/(L₂ + 0.05) of relative luminances, text against its own box."""
+    from app.plots import PLACEHOLDER_BACKGROUND, PLACEHOLDER_TEXT
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(PLACEHOLDER_BACKGROUND), luminance(PLACEHOLDER_TEXT)), reverse=True)
+    assert (light + 0.05) / (dark + 0.05) >= 4.5
