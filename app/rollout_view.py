@@ -21,6 +21,7 @@ from engine.animation import ffmpeg_executable, write_animation
 from engine.checkpoints import list_runs
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.fields import field_std, field_variable
+from engine.data.sequences import datasets_for
 from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.forecast import FORECAST_TASKS
@@ -41,12 +42,34 @@ def colour_range(ds, variable: str) -> tuple[float, float]:
     return float(first.mean()), 3 * field_std(ds, variable)
 
 
-def checkpoints(store: DataStore) -> dict[str, list[str]]:
-    """Run checkpoints by role: emulators (forecast tasks, SNS and PDD) and refiners (generators and SNS)."""
+def checkpoints(store: DataStore) -> dict[str, list[dict]]:
+    """Run checkpoints by role (``list_runs`` rows): emulators (forecast tasks, SNS and PDD) and refiners
+    (generators and SNS)."""
     runs = list_runs(store.root)
-    return {"emulators": [r["path"] for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")],
-            "pdd": [r["path"] for r in runs if r["task"] == "pdd"],
-            "refiners": [r["path"] for r in runs if r["task"] in ("generate", "refiner", "sns")]}
+    return {"emulators": [r for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")],
+            "pdd": [r for r in runs if r["task"] == "pdd"],
+            "refiners": [r for r in runs if r["task"] in ("generate", "refiner", "sns")]}
+
+
+def fitting_data(store: DataStore, run: dict) -> list[str]:
+    """The datasets an emulator applies to: trajectories on its grid saved at its Δt (``datasets_for``) that hold
+    every field it was trained on."""
+    if not run.get("n") or not run.get("dt"):
+        return []
+    return [name for name in datasets_for(store, run["n"], run["dt"])
+            if set(run["variables"]) <= set(store.describe(name).get("variables", {}))]
+
+
+def refiner_choices(refiners: list[dict], emulator: dict | None) -> dict[str, str]:
+    """The refiner control's options, {label: path}: none, then those trained on the emulator's grid and fields,
+    then the others, labelled as refused (another system's refiner fades the field)."""
+    def fits(run: dict) -> bool:
+        return emulator is None or (run.get("n") == emulator.get("n") and run["variables"] == emulator["variables"])
+
+    fitting = {run["path"]: run["path"] for run in refiners if fits(run)}
+    others = {f"{run['path']} (trained on {', '.join(run['variables'])} of {run['data'] or 'other data'}: refused)":
+              run["path"] for run in refiners if not fits(run)}
+    return {NONE: NONE, **fitting, **others}
 
 
 class RolloutView(JobView):
@@ -61,6 +84,9 @@ class RolloutView(JobView):
                                  "denoiser (--task sns, paper 004), or none")
     field = param.Selector(default=None, objects=[], doc="the field of the emulator's state that is drawn, with its "
                                                          "own colour range, spectra and scores")
+    data = param.Selector(default=None, objects=[], doc="the test trajectories: those on the emulator's grid, saved "
+                                                        "at its Δt, with its fields (the sidebar's dataset when it "
+                                                        "fits)")
 
     def __init__(self, store: DataStore, jobs: JobManager, dataset: Callable[[], str], *, device: str = "auto",
                  lam: Callable[[], float] = lambda: 0.0, scheduler: Callable[[], str | None] = lambda: None,
@@ -102,12 +128,39 @@ class RolloutView(JobView):
 
     def refresh_checkpoints(self) -> None:
         found = checkpoints(self.store)
-        self.pdd = found["pdd"]
-        self.param.checkpoint.objects = found["emulators"]
-        if self.checkpoint not in found["emulators"]:  # the SI forecaster first, when there is one
-            preferred = [name for name in found["emulators"] if "si-forecaster" in name]
-            self.checkpoint = (preferred or found["emulators"] or [None])[0]
-        self.param.refiner.objects = [NONE, *found["refiners"]]
+        self.runs = {run["path"]: run for run in found["emulators"] + found["refiners"]}
+        self.refiners = found["refiners"]
+        self.pdd = [run["path"] for run in found["pdd"]]
+        emulators = [run["path"] for run in found["emulators"]]
+        self.param.checkpoint.objects = emulators
+        if self.checkpoint in emulators:
+            self._emulator_changed()  # the same emulator: its data and refiners may have changed
+        else:  # the SI forecaster first, when there is one (its watcher picks the data and refiners)
+            preferred = [name for name in emulators if "si-forecaster" in name]
+            self.checkpoint = (preferred or emulators or [None])[0]
+
+    @param.depends("checkpoint", watch=True)
+    def _emulator_changed(self) -> None:
+        """The test data and refiners that fit the chosen emulator: the sidebar's dataset when it fits, else the
+        first that does; refiners of other systems listed apart."""
+        run = self.runs.get(self.checkpoint) if self.checkpoint else None
+        fitting = fitting_data(self.store, run) if run else []
+        self.param.data.objects = fitting
+        sidebar = self.dataset()
+        self.data = sidebar if sidebar in fitting else (fitting[0] if fitting else None)
+        self.param.refiner.objects = refiner_choices(self.refiners, run)
+        if self.refiner not in self.param.refiner.objects.values():
+            self.refiner = NONE
+
+    def follow_sidebar(self) -> None:
+        """The sidebar's dataset changed: take it when the emulator applies to it."""
+        if self.dataset() in self.param.data.objects:
+            self.data = self.dataset()
+
+    def test_data(self) -> str:
+        """The dataset the rollout runs on: the chosen one, else (none fits) the sidebar's, which is then refused
+        with the Δt or fields the emulator needs."""
+        return self.data or self.dataset()
 
     def _rollout_file(self):
         """The finished rollout (states, per-step spectra, recipe) as written by the job into ``rollouts/``."""
@@ -128,7 +181,7 @@ class RolloutView(JobView):
 
     def request(self) -> RolloutRequest:
         lam = self.lam() if self.checkpoint in self.pdd else 0.0
-        return RolloutRequest(checkpoint=self.checkpoint, data=self.dataset(),
+        return RolloutRequest(checkpoint=self.checkpoint, data=self.test_data(),
                               out=f"rollouts/rollout-{uuid.uuid4().hex[:8]}.nc",
                               refiner=None if self.refiner == NONE else self.refiner,
                               config=RolloutConfig(**{**options(self.config), "lam": lam}), sampler=self.sampler,
@@ -140,10 +193,11 @@ class RolloutView(JobView):
         self.refresh_checkpoints()
         if self.checkpoint is None:
             raise EngineError("no trained emulator yet: train one in the Train view (task forecast or pointwise)")
-        check_rollout_request(store=self.store, checkpoint=self.checkpoint, data=self.dataset())
-        names = test_variables(store=self.store, checkpoint=self.checkpoint, data=self.dataset(), variables=None)
-        with self.store.open(self.dataset()) as ds:
-            names = names or (field_variable(ds, None, self.dataset()),)
+        data = self.test_data()
+        check_rollout_request(store=self.store, checkpoint=self.checkpoint, data=data)
+        names = test_variables(store=self.store, checkpoint=self.checkpoint, data=data, variables=None)
+        with self.store.open(data) as ds:
+            names = names or (field_variable(ds, None, data),)
             self.ranges = {name: colour_range(ds, name) for name in names}
         self.param.field.objects = list(names)
         if self.field not in names:
@@ -237,6 +291,7 @@ class RolloutView(JobView):
         """The sidebar's part for this view: emulator, refiner, sampler and rollout options (λ is the sidebar's)."""
         stretch = {"sizing_mode": "stretch_width"}
         return [pn.widgets.Select.from_param(self.param.checkpoint, label="Emulator checkpoint", **stretch),
+                pn.widgets.Select.from_param(self.param.data, label="Test data", **stretch),
                 pn.widgets.Select.from_param(self.param.field, label="Field", **stretch),
                 pn.widgets.Select.from_param(self.param.refiner, label="Refiner", **stretch),
                 pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, **stretch),

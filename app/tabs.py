@@ -142,7 +142,8 @@ TABS = {tab.name: tab for tab in (
                                           *generation_controls(s)]),
     Tab("Rollout", _rollout, lambda s, view: [*view.controls(), lam_control(s),
                                               pn.pane.Markdown("λ applies to PDD predictors; other emulators run at "
-                                                               "λ = 0.")]),
+                                                               "λ = 0.")],
+        follows={"field_dataset": lambda s, view: view.follow_sidebar()}),
     Tab("Super-resolution", _superres, lambda s, view: [lam_control(s), *view.controls()],
         follows={"lam": _set_lam("sampler"),
                  "field_dataset": lambda s, view: view.guarded(view.follow_sidebar)}),

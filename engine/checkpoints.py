@@ -58,9 +58,9 @@ def export_checkpoint(source: str | Path, target: str | Path) -> Path:
 
 def list_runs(root: Path) -> list[dict]:
     """Every run folder ``root/runs/*`` with a readable checkpoint: run name, path (relative to ``root``), task,
-    step, last loss, model size and the data it was trained on; unreadable checkpoints are skipped. Each checkpoint
-    is read once per version (its inode, modification time and size: ``save_checkpoint`` replaces the file by a new
-    one), so listing again costs a ``stat`` per run."""
+    step, last loss, model size, the data it was trained on (its name, grid n, Δt and variables); unreadable
+    checkpoints are skipped. Each checkpoint is read once per version (its inode, modification time and size:
+    ``save_checkpoint`` replaces the file by a new one), so listing again costs a ``stat`` per run."""
     rows = []
     for path in sorted((root / "runs").glob("*/checkpoint.pt")):
         try:
@@ -82,8 +82,10 @@ def _run_summary(path: str, inode: int, mtime_ns: int, size: int) -> dict | None
     except EngineError:
         return None
     history = state.get("history") or [[0, float("nan")]]
+    data = state["data"]
     return {"task": state.get("task", "generate"), "step": state["step"], "loss": round(float(history[-1][1]), 5),
-            "model": state["configs"]["model"]["size"], "data": state["data"].get("source", "")}
+            "model": state["configs"]["model"]["size"], "data": data.get("source", ""), "n": data.get("n"),
+            "dt": data.get("dt"), "variables": list(data.get("variables") or [data.get("variable", "")])}
 
 
 def run_settings(state: dict) -> dict[str, object]:

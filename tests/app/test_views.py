@@ -12,15 +12,22 @@ from engine.data.store import DataStore
 from engine.jobs import JobManager
 
 
-def test_the_rollout_view_names_the_data_a_one_step_model_needs_instead_of_starting_a_job(tmp_path):
+def test_the_rollout_view_offers_the_data_an_emulator_fits_and_names_the_dt_it_needs_when_none_does(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, _, _, fine_dt, *_ = install_defaults(store)
+    kolmogorov, _, _, fine_dt, _, allen_cahn = install_defaults(store)
     jobs = JobManager()
     view = RolloutView(store, jobs, lambda: kolmogorov)
+    assert view.checkpoint == "runs/shipped-si-forecaster/checkpoint.pt" and view.data == kolmogorov
     view.checkpoint = "runs/shipped-pdd/checkpoint.pt"  # trained on snapshots 0.02 apart; the sidebar's are 0.5
+    assert view.param.data.objects == [fine_dt] and view.data == fine_dt  # its own data, not the sidebar's
+    refused = [label for label, path in view.param.refiner.objects.items() if label.endswith("refused)")]
+    assert any("runs/shipped-ac-" in label and "trained on u" in label for label in refused)  # another system's
+    store.path(fine_dt).unlink()  # no data saved every 0.02 left: the sidebar's is refused before a worker starts
+    view.refresh_checkpoints()
+    assert view.data is None
     view.start()
     assert view.failure.visible and view.job is None and jobs.jobs == {}
-    assert f"is saved every 0.5: choose data saved every 0.02 ({fine_dt})" in view.failure.object
+    assert "is saved every 0.5: choose data saved every 0.02" in view.failure.object
 
 
 def test_the_superres_view_opens_the_data_its_predictor_was_trained_at_and_follows_the_sidebar_when_it_fits(tmp_path):
@@ -190,7 +197,8 @@ def test_file_and_run_names_are_text_not_links_and_the_curie_weiss_table_is_a_ta
 
 def test_a_request_the_engine_refuses_is_called_refused_not_failed(tmp_path):
     store = DataStore(tmp_path)
-    kolmogorov, *_ = install_defaults(store)
+    kolmogorov, _, _, fine_dt, *_ = install_defaults(store)
+    store.path(fine_dt).unlink()
     view = RolloutView(store, JobManager(), lambda: kolmogorov)
     view.checkpoint = "runs/shipped-pdd/checkpoint.pt"  # refused before a worker starts: the wrong Δt
     view.start()
