@@ -10,6 +10,7 @@ import panel as pn
 import param
 
 from app.busy import in_background
+from app.input_check import checked
 from app.plots import CurvePlot, draw_steps_against_d
 from engine.config import CurieWeissConfig
 from engine.curie_weiss import (
@@ -111,8 +112,8 @@ class CurieWeissPanel(pn.viewable.Viewer):
         self.sweep_button.loading = False
 
     def controls(self) -> list:
-        return [pn.Param(self.config, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
-                                               "count": pn.widgets.IntInput}, sizing_mode="stretch_width")]
+        return [pn.Param(self.config, widgets={"d": checked(pn.widgets.IntInput), "steps": checked(pn.widgets.IntInput),
+                                               "count": checked(pn.widgets.IntInput)}, sizing_mode="stretch_width")]
 
     def __panel__(self):
         return pn.FlexBox(pn.Column(self.run_button, self.table, width=420),

@@ -20,10 +20,12 @@ from app.busy import busy, page_loaded
 from app.export import save_view_button
 from app.generation_state import ANALYTIC, GenerationState, drift_choices
 from app.generation_views import SECTIONS
+from app.input_check import explain, handle_callback_error, watch_session
 from app.job_view import JobView
 from app.jobs_view import JobsView
 from app.lessons import WELCOME_COOKIE, LessonsPanel
 from app.new_data_view import NewDataView
+from app.panel_internals import quiet_callback_log
 from app.plots import shared_mapper
 from app.tab_host import TabHost
 from app.tabs import DRIFT, FIELD_DATASET, GENERATION, STRETCH, TABS, drawing
@@ -37,6 +39,8 @@ from engine.errors import EngineError
 from engine.jobs import manager
 
 POLL_MS = 33  # how often a session drains job events: up to 30 frames per second, as fast as workers send previews
+pn.config.exception_handler = handle_callback_error  # refused inputs are told to their page, not put back silently
+quiet_callback_log(explain)  # and are not server errors
 TABS_ORDER = list(TABS)  # the tabs as the page lays them out
 CONFIGS = ("noise", "schedule", "sampler_a", "sampler_b")  # the settings that are configs of their own
 # what the URL's query holds: parameter → query name, per object
@@ -186,6 +190,7 @@ class Studio(pn.viewable.Viewer):
 
     # ----- the page -------------------------------------------------------------------------------------------
     def __panel__(self):
+        watch_session(self.notifications)  # an input a config refuses is told in this page's notifications
         if pn.state.location is not None:
             for owner, names in URL_STATE.items():
                 pn.state.location.sync(self if owner == "studio" else getattr(self, owner), names)

@@ -9,6 +9,7 @@ import param
 import torch
 import xarray as xr
 
+from app.input_check import checked
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.coarse import OUProcess, coarse_grain_physical, reference_a, surviving_wavenumber
 from engine.config import CoarseConfig
@@ -184,7 +185,7 @@ class DataView(pn.viewable.Viewer):
         """The sidebar's part for this view: what is shown, and the forward process besides λ."""
         return [pn.widgets.Select.from_param(self.param.variable, label="Variable", sizing_mode="stretch_width"),
                 pn.widgets.IntSlider.from_param(self.param.trajectory, sizing_mode="stretch_width"),
-                pn.Param(self.coarse, parameters=COARSE_SHOWN, widgets={"seed": pn.widgets.IntInput},
+                pn.Param(self.coarse, parameters=COARSE_SHOWN, widgets={"seed": checked(pn.widgets.IntInput)},
                          name="Coarse-graining (forward process)", sizing_mode="stretch_width")]
 
     def __panel__(self):

@@ -16,6 +16,7 @@ import torch
 from bokeh.models import LinearColorMapper
 
 from app.curie_weiss_panel import CurieWeissPanel
+from app.input_check import checked
 from app.lazy_tabs import LazyTabs
 from app.mixture_panel import MixturePanel
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
@@ -30,7 +31,7 @@ from engine.pipelines.sample import samples_dataset
 from engine.spectral import radial_spectrum, shell_sum
 
 SAMPLES = 32  # fields per generated batch: enough for a smooth spectrum, fast on 2 cores
-GENERATION_SAMPLER_WIDGETS = {"seed": pn.widgets.IntInput, "steps": pn.widgets.IntInput}
+GENERATION_SAMPLER_WIDGETS = {"seed": checked(pn.widgets.IntInput), "steps": checked(pn.widgets.IntInput)}
 # the generation views sample the exact (analytic) drift: no network, so no precision or compile settings
 GENERATION_SAMPLER_PARAMETERS = [name for name in SamplerConfig.param if name not in ("name", "precision", "compile")]
 T_GRID = torch.linspace(0.0, 0.995, 200, dtype=torch.float64)

@@ -11,6 +11,7 @@ import param
 
 from app.busy import in_background
 from app.curie_weiss_panel import mark, verdict
+from app.input_check import checked
 from app.plots import CurvePlot, draw_steps_against_d
 from engine.config import MixtureConfig
 from engine.mixture import (
@@ -109,8 +110,8 @@ class MixturePanel(pn.viewable.Viewer):
         self.sweep_button.loading = False
 
     def controls(self) -> list:
-        return [pn.Param(self.config, widgets={"d": pn.widgets.IntInput, "steps": pn.widgets.IntInput,
-                                               "count": pn.widgets.IntInput}, sizing_mode="stretch_width")]
+        return [pn.Param(self.config, widgets={"d": checked(pn.widgets.IntInput), "steps": checked(pn.widgets.IntInput),
+                                               "count": checked(pn.widgets.IntInput)}, sizing_mode="stretch_width")]
 
     def __panel__(self):
         return pn.FlexBox(pn.Column(self.table, width=420),

@@ -12,6 +12,7 @@ from typing import Callable
 import panel as pn
 import param
 
+from app.input_check import checked
 from app.job_view import JobView
 from engine.config import options
 from engine.data.catalog import GENERATOR_CONFIGS
@@ -25,10 +26,10 @@ SMALL = {"grf": {"count": 64}, "kolmogorov": {"trajectories": 2, "snapshots": 40
          "qg": {"trajectories": 1, "snapshots": 40, "spin_up": 1e8, "perturbation": 1e-6},  # equilibrated by 10⁸ s
          "lorenz96": {"trajectories": 2, "snapshots": 200},
          "allen-cahn": {"trajectories": 2, "snapshots": 40}}  # defaults sized for a quick first try on 2 cores
-INTEGER_WIDGETS = {name: pn.widgets.IntInput for name in ("size", "count", "trajectories", "snapshots", "slow",
+INTEGER_WIDGETS = {name: checked(pn.widgets.IntInput) for name in ("size", "count", "trajectories", "snapshots", "slow",
                                                           "fast_per_slow", "save_every", "seed",
                                                           "forcing_wavenumber")}
-FLOAT_INPUTS = {name: pn.widgets.FloatInput for name in ("length", "beta", "rek", "delta", "rd", "upper_flow",
+FLOAT_INPUTS = {name: checked(pn.widgets.FloatInput) for name in ("length", "beta", "rek", "delta", "rd", "upper_flow",
                                                           "lower_flow", "dt", "save_interval", "spin_up",
                                                           "perturbation", "diffusivity", "noise_amplitude",
                                                           "noise_length", "noise_smoothness")}

@@ -5,6 +5,7 @@ Panel release that renames one of these breaks here, in one file, and in CI, not
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import panel as pn
@@ -64,3 +65,21 @@ def route_through(application: TornadoApplication, refuse: Callable) -> None:
         return refuse(request) or route(request, **kwargs)
 
     application.find_handler = find_handler
+
+
+def quiet_callback_log(drop: Callable) -> None:
+    """Leave out of the server's log Panel's traceback of a widget callback whose exception ``drop(exception)``
+    says is handled (logged by ``panel.reactive`` before it reaches ``pn.config.exception_handler``). Why: Panel
+    1.9 logs every failed widget update itself; a refused input, told to its page, is not a server error."""
+    logging.getLogger("panel.reactive").addFilter(_Handled(drop))
+
+
+class _Handled(logging.Filter):
+    """Drops the records of exceptions ``drop`` says are handled."""
+
+    def __init__(self, drop: Callable):
+        super().__init__()
+        self.drop = drop
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and record.exc_info[1] is not None and self.drop(record.exc_info[1]))

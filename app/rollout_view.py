@@ -15,6 +15,7 @@ import param
 from bokeh.models import LinearColorMapper
 from bokeh.palettes import Viridis256
 
+from app.input_check import checked
 from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.animation import ffmpeg_executable, write_animation
@@ -294,9 +295,10 @@ class RolloutView(JobView):
                 pn.widgets.Select.from_param(self.param.data, label="Test data", **stretch),
                 pn.widgets.Select.from_param(self.param.field, label="Field", **stretch),
                 pn.widgets.Select.from_param(self.param.refiner, label="Refiner", **stretch),
-                pn.Param(self.sampler, widgets={"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}, **stretch),
+                pn.Param(self.sampler, widgets=dict.fromkeys(("steps", "seed"), checked(pn.widgets.IntInput)),
+                         **stretch),
                 pn.Param(self.config, parameters=ROLLOUT_CONTROLS, widgets=dict.fromkeys(INTEGER_CONTROLS,
-                                                                                         pn.widgets.IntInput),
+                                                                                         checked(pn.widgets.IntInput)),
                          **stretch)]
 
     def __panel__(self):

@@ -16,6 +16,7 @@ import numpy as np
 import panel as pn
 import param
 
+from app.input_check import checked
 from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import list_runs
@@ -29,7 +30,7 @@ from engine.jobs import JobManager
 from engine.pdd import load_pdd
 from engine.pipelines.superres import SuperresRequest, middle_frame, superres_inputs
 
-REVERSE_WIDGETS = {"steps": pn.widgets.IntInput, "seed": pn.widgets.IntInput}
+REVERSE_WIDGETS = {"steps": checked(pn.widgets.IntInput), "seed": checked(pn.widgets.IntInput)}
 LINES = ["coarse input", "super-resolved", "truth"]
 
 

@@ -17,6 +17,7 @@ from app.generation_views import (
     InterpolantView,
     SampleView,
 )
+from app.input_check import checked
 from app.jobs_view import JobsView
 from app.rollout_view import RolloutView
 from app.superres_view import SuperresView
@@ -24,7 +25,7 @@ from app.train_view import TrainView
 from engine.jobs import manager
 
 STRETCH = {"sizing_mode": "stretch_width"}
-OPTIONAL_NUMBERS = {"r": pn.widgets.FloatInput, "sigma_max": pn.widgets.FloatInput}  # None = "derive it"
+OPTIONAL_NUMBERS = dict.fromkeys(("r", "sigma_max"), checked(pn.widgets.FloatInput))  # None = "derive it"
 # what a generation tab redraws on: the noise or schedule, the field dataset, the drift, either sampler
 GENERATION, FIELD_DATASET, DRIFT = "generation", "field_dataset", "drift"
 SAMPLER_A, SAMPLER_B = "sampler_a", "sampler_b"

@@ -12,6 +12,7 @@ import panel as pn
 import param
 from bokeh.palettes import Category10
 
+from app.input_check import checked
 from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper
 from engine.checkpoints import list_runs, load_checkpoint, run_settings, settings_diff
@@ -24,9 +25,9 @@ from engine.pipelines.train import TrainRequest
 from engine.tasks import TASKS
 
 RUN_COLOURS = Category10[10][1:]  # the picked runs' lines (the first colour is close to the live run's)
-TRAINING_WIDGETS = {"steps": pn.widgets.IntInput, "batch_size": pn.widgets.IntInput, "seed": pn.widgets.IntInput,
-                    "checkpoint_every": pn.widgets.IntInput, "log_every": pn.widgets.IntInput,
-                    "max_seconds": pn.widgets.FloatInput, "lr": pn.widgets.FloatInput}
+TRAINING_WIDGETS = {**dict.fromkeys(("steps", "batch_size", "seed", "checkpoint_every", "log_every"),
+                                    checked(pn.widgets.IntInput)),
+                    **dict.fromkeys(("max_seconds", "lr"), checked(pn.widgets.FloatInput))}
 SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "checkpoint_every", "log_every",
                   "max_seconds", "seed", "device", "precision", "compile"]
 
@@ -210,13 +211,14 @@ class TrainView(JobView):
         stretch = {"sizing_mode": "stretch_width"}
         return [pn.widgets.Select.from_param(self.param.task, label="Task", **stretch),
                 pn.widgets.TextInput.from_param(self.param.run_name, label="Run name", **stretch),
-                pn.widgets.IntInput.from_param(self.param.nproc, **stretch),
+                pn.widgets.IntInput.from_param(self.param.nproc, start=None, end=None, **stretch),
                 pn.Param(self.model, parameters=["size"], show_name=False, **stretch),
                 pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training",
                          **stretch),
                 pn.Param(self.forecast, parameters=["sigma", "lead", "unroll", "levels"],
                          name="Emulator (forecast and sns tasks)", **stretch),
-                pn.Param(self.pdd, widgets={"a": pn.widgets.FloatInput}, name="PDD predictor (task pdd)", **stretch)]
+                pn.Param(self.pdd, widgets={"a": checked(pn.widgets.FloatInput)}, name="PDD predictor (task pdd)",
+                         **stretch)]
 
     def __panel__(self):
         return pn.Column(

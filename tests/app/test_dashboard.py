@@ -403,3 +403,21 @@ def test_the_superres_view_redraws_the_input_at_lambda_and_super_resolves_live(p
     result = xr.open_dataset(tmp_path / "superres.nc", engine="h5netcdf")
     assert result["vorticity"].dims == ("sequence", "frame", "y", "x") and float(result["lam"]) == 0.095
     assert errors == []
+
+
+def test_an_input_out_of_its_bounds_is_explained_not_silently_put_back(page, server_url):
+    """Train's Steps typed as −5 and Batch size as 100000: each gets a one-line warning naming the control and its
+    bound, the box shows the kept value again, and the server logs no error."""
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    _tab(page, "Train", "training loss")
+    for label, value, said in (("Steps", "-5", "Steps must be at least 1, not -5"),
+                               ("Batch size", "100000", "Batch size must be at most 4096, not 100000")):
+        box = page.locator(".bk-input-group", has_text=label).locator("input").first
+        kept = box.input_value()
+        box.fill(value)
+        box.press("Enter")
+        page.get_by_text(said).first.wait_for(timeout=20000)
+        page.wait_for_function("([box, kept]) => box.value === kept", arg=[box.element_handle(), kept],
+                               timeout=10000)
+    assert errors == []
