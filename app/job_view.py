@@ -5,11 +5,29 @@ CLI builds too; ``placement``: where it runs), what to check first
 """
 from __future__ import annotations
 
-import panel as pn
+import dataclasses
 
+import panel as pn
+import param
+
+from engine.config import options
 from engine.errors import EngineError
 from engine.jobs import FINAL, Job, JobManager
 from engine.pipelines.request import Request
+
+
+def settings_line(request: Request) -> str:
+    """What a request runs with, for a person: its plain fields and its configs' parameters that differ from their
+    defaults, ``name value`` pairs in code font."""
+    pairs = []
+    for spec in dataclasses.fields(request):
+        value = getattr(request, spec.name)
+        if isinstance(value, param.Parameterized):
+            pairs += [(f"{spec.name}.{name}", v) for name, v in options(value).items()
+                      if v != value.param[name].default]
+        elif value not in (None, False, "") and value != spec.default:
+            pairs.append((spec.name, value))
+    return ", ".join(f"`{name} {value}`" for name, value in pairs) or "its defaults"
 
 
 class JobView(pn.viewable.Viewer):
@@ -28,6 +46,7 @@ class JobView(pn.viewable.Viewer):
         self.on_finish = None  # called with (view, message) when a followed job ends: the Studio notifies
         self.status = pn.pane.Markdown(self.idle_text, name=self.status_name)
         self.failure = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.job_settings = pn.pane.Markdown("", visible=False, name=f"{self.status_name}-settings")
         self.start_button = pn.widgets.Button(label=self.start_label, color="primary", width=self.button_width)
         self.stop_button = pn.widgets.Button(label=self.stop_label, color="warning", width=90, disabled=True)
         # button events arrive without the document lock: run their Bokeh edits on the session's next tick
@@ -87,10 +106,16 @@ class JobView(pn.viewable.Viewer):
         self.failure.visible = False
         self.follow(self.jobs.submit(self.request(), **self.placement()))
 
-    def follow(self, job: Job) -> None:
+    def follow(self, job: Job, own: bool = True) -> None:
+        """Draw ``job``'s events from its first; one this page did not start (``own`` False: another page's, or
+        this page's before a reload) is shown with the settings it runs with, which the controls need not match."""
         self.job, self.cursor = job, 0
         self.start_button.disabled, self.stop_button.disabled = True, False
         self.status.object = f"{self.label} job {job.id}: starting a worker…"
+        self.job_settings.visible = not own
+        if not own:
+            self.job_settings.object = (f"Job {job.id} was started before this page opened; it runs with "
+                                        f"{settings_line(job.request)}. The controls set the next job.")
 
     def stop(self) -> None:
         if self.job is not None:
@@ -98,10 +123,15 @@ class JobView(pn.viewable.Viewer):
 
     def reattach(self) -> None:
         """Follow this kind's newest running job when none is followed: a reloaded page, or another session's job,
-        shows it (its kept events replay) and can cancel it."""
+        shows it (its kept events replay) and can cancel it. A page that has followed none shows the newest
+        finished one instead, with its result and downloads."""
         running = [job for job in self.jobs.active() if isinstance(job.request, self.request_type)]
         if running and not self.running:
-            self.follow(running[-1])
+            self.follow(running[-1], own=False)
+            return
+        finished = [job for job in self.jobs.finished() if isinstance(job.request, self.request_type)]
+        if finished and self.job is None:
+            self.follow(finished[-1], own=False)
 
     def poll(self) -> None:
         """Apply the followed job's new events (following a running job of this kind if there is one)."""

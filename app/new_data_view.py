@@ -104,5 +104,5 @@ class NewDataView(JobView):
                                                  width=270), self.param.generator)
         upload = pn.pane.Markdown("**Import** a netCDF file of fields, or The Well's HDF5:")
         return pn.Card(pn.Column(generator, settings, pn.Row(self.start_button, self.stop_button), self.status,
-                                 self.failure, upload, self.upload),
+                                 self.failure, self.job_settings, upload, self.upload),
                        title="New dataset", collapsed=True, width=300)

@@ -196,7 +196,16 @@ class RolloutView(JobView):
             raise EngineError("no trained emulator yet: train one in the Train view (task forecast or pointwise)")
         data = self.test_data()
         check_rollout_request(store=self.store, checkpoint=self.checkpoint, data=data)
-        names = test_variables(store=self.store, checkpoint=self.checkpoint, data=data, variables=None)
+        self._set_fields(self.checkpoint, data)
+        previous = self.vrmse.sources["this run"].data
+        self.vrmse.update("previous", previous["x"], previous["y"])
+        for button in (self.download, *self.animations):
+            button.disabled = True
+
+    def _set_fields(self, checkpoint: str, data: str) -> None:
+        """The fields a rollout of ``checkpoint`` on ``data`` draws (the Field control's choices) and their colour
+        ranges; the drawings of an earlier rollout are forgotten."""
+        names = test_variables(store=self.store, checkpoint=checkpoint, data=data, variables=None)
         with self.store.open(data) as ds:
             names = names or (field_variable(ds, None, data),)
             self.ranges = {name: colour_range(ds, name) for name in names}
@@ -205,10 +214,12 @@ class RolloutView(JobView):
             self.field = names[0]
         self._set_range()
         self.columns, self.spectrogram_drawn, self.last_event, self.last_result = [], 0.0, None, None
-        previous = self.vrmse.sources["this run"].data
-        self.vrmse.update("previous", previous["x"], previous["y"])
-        for button in (self.download, *self.animations):
-            button.disabled = True
+
+    def follow(self, job, own: bool = True) -> None:
+        """A job this page did not start draws the fields of its own emulator and data."""
+        if not own:
+            self.guarded(lambda: self._set_fields(job.request.checkpoint, job.request.data))
+        super().follow(job, own)
 
     def _of_field(self, values, axis: int = 0) -> np.ndarray:
         """The drawn field's part of values that hold every field of the state along ``axis`` (as they are for a
@@ -304,7 +315,7 @@ class RolloutView(JobView):
     def __panel__(self):
         return pn.Column(
             pn.FlexBox(self.start_button, self.stop_button, self.download, *self.animations), self.status,
-            self.failure, pn.FlexBox(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram.figure,
-                                     self.vrmse.figure, self.calibration.figure, self.correlation.figure,
-                                     self.rate.figure),
+            self.failure, self.job_settings,
+            pn.FlexBox(self.truth_plot.figure, self.emulator_plot.figure, self.spectrogram.figure, self.vrmse.figure,
+                       self.calibration.figure, self.correlation.figure, self.rate.figure),
             sizing_mode="stretch_width")

@@ -197,5 +197,6 @@ class SuperresView(JobView):
     def __panel__(self):
         return pn.Column(
             pn.FlexBox(self.start_button, self.stop_button, self.download), self.status, self.failure,
+            self.job_settings,
             pn.FlexBox(self.coarse_plot.figure, self.output_plot.figure, self.truth_plot.figure, self.spectrum.figure),
             sizing_mode="stretch_width")

@@ -223,7 +223,7 @@ class TrainView(JobView):
     def __panel__(self):
         return pn.Column(
             pn.FlexBox(self.start_button, self.stop_button, self.resume_button, self.progress, self.download),
-            self.status, self.failure,
+            self.status, self.failure, self.job_settings,
             pn.FlexBox(pn.Column(self.loss.figure, pn.Row(
                 pn.widgets.FloatSlider.from_param(self.param.smoothing, width=220),
                 pn.widgets.Checkbox.from_param(self.param.log_loss, align="end"))),

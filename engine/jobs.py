@@ -211,6 +211,10 @@ class JobManager:
     def active(self) -> list[Job]:
         return [job for job in self.jobs.values() if job.state not in FINAL]
 
+    def finished(self) -> list[Job]:
+        """The jobs that ended with a result, oldest first."""
+        return [job for job in self.jobs.values() if job.state == "done"]
+
 
 _MANAGER: list[JobManager] = []  # the one manager, once made
 _MAKING = threading.Lock()  # two sessions opening at once make one manager between them

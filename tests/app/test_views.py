@@ -1,5 +1,6 @@
 """Views driven from Python, without a browser: what they refuse before any worker starts, and what data they pick."""
 import shutil
+from pathlib import Path
 
 import torch
 import xarray as xr
@@ -277,6 +278,12 @@ def test_the_rollout_view_draws_the_chosen_field_of_a_two_layer_emulator_with_it
     torch.testing.assert_close(torch.as_tensor(view.emulator_plot.source.data["image"][0]), torch.as_tensor(last))
     assert 10 < upper_range / (view.mapper.high - view.mapper.low) < 50
     assert list(view.vrmse.sources["this run"].data["y"]) == result["per_variable"]["pv_lower"]["vrmse"]
+    later = RolloutView(store, view.jobs, lambda: "qg.nc")  # a page opened after the job: its result, its settings
+    later.poll()
+    assert later.job is view.job and not later.download.disabled and later.download.filename == Path(result["out"]).name
+    assert later.param.field.objects == ["pv_upper", "pv_lower"] and later.job_settings.visible
+    assert "`checkpoint runs/qg/checkpoint.pt`" in later.job_settings.object and "`config.steps 3`" in \
+        later.job_settings.object
 
 
 def test_placeholders_are_readable_text_of_at_least_4_5_to_1_contrast():
