@@ -39,6 +39,7 @@ class JobView(pn.viewable.Viewer):
     status_name = "job-status"  # the status pane's name (browser tests find it by name)
     idle_text = "No job yet."
     ended = {"cancelled": "cancelled", "failed": "failed"}  # the status line's words for a job that did not finish
+    shows_last_result = True  # a fresh page shows the newest finished job's result (not where a result acts)
 
     def __init__(self, jobs: JobManager, **params):
         super().__init__(**params)
@@ -130,7 +131,7 @@ class JobView(pn.viewable.Viewer):
             self.follow(running[-1], own=False)
             return
         finished = [job for job in self.jobs.finished() if isinstance(job.request, self.request_type)]
-        if finished and self.job is None:
+        if finished and self.job is None and self.shows_last_result:
             self.follow(finished[-1], own=False)
 
     def poll(self) -> None:

@@ -42,6 +42,7 @@ class NewDataView(JobView):
     is called with its name in the data folder when it is there."""
 
     label, start_label, request_type = "New dataset", "Generate", DataRequest
+    shows_last_result = False  # its result switches the page to the new dataset: only for the page that asked
     status_name = "new-data-status"
     idle_text = "Generate a dataset, or import a netCDF file of fields (…, y, x) or a periodic 2-D HDF5 of The Well."
     generator = param.Selector(default="grf", objects=list(GENERATOR_CONFIGS), doc="which solver makes the data")

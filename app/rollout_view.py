@@ -164,16 +164,16 @@ class RolloutView(JobView):
         return self.data or self.dataset()
 
     def _rollout_file(self):
-        """The finished rollout (states, per-step spectra, recipe) as written by the job into ``rollouts/``."""
-        return str(self.store.path(self.job.result["out"]))
+        """The rollout shown (states, per-step spectra, recipe) as its job wrote it into ``rollouts/``."""
+        return str(self.store.path(self.last_result["out"]))
 
     def _animation_file(self, suffix: str) -> str | None:
         """The finished rollout as an animation, truth beside member 0 (written once beside the netCDF)."""
-        rollout = self.store.path(self.job.result["out"])
+        rollout = self.store.path(self.last_result["out"])
         path = rollout.with_suffix(suffix)
         if not path.exists():
             try:
-                with self.store.open(self.job.result["out"]) as ds:
+                with self.store.open(self.last_result["out"]) as ds:
                     write_animation(ds, path)
             except EngineError as err:
                 self.fail(str(err))

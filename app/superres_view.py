@@ -62,7 +62,8 @@ class SuperresView(JobView):
                                      empty="the field as λ falls to 0, live")
         self.truth_plot = FieldPlot("fine truth", self.mapper, 280)
         self.spectrum = CurvePlot("power spectra (mean over the sequence)", LINES, "wavenumber k", "S(k)", height=300)
-        self.download = pn.widgets.FileDownload(callback=lambda: str(self.store.path(self.job.result["out"])),
+        self.shown_out = None  # the file of the result shown: what the download serves
+        self.download = pn.widgets.FileDownload(callback=lambda: str(self.store.path(self.shown_out)),
                                                 filename="superres.nc", disabled=True,
                                                 label="Download result (netCDF)", width=240)
         self.model = self.data = None
@@ -179,6 +180,7 @@ class SuperresView(JobView):
         power = result["spectra"]["output"]
         self.spectrum.update("super-resolved", np.arange(1, power.shape[0]), power[1:])
         self.download.disabled, self.download.filename = False, Path(result["out"]).name  # as stored
+        self.shown_out = result["out"]
         errors = " · ".join(f"{band}: {result['input_error'][band]:.2f} → {result['output_error'][band]:.2f}"
                             for band in ("low", "mid", "high"))
         self.status.object = (f"Super-resolved λ = {result['lam']:g} → 0 in {result['steps']} steps, "

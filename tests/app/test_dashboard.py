@@ -291,6 +291,7 @@ def test_the_rollout_view_rolls_a_shipped_emulator_out_live(page, server_url, ar
     steps.fill("24")
     steps.press("Enter")
     page.get_by_role("button", name="Roll out").click()
+    page.get_by_text("starting a worker").first.wait_for(timeout=30000)  # not an earlier rollout's result
     page.get_by_text("No blow-up").wait_for(timeout=120000)
     # the status text and the curves are separate document patches: wait until the curves have arrived too
     for figure, line in (("VRMSE vs lead time", "this run"), ("C(τ) at r = 0", "emulator"), ("C(τ) at r = 0", "truth")):
@@ -319,6 +320,7 @@ def test_samples_and_rollouts_download_as_netcdf(page, server_url, tmp_path):
     assert samples["vorticity"].dims == ("sample", "y", "x") and samples.attrs["sampler_steps"] == 16
     _tab(page, "Rollout", "VRMSE vs lead time")
     page.get_by_role("button", name="Roll out").click()
+    page.get_by_text("starting a worker").first.wait_for(timeout=30000)  # not an earlier rollout's result
     page.get_by_text("No blow-up").wait_for(timeout=120000)
     with page.expect_download() as info:
         page.get_by_text("Download rollout (netCDF)").click()
@@ -421,3 +423,13 @@ def test_an_input_out_of_its_bounds_is_explained_not_silently_put_back(page, ser
         page.wait_for_function("([box, kept]) => box.value === kept", arg=[box.element_handle(), kept],
                                timeout=10000)
     assert errors == []
+
+
+def test_the_sample_tabs_steps_are_above_the_fold_of_a_1000_pixel_screen(page, server_url):
+    _open(page, server_url)
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    _tab(page, "Sample", "radial power spectrum")
+    steps = page.locator(".bk-input-group", has_text="Steps").locator("input").first
+    steps.wait_for(timeout=20000)
+    box = steps.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 1000, box
