@@ -7,7 +7,7 @@ Fields are ``(trajectory, time, y, x)`` (or ``(time, y, x)``); 1-D series such a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ class Trajectories:
     source: str = ""
     variables: tuple[str, ...] = ()
     units: tuple[str, ...] = ()  # each variable's units attr ("" where it has none)
+    space: dict = field(default_factory=dict)  # the grid's coordinates as stored: {"y": (values, attrs), "x": …}
 
     def __post_init__(self):
         self.variables = tuple(self.variables) or (self.variable,)
@@ -83,6 +84,7 @@ def load_trajectories(path: str | Path, variables: str | list[str] | None = None
         names = state_variables(ds, variables, path.name)
         blocks = [_trajectory_values(ds, name, path.name) for name in names]
         units = tuple(str(ds[name].attrs.get("units", "")) for name in names)
+        space = {dim: (np.asarray(ds[dim].values), dict(ds[dim].attrs)) for dim in ("y", "x") if dim in ds.coords}
         times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.arange(blocks[0].shape[1])
     if blocks[0].shape[1] < min_length:
         raise EngineError(f"{path.name}: {blocks[0].shape[1]} snapshots per trajectory; this needs at least "
@@ -97,7 +99,7 @@ def load_trajectories(path: str | Path, variables: str | list[str] | None = None
         mean = torch.stack([block.mean() for block in blocks]).reshape(-1, 1, 1)
         std = torch.stack([block.std() for block in blocks]).reshape(-1, 1, 1)
     return Trajectories((fields - mean) / std, mean, std, snapshot_spacing(times, path.name), names[0], str(path),
-                        tuple(names), units)
+                        tuple(names), units, space)
 
 
 def _trajectory_values(ds, name: str, where: str) -> Tensor:

@@ -157,16 +157,17 @@ def truth_frames(trajectories: Tensor, saved_steps: list[int], config: RolloutCo
 
 def rollout_dataset(result: Rollout, *, dt: float, variable: str, config: RolloutConfig, truth: Tensor | None = None,
                     scores: dict | None = None, variables: tuple[str, ...] = (), units: tuple[str, ...] = (),
-                    **attrs) -> xr.Dataset:
+                    space: dict | None = None, **attrs) -> xr.Dataset:
     """``{variable}(member, time, y, x)`` plus ``spectrum(step, wavenumber)`` with provenance attrs, with ``truth``
     ((trajectory, time, *state), see ``truth_frames``) ``{variable}_truth(trajectory, time, y, x)``, and with the
     ``scores`` of ``evaluate`` ``vrmse``, ``crps`` and ``spread_skill`` over ``lead`` (in steps). States of several
     ``variables`` keep one variable per field: ``{name}``, ``{name}_truth``, ``{name}_spectrum`` and the scores
     ``{name}_vrmse`` … beside their mean over the fields."""
     members = members_dataset(result.states, first=0, dt=dt, variable=variable, config=config,
-                              saved_steps=result.saved_steps, variables=variables, units=units)
+                              saved_steps=result.saved_steps, variables=variables, units=units, space=space)
     return summary_dataset(result, dt=dt, variable=variable, config=config, truth=truth, scores=scores,
-                           variables=variables, units=units, **attrs).merge(members, combine_attrs="override")
+                           variables=variables, units=units, space=space, **attrs).merge(members,
+                                                                                          combine_attrs="override")
 
 
 def split_fields(values: np.ndarray, axis: int, count: int) -> list[np.ndarray]:
@@ -179,7 +180,8 @@ def _field_attrs(units: tuple[str, ...], c: int, long_name: str) -> dict:
 
 
 def members_dataset(states: Tensor, *, first: int, dt: float, variable: str, config: RolloutConfig,
-                    saved_steps: list[int], variables: tuple[str, ...] = (), units: tuple[str, ...] = ()) -> xr.Dataset:
+                    saved_steps: list[int], variables: tuple[str, ...] = (), units: tuple[str, ...] = (),
+                    space: dict | None = None) -> xr.Dataset:
     """Members ``first…`` of the ensemble: ``{variable}(member, time, y, x)`` (one per field of several
     ``variables``), each member's initial condition, and the saved times (``saved_steps``; columns past the states'
     own are NaN)."""
@@ -191,12 +193,12 @@ def members_dataset(states: Tensor, *, first: int, dt: float, variable: str, con
     fields = {name: (("member", "time", "y", "x"), field, _field_attrs(units, c, f"emulated {name}"))
               for c, (name, field) in enumerate(zip(names, split_fields(values, 2, len(names))))}
     return xr.Dataset(fields, coords={"member": member, "initial_condition": ("member", member // config.members),
-                                      **_grid(dt, saved_steps, n)})
+                                      **_grid(dt, saved_steps, n, space)})
 
 
 def summary_dataset(result: Rollout, *, dt: float, variable: str, config: RolloutConfig, truth: Tensor | None = None,
                     scores: dict | None = None, variables: tuple[str, ...] = (), units: tuple[str, ...] = (),
-                    **attrs) -> xr.Dataset:
+                    space: dict | None = None, **attrs) -> xr.Dataset:
     """Everything of a rollout's dataset but its members: the spectrum of every step, the truth, the scores and
     the provenance attrs (see ``rollout_dataset``)."""
     names = tuple(variables) or (variable,)
@@ -220,7 +222,7 @@ def summary_dataset(result: Rollout, *, dt: float, variable: str, config: Rollou
             out.update(_score_variables(scores["per_variable"][name], f"{name}_", f" of {name}"))
     return xr.Dataset(
         out,
-        coords={**coords, **_grid(dt, result.saved_steps, n), "step": np.arange(result.spectra.shape[0]),
+        coords={**coords, **_grid(dt, result.saved_steps, n, space), "step": np.arange(result.spectra.shape[0]),
                 "wavenumber": np.arange(n // 2 + 1)},
         attrs=provenance("engine.rollout", **{**options(config), "steps_done": result.steps_done,
                                               "blowup_step": result.blowup_step, "stop_reason": result.reason,
@@ -240,9 +242,12 @@ def _score_variables(scores: dict, prefix: str, which: str) -> dict:
                                                 "is calibrated, NaN with one member"})}
 
 
-def _grid(dt: float, saved_steps: list[int], n: int) -> dict:
+def _grid(dt: float, saved_steps: list[int], n: int, space: dict | None = None) -> dict:
+    """The saved times and the grid's coordinates: the test data's own (``space``: {dim: (values, attrs)}, e.g. the
+    QG jet's metres), else the periodic square [0, 2π)."""
     coord = np.arange(n) * (2 * math.pi / n)
-    return {"time": ("time", np.asarray(saved_steps) * dt, {"units": "model time"}), "y": coord, "x": coord}
+    grid = {dim: (dim, *space[dim]) if space and dim in space else coord for dim in ("y", "x")}
+    return {"time": ("time", np.asarray(saved_steps) * dt, {"units": "model time"}), **grid}
 
 
 def with_truth_preview(callback: Callable[[dict], None], truth: Tensor, config: RolloutConfig, lead: int,
@@ -440,7 +445,8 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
         if writer is not None:
             writer.write(members_dataset(states, first=index * config.members, dt=dt, config=config,
                                          variable=trajectories.variable, saved_steps=planned,
-                                         variables=trajectories.variables, units=trajectories.units),
+                                         variables=trajectories.variables, units=trajectories.units,
+                                         space=trajectories.space),
                          start=index * config.members)
             part.rollout.states = states[:0]  # written: dropped here
 
@@ -497,7 +503,8 @@ def _write(result: Rollout, summary: dict, *, config: RolloutConfig, target: Pat
     device that ran (not ``auto``)."""
     attrs = {"checkpoint": str(checkpoint), "data": str(data), "device": device,
              **{f"sampler_{k}": v for k, v in options(sampler).items()}}
-    fields = {"variable": trajectories.variable, "variables": trajectories.variables, "units": trajectories.units}
+    fields = {"variable": trajectories.variable, "variables": trajectories.variables, "units": trajectories.units,
+              "space": trajectories.space}
     if writer is None:
         write_dataset(rollout_dataset(result, dt=dt, config=config, scores=summary, **fields,
                                       truth=truth_frames(truth, result.saved_steps, config, lead), **attrs), target)

@@ -22,7 +22,8 @@ def two_layers(path, seed: int = 0) -> None:
     drift = np.cumsum(rng.normal(size=(2, TRAJECTORIES, TIMES, N, N)), axis=2) * 0.3 + rng.normal(size=(2, 1, 1, N, N))
     data = {name: (("trajectory", "time", "y", "x"), (std * field + mean).astype(np.float32), {"units": "1/s"})
             for (name, (std, mean)), field in zip(SCALES.items(), drift)}
-    xr.Dataset(data, coords={"time": np.arange(TIMES) * 0.5}).to_netcdf(path)
+    metres = ("x", np.arange(N) * 1e4, {"units": "m"})
+    xr.Dataset(data, coords={"time": np.arange(TIMES) * 0.5, "x": metres, "y": ("y", *metres[1:])}).to_netcdf(path)
 
 
 @pytest.fixture
@@ -84,6 +85,8 @@ def test_a_two_field_emulator_trains_rolls_out_and_is_scored_per_field(folder, c
             assert ds[f"{name}_spectrum"].dims == ("step", "wavenumber")
         np.testing.assert_allclose(ds["upper_truth"].isel(time=0), ds["upper"].isel(time=0, member=[0, 2]))
         assert list(ds.attrs["variables"]) == ["upper", "lower"]
+        np.testing.assert_array_equal(ds["x"], np.arange(N) * 1e4)  # the data's grid, not [0, 2π)
+        assert ds["x"].attrs["units"] == "m" and ds["y"].attrs["units"] == "m"
 
 
 def refusal(argv: list[str], capsys) -> str:
