@@ -242,6 +242,12 @@ def _score_variables(scores: dict, prefix: str, which: str) -> dict:
                                                 "is calibrated, NaN with one member"})}
 
 
+def state_fields(trajectories: Trajectories) -> dict:
+    """What the output datasets take from the test data: its fields' names and units, and its grid."""
+    return {"variable": trajectories.variable, "variables": trajectories.variables, "units": trajectories.units,
+            "space": trajectories.space}
+
+
 def _grid(dt: float, saved_steps: list[int], n: int, space: dict | None = None) -> dict:
     """The saved times and the grid's coordinates: the test data's own (``space``: {dim: (values, attrs)}, e.g. the
     QG jet's metres), else the periodic square [0, 2π)."""
@@ -444,9 +450,7 @@ def run_rollout(*, store: DataStore, checkpoint: str, data: str, config: Rollout
         scores.add(index, states)
         if writer is not None:
             writer.write(members_dataset(states, first=index * config.members, dt=dt, config=config,
-                                         variable=trajectories.variable, saved_steps=planned,
-                                         variables=trajectories.variables, units=trajectories.units,
-                                         space=trajectories.space),
+                                         saved_steps=planned, **state_fields(trajectories)),
                          start=index * config.members)
             part.rollout.states = states[:0]  # written: dropped here
 
@@ -503,8 +507,7 @@ def _write(result: Rollout, summary: dict, *, config: RolloutConfig, target: Pat
     device that ran (not ``auto``)."""
     attrs = {"checkpoint": str(checkpoint), "data": str(data), "device": device,
              **{f"sampler_{k}": v for k, v in options(sampler).items()}}
-    fields = {"variable": trajectories.variable, "variables": trajectories.variables, "units": trajectories.units,
-              "space": trajectories.space}
+    fields = state_fields(trajectories)
     if writer is None:
         write_dataset(rollout_dataset(result, dt=dt, config=config, scores=summary, **fields,
                                       truth=truth_frames(truth, result.saved_steps, config, lead), **attrs), target)
