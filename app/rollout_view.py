@@ -27,7 +27,7 @@ from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.forecast import FORECAST_TASKS
 from engine.jobs import JobManager
-from engine.pipelines.rollout import RolloutRequest, check_rollout_request, test_variables
+from engine.pipelines.rollout import RolloutRequest, check_rollout_request, rollout_variables
 
 NONE = "(none)"
 ROLLOUT_CONTROLS = ["steps", "members", "refine_every", "renoise", "refine_steps", "blowup", "device"]
@@ -205,7 +205,7 @@ class RolloutView(JobView):
     def _set_fields(self, checkpoint: str, data: str) -> None:
         """The fields a rollout of ``checkpoint`` on ``data`` draws (the Field control's choices) and their colour
         ranges; the drawings of an earlier rollout are forgotten."""
-        names = test_variables(store=self.store, checkpoint=checkpoint, data=data, variables=None)
+        names = rollout_variables(store=self.store, checkpoint=checkpoint, data=data, variables=None)
         with self.store.open(data) as ds:
             names = names or (field_variable(ds, None, data),)
             self.ranges = {name: colour_range(ds, name) for name in names}

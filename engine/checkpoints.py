@@ -85,7 +85,14 @@ def _run_summary(path: str, inode: int, mtime_ns: int, size: int) -> dict | None
     data = state["data"]
     return {"task": state.get("task", "generate"), "step": state["step"], "loss": round(float(history[-1][1]), 5),
             "model": state["configs"]["model"]["size"], "data": data.get("source", ""), "n": data.get("n"),
-            "dt": data.get("dt"), "variables": list(data.get("variables") or [data.get("variable", "")])}
+            "dt": data.get("dt"), "variables": list(trained_variables(data) or ())}
+
+
+def trained_variables(data: dict) -> tuple[str, ...] | None:
+    """The variables a checkpoint's ``data`` record says it was trained on: ``variables`` (a state of several
+    fields), else its one ``variable``; None when it names none."""
+    names = data.get("variables") or ([data["variable"]] if data.get("variable") else [])
+    return tuple(names) or None
 
 
 def run_settings(state: dict) -> dict[str, object]:

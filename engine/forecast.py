@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoints import load_checkpoint
+from engine.checkpoints import load_checkpoint, trained_variables
 from engine.config import ForecastSamplerConfig
 from engine.data.sequences import per_channel
 from engine.devices import accelerate
@@ -200,7 +200,7 @@ def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> For
         raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast, "
                           f"diffusion, pointwise or sns")
     configs, data = state["configs"], state["data"]
-    variables = tuple(data.get("variables") or [data.get("variable", "")])
+    variables = trained_variables(data) or ()
     net = forecast_network(kind, configs["model"]["size"], configs["forecast"].get("levels", SNS_LEVELS),
                            channels=len(variables)).to(device)
     net.load_state_dict(state["ema_state"])

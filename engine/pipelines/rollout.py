@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from engine.checkpoints import load_checkpoint
+from engine.checkpoints import load_checkpoint, trained_variables
 from engine.cluster import ZarrInShares, map_parts, scheduler_address
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.catalog import builtin_test_data
@@ -111,12 +111,6 @@ def check_rollout_request(*, store: DataStore, checkpoint: str, data: str) -> No
     if trained_dt is not None:
         check_time_step(trained_dt=trained_dt, data_dt=snapshot_spacing(times), n=n, data_name=data,
                         checkpoint=checkpoint, store=store)
-
-
-def trained_variables(data: dict) -> tuple[str, ...] | None:
-    """The variables a checkpoint's ``data`` record says it was trained on (None when it names none)."""
-    names = data.get("variables") or ([data["variable"]] if data.get("variable") else [])
-    return tuple(names) or None
 
 
 def check_refiner_fits(*, store: DataStore, refiner: str, trajectories: Trajectories) -> None:
@@ -280,7 +274,7 @@ class Prepared:
     device: torch.device
 
 
-def test_variables(*, store: DataStore, checkpoint: str, data: str, variables: list[str] | None) -> tuple[str, ...]:
+def rollout_variables(*, store: DataStore, checkpoint: str, data: str, variables: list[str] | None) -> tuple[str, ...]:
     """The variables a rollout uses: those the checkpoint was trained on (all of them: the state is the emulator's
     whole state), refused when ``variables`` asks for others or the test data lacks any, naming them."""
     state = load_checkpoint(store.path(checkpoint), "cpu")
@@ -304,7 +298,7 @@ def prepare(*, store: DataStore, checkpoint: str, data: str, config: RolloutConf
     fits them and memory: the whole ensemble, or with ``whole`` False one part (an initial condition's members) at a
     time."""
     device = resolve_device(config.device)
-    names = test_variables(store=store, checkpoint=checkpoint, data=data, variables=variables)
+    names = rollout_variables(store=store, checkpoint=checkpoint, data=data, variables=variables)
     trajectories = load_trajectories(store.path(data), list(names) or None)
     emulator = load_emulator(store=store, checkpoint=checkpoint, trajectories=trajectories, config=config,
                              sampler=sampler, device=device)
