@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from engine.schedules import Coefficients, Linear
+from engine.spectral import apply_mode_matrix
 
 Tensor = torch.Tensor
 Drift = Callable[[Tensor, Tensor], Tensor]
@@ -128,14 +129,6 @@ class CrossSpectralModel:
     def __call__(self, t, x: Tensor) -> Tensor:
         """The exact drift ``b(t, x)`` for states x: (..., C, n, n)."""
         return apply_mode_matrix(x, self.gain(t).to(x.device))
-
-
-def apply_mode_matrix(x: Tensor, matrix: Tensor) -> Tensor:
-    """``x̂_k ↦ M_k x̂_k`` for states (..., C, n, n) and a matrix per mode (n, n/2 + 1, C, C)."""
-    n = x.shape[-1]
-    modes = torch.fft.rfft2(x.to(torch.float64))
-    mixed = torch.einsum("kmab,...bkm->...akm", matrix.to(modes.dtype), modes)
-    return torch.fft.irfft2(mixed, s=(n, n)).to(x.dtype)
 
 
 @dataclass(frozen=True)

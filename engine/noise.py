@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from engine.errors import EngineError
-from engine.spectral import modal_from_shells, wavenumber_magnitude
+from engine.spectral import apply_mode_matrix, modal_from_shells, wavenumber_magnitude
 
 Tensor = torch.Tensor
 NOISE_KINDS = ("white", "powerlaw", "matched")
@@ -92,11 +92,7 @@ def sample_cross_noise(cross: Tensor, count: int, generator: torch.Generator | N
 
 def colour_across(white: Tensor, cross: Tensor) -> Tensor:
     """Colour unit white noise (..., C, n, n) to the cross-spectral matrix ``cross`` (n, n/2 + 1, C, C)."""
-    n = white.shape[-1]
-    factor = psd_factor(cross) * n
-    modes = torch.fft.rfft2(white.to(torch.float64))
-    coloured = torch.einsum("kmab,...bkm->...akm", factor, modes.to(factor.dtype))
-    return torch.fft.irfft2(coloured, s=(n, n)).to(white.dtype)
+    return apply_mode_matrix(white, psd_factor(cross) * white.shape[-1])
 
 
 def psd_factor(cross: Tensor) -> Tensor:

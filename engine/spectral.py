@@ -68,6 +68,15 @@ def modal_cross_spectrum(x: Tensor) -> Tensor:
     return torch.einsum("skma,skmb->kmab", xh, xh.conj()) / xh.shape[0]
 
 
+def apply_mode_matrix(x: Tensor, matrix: Tensor) -> Tensor:
+    """``x̂_k ↦ M_k x̂_k`` for states (..., C, n, n) and a matrix per mode on the rfft2 half-grid (n, n/2 + 1, C, C),
+    in float64 (x's dtype out)."""
+    n = x.shape[-1]
+    modes = torch.fft.rfft2(x.to(torch.float64))
+    mixed = torch.einsum("kmab,...bkm->...akm", matrix.to(modes.dtype), modes)
+    return torch.fft.irfft2(mixed, s=(n, n)).to(x.dtype)
+
+
 def shell_sum(field2d: Tensor) -> Tensor:
     """Sum a per-mode quantity (..., n, n) over shells 0..N/2 → (..., N/2 + 1)."""
     n = field2d.shape[-1]
