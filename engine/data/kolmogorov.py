@@ -163,11 +163,14 @@ def etdrk4(explicit: Callable[[Tensor], Tensor], linear: Tensor, dt: float) -> C
 
         a = E₂u + Q N(u),  b = E₂u + Q N(a),  c = E₂a + Q (2N(b) − N(u)),
         u ← E u + f₁ N(u) + 2 f₂ (N(a) + N(b)) + f₃ N(c)   (``etdrk4_coefficients``)."""
-    e, e2, q, f1, f2, f3 = etdrk4_coefficients(linear, dt)
+    coefficients = etdrk4_coefficients(linear, dt)
+    cast: dict[torch.dtype, tuple[Tensor, ...]] = {}  # the coefficients in each state precision, made once
 
     def step(u: Tensor) -> Tensor:
         real = u.real.dtype
-        e_, e2_, q_, f1_, f2_, f3_ = (c.to(real) for c in (e, e2, q, f1, f2, f3))
+        if real not in cast:
+            cast[real] = tuple(c.to(real) for c in coefficients)
+        e_, e2_, q_, f1_, f2_, f3_ = cast[real]
         nu = explicit(u)
         a = e2_ * u + q_ * nu
         na = explicit(a)
