@@ -282,8 +282,8 @@ def nfe_table(si, baseline, diffusion, truth, test) -> None:
 
 def data_spectra(train_path: Path, variables: tuple[str, ...]) -> torch.Tensor:
     """The training data's shell-summed spectrum of each field of the state: (N/2 + 1,), or (C, N/2 + 1)."""
-    spectra = [load_fields(train_path, name).spectrum * shell_counts(load_fields(train_path, name).n)
-               for name in variables]  # shell mean → shell sum
+    fields = [load_fields(train_path, name) for name in variables]
+    spectra = [data.spectrum * shell_counts(data.n) for data in fields]  # shell mean → shell sum
     return (spectra[0] if len(spectra) == 1 else torch.stack(spectra)).double()
 
 
