@@ -108,7 +108,7 @@ class DataView(pn.viewable.Viewer):
 
     def _mean_spectrum(self, da: xr.DataArray) -> np.ndarray:
         """The variable's shell-summed spectrum over the data: the stored one when it is this variable's, else the
-        mean over its first 8 snapshots of each trajectory."""
+        mean over the first 8 snapshots of its first 8 trajectories."""
         if holds_spectrum_of(self.ds, self.variable):
             return self.ds["spectrum"].values * shell_counts(da.sizes["x"]).numpy()
         first = da.isel({dim: slice(0, 8) for dim in da.dims[:-2]}).values

@@ -13,6 +13,7 @@ import re
 import weakref
 
 import panel as pn
+import param
 
 from engine import config
 
@@ -36,8 +37,9 @@ def explain(error: BaseException) -> str | None:
 def label_of(owner: str | None, name: str) -> str:
     """The label a parameter's control shows: its config class's, else param's default for the name."""
     cls = getattr(config, owner or "", None)
-    parameter = getattr(getattr(cls, "param", None), name, None) if cls is not None else None
-    return parameter.label if parameter is not None else name.replace("_", " ").capitalize()
+    if isinstance(cls, type) and issubclass(cls, param.Parameterized) and name in cls.param:
+        return cls.param[name].label
+    return name.replace("_", " ").capitalize()
 
 
 def watch_session(notifications) -> None:

@@ -134,7 +134,6 @@ class EnsembleScores:
         return out
 
 
-
 class FieldScores:
     """The scores of an ensemble of multi-field states (member, saved, C, n, n): one ``EnsembleScores`` per field
     (channel c is ``variables[c]``), reported per variable (``per_variable``) and as their mean over the fields (the
