@@ -89,6 +89,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", type=int, nargs="+", default=list(CASES), choices=list(CASES))
     args = parser.parse_args()
+    if not 1 <= args.repeats <= 100:
+        parser.error(f"--repeats must be between 1 and 100, not {args.repeats}")
     torch.set_num_threads(min(2, torch.get_num_threads()))
     print(f"\nrelative L2 error of ω(T) against the same stepper in float64 at dt {min(STEPS) / 16:g}; seconds: "
           f"median of {args.repeats} alternating runs, {torch.get_num_threads()} threads\n")

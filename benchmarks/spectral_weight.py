@@ -50,6 +50,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.25])
     args = parser.parse_args()
+    if not 1 <= args.steps <= 1_000_000 or not 1 <= args.seeds <= 100:
+        parser.error(f"--steps must be 1…10⁶ and --seeds 1…100, not {args.steps} and {args.seeds}")
+    if any(not 0 <= weight <= 0.5 for weight in args.weights):
+        parser.error(f"--weights must lie in [0, 0.5] (train --spectral-weight's bounds), not {args.weights}")
     store = DataStore()
     data_path = store.path(install_defaults(store)[DATASETS[args.data]])
     results: dict[float, list[dict]] = {weight: [] for weight in args.weights}
