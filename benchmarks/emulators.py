@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=2000)
     parser.add_argument("--size", default="tiny")
     parser.add_argument("--runs", default=None, help="run folders (default runs/emulators, runs/emulators-qg)")
-    parser.add_argument("--long", type=int, default=5000, help="steps of the stability rollouts")
+    parser.add_argument("--long", type=int, default=5000, help="steps of the stability rollouts (0: no such table)")
     parser.add_argument("--only-long", action="store_true", help="skip the lead-time and NFE tables")
     parser.add_argument("--sns-steps", type=int, default=0,
                         help="SNS refiner: at most this many reverse steps per frame (0: every level, as paper 004)")
@@ -180,6 +180,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.sns_steps < 0:
         parser.error(f"--sns-steps must be 0 (every level) or positive, not {args.sns_steps}")
+    if args.long < 0:
+        parser.error(f"--long must be 0 (no stability table) or positive, not {args.long}")
+    if args.long == 0 and args.only_long:
+        parser.error("--long 0 skips the stability table and --only-long every other one: choose one")
     if not 1 <= args.long_members <= 64:
         parser.error(f"--long-members must be between 1 and 64, not {args.long_members}")
     if not 1 <= args.edm_levels <= 64:
@@ -212,7 +216,9 @@ def main() -> None:
         config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
         sns = load_forecaster(checkpoints["sns"])
         lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
-    long_table(train_path, truth, test, {"pointwise": pointwise, "si": si, "diffusion": diffusion}, refiners, args)
+    if args.long:
+        models = {"pointwise": pointwise, "si": si, "diffusion": diffusion}
+        long_table(train_path, truth, test, models, refiners, args)
 
 
 def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args) -> None:

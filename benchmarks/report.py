@@ -3,7 +3,9 @@
 Every script takes ``--write-docs``: ``publish(name, command, table)`` replaces the part of docs/benchmarks.md
 between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` (added at the end the first time), so a rerun rewrites
 its own tables and nothing else. ``main_publishing(name, main)`` gives a script the flag without touching its own
-parser: it runs ``main`` with the output also kept, and publishes the Markdown table lines it printed.
+parser: it runs ``main`` with the output also kept, and publishes the Markdown table lines it printed;
+``--write-docs=TAG`` publishes under ``NAME-TAG``, so one script's runs with different arguments keep their own
+blocks. The stamp is taken when the run starts (the commit it measured, not the one it ended beside).
 """
 from __future__ import annotations
 
@@ -43,10 +45,15 @@ def commit() -> str:
     return f"{head}{' (with local changes)' if dirty else ''}"
 
 
-def publish(name: str, command: str, table: str) -> None:
+def stamp_of(command: str) -> str:
+    """The line that says when, at which commit and on which machine ``command`` was measured."""
+    return f"Measured {time.strftime('%Y-%m-%d')} at commit {commit()} on {machine()}: `{command}`"
+
+
+def publish(name: str, command: str, table: str, stamp: str | None = None) -> None:
     """Put ``table`` (Markdown) with its command and stamp into docs/benchmarks.md under the marker ``name``."""
     begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    stamp = f"Measured {time.strftime('%Y-%m-%d')} at commit {commit()} on {machine()}: `{command}`"
+    stamp = stamp or stamp_of(command)
     block = f"{begin}\n{stamp}\n\n{table.strip()}\n{end}"
     text = DOC.read_text()
     if begin in text and end in text:
@@ -84,15 +91,19 @@ def tables(text: str) -> str:
 
 
 def main_publishing(name: str, main: Callable[[], None]) -> None:
-    """Run a benchmark's ``main``; with ``--write-docs`` on the command line, publish the tables it printed."""
-    if "--write-docs" not in sys.argv:
+    """Run a benchmark's ``main``; with ``--write-docs[=TAG]`` on the command line, publish the tables it printed."""
+    flags = [arg for arg in sys.argv[1:] if arg == "--write-docs" or arg.startswith("--write-docs=")]
+    if not flags:
         main()
         return
-    sys.argv.remove("--write-docs")
+    for flag in flags:
+        sys.argv.remove(flag)
+    tag = flags[-1].partition("=")[2]
     command = "python benchmarks/" + Path(sys.argv[0]).name + "".join(f" {arg}" for arg in sys.argv[1:])
+    stamp = stamp_of(command)
     tee = sys.stdout = _Tee(sys.stdout)
     try:
         main()
     finally:
         sys.stdout = tee.terminal
-    publish(name, command, tables(tee.kept.getvalue()))
+    publish(f"{name}-{tag}" if tag else name, command, tables(tee.kept.getvalue()), stamp)
