@@ -161,7 +161,8 @@ def main() -> None:
     parser.add_argument("--system", choices=tuple(TITLES), default="kolmogorov")
     parser.add_argument("--train-steps", type=int, default=2000)
     parser.add_argument("--size", default="tiny")
-    parser.add_argument("--runs", default=None, help="run folders, in the data folder (default runs/emulators, runs/emulators-qg)")
+    parser.add_argument("--runs", default=None,
+                        help="run folders, in the data folder (default runs/emulators, runs/emulators-qg)")
     parser.add_argument("--long", type=int, default=5000, help="steps of the stability rollouts (0: no such table)")
     parser.add_argument("--only-long", action="store_true", help="skip the lead-time and NFE tables")
     parser.add_argument("--sns-steps", type=int, default=0,
@@ -194,7 +195,8 @@ def main() -> None:
         parser.error("--shipped: only the Kolmogorov emulators are shipped")
     store = DataStore()
     train_path, test_path = datasets(args.system, store)
-    runs = store.path(args.runs or ("runs/emulators" if args.system == "kolmogorov" else f"runs/emulators-{args.system}"))
+    default_runs = "runs/emulators" if args.system == "kolmogorov" else f"runs/emulators-{args.system}"
+    runs = store.path(args.runs or default_runs)
     if args.shipped:
         checkpoints = shipped_checkpoints(store)
     elif args.no_train:
