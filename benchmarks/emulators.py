@@ -273,7 +273,8 @@ def field_table(rows: list[tuple[str, dict]], variables: tuple[str, ...]) -> Non
 def one_step_vrmse(model, sampler, truth, test) -> str:
     """VRMSE at lead 1 of 4 × 4 one-step forecasts, or the blow-up that stopped them."""
     result, scores = run(model, sampler, truth, RolloutConfig(steps=1, members=4, initial_conditions=4), test)
-    return f"{scores['vrmse'][1]:.3f}" if len(scores["vrmse"]) > 1 else f"blow-up ({result.reason})"
+    reason = (result.reason or "").replace("|", r"\|")  # a table cell: its pipes escaped
+    return f"{scores['vrmse'][1]:.3f}" if len(scores["vrmse"]) > 1 else f"blow-up ({reason})"
 
 
 def nfe_table(si, baseline, diffusion, truth, test) -> None:

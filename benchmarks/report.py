@@ -33,13 +33,14 @@ def machine() -> str:
 
 
 def commit() -> str:
-    """The short commit of the working tree, marked when it has uncommitted changes."""
+    """The short commit of the working tree, marked when it has uncommitted changes (other than this page's)."""
     root = DOC.parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                f":!{DOC.relative_to(root)}"],  # the page itself: an earlier run's tables
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head}{' (with local changes)' if dirty else ''}"
