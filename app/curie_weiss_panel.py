@@ -11,7 +11,7 @@ import param
 
 from app.busy import in_background
 from app.input_check import checked
-from app.plots import CurvePlot, draw_steps_against_d
+from app.plots import COLUMN, CurvePlot, draw_steps_against_d
 from engine.config import CurieWeissConfig
 from engine.curie_weiss import (
     MAGNETIZATION_TOLERANCE,
@@ -56,10 +56,11 @@ class CurieWeissPanel(pn.viewable.Viewer):
                                       name="curie-weiss-table")
         self.magnetization = CurvePlot("mean magnetization M_t/d over t (Curie–Weiss)",
                                        ["truth (2p − 1)m", *MIXTURE_SCHEDULES], "t", "mean M/d", log_x=False,
-                                       log_y=False, empty="press Run: the magnetization along each schedule")
+                                       log_y=False, empty="press Run: the magnetization along each schedule",
+                                       row_item=False)
         self.sweep = CurvePlot("Euler steps to recover the phase and the spins vs d", list(MIXTURE_SCHEDULES),
                                "dimension d", "steps", markers=tuple(MIXTURE_SCHEDULES),
-                               empty="press Sweep: steps per schedule vs d")
+                               empty="press Sweep: steps per schedule vs d", row_item=False)
         self.run_button = pn.widgets.Button(label="Run Curie–Weiss", width=200, color="primary")
         self.sweep_button = pn.widgets.Button(label="Sweep d = 10² … 10⁴ (minutes)", width=240)
         self.run_button.on_click(lambda _: self.start_run())
@@ -116,6 +117,6 @@ class CurieWeissPanel(pn.viewable.Viewer):
                                                "count": checked(pn.widgets.IntInput)}, sizing_mode="stretch_width")]
 
     def __panel__(self):
-        return pn.FlexBox(pn.Column(self.run_button, self.table, width=420),
-                          pn.Column(self.magnetization.figure, width=420),
-                          pn.Column(self.sweep_button, self.sweep_note, self.sweep.figure, width=420))
+        return pn.FlexBox(pn.Column(self.run_button, self.table, **COLUMN),
+                          pn.Column(self.magnetization.figure, **COLUMN),
+                          pn.Column(self.sweep_button, self.sweep_note, self.sweep.figure, **COLUMN))

@@ -12,7 +12,7 @@ import param
 from app.busy import in_background
 from app.curie_weiss_panel import mark, verdict
 from app.input_check import checked
-from app.plots import CurvePlot, draw_steps_against_d
+from app.plots import COLUMN, CurvePlot, draw_steps_against_d
 from engine.config import MixtureConfig
 from engine.mixture import (
     MIXTURE_SCHEDULES,
@@ -56,7 +56,7 @@ class MixturePanel(pn.viewable.Viewer):
         self.table = pn.pane.Markdown("", name="mixture-table")
         self.sweep = CurvePlot("Euler steps to recover p and σ² vs d (paper 003)", list(MIXTURE_SCHEDULES),
                                "dimension d", "steps", markers=tuple(MIXTURE_SCHEDULES), height=300,
-                               empty="press the button: steps per schedule vs d")
+                               empty="press the button: steps per schedule vs d", row_item=False)
         self.sweep_button = pn.widgets.Button(label="Sweep d = 10² … 10⁵", width=200)
         self.sweep_button.on_click(lambda _: self.start_sweep())
         self.sweep_note = pn.pane.Markdown("Press the button to measure how the step count grows with d "
@@ -114,5 +114,5 @@ class MixturePanel(pn.viewable.Viewer):
                                                "count": checked(pn.widgets.IntInput)}, sizing_mode="stretch_width")]
 
     def __panel__(self):
-        return pn.FlexBox(pn.Column(self.table, width=420),
-                          pn.Column(self.sweep_button, self.sweep_note, self.sweep.figure, width=420))
+        return pn.FlexBox(pn.Column(self.table, **COLUMN),
+                          pn.Column(self.sweep_button, self.sweep_note, self.sweep.figure, **COLUMN))

@@ -54,11 +54,20 @@ EMPTY_IMAGE = np.full((2, 2), np.nan, np.float32)  # drawn transparent: nothing 
 PLACEHOLDER_TEXT, PLACEHOLDER_BACKGROUND = "#404040", "#ffffff"  # contrast 10.4:1 (WCAG AA asks for 4.5:1)
 
 
-def placeholder(fig, text: str) -> Label:
+def stretching(basis: int, grow: float = 1.6) -> dict:
+    """Options that let a figure (or column) fill its FlexBox row: it starts at ``basis`` px, the row's spare width
+    is shared out up to ``grow`` × ``basis``, and below 0.8 × ``basis`` it wraps to the next line."""
+    return {"min_width": int(0.8 * basis), "max_width": int(grow * basis), "styles": {"flex": f"1 1 {basis}px"}}
+
+
+COLUMN = {"sizing_mode": "stretch_width", **stretching(420)}  # a column of a FlexBox row that grows with it
+FIELD_ASPECT = 1.1  # a field figure's width over its height: a square image, its colour bar right, its title above
+
+
+def placeholder(fig, text: str, height: int) -> Label:
     """A note inside an empty figure saying what will appear there (hidden by the first update): dark text on a
     white box, readable on an empty image's grey as on a blank plot."""
-    middle = (fig.frame_height or fig.height) // 2
-    label = Label(x=12, y=middle - 40, x_units="screen", y_units="screen", text=text, text_color=PLACEHOLDER_TEXT,
+    label = Label(x=12, y=height // 2 - 40, x_units="screen", y_units="screen", text=text, text_color=PLACEHOLDER_TEXT,
                   text_font_size="12px", background_fill_color=PLACEHOLDER_BACKGROUND, background_fill_alpha=0.9,
                   padding=4, name="placeholder")
     fig.add_layout(label)
@@ -67,20 +76,21 @@ def placeholder(fig, text: str) -> Label:
 
 class FieldPlot:
     """A periodic field as an image with a fixed diverging colour range (shared by fields that are compared), a
-    colour bar, and the value under the pointer; fields wider than the figure are rasterized to its size before
-    they are sent."""
+    colour bar, and the value under the pointer, ``size`` px wide and growing with the row; fields wider than the
+    figure can grow are rasterized to that width before they are sent."""
 
     def __init__(self, title: str, mapper: LinearColorMapper, size: int = 300, empty: str = ""):
-        self.pixels, self.mapper = size, mapper
+        options = stretching(size)
+        self.pixels, self.mapper = options["max_width"], mapper
         self.source = ColumnDataSource({"image": [EMPTY_IMAGE]})
-        self.figure = figure(title=title, frame_width=size, frame_height=size, x_range=(0, 1), y_range=(0, 1),
-                             toolbar_location=None, name=title, tools="")
+        self.figure = figure(title=title, sizing_mode="scale_width", aspect_ratio=FIELD_ASPECT, x_range=(0, 1),
+                             y_range=(0, 1), toolbar_location=None, name=title, tools="", **options)
         renderer = self.figure.image("image", x=0, y=0, dw=1, dh=1, color_mapper=mapper, source=self.source)
         self.figure.add_tools(HoverTool(renderers=[renderer], tooltips=[("value", "@image{0.000}")]))
         self.figure.add_layout(ColorBar(color_mapper=mapper, width=8, padding=4), "right")
         self.figure.axis.visible = False
         self.figure.grid.visible = False
-        self.note = placeholder(self.figure, empty) if empty else None
+        self.note = placeholder(self.figure, empty, size) if empty else None
 
     def update(self, field: np.ndarray) -> None:
         field = np.asarray(field, dtype=np.float32)
@@ -105,14 +115,15 @@ class ImagePlot:
                  **ranges):
         self.mapper = mapper or LinearColorMapper(palette=Viridis256, low=-8, high=8)
         self.source = ColumnDataSource({"image": [EMPTY_IMAGE], "x0": [0.0], "y0": [0.0], "dw": [1.0], "dh": [1.0]})
-        self.figure = figure(title=title, width=width, height=height, x_axis_label=x_label, y_axis_label=y_label,
-                             toolbar_location=None, name=title, tools="", **ranges)
+        self.figure = figure(title=title, sizing_mode="stretch_width", height=height, x_axis_label=x_label,
+                             y_axis_label=y_label, toolbar_location=None, name=title, tools="", **stretching(width),
+                             **ranges)
         renderer = self.figure.image("image", x="x0", y="y0", dw="dw", dh="dh", color_mapper=self.mapper,
                                      source=self.source)
         self.figure.add_tools(HoverTool(renderers=[renderer], tooltips=[(x_label, "$x{0.[00]}"),
                                                                         (y_label, "$y{0.[00]}"),
                                                                         ("value", "@image{0.000}")]))
-        self.note = placeholder(self.figure, empty) if empty else None
+        self.note = placeholder(self.figure, empty, height) if empty else None
         if colorbar:
             self.figure.add_layout(ColorBar(color_mapper=self.mapper, width=8), "right")
         self.marker = Span(dimension="width", location=0, line_color="#222222", line_width=1, line_dash="dashed")
@@ -137,13 +148,18 @@ def visible_values(y: np.ndarray, spectrum: bool) -> np.ndarray:
 
 class CurvePlot:
     """Named lines on one figure (log–log for spectra), each updated in place, with the values under the pointer;
-    until a line has points the figure shows what will appear there (``empty``) and no legend."""
+    until a line has points the figure shows what will appear there (``empty``) and no legend. ``row_item``: the
+    figure is an item of a FlexBox row (False: it sits in a column of one)."""
 
     def __init__(self, title: str, names: list[str], x_label: str, y_label: str, log_x=True, log_y=True,
-                 width: int = 420, height: int = 300, markers: tuple[str, ...] = (), empty: str = ""):
+                 width: int = 420, height: int = 300, markers: tuple[str, ...] = (), empty: str = "",
+                 row_item: bool = True):
         self.spectrum = log_x and log_y  # the log–log plots are spectra (and step counts, never near 0)
-        self.figure = figure(title=title, width=width, height=height, x_axis_label=x_label, y_axis_label=y_label,
-                             x_axis_type="log" if log_x else "linear", y_axis_type="log" if log_y else "linear",
+        # an item of a FlexBox row grows with the row; in a column it fills the column (which grows with its row)
+        size = stretching(width) if row_item else {}
+        self.figure = figure(title=title, sizing_mode="stretch_width", height=height, x_axis_label=x_label,
+                             y_axis_label=y_label, x_axis_type="log" if log_x else "linear",
+                             y_axis_type="log" if log_y else "linear", **size,
                              toolbar_location="above", tools="pan,wheel_zoom,box_zoom,reset,save", name=title)
         self.sources, renderers = {}, []
         for name in names:
@@ -164,7 +180,7 @@ class CurvePlot:
         self.figure.legend.click_policy = "hide"
         self.figure.legend.background_fill_alpha = 0.6
         self.figure.legend.visible = False
-        self.note = placeholder(self.figure, empty) if empty else None
+        self.note = placeholder(self.figure, empty, height) if empty else None
 
     def line(self, name: str, colour: str):
         """The line ``name``, added (empty, in ``colour``) the first time it is asked for."""

@@ -14,7 +14,7 @@ from bokeh.palettes import Category10
 
 from app.input_check import checked
 from app.job_view import JobView
-from app.plots import CurvePlot, FieldPlot, shared_mapper
+from app.plots import CurvePlot, FieldPlot, shared_mapper, stretching
 from engine.checkpoints import list_runs, load_checkpoint, run_settings, settings_diff
 from engine.config import ForecastConfig, ModelConfig, NoiseConfig, PDDConfig, ScheduleConfig, TrainingConfig
 from engine.data.store import DataStore
@@ -27,7 +27,7 @@ from engine.tasks import TASKS
 RUN_COLOURS = Category10[10][1:]  # the picked runs' lines (the first colour is close to the live run's)
 TRAINING_WIDGETS = {**dict.fromkeys(("steps", "batch_size", "seed", "checkpoint_every", "log_every"),
                                     checked(pn.widgets.IntInput)),
-                    **dict.fromkeys(("max_seconds", "lr"), checked(pn.widgets.FloatInput))}
+                    **dict.fromkeys(("max_seconds", "lr", "ema_decay"), checked(pn.widgets.FloatInput))}  # 0.999 shown
 SHOWN_TRAINING = ["steps", "batch_size", "lr", "spectral_weight", "ema_decay", "checkpoint_every", "log_every",
                   "max_seconds", "seed", "device", "precision", "compile"]
 
@@ -86,7 +86,7 @@ class TrainView(JobView):
         self.pdd = PDDConfig(name="PDD predictor")
         self.resume, self.ema = False, (0.0, 0)  # the live smoothed loss: (EMA sum, points)
         self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280,
-                              width=520, empty="the loss, live, once training starts")
+                              empty="the loss, live, once training starts", row_item=False)
         self.loss.figure.select_one({"name": "loss"}).glyph.line_alpha = 0.3  # raw: kept, faint
         self.differences = pn.pane.Markdown("", name="run-differences", sizing_mode="stretch_width")
         self.preview = FieldPlot("model output at the last checkpoint", shared_mapper(3.0), 260,
@@ -226,7 +226,8 @@ class TrainView(JobView):
             self.status, self.failure, self.job_settings,
             pn.FlexBox(pn.Column(self.loss.figure, pn.Row(
                 pn.widgets.FloatSlider.from_param(self.param.smoothing, width=220),
-                pn.widgets.Checkbox.from_param(self.param.log_loss, align="end"))),
+                pn.widgets.Checkbox.from_param(self.param.log_loss, align="end")), sizing_mode="stretch_width",
+                **stretching(520)),
                 self.preview.figure, self.spectrum.figure),
             pn.FlexBox(pn.Column(self.runs, width=520),
                        pn.Column(pn.widgets.MultiChoice.from_param(self.param.compare, width=400), self.differences,

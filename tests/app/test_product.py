@@ -27,6 +27,13 @@ LAYOUT_JS = """() => {
   }
   return {boxes, scroll: document.documentElement.scrollWidth, inner: innerWidth};
 }"""
+TABS_BOX_JS = """() => {  // the main tab strip: its pane's right edge, and whether its tab bar fits its width
+  const model = [...Bokeh.documents[0]._all_models.values()]
+    .find(m => m.type === 'panel.models.tabs.Tabs' && m.tabs.some(t => t.title === 'Data'));
+  const view = Bokeh.index.find_one(model);
+  const header = view.shadow_el.querySelector('.bk-header');
+  return {right: view.el.getBoundingClientRect().right, header: [header.scrollWidth, header.clientWidth]};
+}"""
 LOADING_JS = ("() => [...Bokeh.documents[0]._all_models.values()]"
               ".some(m => Array.isArray(m.css_classes) && m.css_classes.includes('pn-loading'))")
 FIGURES_JS = """() => {
@@ -90,12 +97,18 @@ def _overlaps(a, b) -> bool:
 
 
 def _check_layout(page, tab: str, width: int, height: int) -> list:
-    """The window does not scroll sideways and no widget lies over a plot; returns the plots' boxes."""
-    layout = page.evaluate(LAYOUT_JS)
+    """The window does not scroll sideways, the tab bar fits, no widget lies over a plot, and the plots use the
+    width (the rightmost ends within 40 px of the tab's right edge); returns the plots' boxes."""
+    layout, tabs = page.evaluate(LAYOUT_JS), page.evaluate(TABS_BOX_JS)
     assert layout["scroll"] <= layout["inner"], f"{tab}: {layout['scroll']} px wide in a {width} px window"
+    assert tabs["header"][0] <= tabs["header"][1], f"{tab} at {width}×{height}: the tab bar overflows {tabs}"
     clashes = [(w[0], p[0]) for w in layout["boxes"]["widgets"] for p in layout["boxes"]["plots"] if _overlaps(w, p)]
     assert clashes == [], f"{tab} at {width}×{height}: widgets over plots {clashes}"
-    return layout["boxes"]["plots"]
+    plots = layout["boxes"]["plots"]
+    if plots:
+        right, edge = max(box[3] for box in plots), tabs["right"]
+        assert right >= edge - 40, f"{tab} at {width}×{height}: plots end at {right:.0f} of {edge:.0f} px"
+    return plots
 
 
 def _check_figures(tab: str, figures: list) -> set:
@@ -113,10 +126,11 @@ def _check_figures(tab: str, figures: list) -> set:
     return checked
 
 
-def test_every_tab_fits_both_window_sizes_and_its_plots_can_be_read(page, server_url):
-    """On every tab and each of the Interpolant's sections, at 1600×1000 and 1280×800: no sideways scroll, no
-    widget over a plot; every figure reads its values under the pointer, every field has a colour bar, spectra span
-    at most 12 decades (the shells the data do not hold are gaps)."""
+def test_every_tab_fits_three_window_sizes_and_its_plots_can_be_read(page, server_url):
+    """On every tab and each of the Interpolant's sections, at 1600×1000, 1280×800 and 1024×768: no sideways
+    scroll, a tab bar that fits, no widget over a plot, plots that stretch to the width; every figure reads its
+    values under the pointer, every field has a colour bar, spectra span at most 12 decades (the shells the data
+    do not hold are gaps)."""
     errors = _open(page, server_url)
     checked = set()
     page.set_viewport_size({"width": 1600, "height": 1000})
@@ -127,9 +141,10 @@ def test_every_tab_fits_both_window_sizes_and_its_plots_can_be_read(page, server
         if view == f"Interpolant: {SECTIONS[0]}":  # the 2/3-dealiased Kolmogorov data hold shells 1..30 of 32
             data = _spectra(page, "spectra along the path")["data"]
             assert len(data) == 32 and all(y is None or y != y for y in data[30:])  # the rest are gaps
-        page.set_viewport_size({"width": 1280, "height": 800})
-        page.wait_for_timeout(400)
-        _check_layout(page, view, 1280, 800)
+        for width, height in ((1280, 800), (1024, 768)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(400)
+            _check_layout(page, view, width, height)
         page.set_viewport_size({"width": 1600, "height": 1000})
     assert {"radial power spectrum of the snapshot", "radial power spectrum", "spectra: A, B and the data",
             "spectra along the path"} <= checked
