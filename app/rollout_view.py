@@ -142,8 +142,8 @@ class RolloutView(JobView):
 
     @param.depends("checkpoint", watch=True)
     def _emulator_changed(self) -> None:
-        """The test data and refiners that fit the chosen emulator: the sidebar's dataset when it fits, else the
-        first that does; refiners of other systems listed apart."""
+        """The test data and refiners that fit the chosen emulator (the sidebar's dataset when it fits, else the
+        first that does; refiners of other systems listed apart) and the fields of its state."""
         run = self.runs.get(self.checkpoint) if self.checkpoint else None
         fitting = fitting_data(self.store, run) if run else []
         self.param.data.objects = fitting
@@ -152,6 +152,10 @@ class RolloutView(JobView):
         self.param.refiner.objects = refiner_choices(self.refiners, run)
         if self.refiner not in self.param.refiner.objects.values():
             self.refiner = NONE
+        fields = list(run.get("variables") or []) if run else []
+        self.param.field.objects = fields
+        if self.field not in fields:
+            self.field = fields[0] if fields else None
 
     def follow_sidebar(self) -> None:
         """The sidebar's dataset changed: take it when the emulator applies to it."""
