@@ -33,7 +33,7 @@ from engine.cluster import SCHEDULER_VARIABLE
 from engine.config import ClusterConfig, NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.catalog import install_defaults
 from engine.data.fields import on_grid
-from engine.data.store import DataStore
+from engine.data.store import GENERATOR_TITLES, DataStore
 from engine.devices import DEVICE_CHOICES, resolve_device
 from engine.errors import EngineError
 from engine.jobs import manager
@@ -71,8 +71,11 @@ def dataset_line(store: DataStore, dataset: str, field_dataset: str) -> str:
     if info["name"] != field_dataset:
         return (f"1-D series: shown in the Data view, trainable as `pdd` in Train. The other views keep "
                 f"`{field_dataset}`.")
+    made = GENERATOR_TITLES.get(info.get("generator"))
+    fields = [name for name, sizes in info.get("variables", {}).items() if name != "spectrum" and on_grid(tuple(sizes))]
     spacing = info.get("dt")
-    return (f"`{info.get('generator', 'imported')}` · `{info['name']}`"
+    return (f"`{info['name']}` · {f'generated here ({made})' if made else 'imported'}"
+            + (f" · fields {', '.join(fields)}" if len(fields) > 1 else "")
             + (f" · saved every Δt = {spacing:g}" if spacing else ""))
 
 
