@@ -1,5 +1,6 @@
-"""The Jobs view: every job of this server (any browser session's), its state and progress, and Cancel; and the
-results jobs have written into the data folder (rollouts, super-resolution results, samples).
+"""The Jobs view: every job of this server (any browser session's), its state and progress, and Cancel; any
+finished job's output to download (named as it is stored); and the results jobs have written into the data folder
+(rollouts, super-resolution results, samples).
 
 Jobs live in the server process (``engine.jobs.manager()``), not in a page: a reloaded page lists them here and
 its views follow the running ones again (``JobView.reattach``)."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import panel as pn
 
@@ -36,6 +38,19 @@ def job_label(job: Job) -> str:
                                                          else "")
 
 
+def job_output(job: Job, store: DataStore) -> Path | None:
+    """The file a finished job wrote, while it is in the data folder: a training's checkpoint, a dataset, a
+    rollout, a super-resolution or a sample file."""
+    result = (job.latest.get("done") or {}).get("result")
+    written = (result.get("out") or result.get("name")) if isinstance(result, dict) else None
+    try:
+        path = store.path(written or job_target(job))
+    except EngineError:
+        return None
+    path = path / "checkpoint.pt" if path.is_dir() else path
+    return path if path.is_file() else None
+
+
 def job_progress(job: Job) -> str:
     """``step / steps`` of the newest progress event, or the final state's reason."""
     if job.state in FINAL:
@@ -61,7 +76,7 @@ def jobs_table(jobs: list[Job]) -> str:
 def outputs_table(store: DataStore) -> str:
     """A markdown table of the results in the data folder (``DataStore.outputs``), by path and size."""
     rows = [f"| {entry['name']} | {entry['mib']} |" for entry in store.outputs()]
-    return ("**Results** in the data folder (downloadable from their views, openable with xarray)\n\n"
+    return ("**Results** in the data folder (downloadable above or from their views, openable with xarray)\n\n"
             "| file | MiB |\n|---|---|\n" + "\n".join(rows)) if rows else "No results written yet."
 
 
@@ -81,6 +96,10 @@ class JobsView(pn.viewable.Viewer):
         self.running = pn.widgets.Select(label="Running job", options={}, width=260)
         self.cancel_button = pn.widgets.Button(label="Cancel job", color="warning", width=110)
         self.cancel_button.on_click(lambda _: self.cancel())
+        self.done = pn.widgets.Select(label="Finished job", options={}, width=360)
+        self.download = pn.widgets.FileDownload(callback=self._output_file, label="Download its output",
+                                                disabled=True, width=220, align="end")
+        self.done.param.watch(lambda _: self._name_download(), "value")
         self.refresh(force=True)
 
     def refresh(self, force: bool = False) -> None:
@@ -102,6 +121,29 @@ class JobsView(pn.viewable.Viewer):
         finished = sum(job.state in FINAL for job in jobs)
         if finished != self.finished:  # a job has ended: it may have written a result
             self.finished, self.outputs.object = finished, outputs_table(self.store)
+            self._list_finished(jobs)
+
+    def _list_finished(self, jobs: list[Job]) -> None:
+        """The finished jobs whose output is still in the data folder, newest first (the newest chosen)."""
+        done = {job_label(job): job.id for job in reversed(jobs) if job.state == "done"
+                and job_output(job, self.store) is not None}
+        self.done.options = done
+        if self.done.value not in done.values():
+            self.done.value = next(iter(done.values()), None)
+        self._name_download()
+
+    def _name_download(self) -> None:
+        """The download takes the chosen job's stored file name."""
+        job = self.jobs.jobs.get(self.done.value)
+        path = job_output(job, self.store) if job is not None else None
+        self.download.disabled = path is None
+        if path is not None:
+            self.download.filename = path.name
+
+    def _output_file(self) -> str | None:
+        job = self.jobs.jobs.get(self.done.value)
+        path = job_output(job, self.store) if job is not None else None
+        return str(path) if path is not None else None
 
     def cancel(self) -> None:
         job = self.jobs.jobs.get(self.running.value)
@@ -135,5 +177,5 @@ class JobsView(pn.viewable.Viewer):
                          sizing_mode="stretch_width"), self.check_button, self.cluster_status]
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.running, self.cancel_button, align="end"), self.table, self.outputs,
-                         sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self.running, self.cancel_button, align="end"), self.table,
+                         pn.Row(self.done, self.download, align="end"), self.outputs, sizing_mode="stretch_width")

@@ -252,6 +252,31 @@ def test_the_jobs_tab_labels_a_running_job_and_shows_it_chosen(tmp_path):
         job.wait(60)
 
 
+def test_the_jobs_tab_offers_a_finished_jobs_output_under_its_stored_name(tmp_path):
+    """A finished data job (a real worker) is listed under *Finished job*; its download is the file it wrote,
+    named as stored; once the file is gone the job is no longer offered."""
+    from app.jobs_view import JobsView
+    from engine.config import ClusterConfig, GRFConfig
+    from engine.pipelines.generate_data import DataRequest
+
+    store = DataStore(tmp_path)
+    jobs = JobManager()
+    view = JobsView(jobs, store, ClusterConfig())
+    assert view.done.options == {} and view.download.disabled
+    job = jobs.submit(DataRequest(generator="grf", config=GRFConfig(size=16, count=2), name="two.nc"),
+                      data_dir=str(store.root), threads=1)
+    assert job.wait(120) and job.state == "done"
+    view.refresh(force=True)
+    assert view.done.labels == ["1: data two.nc"] and view.done.value == job.id
+    assert not view.download.disabled and view.download.filename == "two.nc"
+    assert view._output_file() == str(tmp_path / "two.nc")
+    (tmp_path / "two.nc").unlink()
+    jobs.submit(DataRequest(generator="grf", config=GRFConfig(size=16, count=2), name="three.nc"),
+                data_dir=str(store.root), threads=1).wait(120)
+    view.refresh(force=True)
+    assert view.done.labels == ["2: data three.nc"] and view.download.filename == "three.nc"
+
+
 def test_the_rollout_view_draws_the_chosen_field_of_a_two_layer_emulator_with_its_own_range_and_scores(tmp_path):
     """A QG emulator of both layers: the Field control lists them, and choosing the lower layer redraws its frame,
     its colour range (its std is 23× the upper's smaller) and its VRMSE from the finished rollout."""
@@ -263,6 +288,7 @@ def test_the_rollout_view_draws_the_chosen_field_of_a_two_layer_emulator_with_it
                  "--steps", "1", "--batch-size", "2"]) == 0
     view = RolloutView(store, JobManager(), lambda: "qg.nc")
     view.checkpoint = "runs/qg/checkpoint.pt"
+    assert view.param.field.objects == ["pv_upper", "pv_lower"] and view.field == "pv_upper"  # before any rollout
     view.prepare()
     assert view.param.field.objects == ["pv_upper", "pv_lower"] and view.field == "pv_upper"
     upper_range = view.mapper.high - view.mapper.low
