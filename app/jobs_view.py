@@ -132,17 +132,20 @@ class JobsView(pn.viewable.Viewer):
             self.done.value = next(iter(done.values()), None)
         self._name_download()
 
+    def _chosen_output(self) -> Path | None:
+        """The file the chosen finished job wrote, while it is in the data folder."""
+        job = self.jobs.jobs.get(self.done.value)
+        return job_output(job, self.store) if job is not None else None
+
     def _name_download(self) -> None:
         """The download takes the chosen job's stored file name."""
-        job = self.jobs.jobs.get(self.done.value)
-        path = job_output(job, self.store) if job is not None else None
+        path = self._chosen_output()
         self.download.disabled = path is None
         if path is not None:
             self.download.filename = path.name
 
     def _output_file(self) -> str | None:
-        job = self.jobs.jobs.get(self.done.value)
-        path = job_output(job, self.store) if job is not None else None
+        path = self._chosen_output()
         return str(path) if path is not None else None
 
     def cancel(self) -> None:
