@@ -79,7 +79,8 @@ class RolloutView(JobView):
     label, start_label, request_type = "Rollout", "Roll out", RolloutRequest
     status_name, idle_text = "rollout-status", "Pick an emulator and press Roll out."
     checkpoint = param.Selector(default=None, objects=[], doc="a trained emulator (forecast, noise_baseline, "
-                                                              "diffusion, pointwise, sns, or a PDD predictor at λ)")
+                                                              "diffusion, ddpm, pointwise, fno, sns, or a PDD "
+                                                              "predictor at λ)")
     refiner = param.Selector(default=NONE, objects=[NONE],
                              doc="a generator trained with --task refiner (spectral-estimate Thermalizer), an SNS pair "
                                  "denoiser (--task sns, paper 004), or none")

@@ -292,18 +292,21 @@ class PDDSamplerConfig(param.Parameterized):
 class ForecastConfig(param.Parameterized):
     """Emulation ``u_n → u_{n+lead}`` (docs/science.md §2 and §5)."""
 
-    task = param.Selector(default="forecast", objects=["forecast", "noise_baseline", "diffusion", "pointwise", "sns"],
+    task = param.Selector(default="forecast",
+                          objects=["forecast", "noise_baseline", "diffusion", "ddpm", "pointwise", "fno", "sns"],
                           doc="forecast: stochastic interpolant from u_n; noise_baseline: a conditional generator from "
                               "Gaussian noise; diffusion: an EDM diffusion model of u_{n+1} given u_n (many steps); "
-                              "pointwise: a U-Net predicting the residual u_{n+1} − u_n; sns: paper 004's pair "
-                              "denoiser with noise-level heads (a refiner of any rollout, or an emulator)")
+                              "ddpm: the same as a DDPM (ε-prediction, the papers' baseline); pointwise: a U-Net "
+                              "predicting the residual u_{n+1} − u_n; fno: the same residual map as a Fourier neural "
+                              "operator (paper 001's baseline); sns: paper 004's pair denoiser with noise-level heads "
+                              "(a refiner of any rollout, or an emulator)")
     sigma = param.Number(default=1.0, bounds=(0.0, 10.0),
                          doc="σ of the interpolant (1 − t) u_n + t u_{n+1} + σ(1 − t)√t z (σ = 1 was best on "
                              "Kolmogorov flow)")
     lead = param.Integer(default=1, bounds=(1, 1000), doc="saved snapshots between the input and the target")
-    unroll = param.Integer(default=1, bounds=(1, 32), doc="pointwise: steps of the unrolled multi-step MSE")
+    unroll = param.Integer(default=1, bounds=(1, 32), doc="pointwise, fno: steps of the unrolled multi-step MSE")
     levels = param.Integer(default=1000, bounds=(2, 4000),
-                           doc="sns: diffusion levels K of the pair denoiser (cosine schedule; the paper's 1000)")
+                           doc="sns, ddpm: diffusion levels K (cosine schedule; the papers' 1000)")
 
 
 class ForecastSamplerConfig(param.Parameterized):
@@ -316,7 +319,8 @@ class ForecastSamplerConfig(param.Parameterized):
                                 "diffusion model always samples with EDM's deterministic Heun sampler from fresh noise")
     steps = param.Integer(default=4, bounds=(1, 1000),
                           doc="integration steps per forecast (1-20 is typical); for a diffusion model the noise "
-                              "levels of its Heun sampler (2N − 1 evaluations; tens are typical)")
+                              "levels of its Heun sampler (2N − 1 evaluations; tens are typical); for a ddpm its "
+                              "strided reverse steps (the papers' baselines use ~100)")
     eps = param.Number(default=1.0, bounds=(0.0, 10.0),
                        doc="ε: SDE diffusion g(t) = ε σ(1 − t); 1 is the interpolant's own noise, 0 the ODE")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the sampling noise")

@@ -10,8 +10,10 @@ score), ``si_e`` (paper 001's SI-E: Euler on b with the noise dropped, the refer
 
 Baselines: a conditional generator from Gaussian noise, ``I_t = (1 − t) z + t y`` given x (flow matching),
 an autoregressive diffusion model of y given x in the EDM parametrization (Karras et al. 2022: the "many steps"
-reference of papers 001, 002 and 004), and a pointwise U-Net predicting ``y − x``, optionally trained on an
-unrolled multi-step MSE (paper 004, appendix B.2). Fields are normalized by the dataset's mean and std.
+reference of papers 001, 002 and 004), the same as a DDPM (Ho et al. 2020: ε-prediction on the cosine schedule over
+K levels, ancestral sampling in strided steps; the papers' DDPM baseline), a pointwise U-Net predicting ``y − x``,
+optionally trained on an unrolled multi-step MSE (paper 004, appendix B.2), and the same residual map as a Fourier
+neural operator (paper 001's FNO baseline). Fields are normalized by the dataset's mean and std.
 """
 from __future__ import annotations
 
@@ -24,21 +26,34 @@ from engine.config import ForecastSamplerConfig
 from engine.data.sequences import per_channel
 from engine.devices import accelerate
 from engine.errors import EngineError
-from engine.models import build_unet
-from engine.sns import SNS_LEVELS, PairDenoiser, SelfRefiner, frames_as_channels, level_of_noise_fraction, per_sample
+from engine.models import build_fno, build_unet
+from engine.sns import (
+    SNS_LEVELS,
+    PairDenoiser,
+    SelfRefiner,
+    cosine_alpha_bar,
+    ddpm_step,
+    frames_as_channels,
+    level_ladder,
+    level_of_noise_fraction,
+    per_sample,
+)
 
 Tensor = torch.Tensor
-FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "pointwise", "sns")
-IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "diffusion": 2, "pointwise": 1}  # cat(x, I_t), or x alone
+FORECAST_TASKS = ("forecast", "noise_baseline", "diffusion", "ddpm", "pointwise", "fno", "sns")
+IN_CHANNELS = {"forecast": 2, "noise_baseline": 2, "diffusion": 2, "ddpm": 2, "pointwise": 1}  # cat(x, I_t), or x
+RESIDUAL_TASKS = ("pointwise", "fno")  # û_{n+1} = u_n + F_θ(u_n), trained on the unrolled MSE
 EDM_SIGMA_DATA, EDM_P_MEAN, EDM_P_STD = 1.0, -1.2, 1.2  # unit-variance data; training levels ln σ ~ N(−1.2, 1.2²)
 EDM_SIGMA_MIN, EDM_SIGMA_MAX, EDM_RHO = 0.002, 40.0, 7.0  # the sampler's noise levels
 
 
 def forecast_network(kind: str, size: str, levels: int = SNS_LEVELS, channels: int = 1) -> torch.nn.Module:
     """The network a forecast task trains on states of ``channels`` fields: a U-Net over cat(x, I_t) (or x alone)
-    predicting the C fields, or SNS's pair denoiser."""
+    predicting the C fields, an FNO of x alone, or SNS's pair denoiser."""
     if kind == "sns":
         return PairDenoiser(size, levels, channels)
+    if kind == "fno":
+        return build_fno(size, in_channels=channels, out_channels=channels)
     return build_unet(size, in_channels=IN_CHANNELS[kind] * channels, out_channels=channels)
 
 
@@ -80,6 +95,18 @@ def edm_heun(denoise, noise: Tensor, steps: int) -> Tensor:
     return y
 
 
+def ddpm_forecast(predict, x: Tensor, alpha_bar: Tensor, steps: int, generator: torch.Generator | None) -> Tensor:
+    """The next state given x by DDPM's ancestral sampler: y_K ~ N(0, I), then ``steps`` strided draws from
+    ``q(y_{s'} | y_s, ŷ_0)`` down to level 0, ε̂ = ``predict(y_s, s)``; x: (batch, C, n, n) normalized."""
+    levels = len(alpha_bar) - 1
+    y = torch.randn(x.shape, generator=generator, device=x.device)
+    ladder = level_ladder(torch.full((x.shape[0],), levels, device=x.device), min(steps, levels))
+    for now, after in zip(ladder[:-1], ladder[1:]):
+        noise = torch.randn(x.shape, generator=generator, device=x.device)
+        y = ddpm_step(y, predict(y, now), alpha_bar[now], alpha_bar[after], noise)
+    return y
+
+
 def si_interpolant(x: Tensor, y: Tensor, z: Tensor, t: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
     """``I_t = (1 − t)x + t y + σ(1 − t)√t z`` and the reference target ``(y − x) − σ√t z``; t: (batch,)."""
     tb = per_sample(t, x)
@@ -111,9 +138,10 @@ class Forecaster:
     (then (C, 1, 1) tensors)."""
 
     def __init__(self, net: torch.nn.Module, kind: str, sigma: float, mean: float | Tensor, std: float | Tensor,
-                 dt: float, n: int = 0, lead: int = 1, variables: tuple[str, ...] = ()):
+                 dt: float, n: int = 0, lead: int = 1, variables: tuple[str, ...] = (), levels: int = SNS_LEVELS):
         self.net, self.kind, self.sigma, self.mean, self.std, self.dt = net.eval(), kind, sigma, mean, std, dt
         self.n, self.lead, self.nfe, self.variables = n, lead, 0, tuple(variables)
+        self.alpha_bar = cosine_alpha_bar(levels).float().to(self.device)  # a DDPM's ᾱ_s, s = 0…K
         self.channels = max(1, len(self.variables))
         self.fast: dict[tuple[str, bool], torch.nn.Module] = {}  # the network as each sampler runs it
 
@@ -164,8 +192,14 @@ class Forecaster:
             self.nfe += sns.nfe
             return forecast
         x = (u.float() - self.mean) / self.std
-        if self.kind == "pointwise":
+        if self.kind in RESIDUAL_TASKS:
             return (x + self._net(x, 0.0, sampler)) * self.std + self.mean
+        if self.kind == "ddpm":
+            def predict(y: Tensor, level: Tensor) -> Tensor:
+                self.nfe += 1
+                return self._runner(sampler)(torch.cat([x, y], 1), level.float() / (len(self.alpha_bar) - 1)).float()
+
+            return ddpm_forecast(predict, x, self.alpha_bar, sampler.steps, generator) * self.std + self.mean
         if self.kind == "diffusion":
             def denoise(y: Tensor, sigma: float) -> Tensor:
                 self.nfe += 1
@@ -193,17 +227,18 @@ class Forecaster:
 
 
 def load_forecaster(path: str | Path, device: torch.device | str = "cpu") -> Forecaster:
-    """A forecaster from a checkpoint of a forecast, noise_baseline, diffusion, pointwise or sns run (EMA weights)."""
+    """A forecaster from a checkpoint of a forecast, noise_baseline, diffusion, ddpm, pointwise, fno or sns run (EMA
+    weights)."""
     state = load_checkpoint(path, device)
     kind = state.get("task", "generate")
     if kind not in FORECAST_TASKS:
-        raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task forecast, "
-                          f"diffusion, pointwise or sns")
+        raise EngineError(f"{path} holds a '{kind}' model, not a forecaster; train one with --task "
+                          f"{', '.join(FORECAST_TASKS)}")
     configs, data = state["configs"], state["data"]
     variables = trained_variables(data) or ()
-    net = forecast_network(kind, configs["model"]["size"], configs["forecast"].get("levels", SNS_LEVELS),
-                           channels=len(variables)).to(device)
+    levels = configs["forecast"].get("levels", SNS_LEVELS)
+    net = forecast_network(kind, configs["model"]["size"], levels, channels=len(variables)).to(device)
     net.load_state_dict(state["ema_state"])
     forecast = configs["forecast"]
     return Forecaster(net, kind, forecast["sigma"], per_channel(data["mean"], device), per_channel(data["std"], device),
-                      data["dt"], data["n"], forecast["lead"], variables)
+                      data["dt"], data["n"], forecast["lead"], variables, levels)

@@ -378,8 +378,8 @@ class RolloutRequest(Request):
 
     command: ClassVar[str] = "rollout"
     summary: ClassVar[str] = "roll a trained emulator out autoregressively from test data"
-    checkpoint: str = option("checkpoint of a forecast, noise_baseline, diffusion or pointwise run (name in the data "
-                             "folder, e.g. runs/si/checkpoint.pt)", required=True)
+    checkpoint: str = option("checkpoint of an emulator run (forecast, noise_baseline, diffusion, ddpm, pointwise, "
+                             "fno, sns or pdd; name in the data folder, e.g. runs/si/checkpoint.pt)", required=True)
     data: str | None = option("test trajectories (name in the data folder; default: the built-in Kolmogorov set "
                               "saved at the checkpoint's Δt)")
     variables: list[str] | None = option("the state's variables (default and only choice: those the checkpoint was "

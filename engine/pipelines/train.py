@@ -42,7 +42,7 @@ from engine.training import Trainer
 
 PDD_FLAGS = {"window": "window", "frames": "frames", "std_ratio": "std-ratio", "lam_sampling": "lam-sampling"}
 PREVIEW_SAMPLES, PREVIEW_STEPS = 4, 8  # a generator's preview: 4 samples, 8 Euler steps
-SNS_PREVIEW_STEPS = 50  # an SNS emulator's preview forecast: 50 strided DDPM steps from pure noise
+SNS_PREVIEW_STEPS = 50  # an SNS or DDPM emulator's preview forecast: 50 strided DDPM steps from pure noise
 
 
 @dataclass
@@ -76,7 +76,7 @@ def model_preview(task, checkpoint: Path) -> dict:
             fields = load_pdd(checkpoint).stepper(0.0, noise=False)(state)
         else:
             generator = torch.Generator().manual_seed(0)
-            sampler = ForecastSamplerConfig(steps=SNS_PREVIEW_STEPS if task.kind == "sns" else 4)
+            sampler = ForecastSamplerConfig(steps=SNS_PREVIEW_STEPS if task.kind in ("sns", "ddpm") else 4)
             fields = load_forecaster(checkpoint).step(state, sampler, generator)
         data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
     if getattr(task.data, "channels", 1) > 1:  # a state of several fields: its first is shown
@@ -95,9 +95,10 @@ class TrainRequest(Request):
     task: str = option("generate: a drift from noise to the fields; refiner: the same with white noise and the vp "
                        "schedule, to refine rollouts; forecast: the stochastic-interpolant emulator u_n → u_n+1; "
                        "noise_baseline: a conditional generator from Gaussian noise; diffusion: an EDM diffusion "
-                       "model of u_n+1 given u_n (many steps); pointwise: a residual U-Net; pdd: the λ-conditioned "
-                       "predictor of predictor-driven diffusion (default: generate)", default="generate",
-                       choices=TASKS)
+                       "model of u_n+1 given u_n (many steps); ddpm: the same as a DDPM (ε-prediction); pointwise: a "
+                       "residual U-Net; fno: a residual Fourier neural operator; sns: paper 004's pair denoiser; "
+                       "pdd: the λ-conditioned predictor of predictor-driven diffusion (default: generate)",
+                       default="generate", choices=TASKS)
     data: str = option("dataset name in the data folder (a variable with dims (..., y, x); emulators need (..., "
                        "time, y, x))", required=True)
     out: str = option("run folder in the data folder for checkpoint.pt, e.g. runs/si (resumed if present)",

@@ -3,8 +3,8 @@
 metadata a checkpoint records (``describe()``). The loop that minimizes any of them is ``engine.training.Trainer``.
 
 generate: a drift from noise to the fields; refiner: the same with white noise and the vp schedule (a model
-of the stationary distribution that refines rollouts); forecast, noise_baseline, diffusion, pointwise: the
-emulators of paper 001 and its baselines; sns: paper 004's pair denoiser (a refiner or an emulator); pdd: the
+of the stationary distribution that refines rollouts); forecast, noise_baseline, diffusion, ddpm, pointwise, fno:
+the emulators of paper 001 and its baselines; sns: paper 004's pair denoiser (a refiner or an emulator); pdd: the
 λ-conditioned predictor of paper 002 (2-D fields or 1-D Lorenz-96).
 The layers: docs/architecture.md.
 """
@@ -20,7 +20,7 @@ from engine.tasks.forecast import ForecastTask
 from engine.tasks.generative import GenerativeTask
 from engine.tasks.pdd import PDDTask
 
-TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "pointwise", "sns", "pdd")
+TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "ddpm", "pointwise", "fno", "sns", "pdd")
 ONE_FIELD_TASKS = ("generate", "refiner", "pdd")  # their noise, drift and coarse-graining are of one field
 
 

@@ -1,9 +1,11 @@
 """The emulator training tasks of paper 001 and its baselines: pairs ``(u_n, u_{n+lead})`` and their losses;
-diffusion: EDM's denoising loss for u_{n+lead} given u_n; sns: paper 004's pair denoiser (``engine.sns``).
+diffusion: EDM's denoising loss for u_{n+lead} given u_n; ddpm: DDPM's ``|ε̂_θ(u_n, y_s, s) − ε|²`` with
+``y_s = √ᾱ_s y + √(1 − ᾱ_s) ε``, s uniform in 1…K; sns: paper 004's pair denoiser (``engine.sns``).
 
 forecast: the stochastic interpolant ``I_t = (1 − t) x + t y + σ(1 − t)√t z`` regressed on ``(y − x) − σ√t z``
 (antithetic ±z); noise_baseline: flow matching from Gaussian noise to y given x; pointwise: a residual U-Net on
-an unrolled multi-step MSE. The models and samplers are in ``engine.forecast``; docs/science.md has the math.
+an unrolled multi-step MSE, and fno the same with a Fourier neural operator. The models and samplers are in
+``engine.forecast``; docs/science.md has the math.
 """
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ from engine.errors import EngineError
 from engine.forecast import (
     EDM_P_MEAN,
     EDM_P_STD,
+    RESIDUAL_TASKS,
     edm_scalings,
     forecast_network,
     si_interpolant,
     unrolled_mse,
 )
-from engine.sns import cosine_alpha_bar, sns_loss
+from engine.sns import cosine_alpha_bar, renoised, sns_loss
 
 Tensor = torch.Tensor
 
@@ -34,10 +37,11 @@ class ForecastTask:
 
     def __init__(self, data: Trajectories, config: ForecastConfig):
         self.data, self.config, self.kind = data, config, config.task
-        self.horizon = config.lead * (config.unroll if config.task == "pointwise" else 1)
+        unrolled = config.task in RESIDUAL_TASKS
+        self.horizon = config.lead * (config.unroll if unrolled else 1)
         if data.fields.shape[1] <= self.horizon:
             raise EngineError(f"trajectories of {data.fields.shape[1]} snapshots are too short for lead {config.lead}"
-                              + (f" × unroll {config.unroll}" if config.task == "pointwise" else ""))
+                              + (f" × unroll {config.unroll}" if unrolled else ""))
 
     def network(self, size: str) -> torch.nn.Module:
         """The emulator's network over the data's channels (``engine.forecast.forecast_network``)."""
@@ -66,12 +70,14 @@ class ForecastTask:
         """Everything random in a batch, batch-first: the windows, and for the flows times t and noise z (sns: two
         independent levels in 0…K and noise for both frames)."""
         window = self.windows(batch, generator)
-        if self.kind == "pointwise":
+        if self.kind in RESIDUAL_TASKS:
             return (window,)
         if self.kind == "sns":
             levels = torch.randint(self.config.levels + 1, (batch, 2), generator=generator, device=self.device)
             return window, levels, torch.randn(window.shape, generator=generator, device=self.device)
-        if self.kind == "diffusion":  # EDM's training levels: ln σ ~ N(P_mean, P_std²)
+        if self.kind == "ddpm":  # a level s in 1…K per sample (DDPM's uniform draw)
+            t = torch.randint(1, self.config.levels + 1, (batch,), generator=generator, device=self.device)
+        elif self.kind == "diffusion":  # EDM's training levels: ln σ ~ N(P_mean, P_std²)
             level = torch.randn(batch, generator=generator, device=self.device) * EDM_P_STD + EDM_P_MEAN
             t = level.exp()
         else:
@@ -79,13 +85,18 @@ class ForecastTask:
         return window, t, torch.randn(window[:, 0].shape, generator=generator, device=self.device)
 
     def loss(self, net: torch.nn.Module, drawn: tuple) -> Tensor:
-        """The unrolled MSE (pointwise) or ``½ mean |b_θ(t, x, I_t) − target|²`` over a drawn batch."""
-        if self.kind == "pointwise":
+        """The unrolled MSE (pointwise, fno), DDPM's ε-loss, EDM's or ``½ mean |b_θ(t, x, I_t) − target|²`` over a
+        drawn batch."""
+        if self.kind in RESIDUAL_TASKS:
             return unrolled_mse(net, drawn[0])
         if self.kind == "sns":
             return sns_loss(net, *drawn, self.alpha_bar)
         window, t, z = drawn
         x, y = window[:, 0], window[:, 1]
+        if self.kind == "ddpm":
+            noisy = renoised(y, self.alpha_bar[t], z)
+            prediction = net(torch.cat([x, noisy], 1), t.float() / self.config.levels)
+            return torch.mean((prediction.float() - z) ** 2)
         if self.kind == "diffusion":  # EDM: λ(σ)|D − y|² = |F_θ − (y − c_skip y_σ)/c_out|², y_σ = y + σ z
             c_skip, c_out, c_in, c_noise = edm_scalings(t)
             noisy = y + t[:, None, None, None] * z

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from engine.errors import EngineError
-from engine.models import UNET_SIZES, build_unet
+from engine.models import UNET_SIZES, build_fno, build_unet
 
 
 def _randomized(size):
@@ -39,3 +39,30 @@ def test_unet_rejects_bad_shapes_and_sizes():
         net(torch.zeros(1, 1, 16, 8), torch.zeros(1))
     with pytest.raises(EngineError, match="model size must be one of"):
         build_unet("huge")
+
+
+def test_the_fnos_spectral_convolution_with_identity_weights_is_the_exact_low_pass():
+    """With ``R_k = I`` on the retained modes K v keeps |k_y| < m, k_x < m of v and drops the rest: a field of the
+    modes (k_y, k_x) = (3, 2) and (−5, 1) passes whole at m = 6 (1e-5), the mode (7, 7) is removed, at 32² and 64²."""
+    from engine.models.fno import SpectralConv
+
+    conv = SpectralConv(channels=1, modes=6)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[..., 0] = 1.0  # real part 1 on every retained mode, both k_y corners
+    for n in (32, 64):
+        y, x = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        phase = 2 * torch.pi / n
+        kept = torch.cos(phase * (3 * y + 2 * x)) + torch.sin(phase * (-5 * y + x))
+        field = (kept + torch.cos(phase * (7 * y + 7 * x)))[None, None].float()
+        assert torch.allclose(conv(field), kept[None, None].float(), atol=1e-5), n
+
+
+def test_the_fno_is_translation_equivariant_and_runs_at_any_resolution():
+    net = build_fno("tiny", in_channels=2, out_channels=2)
+    x = torch.randn(2, 2, 32, 32, generator=torch.Generator().manual_seed(0))
+    shifted = net(torch.roll(x, (3, 5), (-2, -1)))
+    assert torch.allclose(shifted, torch.roll(net(x), (3, 5), (-2, -1)), atol=1e-5)
+    assert net(torch.randn(1, 2, 64, 64)).shape == (1, 2, 64, 64)
+    with pytest.raises(EngineError, match="takes"):
+        net(torch.randn(1, 3, 32, 32))
