@@ -1,7 +1,8 @@
 """Emulators on 64² Kolmogorov flow or the 64² two-layer QG jet: SI forecaster (ODE, SDE), pointwise U-Net alone,
-with the spectral-estimate refiner and with SNS (paper 004), SNS as an emulator, the Gaussian-noise baseline and the
-EDM diffusion baseline. Trains each (or resumes its run folder), then prints markdown tables: VRMSE, high-band sRMSE,
-CRPS and spread–skill by lead time, NFE vs one-step VRMSE, and long-rollout stability.
+with the spectral-estimate refiner and with SNS (paper 004), SNS as an emulator, the Gaussian-noise baseline, the
+EDM diffusion baseline, paper 001's FNO baseline and the papers' DDPM baseline. Trains each (or resumes its run
+folder), then prints markdown tables: VRMSE, high-band sRMSE, CRPS and spread–skill by lead time, NFE vs one-step
+VRMSE, and long-rollout stability.
 
     python benchmarks/emulators.py [--system kolmogorov|qg] [--train-steps 2000] [--size tiny] [--runs DIR]
                                    [--long 5000] [--long-members 4] [--edm-levels 4] [--only-long] [--shipped]
@@ -16,7 +17,8 @@ state of several fields is scored per field and by the mean over the fields, and
 model of one field, is left out. Both datasets are generated into the data folder on first use (QG: ≈ 30 min on 2
 cores).
 ``--shipped`` runs the Kolmogorov tables on the shipped checkpoints (the same training data, 2000 steps each)
-instead of training; the Gaussian-noise baseline is not shipped, so its row and column are left out.
+instead of training; the Gaussian-noise, FNO and DDPM baselines are not shipped, so their rows are left out (as
+with ``--no-train`` for any run folder that is missing).
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ TRAIN = KolmogorovConfig(size=64, trajectories=8, snapshots=200, seed=0)
 TEST = KolmogorovConfig(size=64, trajectories=4, snapshots=64, seed=1)
 QG_JETS, QG_HELD_OUT = QGConfig(size=64, trajectories=12, snapshots=200, seed=0), 4
 TITLES = {"kolmogorov": "64² Kolmogorov", "qg": "64² two-layer QG jet"}
-RUNS = ("forecast", "pointwise", "noise_baseline", "diffusion", "sns", "refiner")  # run folders, one per model
+RUNS = ("forecast", "pointwise", "noise_baseline", "diffusion", "sns", "refiner", "fno", "ddpm")  # one folder each
 RENOISE_FLOOR = 0.1  # our option `rollout --renoise 0.1`; the papers' refiners renoise to the estimated level alone
 LONG_ROWS = ("pointwise", "spectral", "sns", "si-ode", "si-em", "edm")  # the stability table's rows, in order
 
@@ -217,13 +219,16 @@ def main() -> None:
         baseline = load_forecaster(checkpoints["noise_baseline"]) if "noise_baseline" in checkpoints else None
         config = RolloutConfig(steps=max(LEADS), members=4, initial_conditions=4)
         sns = load_forecaster(checkpoints["sns"])
-        lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args)
+        extra = {name: load_forecaster(checkpoints[name]) for name in ("fno", "ddpm") if name in checkpoints}
+        lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args, extra)
     if args.long:
         models = {"pointwise": pointwise, "si": si, "diffusion": diffusion}
         long_table(train_path, truth, test, models, refiners, args)
 
 
-def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args) -> None:
+def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, config, args, extra) -> None:
+    """The lead-time table, per field where the state has several, and the NFE table; ``extra``: the FNO and DDPM
+    baselines where their runs exist."""
     rows = {"SI, PF-ODE (4 steps)": (si, ForecastSamplerConfig(method="pf_ode", steps=4), None),
             "SI-EM (4 steps, ε = 1)": (si, ForecastSamplerConfig(method="si_em", steps=4), None),
             "pointwise": (pointwise, ForecastSamplerConfig(), None),
@@ -234,8 +239,10 @@ def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, 
                                                                       refiners["SNS"]),
             "SNS as emulator (50 DDPM steps)": (sns, ForecastSamplerConfig(steps=50), None),
             "Gaussian-noise baseline (16 steps)": (baseline, ForecastSamplerConfig(method="pf_ode", steps=16), None),
-            "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None)}
-    rows = {label: row for label, row in rows.items()  # the noise baseline is not shipped; the spectral refiner
+            "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None),
+            "FNO (paper 001's baseline)": (extra.get("fno"), ForecastSamplerConfig(), None),
+            "DDPM (50 ancestral steps)": (extra.get("ddpm"), ForecastSamplerConfig(steps=50), None)}
+    rows = {label: row for label, row in rows.items()  # not shipped: the noise, FNO and DDPM baselines; the refiner
             if row[0] is not None and (row[2] is not None or "refiner" not in label)}  # models one field
     trained = "the shipped checkpoints (2000 steps)" if args.shipped else f"trained {args.train_steps} steps"
     print(f"\n{TITLES[args.system]} ({', '.join(test.variables)}), {args.size} U-Nets, {trained}; 4 test trajectories "

@@ -1,15 +1,16 @@
 """The spread over training seeds: each emulator trained from several seeds on the same data, scored on the same
 held-out trajectories, reported as mean ± standard deviation and range over the seeds (APEBench's practice).
 
-    python benchmarks/seeds.py [--system kolmogorov|qg] [--seeds 3] [--train-steps 600] [--models pointwise forecast]
+    python benchmarks/seeds.py [--system kolmogorov|qg] [--seeds 3] [--train-steps 600] [--models pointwise …]
 
 The data are the emulators benchmark's (`benchmarks/emulators.py`: Kolmogorov 8 × 200 snapshots, seed 0, and 4
 held-out trajectories, seed 1; or the QG jets, both layers). For each seed s the run
 `runs/seeds-<system>/<model>-<steps>-s<s>` (in the data folder; a finished one is reused) trains a tiny U-Net
 `--train-steps` steps at batch 16 with `train --seed s` (initial weights, batches and noise all follow it); runs
-alternate between the models. Each is rolled out 10 steps from 4 test trajectories × 4 members (SI: the
-probability-flow ODE, 4 steps; the same sampler seed for all) and scored: VRMSE at leads 1 and 10 and the high-band
-spectral error at lead 1. The spread is the sample standard deviation over the seeds.
+alternate between the models (the pointwise U-Net, the SI forecaster, paper 001's FNO baseline and the papers' DDPM
+baseline; tiny sizes). Each is rolled out 10 steps from 4 test trajectories × 4 members (SI: the
+probability-flow ODE, 4 steps; DDPM: 50 strided ancestral steps; the same sampler seed for all) and scored: VRMSE at
+leads 1 and 10 and the high-band spectral error at lead 1. The spread is the sample standard deviation over the seeds.
 """
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ from engine.tasks.forecast import ForecastTask
 from engine.training import Trainer
 
 MODELS = {"pointwise": ("pointwise", ForecastSamplerConfig()),
-          "forecast": ("SI forecaster, PF-ODE (4 steps)", ForecastSamplerConfig(method="pf_ode", steps=4))}
+          "forecast": ("SI forecaster, PF-ODE (4 steps)", ForecastSamplerConfig(method="pf_ode", steps=4)),
+          "fno": ("FNO (paper 001's baseline)", ForecastSamplerConfig()),
+          "ddpm": ("DDPM (50 ancestral steps)", ForecastSamplerConfig(steps=50))}
 SCORES = ("VRMSE@1", "VRMSE@10", "high-band sRMSE@1")
 
 
