@@ -213,6 +213,19 @@ class CurvePlot:
         if len(y):
             self._shown()
 
+    def band(self, name: str, x, lower, upper, colour: str = "#1f77b4") -> None:
+        """The shaded band ``name`` between ``lower`` and ``upper`` over x (a spread over seeds, say), added the
+        first time, drawn under the lines; empty x hides it."""
+        if name not in self.sources:
+            self.sources[name] = ColumnDataSource({"x": [], "lower": [], "upper": []})
+            band = self.figure.varea("x", "lower", "upper", source=self.sources[name], fill_color=colour,
+                                     fill_alpha=0.25, legend_label=name, name=name)
+            self.figure.renderers.insert(0, self.figure.renderers.pop(self.figure.renderers.index(band)))
+        self.sources[name].data = {"x": np.asarray(x, dtype=np.float64), "lower": np.asarray(lower, dtype=np.float64),
+                                   "upper": np.asarray(upper, dtype=np.float64)}
+        if len(x):
+            self._shown()
+
     def extend(self, name: str, x, y, keep: int = 20_000) -> None:
         """Append points (sent to the browser as a patch of new points, not the whole line)."""
         self.sources[name].stream({"x": np.asarray(x, dtype=np.float64), "y": np.asarray(y, dtype=np.float64)},
@@ -221,7 +234,7 @@ class CurvePlot:
 
     def clear(self) -> None:
         for source in self.sources.values():
-            source.data = {"x": [], "y": []}
+            source.data = {key: [] for key in source.data}
 
 
 def draw_steps_against_d(plot: CurvePlot, dimensions: tuple[int, ...], steps: dict[str, list[int | None]]) -> None:

@@ -17,9 +17,9 @@ from bokeh.palettes import Viridis256
 
 from app.input_check import checked
 from app.job_view import JobView
-from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
+from app.plots import LINE_COLOURS, CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.animation import ffmpeg_executable, write_animation
-from engine.checkpoints import list_runs
+from engine.checkpoints import list_groups, list_runs
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.fields import field_std, field_variable
 from engine.data.sequences import datasets_for
@@ -30,6 +30,7 @@ from engine.jobs import JobManager
 from engine.pipelines.rollout import RolloutRequest, check_rollout_request, rollout_variables
 
 NONE = "(none)"
+SEED_BAND = "min–max over seeds"  # a group's VRMSE band
 ROLLOUT_CONTROLS = ["steps", "members", "refine_every", "renoise", "refine_steps", "blowup", "device"]
 INTEGER_CONTROLS = ["steps", "members", "refine_every", "refine_steps"]
 MAX_COLUMNS = 400  # the spectrum-vs-time image keeps at most this many time columns while live
@@ -44,10 +45,12 @@ def colour_range(ds, variable: str) -> tuple[float, float]:
 
 
 def checkpoints(store: DataStore) -> dict[str, list[dict]]:
-    """Run checkpoints by role (``list_runs`` rows): emulators (forecast tasks, SNS and PDD) and refiners
+    """Run checkpoints by role (``list_runs`` rows): emulators (forecast tasks, SNS and PDD, and groups of
+    emulators trained from several seeds, by their folder) and refiners
     (generators and SNS)."""
     runs = list_runs(store.root)
-    return {"emulators": [r for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")],
+    groups = [row for row in list_groups(store.root) if row["task"] in FORECAST_TASKS]  # trained with --seeds
+    return {"emulators": [r for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")] + groups,
             "pdd": [r for r in runs if r["task"] == "pdd"],
             "refiners": [r for r in runs if r["task"] in ("generate", "refiner", "sns")]}
 
@@ -286,7 +289,7 @@ class RolloutView(JobView):
             button.disabled, button.filename = False, stored.with_suffix(suffix).name
         spectra = np.log10(np.maximum(self._of_field(result["spectra"], axis=1)[:, 1:], 1e-30)).T
         self._draw_spectrogram(spectra, result["steps_done"])
-        self.vrmse.update("this run", scores["lead_steps"], scores["vrmse"])
+        self._draw_vrmse(scores, result.get("group"))
         self.calibration.update("CRPS / σ_data", scores["lead_steps"], np.asarray(scores["crps"]) / data_std)
         self.calibration.update("spread / skill", scores["lead_steps"],
                                 np.asarray(scores["spread_skill"], dtype=float))
@@ -302,7 +305,20 @@ class RolloutView(JobView):
                               + (f"**Blow-up at step {blowup}** ({result['stop_reason']}); the plots keep what was "
                                  "computed before it." if blowup is not None else "No blow-up.")
                               + (f" Consecutive-state pairs: sliced W₁ to the truth's {result['transition_w1']:.3g}."
-                                 if result.get("transition_w1") is not None else ""))
+                                 if result.get("transition_w1") is not None else "")
+                              + (f" A group of {result['group']['seeds']} seeds: the VRMSE line is their mean, the "
+                                 "band their range; the other plots show seed 0." if "group" in result else ""))
+
+    def _draw_vrmse(self, scores: dict, group: dict | None) -> None:
+        """VRMSE by lead: of this rollout, or of a group of seeds their mean with the min–max band over the seeds
+        (the drawn field's, for a state of several fields)."""
+        if group is None:
+            self.vrmse.update("this run", scores["lead_steps"], scores["vrmse"])
+            self.vrmse.band(SEED_BAND, [], [], [])
+            return
+        spread = group.get("per_variable", {}).get(self.field, group)["vrmse"]
+        self.vrmse.update("this run", group["lead_steps"], spread["mean"])
+        self.vrmse.band(SEED_BAND, group["lead_steps"], spread["min"], spread["max"], LINE_COLOURS["this run"])
 
     def controls(self) -> list:
         """The sidebar's part for this view: emulator, refiner, sampler and rollout options (λ is the sidebar's)."""

@@ -20,8 +20,9 @@ from engine.config import ForecastConfig, ModelConfig, NoiseConfig, PDDConfig, S
 from engine.data.store import DataStore
 from engine.distributed import max_local_processes
 from engine.errors import EngineError
+from engine.groups import group_members
 from engine.jobs import JobManager
-from engine.pipelines.train import TrainRequest
+from engine.pipelines.train import MAX_SEEDS, TrainRequest
 from engine.tasks import TASKS
 
 RUN_COLOURS = Category10[10][1:]  # the picked runs' lines (the first colour is close to the live run's)
@@ -65,6 +66,10 @@ class TrainView(JobView):
     ended = {"cancelled": "cancelled: Resume continues from its checkpoint", "failed": "failed"}
     task = param.Selector(default="generate", objects=list(TASKS), doc="what to train (see docs/dashboard.md)")
     run_name = param.String(default="my-run", doc="run folder runs/<name> in the data folder; resume continues it")
+    seeds = param.Integer(default=1, bounds=(1, MAX_SEEDS), label="Seeds",
+                          doc="train this many seeds of the configuration as one group (runs/<name>/seed-0, …, "
+                              "training seeds Seed, Seed + 1, …); the Rollout tab rolls the group out and draws the "
+                              "spread of its VRMSE over the seeds")
     nproc = param.Integer(default=1, bounds=(1, max_local_processes()), label="Processes",
                           doc="local processes training data-parallel (gloo on CPU, nccl with one per GPU); the batch "
                               "size is the global batch they split")
@@ -85,6 +90,7 @@ class TrainView(JobView):
         self.forecast = ForecastConfig(name="Emulator")
         self.pdd = PDDConfig(name="PDD predictor")
         self.resume, self.ema = False, (0.0, 0)  # the live smoothed loss: (EMA sum, points)
+        self.seed_shown = 0  # the group member whose loss is drawn
         self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280,
                               empty="the loss, live, once training starts", row_item=False)
         self.loss.figure.select_one({"name": "loss"}).glyph.line_alpha = 0.3  # raw: kept, faint
@@ -109,8 +115,8 @@ class TrainView(JobView):
     def request(self) -> TrainRequest:
         noise, schedule = self.generation_configs()
         return TrainRequest(task=self.task, data=self.dataset(), out=f"runs/{self.run_name}", resume=self.resume,
-                            model=self.model, training=self.training, forecast=self.forecast, pdd=self.pdd,
-                            noise=noise, schedule=schedule, previews=True)
+                            seeds=self.seeds, model=self.model, training=self.training, forecast=self.forecast,
+                            pdd=self.pdd, noise=noise, schedule=schedule, previews=True)
 
     def placement(self) -> dict:
         return {**super().placement(), "nproc": self.nproc}
@@ -124,9 +130,11 @@ class TrainView(JobView):
         if not self.run_name or Path(self.run_name).name != self.run_name:
             raise EngineError(f"run name {self.run_name!r} must be a plain folder name")
         if not self.resume:
-            (self.store.path(f"runs/{self.run_name}") / "checkpoint.pt").unlink(missing_ok=True)
+            folder = self.store.path(f"runs/{self.run_name}")
+            for checkpoint in [folder / "checkpoint.pt", *group_members(folder)]:  # a group's members start over too
+                checkpoint.unlink(missing_ok=True)
             self.loss.clear()
-            self.ema = (0.0, 0)
+            self.ema, self.seed_shown = (0.0, 0), 0
 
     def stop(self) -> None:
         super().stop()
@@ -134,6 +142,11 @@ class TrainView(JobView):
             self.status.object = f"{self.label} job {self.job.id}: cancelling (a checkpoint is kept; Resume continues)…"
 
     def _show_progress(self, events: list[dict]) -> None:
+        seed = events[-1].get("seed", 0)
+        if seed != self.seed_shown:  # a group's next member: its own curve from step 0
+            events = [e for e in events if e.get("seed", 0) == seed]
+            self.loss.clear()
+            self.ema, self.seed_shown = (0.0, 0), seed
         steps = [e["step"] for e in events]
         losses = [e["loss"] for e in events]
         smoothed, self.ema = ema_continue(losses, self.smoothing, self.ema)
@@ -143,7 +156,8 @@ class TrainView(JobView):
         self.progress.value = int(100 * last["step"] / last["steps"])
         rate = last.get("steps_per_second") or float("nan")
         eta = (last["steps"] - last["step"]) / rate if rate > 0 else float("nan")
-        where = f"{self.label} job {self.job.id}: step {last['step']} / {last['steps']}"
+        where = f"{self.label} job {self.job.id}: step {last['step']} / {last['steps']}" + (
+            f" of seed {seed + 1} / {self.seeds}" if self.seeds > 1 else "")
         self.status.object = (f"{where} · loss {last['loss']:.4g} · {rate:.1f} steps/s · ETA {eta:.0f} s"
                               if math.isfinite(eta) else where)
 
@@ -212,6 +226,7 @@ class TrainView(JobView):
         return [pn.widgets.Select.from_param(self.param.task, label="Task", **stretch),
                 pn.widgets.TextInput.from_param(self.param.run_name, label="Run name", **stretch),
                 pn.widgets.IntInput.from_param(self.param.nproc, start=None, end=None, **stretch),
+                pn.widgets.IntInput.from_param(self.param.seeds, start=None, end=None, **stretch),
                 pn.Param(self.model, parameters=["size"], show_name=False, **stretch),
                 pn.Param(self.training, parameters=SHOWN_TRAINING, widgets=TRAINING_WIDGETS, name="Training",
                          **stretch),

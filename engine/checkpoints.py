@@ -11,6 +11,7 @@ import torch
 
 from engine.errors import EngineError
 from engine.files import check_writable, run_lock, write_bytes
+from engine.groups import group_members
 
 FORMAT = "emulator-studio/drift-v1"
 CHECKPOINT_NAME = "checkpoint.pt"  # a run folder's checkpoint
@@ -63,14 +64,31 @@ def list_runs(root: Path) -> list[dict]:
     ``save_checkpoint`` replaces the file by a new one), so listing again costs a ``stat`` per run."""
     rows = []
     for path in sorted((root / "runs").glob("*/checkpoint.pt")):
-        try:
-            stat = path.stat()
-        except OSError:  # removed since the glob
-            continue
-        summary = _run_summary(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        summary = _summary_now(path)
         if summary is not None:
             rows.append({"run": path.parent.name, "path": str(path.relative_to(root)), **summary})
     return rows
+
+
+def list_groups(root: Path) -> list[dict]:
+    """Every group of runs ``root/runs/*`` (``train --seeds``): its folder as ``path`` (relative to ``root``), its
+    first member's ``list_runs`` summary and ``seeds``, the number of members with a readable checkpoint."""
+    rows = []
+    for folder in sorted(path for path in (root / "runs").glob("*") if path.is_dir()):
+        members = group_members(folder)
+        summary = _summary_now(members[0]) if members else None
+        if summary is not None:
+            rows.append({"run": folder.name, "path": str(folder.relative_to(root)), **summary, "seeds": len(members)})
+    return rows
+
+
+def _summary_now(path: Path) -> dict | None:
+    """``_run_summary`` of the checkpoint at ``path`` as it is now (None when it was removed since it was found)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _run_summary(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=1024)

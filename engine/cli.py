@@ -257,7 +257,7 @@ def _train(args) -> None:
 
         result = request_from_args(TrainRequest, args).run(store=DataStore(args.data_dir), callback=report)
     if result.rank == 0:
-        print(f"wrote {result.checkpoint}")
+        print(f"wrote {', '.join(map(str, result.members or [result.checkpoint]))}")
 
 
 def _rollout(args) -> None:
@@ -270,6 +270,16 @@ def _rollout(args) -> None:
               + _by_lead(summary))
         for name, scores in summary.get("per_variable", {}).items():
             print(f"  {name}: {_by_lead(scores)}")
+        if "group" in summary:
+            print(f"the group's {summary['group']['seeds']} seeds (the lines above: seed 0), VRMSE by lead, mean ± std "
+                  "(min–max): " + _spread_by_lead(summary["group"]))
+
+
+def _spread_by_lead(group: dict) -> str:
+    """The first ten leads' VRMSE over a group's seeds, ``lead: mean ± std (min–max)``."""
+    spread = group["vrmse"]
+    return ", ".join(f"{k}: {mean:.3f} ± {std:.3f} ({low:.3f}–{high:.3f})" for k, mean, std, low, high in
+                     list(zip(group["lead_steps"], spread["mean"], spread["std"], spread["min"], spread["max"]))[:10])
 
 
 def _by_lead(scores: dict) -> str:

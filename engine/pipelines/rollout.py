@@ -33,6 +33,7 @@ from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
 from engine.files import check_writable
 from engine.forecast import FORECAST_TASKS, load_forecaster
+from engine.groups import group_members, group_scores, seeded_output
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.pipelines.request import OVERWRITE, SCHEDULER, Request, configs, option
@@ -102,8 +103,9 @@ def load_emulator(*, store: DataStore, checkpoint: str, trajectories: Trajectori
 
 
 def check_rollout_request(*, store: DataStore, checkpoint: str, data: str) -> None:
-    """Refuse, before any worker starts, test data saved at another Δt than the checkpoint was trained on (reads
-    the checkpoint's metadata and the dataset's time coordinate only)."""
+    """Refuse, before any worker starts, test data saved at another Δt than the checkpoint (a group: its first
+    member) was trained on (reads the checkpoint's metadata and the dataset's time coordinate only)."""
+    checkpoint = checkpoints_of(store, checkpoint)[0]
     trained_dt = load_checkpoint(store.path(checkpoint), "cpu").get("data", {}).get("dt")
     with store.open(data) as ds:
         times = np.asarray(ds["time"].values, dtype=float) if "time" in ds.coords else np.zeros(0)
@@ -276,8 +278,9 @@ class Prepared:
 
 def rollout_variables(*, store: DataStore, checkpoint: str, data: str, variables: list[str] | None) -> tuple[str, ...]:
     """The variables a rollout uses: those the checkpoint was trained on (all of them: the state is the emulator's
-    whole state), refused when ``variables`` asks for others or the test data lacks any, naming them."""
-    state = load_checkpoint(store.path(checkpoint), "cpu")
+    whole state; a group's members share theirs), refused when ``variables`` asks for others or the test data lacks
+    any, naming them."""
+    state = load_checkpoint(store.path(checkpoints_of(store, checkpoint)[0]), "cpu")
     trained = trained_variables(state.get("data", {}))
     if trained is None or state.get("task") not in (*FORECAST_TASKS, "pdd"):  # not an emulator: load_emulator says so
         return tuple(variables or ())
@@ -379,7 +382,9 @@ class RolloutRequest(Request):
     command: ClassVar[str] = "rollout"
     summary: ClassVar[str] = "roll a trained emulator out autoregressively from test data"
     checkpoint: str = option("checkpoint of an emulator run (forecast, noise_baseline, diffusion, ddpm, pointwise, "
-                             "fno, sns or pdd; name in the data folder, e.g. runs/si/checkpoint.pt)", required=True)
+                             "fno, sns or pdd; name in the data folder, e.g. runs/si/checkpoint.pt), or a group's "
+                             "run folder (train --seeds): each seed rolled out alike, OUT written per seed as "
+                             "NAME-seed-K, the scores' spread over the seeds in the summary", required=True)
     data: str | None = option("test trajectories (name in the data folder; default: the built-in Kolmogorov set "
                               "saved at the checkpoint's Δt)")
     variables: list[str] | None = option("the state's variables (default and only choice: those the checkpoint was "
@@ -395,11 +400,32 @@ class RolloutRequest(Request):
 
     def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> RolloutResult:
-        return run_rollout(store=store, checkpoint=self.checkpoint,
-                           data=self.data or builtin_test_data(store, self.checkpoint), config=self.config,
-                           sampler=self.sampler, refiner=self.refiner, variables=self.variables, out=self.out,
-                           overwrite=self.overwrite, callback=callback, should_stop=should_stop,
-                           scheduler=scheduler_address(self.scheduler))
+        members = checkpoints_of(store, self.checkpoint)
+        data = self.data or builtin_test_data(store, members[0])
+        if len(members) == 1 and members[0] == self.checkpoint:
+            return self._roll(store, self.checkpoint, data, self.out, callback, should_stop)
+        results = []
+        for index, member in enumerate(members):  # a group: every member alike, one after another
+            tagged = callback and (lambda event, index=index: callback({**event, "seed": index}))
+            results.append(self._roll(store, member, data, seeded_output(self.out, index), tagged, should_stop))
+            if results[-1].rollout.reason == "stopped":
+                break
+        summary = {**results[0].summary, "group": group_scores([result.summary for result in results])}
+        return RolloutResult(results[0].rollout, summary)
+
+    def _roll(self, store: DataStore, checkpoint: str, data: str, out: str | None, callback, should_stop):
+        return run_rollout(store=store, checkpoint=checkpoint, data=data, config=self.config, sampler=self.sampler,
+                           refiner=self.refiner, variables=self.variables, out=out, overwrite=self.overwrite,
+                           callback=callback, should_stop=should_stop, scheduler=scheduler_address(self.scheduler))
+
+
+def checkpoints_of(store: DataStore, checkpoint: str) -> list[str]:
+    """The checkpoints a rollout of ``checkpoint`` runs: itself, or every member of the group it names (a run folder
+    trained with ``train --seeds``), as names in the data folder."""
+    members = group_members(store.path(checkpoint))
+    if not members:
+        return [checkpoint]
+    return [str(path.relative_to(store.root)) for path in members]
 
 
 def rollout_summary(result: Rollout, parts: list[Part], scores: EnsembleScores | FieldScores, *,

@@ -9,7 +9,7 @@ See docs/architecture.md.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, ClassVar
 
@@ -25,6 +25,7 @@ from engine.config import (
     SamplerConfig,
     ScheduleConfig,
     TrainingConfig,
+    options,
 )
 from engine.data.store import DataStore
 from engine.devices import check_memory, resolve_device
@@ -34,6 +35,7 @@ from engine.errors import EngineError
 from engine.files import run_lock
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup, generate_samples
+from engine.groups import member_folder
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.pipelines.request import MODEL_FLAGS, NOISE_FLAGS, SCHEDULE_FLAGS, Request, configs, option
@@ -42,6 +44,7 @@ from engine.training import Trainer
 
 PDD_FLAGS = {"window": "window", "frames": "frames", "std_ratio": "std-ratio", "lam_sampling": "lam-sampling"}
 PREVIEW_SAMPLES, PREVIEW_STEPS = 4, 8  # a generator's preview: 4 samples, 8 Euler steps
+MAX_SEEDS = 20  # members of one group
 SNS_PREVIEW_STEPS = 50  # an SNS or DDPM emulator's preview forecast: 50 strided DDPM steps from pure noise
 
 
@@ -54,6 +57,7 @@ class TrainResult:
     step: int
     history: list
     rank: int = 0
+    members: list[Path] = field(default_factory=list)  # a group's checkpoints, one per seed (``--seeds``)
 
 
 def mean_spectrum(fields: torch.Tensor, ndim: int) -> np.ndarray:
@@ -113,15 +117,32 @@ class TrainRequest(Request):
     training: TrainingConfig = configs(TrainingConfig)
     forecast: ForecastConfig = configs(ForecastConfig, skip=("task",))
     pdd: PDDConfig = configs(PDDConfig, "pdd-", PDD_FLAGS)
+    seeds: int = option("train this many seeds of the configuration as one group: run folders OUT/seed-0 … "
+                        "OUT/seed-(K−1) with training seeds --seed, --seed + 1, … (rollouts of OUT report the "
+                        "spread over the seeds)", default=1, type=int)
     resume: bool = True
     previews: bool = False
 
     def run(self, *, store: DataStore, callback: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> TrainResult:
-        return train(store=store, task=self.task, data=self.data, out=self.out, model=self.model,
-                     training=self.training, variables=self.variables, noise=self.noise, schedule=self.schedule,
-                     forecast=self.forecast, pdd=self.pdd, resume=self.resume, previews=self.previews,
-                     callback=callback, should_stop=should_stop)
+        if not 1 <= self.seeds <= MAX_SEEDS:
+            raise EngineError(f"--seeds must be between 1 and {MAX_SEEDS}, not {self.seeds}")
+        if self.seeds == 1:
+            return self._train(self.out, self.training, store, callback, should_stop)
+        results = []
+        for index in range(self.seeds):  # one member after another; a stop ends the group where it is
+            training = TrainingConfig(**{**options(self.training), "seed": self.training.seed + index})
+            tagged = callback and (lambda event, index=index: callback({**event, "seed": index}))
+            results.append(self._train(member_folder(self.out, index), training, store, tagged, should_stop))
+            if should_stop is not None and should_stop():
+                break
+        return replace(results[-1], members=[result.checkpoint for result in results])
+
+    def _train(self, out: str, training: TrainingConfig, store: DataStore, callback, should_stop) -> TrainResult:
+        return train(store=store, task=self.task, data=self.data, out=out, model=self.model, training=training,
+                     variables=self.variables, noise=self.noise, schedule=self.schedule, forecast=self.forecast,
+                     pdd=self.pdd, resume=self.resume, previews=self.previews, callback=callback,
+                     should_stop=should_stop)
 
 
 def train(*, store: DataStore, task: str, data: str, out: str, model: ModelConfig, training: TrainingConfig,

@@ -267,9 +267,7 @@ def test_a_training_job_grows_the_loss_curve_live_and_can_be_cancelled(page, ser
     page.set_viewport_size({"width": 1500, "height": 1000})
     _tab(page, "Train", "training loss")
     for label, value in (("Batch size", "4"), ("Log every", "2")):
-        box = page.locator(".bk-input-group", has_text=label).locator("input").first
-        box.fill(value)
-        box.press("Enter")
+        _fill(page, label, value)
     page.get_by_role("button", name="Start").click()
     page.wait_for_function("""() => {
       const fig = Bokeh.documents[0].get_model_by_name('training loss');
@@ -280,6 +278,40 @@ def test_a_training_job_grows_the_loss_curve_live_and_can_be_cancelled(page, ser
     page.get_by_role("button", name="Cancel").click()
     page.get_by_text("cancelled: Resume continues").wait_for(timeout=20000)
     page.locator("table", has_text="my-run").wait_for(timeout=10000)  # the checkpoint list shows the run
+    assert errors == []
+
+
+def _fill(page, label, value):
+    box = page.locator(".bk-input-group", has_text=label).locator("input").first
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_a_two_seed_group_trains_and_its_rollout_draws_the_spread_over_the_seeds(page, server_url):
+    """Train with Seeds 2 makes a group (runs/<name>/seed-0, seed-1); rolled out from the Rollout tab, the VRMSE
+    plot draws the seeds' mean with their min–max band, which is not empty past lead 0."""
+    errors = _open(page, server_url)
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    _tab(page, "Train", "training loss")
+    page.locator(".bk-input-group", has_text="Task").locator("select").first.select_option("pointwise")
+    page.locator(".bk-input-group", has_text="Run name").locator("input").first.fill("two-seeds")
+    for label, value in (("Seeds", "2"), ("Steps", "4"), ("Batch size", "2"), ("Log every", "2")):
+        _fill(page, label, value)
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text(re.compile(r"Training job \d+ finished")).wait_for(timeout=150000)
+    _tab(page, "Rollout", "VRMSE vs lead time")
+    page.locator(".bk-input-group", has_text="Emulator checkpoint").locator("select").first.select_option(
+        "runs/two-seeds")
+    _fill(page, "Rollout steps", "4")
+    page.get_by_role("button", name="Roll out").click()
+    page.get_by_text("A group of 2 seeds").wait_for(timeout=150000)
+    band = page.wait_for_function("""() => {
+      const data = Bokeh.documents[0].get_model_by_name('VRMSE vs lead time').renderers
+        .find(r => r.name === 'min–max over seeds')?.data_source.data;
+      return data && data.x.length === 5 ? [Array.from(data.lower), Array.from(data.upper)] : null;
+    }""", timeout=20000).json_value()
+    lower, upper = band
+    assert all(low <= high for low, high in zip(lower, upper)) and upper[1] > lower[1]
     assert errors == []
 
 
