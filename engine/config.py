@@ -272,18 +272,16 @@ class PDDSamplerConfig(param.Parameterized):
     method = param.Selector(default="sde", objects=["sde", "ode"],
                             doc="sde: the reverse SDE (score weight b², noise b√dλ); ode: the probability-flow ODE "
                                 "(weight b²/2, no noise)")
-    grid = param.Selector(default="geometric", objects=["geometric", "uniform"],
-                          doc="λ grid: geometric (equal steps per octave of scale, down to 0.1/|μ|max, then 0) or the "
-                              "paper's uniform one")
-    integrator = param.Selector(default="gaussian", objects=["gaussian", "etd1"],
-                                doc="etd1: the paper's exponential step, exact in the OU drift −μ_k; gaussian: exact "
-                                    "for "
-                                    "Gaussian fields with the data's spectrum, ETD1 for the rest of the score (stable "
-                                    "at far "
-                                    "fewer λ steps on fine grids)")
-    variance = param.Selector(default="spectral", objects=["spectral", "scalar"],
-                              doc="the path action's noise variance: per mode Q_k(λ) (spectral) or the paper's mean_k "
-                                  "Q_k(λ) (scalar)")
+    grid = param.Selector(default="uniform", objects=["uniform", "geometric"],
+                          doc="λ grid: the paper's uniform one, or geometric (our option: equal steps per octave of "
+                              "scale, down to 0.1/|μ|max, then 0)")
+    integrator = param.Selector(default="etd1", objects=["etd1", "gaussian"],
+                                doc="etd1: the paper's exponential step, exact in the OU drift −μ_k (needs |μ|max dλ ≲ "
+                                    "1); gaussian (our option): exact for Gaussian fields with the data's spectrum, "
+                                    "ETD1 for the rest of the score (stable at far fewer λ steps on fine grids)")
+    variance = param.Selector(default="scalar", objects=["scalar", "spectral"],
+                              doc="the path action's noise variance: the paper's mean_k Q_k(λ) (scalar) or per mode "
+                                  "Q_k(λ) (spectral, our option)")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the coarse-graining and sampling noise")
     precision = precision_parameter()
     compile = compile_parameter("long GPU runs")

@@ -245,12 +245,19 @@ def calibration(store: DataStore, quick: bool) -> tuple[str, bool]:
 
 def super_resolution(store: DataStore, quick: bool) -> tuple[str, bool]:
     data = install_defaults(store)[3]
-    sampler = PDDSamplerConfig(lam=0.1, steps=40)
-    summary = run_superres(store=store, checkpoint=PDD, data=data, sampler=sampler, sequences=1 if quick else 4,
-                           device="cpu").summary
-    before, after = summary["input_error"]["high"], summary["output_error"]["high"]
-    return (f"shipped PDD predictor, λ = 0.1 → 0 in 40 steps, {summary['sequences']} × 8 frames: high-band mean "
-            f"|log S/S_truth| {before:.2f} → {after:.2f}", after <= 0.5 * before)
+    errors = {}
+    for variance in ("scalar", "spectral"):  # the paper's path variance, and our per-mode option
+        sampler = PDDSamplerConfig(lam=0.1, steps=40, variance=variance)
+        summary = run_superres(store=store, checkpoint=PDD, data=data, sampler=sampler, sequences=1 if quick else 4,
+                               device="cpu").summary
+        errors[variance] = summary["input_error"]["high"], summary["output_error"]["high"]
+    (before, after), option = errors["scalar"], errors["spectral"][1]
+    holds = after <= 0.5 * before
+    reason = "" if holds else (": the paper's mean_k Q_k(λ) path variance over-weights the predictor's error on the "
+                               "fine modes, whose own Q_k(λ) is far smaller")
+    return (f"shipped PDD predictor, λ = 0.1 → 0 in 40 uniform ETD1 steps (the paper's sampler), {summary['sequences']}"
+            f" × 8 frames: high-band mean |log S/S_truth| {before:.2f} → {after:.2f}{reason}; with our per-mode path "
+            f"variance (--variance spectral) → {option:.2f}", holds)
 
 
 def fixed_lambda(store: DataStore, quick: bool) -> tuple[str, bool]:

@@ -412,6 +412,9 @@ def test_the_superres_view_redraws_the_input_at_lambda_and_super_resolves_live(p
     steps = page.locator(".bk-input-group", has_text="λ steps").locator("input").first
     steps.fill("12")
     steps.press("Enter")
+    for control, option in (("Integrator", "gaussian"), ("Grid", "geometric"), ("Variance", "spectral")):
+        group = page.locator(".bk-input-group", has_text=re.compile(f"^{control}"))  # our options: fit for 12 steps
+        group.locator("select").first.select_option(option)
     slider = page.locator(".bk-input-group", has_text="Diffusion scale").filter(visible=True)
     handle = slider.locator(".noUi-handle").first
     handle.focus()

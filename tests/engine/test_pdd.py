@@ -21,6 +21,8 @@ from engine.spectral import ortho_ifft as _ifft
 from engine.tasks.pdd import PDDTask
 from engine.training import Trainer
 
+OUR_OPTIONS = {"integrator": "gaussian", "grid": "geometric", "variance": "spectral"}  # not the paper's defaults
+
 
 def test_window_stack_pads_the_start_with_zeros():
     x = torch.arange(1.0, 5.0).reshape(1, 4, 1).expand(1, 4, 2)  # frames 1, 2, 3, 4 of a 2-point signal
@@ -83,7 +85,7 @@ def test_reverse_lambda_maps_the_lambda_marginal_back_to_the_data(integrator, gr
 def test_the_gaussian_integrator_is_exact_on_a_fine_grid_where_the_papers_etd1_diverges():
     model, lam = gaussian_model(64), 0.3
     start = lambda_marginal(model, lam, 8, 64)
-    sampler = PDDSamplerConfig(lam=lam, steps=10, method="sde", grid="uniform")
+    sampler = PDDSamplerConfig(lam=lam, steps=10, method="sde", grid="uniform", integrator="gaussian")
     plain = model.reverse(start, PDDSamplerConfig(**{**sampler.param.values(), "integrator": "etd1", "name": None}))
     assert not torch.isfinite(plain).all() or plain.abs().max() > 1e6  # |μ|max dλ ≈ 7.5: the explicit score cannot hold
     exact = model.reverse(start, sampler, torch.Generator().manual_seed(0))
@@ -175,7 +177,7 @@ def shipped(tmp_path_factory):
 
 def test_the_shipped_predictor_super_resolves_kolmogorov_toward_the_fine_spectrum(shipped):
     store, fine_dt, _, _ = shipped
-    sampler = PDDSamplerConfig(lam=0.1, steps=30, method="ode")
+    sampler = PDDSamplerConfig(lam=0.1, steps=30, method="ode", **OUR_OPTIONS)
     result = run_superres(store=store, checkpoint="runs/shipped-pdd/checkpoint.pt", data=fine_dt, sampler=sampler,
                           sequences=2)
     summary, dataset = result.summary, result.dataset
@@ -192,7 +194,7 @@ def test_with_the_exact_score_super_resolving_an_already_fine_field_changes_it_l
     white = torch.randn(4, 2, n, n, generator=torch.Generator().manual_seed(0))
     fine = _ifft(model.power.float().sqrt() * _fft(white, 2), 2)
     coarse = model.coarse_grain(fine, lam, torch.Generator().manual_seed(1))
-    sampler = PDDSamplerConfig(lam=lam, steps=10, method="ode")
+    sampler = PDDSamplerConfig(lam=lam, steps=10, method="ode", **OUR_OPTIONS)
     change = (model.reverse(fine, sampler) - fine).norm() / fine.norm()
     assert change < 0.02
     assert (model.reverse(coarse, sampler) - fine).norm() < 0.7 * (coarse - fine).norm()
@@ -207,7 +209,7 @@ def test_the_shipped_predictor_moves_an_already_fine_sequence_as_little_as_the_e
     oracle = GaussianScore(model.net, model.process, model.window, model.frames, model.std_ratio, model.mean,
                            model.std, model.dt, model.power, model.variable)
     lam = 0.1 / float(model.process.rates(model.n).abs().max())
-    sampler = PDDSamplerConfig(lam=lam, steps=10, method="ode")
+    sampler = PDDSamplerConfig(lam=lam, steps=10, method="ode", **OUR_OPTIONS)
     coarse = model.coarse_grain(truth, lam, torch.Generator().manual_seed(0))
     fine_change, oracle_change = ((m.reverse(truth, sampler) - truth).norm() / truth.norm() for m in (model, oracle))
     coarse_change = (model.reverse(coarse, sampler) - coarse).norm() / coarse.norm()
