@@ -44,7 +44,7 @@ quiet_callback_log(explain)  # and are not server errors
 TABS_ORDER = list(TABS)  # the tabs as the page lays them out
 CONFIGS = ("noise", "schedule", "sampler_a", "sampler_b")  # the settings that are configs of their own
 # what the URL's query holds: parameter → query name, per object
-URL_STATE = {"studio": {"tab": "tab", "section": "section", "dataset": "dataset", "lam": "lam"},
+URL_STATE = {"studio": {"tab": "tab", "section": "section", "dataset": "dataset", "lam": "lam", "field": "field"},
              "noise": {"kind": "noise", "exponent": "noise_exponent"},
              "schedule": {"kind": "schedule"},
              "sampler_a": {"method": "a_method", "steps": "a_steps", "grid": "a_grid"},
@@ -87,6 +87,8 @@ class Studio(pn.viewable.Viewer):
     dataset = param.Selector(default=None, objects=[], doc="a dataset in the data folder: fields, or 1-D series "
                                                            "(Lorenz-96) shown in the Data view and trainable as PDD")
     tab = param.Selector(default="Data", objects=list(TABS), doc="the open tab")
+    field = param.String(default="", doc="the field drawn of a state of several (Data and Rollout), by its variable's "
+                                         "name; empty: each view's first")
     section = param.Selector(default=SECTIONS[0], objects=list(SECTIONS), doc="the Interpolant tab's open section")
     lam = param.Number(default=0.1, bounds=(0.0, 1.0), step=0.005, label="Diffusion scale λ",
                        doc="the coarse-graining level λ of the forward process: the Data view's coarse field, the "
@@ -124,7 +126,7 @@ class Studio(pn.viewable.Viewer):
         self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
         self.host = TabHost(self)
         self.host.tabs.param.watch(lambda event: setattr(self, "tab", TABS_ORDER[event.new]), "active")
-        self.param.watch(self._changed, ["tab", "drift", "section", "dataset", "lam"])
+        self.param.watch(self._changed, ["tab", "drift", "section", "dataset", "lam", "field"])
         for owner in (self.noise, self.schedule, self.sampler_a, self.sampler_b):
             owner.param.watch(self._changed, [name for name in owner.param if name != "name"])
         self.dataset_info.object = dataset_line(self.store, self.dataset, self.field_dataset)
@@ -159,8 +161,8 @@ class Studio(pn.viewable.Viewer):
                 self._follow(event.name)
 
     def _follow(self, setting: str) -> None:
-        """Let every built view that follows ``setting`` (``lam``, ``section``, ``dataset``, ``field_dataset``)
-        take it."""
+        """Let every built view that follows ``setting`` (``lam``, ``section``, ``dataset``, ``field_dataset``,
+        ``field``) take it."""
         for name, tab in TABS.items():
             if setting in tab.follows and name in self.host.views:
                 tab.follows[setting](self, self.host.views[name])

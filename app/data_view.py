@@ -3,6 +3,8 @@ coarse-grained at diffusion scale λ beside the original (engine.coarse). 1-D se
 ``slow``/``fast``) show as Hovmöller diagrams (site × time) with the chosen time marked, and line spectra."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import panel as pn
 import param
@@ -53,6 +55,7 @@ class DataView(pn.viewable.Viewer):
         self.player.link(self, value="frame")
         self.plots = pn.FlexBox()
         self.opened = False  # the watchers below draw only once a dataset is open
+        self.preferred_field: Callable[[], str] = lambda: ""  # the variable to show when a dataset has it
         self.open(dataset)
         self.opened = True
 
@@ -77,11 +80,13 @@ class DataView(pn.viewable.Viewer):
         shown = (self.series_plot, self.coarse_series_plot) if series else (self.field_plot, self.coarse_plot)
         self.plots[:] = [*(plot.figure for plot in shown), self.spectrum.figure]  # only the kind this data needs
         self.spectrum.figure.title.text = ("line" if series else "radial") + " power spectrum of the snapshot"
+        wanted = self.preferred_field()  # before the choices change: the Variable widget may pick their first
         self.param.variable.objects = choices
-        if self.variable == choices[0]:
+        chosen = wanted if wanted in choices else choices[0]
+        if self.variable == chosen:
             self._open_variable()
         else:
-            self.variable = choices[0]  # its watcher opens it
+            self.variable = chosen  # its watcher opens it
 
     def _open_variable(self) -> None:
         """Reset indices, colour range and the time-mean spectrum for the chosen variable."""

@@ -97,6 +97,7 @@ class RolloutView(JobView):
                  lam: Callable[[], float] = lambda: 0.0, scheduler: Callable[[], str | None] = lambda: None,
                  **params):
         super().__init__(jobs, **params)
+        self.preferred_field: Callable[[], str] = lambda: ""  # the field to draw when an emulator's state has it
         self.store, self.dataset, self.lam, self.scheduler, self.pdd = store, dataset, lam, scheduler, []
         self.sampler = ForecastSamplerConfig(name="Sampler")
         self.config = RolloutConfig(name="Rollout", steps=100, members=2, refine_every=0, save_every=1, device=device)
@@ -157,8 +158,13 @@ class RolloutView(JobView):
         if self.refiner not in self.param.refiner.objects.values():
             self.refiner = NONE
         fields = list(run.get("variables") or []) if run else []
+        wanted = self.preferred_field()  # before the choices change: the Field widget may pick their first
+        if fields != self.param.field.objects:  # another state: the last rollout's frames are not of its fields
+            self.columns, self.last_event, self.last_result = [], None, None
         self.param.field.objects = fields
-        if self.field not in fields:
+        if wanted in fields:
+            self.field = wanted
+        elif self.field not in fields:
             self.field = fields[0] if fields else None
 
     def follow_sidebar(self) -> None:
@@ -314,7 +320,8 @@ class RolloutView(JobView):
         (the drawn field's, for a state of several fields)."""
         if group is None:
             self.vrmse.update("this run", scores["lead_steps"], scores["vrmse"])
-            self.vrmse.band(SEED_BAND, [], [], [])
+            if SEED_BAND in self.vrmse.sources:  # an earlier group's band
+                self.vrmse.band(SEED_BAND, [], [], [])
             return
         spread = group.get("per_variable", {}).get(self.field, group)["vrmse"]
         self.vrmse.update("this run", group["lead_steps"], spread["mean"])

@@ -67,7 +67,7 @@ def drift_control(studio) -> pn.widgets.Select:
 def _data(studio) -> DataView:
     view = DataView(studio.store, studio.dataset)
     view.coarse.lam = studio.lam
-    return view
+    return sharing_field(studio, view, "variable")
 
 
 def _interpolant(studio) -> InterpolantView:
@@ -98,14 +98,33 @@ def _train(studio) -> TrainView:
 
 
 def _rollout(studio) -> RolloutView:
-    return RolloutView(studio.store, manager(), lambda: studio.field_dataset, device=studio.device,
+    view = RolloutView(studio.store, manager(), lambda: studio.field_dataset, device=studio.device,
                        lam=lambda: studio.lam, scheduler=lambda: studio.cluster.scheduler)
+    return sharing_field(studio, view, "field")
 
 
 def _superres(studio) -> SuperresView:
     view = SuperresView(studio.store, manager(), lambda: studio.field_dataset)
     view.sampler.lam = studio.lam
     return view
+
+
+def sharing_field(studio, view, name: str):
+    """The view's field control ``name`` and the session's ``field`` (the URL's) kept as one: the view starts at the
+    session's field where it has one and prefers it whenever its choices change (another dataset or emulator), and
+    a field picked in it becomes the session's."""
+    view.preferred_field = lambda: studio.field
+    _set_field(name)(studio, view)
+    view.param.watch(lambda event: setattr(studio, "field", event.new or ""), name)
+    return view
+
+
+def _set_field(name: str) -> Callable:
+    """How a view takes the session's field: into its control ``name``, when the view has that field."""
+    def take(studio, view) -> None:
+        if studio.field and studio.field in view.param[name].objects and getattr(view, name) != studio.field:
+            setattr(view, name, studio.field)
+    return take
 
 
 def _set_lam(target: str) -> Callable:
@@ -124,7 +143,8 @@ GENERATING = frozenset({GENERATION, FIELD_DATASET})
 
 TABS = {tab.name: tab for tab in (
     Tab("Data", _data, lambda s, view: [*dataset_controls(s), lam_control(s), *view.controls(), s.new_data_view],
-        follows={"lam": _set_lam("coarse"), "dataset": lambda s, view: view.open(s.dataset)}),
+        follows={"lam": _set_lam("coarse"), "dataset": lambda s, view: view.open(s.dataset),
+                 "field": _set_field("variable")}),
     Tab("Interpolant", _interpolant,
         lambda s, view: [*dataset_controls(s), *generation_controls(s)] if view.uses_generation_settings
         else view.controls(),
@@ -145,7 +165,7 @@ TABS = {tab.name: tab for tab in (
     Tab("Rollout", _rollout, lambda s, view: [*view.controls(), lam_control(s),
                                               pn.pane.Markdown("λ applies to PDD predictors; other emulators run at "
                                                                "λ = 0.")],
-        follows={"field_dataset": lambda s, view: view.follow_sidebar()}),
+        follows={"field_dataset": lambda s, view: view.follow_sidebar(), "field": _set_field("field")}),
     Tab("Super-resolution", _superres, lambda s, view: [lam_control(s), *view.controls()],
         follows={"lam": _set_lam("sampler"),
                  "field_dataset": lambda s, view: view.guarded(view.follow_sidebar)}),

@@ -10,7 +10,7 @@ SPECTRUM_JS = """(title) => {
   const doc = Bokeh.documents[0];
   const fig = doc.get_model_by_name(title);
   const out = {};
-  for (const r of fig.renderers) if (r.name) out[r.name] = Array.from(r.data_source.data.y);
+  for (const r of fig.renderers) if (r.name && r.data_source.data.y) out[r.name] = Array.from(r.data_source.data.y);
   return out;
 }"""
 

@@ -174,6 +174,28 @@ def test_a_link_reopens_the_same_tab_and_settings(page, server_url):
     assert errors == []
 
 
+def test_a_link_reopens_the_qg_jets_lower_layer_and_a_field_picked_in_rollout_moves_the_link(page, server_url):
+    """``field`` in the URL: the Data view opens the two-layer QG set at the lower layer, the Rollout view shows
+    the shipped QG emulator's lower layer too, and picking the upper layer there rewrites the link."""
+    from engine.config import QGConfig
+    from engine.data.catalog import SHIPPED_QG, cached_name
+
+    qg = cached_name(QGConfig(**SHIPPED_QG))
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server_url + f"?tab=Data&dataset={qg}&field=pv_lower")
+    variable = page.locator(".bk-input-group", has_text="Variable").locator("select").first
+    expect(variable).to_have_value("pv_lower", timeout=60000)
+    _tab(page, "Rollout", "VRMSE vs lead time")
+    page.locator(".bk-input-group", has_text="Emulator checkpoint").locator("select").first.select_option(
+        "runs/shipped-qg-pointwise/checkpoint.pt")
+    field = page.locator(".bk-input-group", has_text=re.compile("^Field")).locator("select").first
+    expect(field).to_have_value("pv_lower", timeout=20000)
+    field.select_option("pv_upper")
+    page.wait_for_function("() => window.location.search.includes('field=pv_upper')", timeout=10000)
+    assert errors == []
+
+
 def test_a_link_reopens_the_same_interpolant_section_and_a_click_moves_the_link(page, server_url):
     page.goto(server_url + "?tab=Interpolant&section=Drift%20per%20noise")
     page.wait_for_function("(name) => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0]"
