@@ -15,12 +15,11 @@ from bokeh.palettes import Category10
 from app.input_check import checked
 from app.job_view import JobView
 from app.plots import CurvePlot, FieldPlot, shared_mapper, stretching
-from engine.checkpoints import list_runs, load_checkpoint, run_settings, settings_diff
+from engine.checkpoints import group_members, list_runs, load_checkpoint, run_settings, settings_diff
 from engine.config import ForecastConfig, ModelConfig, NoiseConfig, PDDConfig, ScheduleConfig, TrainingConfig
 from engine.data.store import DataStore
 from engine.distributed import max_local_processes
 from engine.errors import EngineError
-from engine.groups import group_members
 from engine.jobs import JobManager
 from engine.pipelines.train import MAX_SEEDS, TrainRequest
 from engine.tasks import TASKS

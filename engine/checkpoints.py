@@ -5,16 +5,17 @@ import contextlib
 import functools
 import io
 import os
+import re
 from pathlib import Path
 
 import torch
 
 from engine.errors import EngineError
 from engine.files import check_writable, run_lock, write_bytes
-from engine.groups import group_members
 
 FORMAT = "emulator-studio/drift-v1"
 CHECKPOINT_NAME = "checkpoint.pt"  # a run folder's checkpoint
+SEED_FOLDER = re.compile(r"seed-(\d+)")  # a group's member run folder (train --seeds)
 
 
 def save_checkpoint(payload: dict, path: str | Path) -> Path:
@@ -89,6 +90,15 @@ def _summary_now(path: Path) -> dict | None:
     except OSError:
         return None
     return _run_summary(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def group_members(folder: Path) -> list[Path]:
+    """The checkpoints of the members of the group at ``folder``, by member index (empty when it is no group)."""
+    if not folder.is_dir():
+        return []
+    found = [(int(match.group(1)), path / CHECKPOINT_NAME) for path in folder.iterdir()
+             if (match := SEED_FOLDER.fullmatch(path.name)) and (path / CHECKPOINT_NAME).is_file()]
+    return [path for _, path in sorted(found)]
 
 
 @functools.lru_cache(maxsize=1024)

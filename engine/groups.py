@@ -6,11 +6,10 @@ seeds with its standard deviation and range.
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from pathlib import Path
+from typing import Callable
 
-SEED_FOLDER = re.compile(r"seed-(\d+)")
 SPREAD_SCORES = ("vrmse", "crps")  # the scores a group reports with their spread over seeds
 
 
@@ -19,13 +18,11 @@ def member_folder(group: str, index: int) -> str:
     return f"{group.rstrip('/')}/seed-{index}"
 
 
-def group_members(folder: Path) -> list[Path]:
-    """The checkpoints of the members of the group at ``folder``, by member index (empty when it is no group)."""
-    if not folder.is_dir():
-        return []
-    found = [(int(match.group(1)), path / "checkpoint.pt") for path in folder.iterdir()
-             if (match := SEED_FOLDER.fullmatch(path.name)) and (path / "checkpoint.pt").is_file()]
-    return [path for _, path in sorted(found)]
+def tagged(callback: Callable[[dict], None] | None, index: int) -> Callable[[dict], None] | None:
+    """``callback`` with each event marked as the group member ``index``'s (``"seed": index``); None stays None."""
+    if callback is None:
+        return None
+    return lambda event: callback({**event, "seed": index})
 
 
 def seeded_output(out: str | None, index: int) -> str | None:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from engine.checkpoints import load_checkpoint, trained_variables
+from engine.checkpoints import group_members, load_checkpoint, trained_variables
 from engine.cluster import ZarrInShares, map_parts, scheduler_address
 from engine.config import ForecastSamplerConfig, RolloutConfig, options
 from engine.data.catalog import builtin_test_data
@@ -33,7 +33,7 @@ from engine.devices import check_memory, resolve_device
 from engine.errors import EngineError
 from engine.files import check_writable
 from engine.forecast import FORECAST_TASKS, load_forecaster
-from engine.groups import group_members, group_scores, seeded_output
+from engine.groups import group_scores, seeded_output, tagged
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.pipelines.request import OVERWRITE, SCHEDULER, Request, configs, option
@@ -406,8 +406,8 @@ class RolloutRequest(Request):
             return self._roll(store, self.checkpoint, data, self.out, callback, should_stop)
         results = []
         for index, member in enumerate(members):  # a group: every member alike, one after another
-            tagged = callback and (lambda event, index=index: callback({**event, "seed": index}))
-            results.append(self._roll(store, member, data, seeded_output(self.out, index), tagged, should_stop))
+            results.append(self._roll(store, member, data, seeded_output(self.out, index), tagged(callback, index),
+                                      should_stop))
             if results[-1].rollout.reason == "stopped":
                 break
         summary = {**results[0].summary, "group": group_scores([result.summary for result in results])}

@@ -35,7 +35,7 @@ from engine.errors import EngineError
 from engine.files import run_lock
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup, generate_samples
-from engine.groups import member_folder
+from engine.groups import member_folder, tagged
 from engine.models.unet import activation_bytes
 from engine.pdd import load_pdd
 from engine.pipelines.request import MODEL_FLAGS, NOISE_FLAGS, SCHEDULE_FLAGS, Request, configs, option
@@ -127,13 +127,17 @@ class TrainRequest(Request):
             should_stop: Callable[[], bool] | None = None) -> TrainResult:
         if not 1 <= self.seeds <= MAX_SEEDS:
             raise EngineError(f"--seeds must be between 1 and {MAX_SEEDS}, not {self.seeds}")
+        top = self.training.param.seed.bounds[1]
+        if self.training.seed + self.seeds - 1 > top:
+            raise EngineError(f"--seed {self.training.seed} with --seeds {self.seeds} would train seeds past {top}; "
+                              f"start at --seed {top - self.seeds + 1} or below")
         if self.seeds == 1:
             return self._train(self.out, self.training, store, callback, should_stop)
         results = []
         for index in range(self.seeds):  # one member after another; a stop ends the group where it is
             training = TrainingConfig(**{**options(self.training), "seed": self.training.seed + index})
-            tagged = callback and (lambda event, index=index: callback({**event, "seed": index}))
-            results.append(self._train(member_folder(self.out, index), training, store, tagged, should_stop))
+            results.append(self._train(member_folder(self.out, index), training, store, tagged(callback, index),
+                                       should_stop))
             if should_stop is not None and should_stop():
                 break
         return replace(results[-1], members=[result.checkpoint for result in results])

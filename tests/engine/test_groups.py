@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from engine.cli import main
+from engine.config import TrainingConfig
 from engine.errors import EngineError
 from engine.forecast import load_forecaster
 from engine.groups import spread_over_seeds
@@ -38,3 +39,6 @@ def test_a_two_seed_group_trains_rolls_out_and_reports_its_spread(tmp_path, caps
     assert (tmp_path / "r-seed-0.nc").exists() and (tmp_path / "r-seed-1.nc").exists()
     with pytest.raises(EngineError, match="--seeds must be between 1 and 20"):
         TrainRequest(data="k.nc", out="runs/h", seeds=0).run(store=None)
+    top = 2**31 - 1  # the training seed's bound: a group may not step past it
+    with pytest.raises(EngineError, match=f"would train seeds past {top}; start at --seed {top - 1} or below"):
+        TrainRequest(data="k.nc", out="runs/h", seeds=2, training=TrainingConfig(seed=top)).run(store=None)
