@@ -220,7 +220,8 @@ def si_against_fno(store: DataStore, quick: bool) -> tuple[str, bool]:
     holds = si[best][1] < fno[1]
     later = min(si, key=lambda method: si[method][lead])
     ahead = f"; by lead {lead} {later.upper().replace('_', '-')} is ahead" if si[later][lead] < fno[lead] else ""
-    reason = "" if holds else ("; at these sizes the FNO (5× the tiny U-Net's parameters, trained on the same steps) "
+    reason = "" if holds else ("; likely reason: at these sizes the FNO (5× the tiny U-Net's parameters, trained on "
+                               "the same steps) "
                                f"is the better one-step map{ahead}; the paper's models are far larger and trained "
                                "far longer")
     return ours + reason, holds
@@ -253,8 +254,8 @@ def super_resolution(store: DataStore, quick: bool) -> tuple[str, bool]:
         errors[variance] = summary["input_error"]["high"], summary["output_error"]["high"]
     (before, after), option = errors["scalar"], errors["spectral"][1]
     holds = after <= 0.5 * before
-    reason = "" if holds else (": the paper's mean_k Q_k(λ) path variance over-weights the predictor's error on the "
-                               "fine modes, whose own Q_k(λ) is far smaller")
+    reason = "" if holds else ("; likely reason: the paper's mean_k Q_k(λ) path variance over-weights the "
+                               "predictor's error on the fine modes, whose own Q_k(λ) is far smaller")
     return (f"shipped PDD predictor, λ = 0.1 → 0 in 40 uniform ETD1 steps (the paper's sampler), {summary['sequences']}"
             f" × 8 frames: high-band mean |log S/S_truth| {before:.2f} → {after:.2f}{reason}; with our per-mode path "
             f"variance (--variance spectral) → {option:.2f}", holds)
