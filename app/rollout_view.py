@@ -45,10 +45,10 @@ def colour_range(ds, variable: str) -> tuple[float, float]:
 
 
 def checkpoints(store: DataStore) -> dict[str, list[dict]]:
-    """Run checkpoints by role (``list_runs`` rows): emulators (forecast tasks, SNS and PDD, and groups of
-    emulators trained from several seeds, by their folder) and refiners
-    (generators and SNS)."""
-    runs = list_runs(store.root)
+    """Run checkpoints of 2-D fields by role (``list_runs`` rows): emulators (forecast tasks, SNS and PDD, and groups
+    of emulators trained from several seeds, by their folder) and refiners (generators and SNS). Predictors of 1-D
+    Lorenz-96 states are left out: the views draw fields (``benchmarks/pdd.py`` and the ledger use them)."""
+    runs = [run for run in list_runs(store.root) if run["ndim"] == 2]
     groups = [row for row in list_groups(store.root) if row["task"] in FORECAST_TASKS]  # trained with --seeds
     return {"emulators": [r for r in runs if r["task"] in (*FORECAST_TASKS, "pdd")] + groups,
             "pdd": [r for r in runs if r["task"] == "pdd"],

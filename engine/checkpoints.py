@@ -103,8 +103,9 @@ def group_members(folder: Path) -> list[Path]:
 
 @functools.lru_cache(maxsize=1024)
 def _run_summary(path: str, inode: int, mtime_ns: int, size: int) -> dict | None:
-    """Task, step, last loss, model size and data of the checkpoint at ``path`` in the version (``inode``,
-    ``mtime_ns``, ``size``), or None if it is not a readable checkpoint."""
+    """Task, step, last loss, model size and data (its grid's dimensions ``ndim``: 2 for fields, 1 for Lorenz-96) of
+    the checkpoint at ``path`` in the version (``inode``, ``mtime_ns``, ``size``), or None if it is not a readable
+    checkpoint."""
     try:
         state = load_checkpoint(path)
     except EngineError:
@@ -113,7 +114,7 @@ def _run_summary(path: str, inode: int, mtime_ns: int, size: int) -> dict | None
     data = state["data"]
     return {"task": state.get("task", "generate"), "step": state["step"], "loss": round(float(history[-1][1]), 5),
             "model": state["configs"]["model"]["size"], "data": data.get("source", ""), "n": data.get("n"),
-            "dt": data.get("dt"), "variables": list(trained_variables(data) or ())}
+            "dt": data.get("dt"), "ndim": data.get("ndim", 2), "variables": list(trained_variables(data) or ())}
 
 
 def trained_variables(data: dict) -> tuple[str, ...] | None:

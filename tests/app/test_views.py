@@ -19,6 +19,7 @@ def test_the_rollout_view_offers_the_data_an_emulator_fits_and_names_the_dt_it_n
     jobs = JobManager()
     view = RolloutView(store, jobs, lambda: kolmogorov)
     assert view.checkpoint == "runs/shipped-si-forecaster/checkpoint.pt" and view.data == kolmogorov
+    assert "runs/shipped-pdd-l96/checkpoint.pt" not in view.param.checkpoint.objects  # 1-D Lorenz-96: not a field
     view.checkpoint = "runs/shipped-pdd/checkpoint.pt"  # trained on snapshots 0.02 apart; the sidebar's are 0.5
     assert view.param.data.objects == [fine_dt] and view.data == fine_dt  # its own data, not the sidebar's
     refused = [label for label, path in view.param.refiner.objects.items() if label.endswith("refused)")]
