@@ -17,8 +17,8 @@ state of several fields is scored per field and by the mean over the fields, and
 model of one field, is left out. Both datasets are generated into the data folder on first use (QG: ≈ 30 min on 2
 cores).
 ``--shipped`` runs the Kolmogorov tables on the shipped checkpoints (the same training data, 2000 steps each)
-instead of training; the Gaussian-noise, FNO and DDPM baselines are not shipped, so their rows are left out (as
-with ``--no-train`` for any run folder that is missing).
+instead of training; the Gaussian-noise and DDPM baselines are not shipped, so their rows are left out (as with
+``--no-train`` for any run folder that is missing).
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def train_all(train_path: Path, runs: Path, steps: int, size: str, variables: li
 
 
 SHIPPED = {"forecast": "si-forecaster", "pointwise": "pointwise", "refiner": "refiner", "sns": "sns",
-           "diffusion": "diffusion"}
+           "diffusion": "diffusion", "fno": "fno"}
 
 
 def shipped_checkpoints(store: DataStore) -> dict[str, Path]:
@@ -242,7 +242,7 @@ def lead_tables(si, pointwise, baseline, diffusion, sns, refiners, truth, test, 
             "EDM diffusion (16 levels, 31 NFE)": (diffusion, ForecastSamplerConfig(steps=16), None),
             "FNO (paper 001's baseline)": (extra.get("fno"), ForecastSamplerConfig(), None),
             "DDPM (50 ancestral steps)": (extra.get("ddpm"), ForecastSamplerConfig(steps=50), None)}
-    rows = {label: row for label, row in rows.items()  # not shipped: the noise, FNO and DDPM baselines; the refiner
+    rows = {label: row for label, row in rows.items()  # not shipped: the noise and DDPM baselines; the refiner
             if row[0] is not None and (row[2] is not None or "refiner" not in label)}  # models one field
     trained = "the shipped checkpoints (2000 steps)" if args.shipped else f"trained {args.train_steps} steps"
     print(f"\n{TITLES[args.system]} ({', '.join(test.variables)}), {args.size} U-Nets, {trained}; 4 test trajectories "
