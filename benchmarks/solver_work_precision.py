@@ -8,16 +8,21 @@ in float64 at the smallest dt / 16. Wall time: the median of ``--repeats`` runs,
 after one warm-up run each. Prints every (stepper, precision, dt) point and, per error target, each stepper's
 fastest point that reaches it and the time ratio to the IMEX Crank–Nicolson RK4 (the engine's data generator).
 Steppers: ``cn_rk4`` (IMEX low-storage RK4, five nonlinear evaluations a step) and ``etdrk4`` (Cox–Matthews
-exponential RK4, four, the viscous part exact). The peers (jax-cfd, exponax) are not run by this script yet;
-``benchmarks/kolmogorov_solver.py`` times jax-cfd at one dt.
+exponential RK4, four, the viscous part exact); with the ``[bench]`` extra installed, jax-cfd's spectral CN–RK4 on
+the same equation, scored against itself alike (compiled before timing), and the last table compares the engine's
+fastest point at each error target with the peer's. exponax is not wired in yet.
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import math
 import statistics
 import time
+from typing import Callable
 
+import numpy as np
 import torch
 from report import main_publishing
 
@@ -25,6 +30,9 @@ from engine.config import KolmogorovConfig
 from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4, etdrk4, simulate_kolmogorov
 
 CASES = {64: (16, 1.0), 128: (8, 0.5)}  # grid → (batch, T)
+ENGINE = ("cn_rk4", "etdrk4")
+VISCOSITY = 1e-3  # KolmogorovFlow's default, given to the peers
+Runner = Callable[[], torch.Tensor]
 STEPS = (0.02, 0.01, 0.005, 0.0025)
 TARGETS = (1e-3, 1e-2)
 PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
@@ -37,14 +45,55 @@ def stepper(name: str, equation: KolmogorovFlow, dt: float):
                               equation.linear)
 
 
-def integrate(name: str, omega: torch.Tensor, dt: float, duration: float, dtype: torch.dtype) -> torch.Tensor:
-    """ω(T) from ω(0) by ``name`` at step ``dt`` in ``dtype`` (float64 out)."""
+def engine_runner(name: str, omega: torch.Tensor, dt: float, duration: float, dtype: torch.dtype) -> Runner:
+    """A call that integrates ω(0) to ω(T) by the engine's stepper ``name`` at step ``dt`` in ``dtype`` (float64
+    out)."""
     equation = KolmogorovFlow(omega.shape[-1], dtype=dtype)
-    step = stepper(name, equation, dt)
-    state = torch.fft.rfft2(omega.to(dtype))
-    for _ in range(round(duration / dt)):
-        state = step(state)
-    return torch.fft.irfft2(state, s=omega.shape[-2:]).double()
+    step, start, steps = stepper(name, equation, dt), torch.fft.rfft2(omega.to(dtype)), round(duration / dt)
+
+    def run() -> torch.Tensor:
+        state = start
+        for _ in range(steps):
+            state = step(state)
+        return torch.fft.irfft2(state, s=omega.shape[-2:]).double()
+
+    return run
+
+
+def jax_cfd_runner(omega: torch.Tensor, dt: float, duration: float, dtype: torch.dtype) -> Runner:
+    """The same with jax-cfd's spectral CN–RK4 (``ForcedNavierStokes2D``: ν = 10⁻³, drag 0.1, Kolmogorov forcing
+    k = 4, 2/3 dealiasing), vmapped over the batch and compiled here. Its grid's first axis is x, ours y, so the
+    fields go in transposed; float32 runs with jax's 64-bit mode off (on, its float64 constants promote the
+    state)."""
+    import jax
+    import jax.numpy as jnp
+    import jax_cfd.base as cfd
+    import jax_cfd.spectral as spectral
+
+    wide, n = dtype == torch.float64, omega.shape[-1]
+    with jax.enable_x64(wide):
+        grid = cfd.grids.Grid((n, n), domain=((0, 2 * jnp.pi), (0, 2 * jnp.pi)))
+        step = spectral.time_stepping.crank_nicolson_rk4(
+            spectral.equations.ForcedNavierStokes2D(VISCOSITY, grid, smooth=True), dt)
+        advance = jax.jit(jax.vmap(cfd.funcutils.repeated(step, round(duration / dt))))
+        start = jnp.fft.rfftn(jnp.asarray(omega.transpose(-1, -2).numpy(), dtype=jnp.float64 if wide else
+                                          jnp.float32), axes=(1, 2))
+        advance(start).block_until_ready()  # compiled once, outside the timing
+
+    def run() -> torch.Tensor:
+        with jax.enable_x64(wide):
+            end = jnp.fft.irfftn(advance(start), s=(n, n), axes=(1, 2)).block_until_ready()
+        return torch.from_numpy(np.array(end, dtype=np.float64)).transpose(-1, -2)  # a copy: jax arrays are read-only
+
+    return run
+
+
+def solvers() -> dict[str, Callable[..., Runner]]:
+    """The engine's steppers, and each peer that is installed (``pip install -e ".[bench]"``)."""
+    found = {name: functools.partial(engine_runner, name) for name in ENGINE}
+    if importlib.util.find_spec("jax_cfd") is not None:
+        found["jax-cfd cn_rk4"] = jax_cfd_runner
+    return found
 
 
 def spun_up(n: int, batch: int) -> torch.Tensor:
@@ -58,29 +107,30 @@ def relative_error(omega: torch.Tensor, reference: torch.Tensor) -> float:
     return error if math.isfinite(error) else math.inf
 
 
-def measure(n: int, repeats: int) -> list[dict]:
-    """Every (stepper, precision, dt) point of grid ``n``: error and median seconds."""
+def measure(n: int, repeats: int, found: dict[str, Callable[..., Runner]]) -> list[dict]:
+    """Every (solver, precision, dt) point of grid ``n``: error and median seconds."""
     batch, duration = CASES[n]
     omega = spun_up(n, batch)
     points = [{"stepper": name, "precision": precision, "dt": dt} for dt in STEPS for precision in PRECISIONS
-              for name in ("cn_rk4", "etdrk4")]
-    references = {name: integrate(name, omega, min(STEPS) / 16, duration, torch.float64)
-                  for name in ("cn_rk4", "etdrk4")}
+              for name in found]
+    references = {name: make(omega, min(STEPS) / 16, duration, torch.float64)() for name, make in found.items()}
     for point in points:  # the error, and the warm-up run
-        result = integrate(point["stepper"], omega, point["dt"], duration, PRECISIONS[point["precision"]])
-        point["error"], point["times"] = relative_error(result, references[point["stepper"]]), []
+        point["run"] = found[point["stepper"]](omega, point["dt"], duration, PRECISIONS[point["precision"]])
+        point["error"], point["times"] = relative_error(point["run"](), references[point["stepper"]]), []
     for _ in range(repeats):  # alternating: every point once per round
         for point in points:
             start = time.perf_counter()
-            integrate(point["stepper"], omega, point["dt"], duration, PRECISIONS[point["precision"]])
+            point["run"]()
             point["times"].append(time.perf_counter() - start)
     for point in points:
-        point["seconds"] = statistics.median(point["times"])
+        point["seconds"] = statistics.median(point.pop("times"))
+        del point["run"]
     return points
 
 
-def fastest(points: list[dict], name: str, target: float) -> dict | None:
-    reached = [p for p in points if p["stepper"] == name and p["error"] <= target]
+def fastest(points: list[dict], names, target: float) -> dict | None:
+    """The quickest point of the solvers ``names`` whose error is within ``target``."""
+    reached = [p for p in points if p["stepper"] in names and p["error"] <= target]
     return min(reached, key=lambda p: p["seconds"]) if reached else None
 
 
@@ -94,24 +144,33 @@ def main() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     print(f"\nrelative L2 error of ω(T) against the same stepper in float64 at dt {min(STEPS) / 16:g}; seconds: "
           f"median of {args.repeats} alternating runs, {torch.get_num_threads()} threads\n")
+    found = solvers()
+    peers = [name for name in found if name not in ENGINE]
+    if not peers:
+        print("jax-cfd is not installed (pip install -e \".[bench]\"): the engine's steppers alone\n")
+    rivals = ("the best peer", peers) if peers else ("etdrk4", ["etdrk4"])
+    ours = ENGINE if peers else ["cn_rk4"]
     summary = []
     for n in args.cases:
         batch, duration = CASES[n]
-        points = measure(n, args.repeats)
+        points = measure(n, args.repeats, found)
         print(f"| {n}², batch {batch}, T = {duration:g} | precision | dt | error | seconds |\n|---|---|---|---|---|")
         for p in points:
             print(f"| {p['stepper']} | {p['precision']} | {p['dt']:g} | {p['error']:.2e} | {p['seconds']:.3f} |")
         print()
-        for target in TARGETS:
-            base, best = fastest(points, "cn_rk4", target), fastest(points, "etdrk4", target)
-            summary.append((n, batch, duration, target, base, best))
-    print("| grid, batch, T | error target | cn_rk4's fastest | etdrk4's fastest | etdrk4 time / cn_rk4 time |")
-    print("|---|---|---|---|---|")
+        summary += [(n, batch, duration, target, fastest(points, ours, target), fastest(points, rivals[1], target))
+                    for target in TARGETS]
+    mine = "the engine's" if peers else "cn_rk4's"
+    print(f"| grid, batch, T | error target | {mine} fastest | {rivals[0]}'s fastest | time ratio, {mine} / "
+          f"{rivals[0]}'s |\n|---|---|---|---|---|")
     for n, batch, duration, target, base, best in summary:
-        def cell(p):
-            return f"{p['precision']}, dt {p['dt']:g}: {p['seconds']:.3f} s" if p else "none reaches it"
-        ratio = f"{best['seconds'] / base['seconds']:.2f}" if base and best else "—"
-        print(f"| {n}², {batch}, T = {duration:g} | {target:g} | {cell(base)} | {cell(best)} | {ratio} |")
+        ratio = f"{base['seconds'] / best['seconds']:.2f}" if base and best else "—"
+        print(f"| {n}², {batch}, T = {duration:g} | {target:g} | {_cell(base)} | {_cell(best)} | {ratio} |")
+
+
+def _cell(point: dict | None) -> str:
+    return (f"{point['stepper']} {point['precision']}, dt {point['dt']:g}: {point['seconds']:.3f} s" if point
+            else "none reaches it")
 
 
 if __name__ == "__main__":
