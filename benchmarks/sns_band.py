@@ -22,13 +22,14 @@ import argparse
 import torch
 from report import main_publishing
 
+from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig
 from engine.data.catalog import install_defaults
 from engine.data.sequences import load_trajectories
 from engine.data.store import DataStore
 from engine.forecast import load_forecaster
 from engine.refine import load_refiner
-from engine.spectral import band_masks, held_shells, shell_spectra
+from engine.spectral import band_log_errors, shell_spectra
 
 SHIPPED_SNS = "runs/shipped-sns/checkpoint.pt"
 SURROGATES = ["runs/shipped-pointwise/checkpoint.pt",
@@ -36,10 +37,9 @@ SURROGATES = ["runs/shipped-pointwise/checkpoint.pt",
               "runs/sns-band/pointwise-small-600/checkpoint.pt"]
 
 
-def high_band_error(states: torch.Tensor, reference: torch.Tensor, high: torch.Tensor) -> float:
-    """Mean over the high shells of |log S/S_data|, S the states' mean shell spectrum."""
-    spectrum = shell_spectra(states).reshape(-1, reference.shape[0]).mean(0)
-    return float((spectrum[high] / reference[high]).log().abs().mean())
+def high_band_error(states: torch.Tensor, reference: torch.Tensor) -> float:
+    """Mean over the high shells the data holds of |log S/S_data|, S the states' mean shell spectrum."""
+    return band_log_errors(shell_spectra(states).reshape(-1, reference.shape[0]).mean(0), reference)["high"]
 
 
 def vrmse(states: torch.Tensor, truth: torch.Tensor) -> float:
@@ -48,14 +48,15 @@ def vrmse(states: torch.Tensor, truth: torch.Tensor) -> float:
 
 
 def refined_rows(label: str, state: torch.Tensor, previous: torch.Tensor, truth: torch.Tensor, store: DataStore,
-                 reference: torch.Tensor, high: torch.Tensor) -> None:
+                 reference: torch.Tensor) -> None:
     """One row for the state as it is, one per SNS variant (estimated levels; renoised to ≥ 10%)."""
-    print(f"| {label} | — | {high_band_error(state, reference, high):.2f} | — | {vrmse(state, truth):.3f} |")
+    print(f"| {label} | — | {high_band_error(state, reference):.2f} | — | {vrmse(state, truth):.3f} |")
     for name, renoise in (("SNS, paper's levels", 0.0), ("SNS, ≥ 10% noise", 0.1)):
+        # loaded for each row, so that every row's renoising starts from the same seed
         refiner = load_refiner(store.path(SHIPPED_SNS), torch.device("cpu"), renoise=renoise, sns_steps=20)
         result = refiner.refine(previous, state)
         level = float(result.levels[:, 1].float().mean())
-        print(f"| {label} | {name} | {high_band_error(result.states, reference, high):.2f} | {level:.0f} | "
+        print(f"| {label} | {name} | {high_band_error(result.states, reference):.2f} | {level:.0f} | "
               f"{vrmse(result.states, truth):.3f} |", flush=True)
 
 
@@ -68,22 +69,23 @@ def main() -> None:
     store = DataStore(args.data_dir)
     test = load_trajectories(store.path(install_defaults(store)[0]))
     fields = test.denormalize(test.fields)  # (trajectory, time, n, n): one field, vorticity
+    if not 1 <= args.frames <= fields.shape[1] - 1:
+        parser.error(f"--frames must be between 1 and {fields.shape[1] - 1}, not {args.frames}")
     n = fields.shape[-1]
     reference = shell_spectra(fields).reshape(-1, n // 2 + 1).mean(0)
-    high = band_masks(n)["high"] & held_shells(reference)
     times = torch.linspace(1, fields.shape[1] - 1, args.frames).long()
     previous, truth = fields[:, times - 1].reshape(-1, n, n), fields[:, times].reshape(-1, n, n)
     print(f"\n### One step from {truth.shape[0]} test frames, then SNS (20 reverse steps at most)\n")
     print("| state | refined by | high band mean \\|log S/S_data\\| | SNS level (of 1000) | VRMSE |")
     print("|---|---|---|---|---|")
-    refined_rows("the data's u_n", truth, previous, truth, store, reference, high)
+    refined_rows("the data's u_n", truth, previous, truth, store, reference)
     for path in args.surrogates:
         model = load_forecaster(store.path(path))
-        trained = torch.load(store.path(path), map_location="cpu", weights_only=True)["configs"]
+        trained = load_checkpoint(store.path(path))["configs"]
         label = (f"{trained['model']['size']} pointwise, {trained['training']['steps']} steps, seed "
                  f"{trained['training']['seed']}")
         state = model.step(previous, ForecastSamplerConfig())
-        refined_rows(label, state, previous, truth, store, reference, high)
+        refined_rows(label, state, previous, truth, store, reference)
 
 
 if __name__ == "__main__":
