@@ -23,9 +23,8 @@ from engine.config import Lorenz96Config, PDDSamplerConfig
 from engine.data.catalog import builtin_test_data, ensure
 from engine.data.sequences import load_sequences, pick_sequences
 from engine.data.store import DataStore
-from engine.diagnostics import line_spectra
 from engine.errors import EngineError
-from engine.pdd import load_pdd, simulate_at_lambda
+from engine.pdd import fixed_lambda_spectra, load_pdd
 from engine.pipelines.superres import run_superres
 from engine.spectral import band_log_errors
 
@@ -93,20 +92,15 @@ def lorenz_table(store: DataStore, checkpoint: str, steps: int, members: int) ->
     print("| λ | noise | s | low | mid | high | PSD k = 1, 4, 8, 16 surrogate / physics |")
     print("|---|---|---|---|---|---|---|")
     for lam in (0.0, 0.2):
-        truth = model.denormalize(model.coarse_grain(model.normalize(physics), lam, torch.Generator().manual_seed(0)))
-        reference = line_spectra(truth).reshape(-1, model.n // 2 + 1).mean(0)
-        starts = truth[torch.arange(members) % truth.shape[0], (torch.arange(members) * 97) % truth.shape[1]]
         for noise in (True, False):
             start = time.perf_counter()
-            states = simulate_at_lambda(model, starts, lam=lam, steps=steps, noise=noise,
-                                        generator=torch.Generator().manual_seed(0))
+            spectra = fixed_lambda_spectra(model, physics, lam=lam, members=members, steps=steps, noise=noise)
             seconds = time.perf_counter() - start
-            if not torch.isfinite(states).all():
+            if spectra.psd is None:
                 print(f"| {lam} | {noise} | {seconds:.0f} | diverged | | | |")
                 continue
-            psd = line_spectra(states[:, steps // 5:]).reshape(-1, model.n // 2 + 1).mean(0)  # after a transient
-            errors = band_log_errors(psd, reference)
-            ratios = ", ".join(f"{float(psd[k] / reference[k]):.2f}" for k in (1, 4, 8, 16))
+            errors = band_log_errors(spectra.psd, spectra.reference)
+            ratios = ", ".join(f"{float(spectra.psd[k] / spectra.reference[k]):.2f}" for k in (1, 4, 8, 16))
             print(f"| {lam} | {'on' if noise else 'off'} | {seconds:.1f} | {errors['low']:.3f} | {errors['mid']:.3f} | "
                   f"{errors['high']:.3f} | {ratios} |", flush=True)
 

@@ -39,6 +39,7 @@ from engine.checkpoints import load_checkpoint
 from engine.coarse import OUProcess, check_lambda
 from engine.config import PDDSamplerConfig
 from engine.devices import accelerate
+from engine.diagnostics import line_spectra
 from engine.errors import EngineError
 from engine.models import build_unet
 from engine.spectral import ortho_fft, ortho_ifft
@@ -263,6 +264,29 @@ def simulate_at_lambda(model: PDD, initial: Tensor, *, lam: float, steps: int, k
     for _ in range(steps):
         states.append(stepper(states[-1]))
     return torch.stack(states, 1)
+
+
+@dataclass
+class FixedLambdaSpectra:
+    """Fixed-λ simulations against the physics: their mean line PSD after a transient of steps / 5 (None if one
+    diverged) and the physics' PSD coarse-grained at λ (1-D states, ``engine.diagnostics.line_spectra``)."""
+
+    psd: Tensor | None
+    reference: Tensor
+
+
+def fixed_lambda_spectra(model: PDD, physics: Tensor, *, lam: float, members: int, steps: int,
+                         noise: bool = True) -> FixedLambdaSpectra:
+    """``members`` simulations at λ from states of ``physics`` (trajectory, time, K) coarse-grained at λ, spread
+    over its trajectories and times, scored as paper 002 plots them (PSD of the surrogate against the physics)."""
+    truth = model.denormalize(model.coarse_grain(model.normalize(physics), lam, torch.Generator().manual_seed(0)))
+    reference = line_spectra(truth).reshape(-1, model.n // 2 + 1).mean(0)
+    starts = truth[torch.arange(members) % truth.shape[0], (torch.arange(members) * 97) % truth.shape[1]]
+    states = simulate_at_lambda(model, starts, lam=lam, steps=steps, noise=noise,
+                                generator=torch.Generator().manual_seed(0))
+    if not torch.isfinite(states).all():
+        return FixedLambdaSpectra(None, reference)
+    return FixedLambdaSpectra(line_spectra(states[:, steps // 5:]).reshape(-1, model.n // 2 + 1).mean(0), reference)
 
 
 def load_pdd(path: str | Path, device: torch.device | str = "cpu", precision: str = "auto",

@@ -24,7 +24,6 @@ from engine.data.catalog import install_defaults
 from engine.data.grf import grf_power
 from engine.data.sequences import load_sequences, load_trajectories
 from engine.data.store import DataStore
-from engine.diagnostics import line_spectra
 from engine.interpolants import GaussianModel
 from engine.mixture import (
     MIXTURE_SCHEDULES,
@@ -37,7 +36,7 @@ from engine.mixture import (
 )
 from engine.noise import noise_spectrum
 from engine.oracle import exact_spectral_errors
-from engine.pdd import load_pdd, simulate_at_lambda
+from engine.pdd import fixed_lambda_spectra, load_pdd
 from engine.pipelines.rollout import prepare, roll_initial_condition, run_rollout
 from engine.pipelines.sample import errors_by_steps, steps_to_reach
 from engine.pipelines.superres import run_superres
@@ -291,15 +290,10 @@ def fixed_lambda(store: DataStore, quick: bool) -> tuple[str, bool]:
 
 
 def _lorenz96_band_errors(model, physics: torch.Tensor, lam: float, members: int, steps: int) -> dict | None:
-    """Each band's mean |log PSD/PSD_physics at λ| of ``members`` fixed-λ simulations (noise on) after a transient
-    of steps / 5, against the test trajectories coarse-grained at λ; None if a simulation diverged."""
-    truth = model.denormalize(model.coarse_grain(model.normalize(physics), lam, torch.Generator().manual_seed(0)))
-    reference = line_spectra(truth).reshape(-1, model.n // 2 + 1).mean(0)
-    starts = truth[torch.arange(members) % truth.shape[0], (torch.arange(members) * 97) % truth.shape[1]]
-    states = simulate_at_lambda(model, starts, lam=lam, steps=steps, generator=torch.Generator().manual_seed(0))
-    if not torch.isfinite(states).all():
-        return None
-    return band_log_errors(line_spectra(states[:, steps // 5:]).reshape(-1, model.n // 2 + 1).mean(0), reference)
+    """Each band's mean |log PSD/PSD_physics at λ| of ``members`` fixed-λ simulations (noise on); None if one
+    diverged."""
+    spectra = fixed_lambda_spectra(model, physics, lam=lam, members=members, steps=steps)
+    return None if spectra.psd is None else band_log_errors(spectra.psd, spectra.reference)
 
 
 def lorenz96_spectra(store: DataStore, quick: bool) -> tuple[str, bool]:
