@@ -5,6 +5,7 @@ or schedule changes, and each redraws in place."""
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,9 +22,9 @@ from app.lazy_tabs import LazyTabs
 from app.mixture_panel import MixturePanel
 from app.plots import CurvePlot, FieldPlot, ImagePlot, shared_mapper
 from engine.config import NoiseConfig, SamplerConfig
-from engine.data.fields import FieldData
+from engine.data.fields import FieldData, StateFieldData
 from engine.data.io import netcdf_bytes
-from engine.generation import Setup, generate_samples, time_grid
+from engine.generation import Generated, Setup, generate_samples, time_grid
 from engine.interpolants import GaussianModel, interpolate
 from engine.noise import NOISE_KINDS, colour, noise_generator, noise_spectrum
 from engine.oracle import drift_lipschitz, expected_drift_norm, snr_map
@@ -41,13 +42,15 @@ HEADER = "| | NFE | ms | spectral error | low | mid | high |\n|---|---|---|---|-
 
 @dataclass
 class Context:
-    """What the generation views share: the dataset, its analytic setup, the noise choice, the device."""
+    """What the generation views share: the dataset's chosen field, its analytic setup (or the chosen drift's), the
+    noise choice, the device; and a generator of several fields' states of the dataset (``state``)."""
 
     data: FieldData
     setup: Setup
     data_spectrum: torch.Tensor
     noise: NoiseConfig
     device: torch.device
+    state: StateFieldData | None = None
 
 
 def shells(spectrum: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +71,22 @@ def drift_name(setup: Setup) -> str:
     return "analytic drift"
 
 
-def sample_batch(context: Context, sampler: SamplerConfig):
-    """SAMPLES fields from the context's drift (exact, or a trained one) with ``sampler``, and their radial
-    spectrum."""
+def one_field(result: Generated, setup: Setup, field: str) -> Generated:
+    """Generated states' ``field`` with its errors under the plain names (and the states' coherence error); one
+    field's samples as they are."""
+    if not setup.variables:
+        return result
+    errors = {key: result.errors[f"{field}_{key}"] for key in result.errors if f"{field}_{key}" in result.errors}
+    return Generated(result.samples[:, setup.variables.index(field)], result.nfe, result.seconds,
+                     {**errors, "coherence_error": result.errors["coherence_error"]})
+
+
+def sample_batch(context: Context, sampler: SamplerConfig) -> tuple[Generated, torch.Tensor, Generated]:
+    """SAMPLES states from the context's drift (exact, or a trained one) with ``sampler``: the chosen field's
+    samples, their radial spectrum, and the whole result (every field of a generator of several)."""
     result = generate_samples(context.setup, sampler, SAMPLES, context.device)
-    return result, radial_spectrum(result.samples)
+    field = one_field(result, context.setup, context.data.variable)
+    return field, radial_spectrum(field.samples), result
 
 
 SECTIONS = ("Along the path", "Drift per noise", "High dimension (paper 003)")
@@ -186,21 +200,24 @@ class SampleView(pn.viewable.Viewer):
     def show(self, context: Context) -> None:
         """Generate SAMPLES fields with sampler A and redraw."""
         self.context = context
-        self.result = sample_batch(context, self.sampler)
+        *self.result, self.states = sample_batch(context, self.sampler)
         result, spectrum = self.result
         self.data_plot.update(context.data.fields[0].numpy())
         self.sample_plot.update(result.samples[0].numpy())
         self.spectrum.update("data", *shells(context.data_spectrum))
         self.spectrum.update("noise", *shells(shell_sum(context.setup.noise_power)))
         self.spectrum.update("generated", *shells(spectrum))
+        states = (f" {context.data.variable} of states of {', '.join(context.setup.variables)}; coherence error "
+                  f"{result.errors['coherence_error']:.3f}." if context.setup.variables else "")
         self.metrics.object = (f"Mean |log S_gen/S_data| over shells and bands, {drift_name(context.setup)}, "
-                               f"{SAMPLES} samples.\n\n{HEADER}\n{metrics_row('A', result)}")
+                               f"{SAMPLES} samples.{states}\n\n{HEADER}\n{metrics_row('A', result)}")
 
     def _samples_file(self) -> io.BytesIO:
-        """Sampler A's samples with their spectrum, recipe and errors, as a netCDF file."""
-        result, _ = self.result
+        """Sampler A's samples (every field of a generator of several) with their spectra, recipe and errors, as a
+        netCDF file."""
         ctx = self.context
-        return io.BytesIO(netcdf_bytes(samples_dataset(result, ctx.data, ctx.setup, self.sampler, ctx.device)))
+        data = ctx.state or ctx.data
+        return io.BytesIO(netcdf_bytes(samples_dataset(self.states, data, ctx.setup, self.sampler, ctx.device)))
 
     def __panel__(self):
         return pn.Column(pn.FlexBox(self.data_plot.figure, self.sample_plot.figure, self.spectrum.figure),
@@ -230,7 +247,7 @@ class CompareView(pn.viewable.Viewer):
         ctx = self.sample.context
         if ctx is None:
             return
-        (result_a, spectrum_a), (result_b, spectrum_b) = self.sample.result, sample_batch(ctx, self.sampler)
+        (result_a, spectrum_a), (result_b, spectrum_b, _) = self.sample.result, sample_batch(ctx, self.sampler)
         self.a_plot.update(result_a.samples[0].numpy())
         self.b_plot.update(result_b.samples[0].numpy())
         difference = (result_a.samples[0] - result_b.samples[0]).numpy()
@@ -245,11 +262,16 @@ class CompareView(pn.viewable.Viewer):
                                f"{metrics_row('A', result_a)}\n{metrics_row('B', result_b)}")
 
     def _update_drift_norm(self, ctx: Context) -> None:
-        """The exact drift's RMS along the path (Gaussian data), and its values at each sampler's grid times."""
-        model = GaussianModel(ctx.setup.noise_power, ctx.setup.data_power, ctx.setup.schedule)
+        """The exact drift's RMS along the path (Gaussian data; the chosen field's of states of several), and its
+        values at each sampler's grid times."""
+        setup = ctx.setup
+        powers = (setup.noise_power, setup.data_power)
+        if setup.variables:
+            powers = tuple(power[setup.variables.index(ctx.data.variable)] for power in powers)
+        model = GaussianModel(*powers, setup.schedule)
         self.drift_norm.update("‖b(t, x_t)‖", T_GRID.numpy(), expected_drift_norm(model, T_GRID).numpy())
         for label, sampler in (("A", self.sample.sampler), ("B", self.sampler)):
-            ts = time_grid(sampler, ctx.data.n)[:-1]
+            ts = time_grid(sampler, math.prod(setup.state_shape))[:-1]
             self.drift_norm.update(label, ts.numpy(), expected_drift_norm(model, ts).numpy())
 
     def __panel__(self):

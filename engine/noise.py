@@ -59,9 +59,10 @@ def noise_spectrum(kind: str, n: int, data_shell_spectrum: Tensor | None = None,
 
 
 def colour(white: Tensor, power: Tensor) -> Tensor:
-    """Colour unit-variance white noise w (..., n, n) to modal variance P: ``irfft2(sqrt(N² P) rfft2(w))``."""
+    """Colour unit-variance white noise w (..., n, n) to modal variance P (n, n), or one per field (C, n, n) for w
+    (..., C, n, n): ``irfft2(sqrt(N² P) rfft2(w))``."""
     n = white.shape[-1]
-    amplitude = torch.sqrt(power[:, : n // 2 + 1] * n * n).to(white.dtype)
+    amplitude = torch.sqrt(power[..., : n // 2 + 1] * n * n).to(white.dtype)
     return torch.fft.irfft2(torch.fft.rfft2(white) * amplitude, s=(n, n))
 
 
@@ -93,6 +94,19 @@ def sample_cross_noise(cross: Tensor, count: int, generator: torch.Generator | N
 def colour_across(white: Tensor, cross: Tensor) -> Tensor:
     """Colour unit white noise (..., C, n, n) to the cross-spectral matrix ``cross`` (n, n/2 + 1, C, C)."""
     return apply_mode_matrix(white, psd_factor(cross) * white.shape[-1])
+
+
+def cross_noise_spectra(kind: str, n: int, cross_shells: Tensor, exponent: float = 2.0) -> Tensor:
+    """The modal cross-spectral matrix of the noise for states of C fields (n, n/2 + 1, C, C), float64, from the
+    data's shell cross-spectra (C, C, N_s): matched noise is the data's (fields correlated as the data's are, no
+    mean mode); white and power-law noise are independent per field, each scaled to its field's pixel variance."""
+    channels = cross_shells.shape[0]
+    if kind == "matched":
+        grid = torch.stack([torch.stack([matched_spectrum(cross_shells[a, b], n) for b in range(channels)], -1)
+                            for a in range(channels)], -2)
+        return grid[:, : n // 2 + 1]
+    fields = [noise_spectrum(kind, n, cross_shells[c, c], exponent)[:, : n // 2 + 1] for c in range(channels)]
+    return torch.diag_embed(torch.stack(fields, -1))
 
 
 def psd_factor(cross: Tensor) -> Tensor:

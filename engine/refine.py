@@ -16,11 +16,11 @@ import torch
 
 from engine.checkpoints import load_checkpoint
 from engine.config import ForecastSamplerConfig, NoiseConfig, ScheduleConfig
-from engine.data.fields import FieldData
+from engine.data.fields import FieldData, StateFieldData
 from engine.errors import EngineError
 from engine.forecast import load_forecaster
 from engine.generation import checkpoint_setup
-from engine.noise import sample_noise
+from engine.noise import colour
 from engine.sns import SelfRefiner
 from engine.spectral import shell_spectra, shell_sum
 
@@ -33,24 +33,29 @@ class Refiner:
 
     ``renoise`` > 0 adds the SNS-style forward step for states that look cleaner than that noise fraction
     (over-smoothed ones included): ``x_t = α(t) z + β(t) x`` at the level where α² = renoise, then denoise.
+    States of C fields: ``noise_power`` and ``data_power`` (C, n, n) are each field's, the mismatch is averaged
+    over the fields' shells, and ``colour_noise`` (white → noise, across the fields) draws z.
     """
 
     def __init__(self, drift, schedule, noise_power: Tensor, data_power: Tensor, steps: int = 8, start: float = 1e-3,
-                 renoise: float = 0.0, seed: int = 0):
+                 renoise: float = 0.0, seed: int = 0, colour_noise=None):
         self.drift, self.schedule, self.steps, self.start, self.renoise = drift, schedule, steps, start, renoise
         self.nfe = 0  # drift evaluations so far
         self.noise_power, self.generator = noise_power, torch.Generator(noise_power.device).manual_seed(seed)
+        self.colour_noise = colour_noise or (lambda white: colour(white, noise_power))
         self.noise_shells, self.data_shells = shell_sum(noise_power.cpu()), shell_sum(data_power.cpu())
         n = noise_power.shape[-1]
         self.fine = torch.arange(n // 2 + 1) >= max(1, n // 4)  # the fine half of the shells
         self.ts = torch.linspace(0.0, 1.0, LEVEL_GRID + 1, dtype=torch.float64)[:-1]
         c = schedule(self.ts)
-        model = c.alpha[:, None] ** 2 * self.noise_shells[None] + c.beta[:, None] ** 2 * self.data_shells[None]
-        self.log_model = torch.log(model[:, self.fine].clamp(min=1e-300))  # (levels, fine shells)
+        per_level = (-1,) + (1,) * self.noise_shells.dim()
+        model = (c.alpha.reshape(per_level) ** 2 * self.noise_shells[None]
+                 + c.beta.reshape(per_level) ** 2 * self.data_shells[None])
+        self.log_model = torch.log(model[..., self.fine].clamp(min=1e-300)).flatten(1)  # (levels, [fields ×] shells)
 
     def noise_level(self, x: Tensor) -> Tensor:
-        """Estimated interpolant time t* of each state: (batch, n, n) → (batch,) float64."""
-        measured = torch.log(shell_spectra(x.cpu())[:, self.fine].clamp(min=1e-300))  # (batch, fine shells)
+        """Estimated interpolant time t* of each state: (batch, [C,] n, n) → (batch,) float64."""
+        measured = torch.log(shell_spectra(x.cpu())[..., self.fine].clamp(min=1e-300)).flatten(1)
         mismatch = (measured[:, None, :] - self.log_model[None]).abs().mean(-1)  # (batch, levels)
         return self.ts[mismatch.argmin(1)]
 
@@ -62,7 +67,8 @@ class Refiner:
         if not bool(clean.any()):
             return x, t_star
         c = self.schedule(level)
-        z = sample_noise(self.noise_power, int(clean.sum()), self.generator).to(x.device, x.dtype)
+        white = torch.randn(int(clean.sum()), *x.shape[1:], generator=self.generator, device=self.noise_power.device)
+        z = self.colour_noise(white).to(x.device, x.dtype)
         x = x.clone()
         x[clean] = float(c.alpha) * z + float(c.beta) * x[clean]
         return x, torch.where(clean.cpu(), level, t_star)
@@ -79,8 +85,9 @@ class Refiner:
             return x, noisy
         t = t_star[noisy].to(x.device)
         y, h = x[noisy.to(x.device)].to(torch.float64), (1 - t) / self.steps
+        per_state = h.reshape((-1,) + (1,) * (x.dim() - 1))
         for i in range(self.steps):
-            y = y + h[:, None, None] * self.drift(t + i * h, y.to(x.dtype)).to(torch.float64)
+            y = y + per_state * self.drift(t + i * h, y.to(x.dtype)).to(torch.float64)
         self.nfe += self.steps
         out = x.clone()
         out[noisy.to(x.device)] = y.to(x.dtype)
@@ -100,8 +107,13 @@ def load_refiner(path: str | Path, device: torch.device, *, steps: int = 8, star
         raise EngineError(f"{path} holds a '{state['task']}' model; a refiner is a generative model (--task refiner) "
                           f"or an SNS pair denoiser (--task sns)")
     trained, data = state["configs"], state["data"]
-    fields = FieldData(torch.empty(0, data["n"], data["n"]), data["spectrum"], data["variable"], {})
+    n = data["n"]
+    if "variables" in data:
+        variables = tuple(data["variables"])
+        fields = StateFieldData(torch.empty(0, len(variables), n, n), data["cross_spectrum"], variables, {}, {})
+    else:
+        fields = FieldData(torch.empty(0, n, n), data["spectrum"], data["variable"], {})
     noise, schedule = NoiseConfig(**trained["noise"]), ScheduleConfig(**trained["schedule"])
     setup = checkpoint_setup(path, fields, noise, schedule, device)
     return Refiner(setup.drift, setup.schedule, setup.noise_power.to(device), setup.data_power.to(device), steps, start,
-                   renoise)
+                   renoise, colour_noise=setup.colour)

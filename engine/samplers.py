@@ -18,7 +18,6 @@ from typing import Callable
 import torch
 
 from engine.errors import EngineError
-from engine.noise import colour
 from engine.schedules import Coefficients, vp_dilation
 
 Tensor = torch.Tensor
@@ -108,15 +107,14 @@ def sample_rk4(drift: Drift, x: Tensor, ts: Tensor, callback: Callback = None) -
 
 def sample_euler_maruyama(drift: Drift, score: Callable[[Tensor, Tensor, Tensor], Tensor], x: Tensor, ts: Tensor,
                           eps: Callable[[Tensor], Tensor],
-                          noise_power: Tensor, generator: torch.Generator | None = None,
+                          colour_noise: Callable[[Tensor], Tensor], generator: torch.Generator | None = None,
                           callback: Callback = None) -> Tensor:
     """Euler–Maruyama on ``dX = [b + ε(t) C s] dt + sqrt(2ε(t)) C^½ dW``.
 
     ``score(t, x, b)`` returns the preconditioned score ``C ∇log p_t(x)`` given the drift b already
-    evaluated there (a drift-derived score reuses it: one network call per step); C has modal variance
-    ``noise_power`` (n, n).
+    evaluated there (a drift-derived score reuses it: one network call per step); ``colour_noise`` maps unit white
+    noise to C^½ w (C: the noise's covariance, ``engine.noise.colour`` with its modal variance, or across fields).
     """
-    noise_power = noise_power.to(x.device)
     for i in range(len(ts) - 1):
         h = (ts[i + 1] - ts[i]).to(x.dtype)
         e = eps(ts[i]).to(x.dtype)
@@ -124,7 +122,7 @@ def sample_euler_maruyama(drift: Drift, score: Callable[[Tensor, Tensor, Tensor]
         if float(e) > 0:
             update = update + e * score(ts[i], x, update)
             white = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            x = x + h * update + torch.sqrt(2 * e * h) * colour(white, noise_power)
+            x = x + h * update + torch.sqrt(2 * e * h) * colour_noise(white)
         else:
             x = x + h * update
         if callback is not None:

@@ -13,7 +13,7 @@ import xarray as xr
 
 from engine.data.io import open_dataset
 from engine.errors import EngineError
-from engine.spectral import isotropic_modal_spectrum, shell_counts
+from engine.spectral import isotropic_cross_spectrum, isotropic_modal_spectrum, shell_counts
 
 MAX_MAGNITUDE = 1e15  # larger field values overflow float32 variances (x² > 3.4e38 from |x| ≈ 1.8e19)
 
@@ -138,6 +138,60 @@ def load_fields(path: str | Path, variable: str | None = None) -> FieldData:
         fields = torch.from_numpy(values)
         spectrum = stored_spectrum(ds, path.name) if holds_spectrum_of(ds, name) else isotropic_modal_spectrum(fields)
         return FieldData(fields, spectrum, name, dict(ds.attrs), source=path.name)
+
+
+class FieldStates:
+    """What states of ``variables`` on an n-point grid say of themselves: the grid size and the number of fields."""
+
+    fields: torch.Tensor
+    variables: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return self.fields.shape[-1]
+
+    @property
+    def channels(self) -> int:
+        return len(self.variables)
+
+
+@dataclass
+class StateFieldData(FieldStates):
+    """States of C field variables (samples, C, n, n) float32, their shell cross-spectra (C, C, N/2 + 1) float64
+    (``engine.spectral.isotropic_cross_spectrum``: matched noise and the exact drift of correlated fields use it),
+    the variables' names and attrs (units), the file's attrs and name."""
+
+    fields: torch.Tensor
+    cross_spectrum: torch.Tensor
+    variables: tuple[str, ...]
+    variable_attrs: dict
+    attrs: dict
+    source: str = ""
+
+    @property
+    def variable(self) -> str:
+        """The first field: the one a view of one field shows (``Trajectories.variable`` likewise)."""
+        return self.variables[0]
+
+
+def load_state_fields(path: str | Path, variables: list[str]) -> StateFieldData:
+    """Open a dataset and load the fields of ``variables`` (each checked as ``check_fields`` does, all on one grid)
+    as states (samples, C, n, n), the snapshots of one variable matched one to one with the others'."""
+    path = Path(path)
+    with open_dataset(path) as ds:
+        names = state_variables(ds, variables, path.name)
+        fields = torch.from_numpy(np.stack([check_fields(ds, name, path.name)[1] for name in names], 1))
+        return StateFieldData(fields, isotropic_cross_spectrum(fields), tuple(names),
+                              {name: dict(ds[name].attrs) for name in names}, dict(ds.attrs), source=path.name)
+
+
+def generation_fields(path: str | Path, variables: str | list[str] | None = None) -> FieldData | StateFieldData:
+    """The fields a generator learns or samples: ``variables`` (default: every field variable on the first one's
+    grid); one variable as ``FieldData`` (with the dataset's stored spectrum), several as ``StateFieldData``."""
+    path = Path(path)
+    with open_dataset(path) as ds:
+        names = state_variables(ds, variables, path.name)
+    return load_fields(path, names[0]) if len(names) == 1 else load_state_fields(path, names)
 
 
 def field_std(ds: xr.Dataset, variable: str) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from engine.data.fields import (
+    FieldStates,
     check_fields,
     field_variable,
     grid_variables,
@@ -29,7 +30,7 @@ Tensor = torch.Tensor
 
 
 @dataclass
-class Trajectories:
+class Trajectories(FieldStates):
     """Normalized trajectories ``(trajectory, time, *state)`` float32 with the normalization and the time step.
 
     A state is ``(n, n)`` for one variable and ``(C, n, n)`` for C variables (channel c is ``variables[c]``), each
@@ -47,14 +48,6 @@ class Trajectories:
 
     def __post_init__(self):
         self.variables = tuple(self.variables) or (self.variable,)
-
-    @property
-    def n(self) -> int:
-        return self.fields.shape[-1]
-
-    @property
-    def channels(self) -> int:
-        return len(self.variables)
 
     def denormalize(self, x: Tensor) -> Tensor:
         return x * self.std + self.mean

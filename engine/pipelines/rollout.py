@@ -121,7 +121,8 @@ def check_refiner_fits(*, store: DataStore, refiner: str, trajectories: Trajecto
     data = load_checkpoint(store.path(refiner), "cpu").get("data", {})
     if data.get("n") not in (None, trajectories.n):
         raise EngineError(f"the refiner {refiner} works on {data['n']}² fields; the test data is {trajectories.n}²")
-    stds, tested = data.get("std"), np.atleast_1d(trajectories.normalization()["std"])
+    stds = data.get("std", data.get("scales", data.get("scale")))  # an emulator's, a generator's several or one
+    tested = np.atleast_1d(trajectories.normalization()["std"])
     if stds and len(np.atleast_1d(stds)) == len(tested) and not np.all(np.abs(np.log10(tested / stds)) < 1):
         raise EngineError(f"the refiner {refiner} was trained on fields of std {_numbers(stds)}{_from(data)}; the "
                           f"test data's std is {_numbers(tested)}: train a refiner on this system")

@@ -109,7 +109,7 @@ class TrainRequest(Request):
                       required=True)
     variables: list[str] | None = option("the data variables one state is made of, e.g. pv_upper pv_lower (default: "
                                          "every (..., y, x) variable on the first one's grid, in file order; "
-                                         "generate, refiner and pdd learn one field: the first, or the one named)",
+                                         "pdd learns one field: the first, or the one named)",
                                          nargs="+")
     noise: NoiseConfig = configs(NoiseConfig, *NOISE_FLAGS)
     schedule: ScheduleConfig = configs(ScheduleConfig, *SCHEDULE_FLAGS)

@@ -13,35 +13,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import ForecastConfig, NoiseConfig, PDDConfig, ScheduleConfig, options
-from engine.data.fields import load_fields
+from engine.data.fields import StateFieldData, generation_fields
 from engine.data.sequences import load_sequences, load_trajectories
 from engine.errors import EngineError
 from engine.tasks.forecast import ForecastTask
-from engine.tasks.generative import GenerativeTask
+from engine.tasks.generative import GenerativeTask, StateGenerativeTask
 from engine.tasks.pdd import PDDTask
 
 TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "ddpm", "pointwise", "fno", "sns", "pdd")
-ONE_FIELD_TASKS = ("generate", "refiner", "pdd")  # their noise, drift and coarse-graining are of one field
+ONE_FIELD_TASKS = ("pdd",)  # its coarse-graining and λ-conditioned predictor are of one field
 
 
 def make_task(kind: str, *, path: str | Path, variables: str | list[str] | None = None,
               noise: NoiseConfig | None = None, schedule: ScheduleConfig | None = None,
               forecast: ForecastConfig | None = None, spectral_weight: float = 0.0, pdd: PDDConfig | None = None):
     """The training task ``kind`` over the ``variables`` of the dataset file at ``path`` (see the module doc for the
-    kinds): the emulators learn whole states (every field variable by default), the others one field."""
+    kinds): all but PDD learn whole states (every field variable by default); PDD one field."""
     if kind not in TASKS:
         raise EngineError(f"task must be one of {', '.join(TASKS)}, not {kind!r}")
     if isinstance(variables, str):
         variables = [variables]
     if kind in ONE_FIELD_TASKS and variables and len(variables) > 1:
-        raise EngineError(f"--task {kind} learns one field; name one of {', '.join(variables)} (the emulators, "
+        raise EngineError(f"--task {kind} learns one field; name one of {', '.join(variables)} (the other tasks, "
                           f"{', '.join(t for t in TASKS if t not in ONE_FIELD_TASKS)}, learn several)")
     variable = variables[0] if variables else None
     if kind in ("generate", "refiner"):
         noise, schedule = noise or NoiseConfig(), schedule or ScheduleConfig()
         if kind == "refiner":
             noise, schedule = NoiseConfig(kind="white"), ScheduleConfig(kind="vp")
-        return GenerativeTask(load_fields(path, variable), noise, schedule, spectral_weight, Path(path).name)
+        fields = generation_fields(path, variables)
+        task = StateGenerativeTask if isinstance(fields, StateFieldData) else GenerativeTask
+        return task(fields, noise, schedule, spectral_weight, Path(path).name)
     if kind == "pdd":
         return PDDTask(load_sequences(path, variable), pdd or PDDConfig())
     forecast = ForecastConfig(**{**options(forecast or ForecastConfig()), "task": kind})

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import torch
 
 from engine.config import NoiseConfig, ScheduleConfig, options
-from engine.data.fields import FieldData
+from engine.data.fields import FieldData, StateFieldData
 from engine.errors import EngineError
-from engine.generation import build_schedule
+from engine.generation import build_schedule, state_schedule, state_spectra
 from engine.interpolants import apply_modal, interpolate, velocity_target
 from engine.models import build_unet
-from engine.noise import matched_spectrum, noise_spectrum, sample_noise
+from engine.noise import matched_spectrum, noise_spectrum, psd_factor, sample_noise
+from engine.spectral import apply_mode_matrix
 
 T_EPS = 1e-3  # keeps training times off the ends, where √-type schedules have unbounded derivatives
 
@@ -91,13 +92,85 @@ class GenerativeTask:
         z = torch.randn(x1.shape, generator=generator, device=self.device) if self.uses_gamma else None
         return x1, x0, t, z
 
+    def predict(self, net: torch.nn.Module, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``b_θ(t, x_t)`` for a batch of fields (batch, n, n)."""
+        return net(xt[:, None], t.float())[:, 0]
+
     def loss(self, net: torch.nn.Module, drawn: tuple) -> torch.Tensor:
         """``mean |W (b_θ(t, x_t) − (α' x0 + β' x1 + γ' z))|²`` over a drawn batch (W: the spectral weights)."""
         x1, x0, t, z = drawn
         c = self.problem.schedule(t)
         xt, target = interpolate(c, x0, x1, z), velocity_target(c, x0, x1, z)
-        prediction = net(xt[:, None], t.float())[:, 0]
+        prediction = self.predict(net, xt, t)
         residual = prediction.float() - target
         if self.spectral_weight > 0:
             residual = apply_modal(residual, self.weights)
         return torch.mean(residual**2)
+
+
+@dataclass
+class StateProblem:
+    """A generation problem for states of C fields in normalized units (each field divided by its own ``scales``):
+    the states, the noise and data spectra (``engine.generation.state_spectra``) and the schedule."""
+
+    fields: torch.Tensor  # (M, C, n, n)
+    scales: torch.Tensor  # (C,)
+    spectra: dict
+    schedule: object
+
+
+def make_state_problem(data: StateFieldData, noise: NoiseConfig, schedule: ScheduleConfig) -> StateProblem:
+    """Normalize each field to unit pixel variance (cross-spectra ``S_ab / (σ_a σ_b)``) and build the noise of C fields
+    (matched: correlated across the fields as the data) and the schedule for them."""
+    scales = data.fields.transpose(0, 1).flatten(1).double().std(1)
+    constant = [name for name, scale in zip(data.variables, scales) if not scale > 0]
+    if constant:
+        raise EngineError(f"the field {', '.join(constant)} is constant: there is nothing to learn")
+    cross = data.cross_spectrum / (scales[:, None, None] * scales[None, :, None])
+    spectra = state_spectra(cross, data.n, noise)
+    return StateProblem(data.fields / scales.float()[None, :, None, None], scales, spectra,
+                        state_schedule(schedule, spectra))
+
+
+class StateGenerativeTask(GenerativeTask):
+    """Generation of states of C fields: the same regression on (C, n, n), with noise coloured across the fields
+    by its cross-spectral matrix (``engine.noise.cross_noise_spectra``) and one U-Net over all C channels."""
+
+    def __init__(self, data: StateFieldData, noise: NoiseConfig, schedule: ScheduleConfig,
+                 spectral_weight: float = 0.0, data_source: str = ""):
+        self.data, self.data_source, self.spectral_weight = data, data_source, spectral_weight
+        self.configs = {"noise": options(noise), "schedule": options(schedule)}
+        self.problem = make_state_problem(data, noise, schedule)
+        self.uses_gamma = float(self.problem.schedule(0.5).gamma) != 0
+
+    def network(self, size: str) -> torch.nn.Module:
+        """The drift b_θ(t, x): a U-Net over the C fields of a state."""
+        channels = len(self.data.variables)
+        return build_unet(size, channels, channels)
+
+    def to(self, device: torch.device) -> None:
+        self.device = device
+        self.fields = self.problem.fields.to(device)
+        n = self.data.n
+        self.noise_factor = (psd_factor(self.problem.spectra["noise_cross"]) * n).to(device)
+        self.weights = loss_weights(self.problem.spectra["noise_power"].mean(0).to(device), self.spectral_weight)
+
+    def describe(self) -> dict:
+        """Its configs and the data: the fields' names, scales σ_c and shell cross-spectra (physical units)."""
+        return {"configs": self.configs,
+                "data": {"n": self.data.n, "scales": self.problem.scales.tolist(),
+                         "cross_spectrum": self.data.cross_spectrum.cpu(), "variables": list(self.data.variables),
+                         "source": self.data_source}}
+
+    def draw(self, batch: int, generator: torch.Generator) -> tuple:
+        """Data states x1, noise x0 (white noise coloured across the fields), times t, and z (``None`` when γ ≡ 0)."""
+        x1 = self.fields[torch.randint(self.fields.shape[0], (batch,), generator=generator, device=self.device)]
+        white = torch.randn(x1.shape, generator=generator, device=self.device)
+        x0 = apply_mode_matrix(white, self.noise_factor)
+        t = T_EPS + (1 - 2 * T_EPS) * torch.rand(batch, generator=generator, device=self.device, dtype=torch.float64)
+        z = torch.randn(x1.shape, generator=generator, device=self.device) if self.uses_gamma else None
+        return x1, x0, t, z
+
+    def predict(self, net: torch.nn.Module, xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``b_θ(t, x_t)`` for a batch of states (batch, C, n, n)."""
+        return net(xt, t.float())

@@ -7,10 +7,19 @@ import torch
 import xarray as xr
 
 from engine.cli import main
-from engine.config import ForecastSamplerConfig
+from engine.config import ForecastSamplerConfig, ModelConfig, NoiseConfig, SamplerConfig, ScheduleConfig
 from engine.data.sequences import load_trajectories
+from engine.data.store import DataStore
 from engine.errors import EngineError
 from engine.forecast import Forecaster, forecast_network, load_forecaster
+from engine.noise import cross_noise_spectra, sample_cross_noise
+from engine.oracle import euler_cross_spectrum
+from engine.pipelines.sample import sample
+from engine.pipelines.train import model_preview
+from engine.refine import load_refiner
+from engine.samplers import uniform_grid
+from engine.spectral import modal_cross_spectrum, rfft_wavenumbers, shell_index
+from engine.tasks import make_task
 
 N, TRAJECTORIES, TIMES = 16, 3, 12
 SCALES = {"upper": (2e-5, 1e-6), "lower": (1.0, 40.0)}  # (std, mean): amplitudes 10⁶ apart, as a QG jet's layers
@@ -109,8 +118,8 @@ def test_a_two_field_emulator_refuses_data_without_its_fields_and_one_field_task
         "error: upper.nc has no lower, which runs/two/checkpoint.pt was trained on (upper, lower); it has upper")
     assert "trained on upper, lower; it cannot be rolled out on lower" in refusal(
         [*rollout, "--data", "layers.nc", "--variables", "lower"], capsys)
-    assert "--task generate learns one field; name one of upper, lower" in refusal(
-        [*common, "train", "--data", "layers.nc", "--task", "generate", "--variables", "upper", "lower",
+    assert "--task pdd learns one field; name one of upper, lower" in refusal(
+        [*common, "train", "--data", "layers.nc", "--task", "pdd", "--variables", "upper", "lower",
          "--out", "runs/g", "--steps", "1"], capsys)
 
 
@@ -127,3 +136,95 @@ def test_a_two_field_rollout_animates_one_row_per_field(folder, capsys):
     assert both.shape[0] == upper.shape[0] == 4 and both.shape[1] == 2 * upper.shape[1]
     assert main([*common, "animate", "--rollout", "r.nc", "--out", "r.gif"]) == 0
     assert (folder / "r.gif").read_bytes()[:6] == b"GIF89a"
+
+
+def correlated_snapshots(path, count: int = 200, seed: int = 0) -> None:
+    """Snapshots of two correlated isotropic Gaussian fields (coherence 0.8 e^(−k/4)) in units 10⁴ apart."""
+    ky, kx = rfft_wavenumbers(N)
+    k = torch.sqrt(kx**2 + ky**2)
+    s11, s22 = (1 + k**2) ** -2, 0.5 / (1 + k**2)
+    s12 = 0.8 * torch.exp(-k / 4) * torch.sqrt(s11 * s22)
+    cross = torch.stack([torch.stack([s11, s12], -1), torch.stack([s12, s22], -1)], -2)
+    cross[0, 0] = 0.0
+    x = sample_cross_noise(cross.to(torch.complex128), count, torch.Generator().manual_seed(seed), torch.float64)
+    fields = {"upper": (x[:, 0] * 3.0, "m"), "lower": (x[:, 1] * 1e-4, "K")}
+    xr.Dataset({name: (("sample", "y", "x"), values.numpy().astype(np.float32), {"units": units})
+                for name, (values, units) in fields.items()}).to_netcdf(path)
+
+
+def half_grid_coherence(cross: torch.Tensor) -> torch.Tensor:
+    """Coherence of the shell means of Re S over the half-grid modes of shells 1 … N/2 − 1 (n, n/2 + 1, 2, 2)."""
+    shells = shell_index(N)[:, : N // 2 + 1]
+    means = torch.stack([cross[shells == k].real.mean(0) for k in range(1, N // 2)])
+    return means[:, 0, 1] / torch.sqrt(means[:, 0, 0] * means[:, 1, 1])
+
+
+def test_exact_drift_samples_of_two_correlated_fields_have_the_closed_form_coherence_within_0_03(tmp_path):
+    """``sample`` with the exact drift on a two-field dataset: white noise, linear path, 6 Euler steps. The 3000
+    samples' coherence per shell is the closed form's ``A S_n Aᴴ`` (``euler_cross_spectrum``) within 0.03 (3σ of
+    the estimate at k = 1), which is not the data's (6 steps do not reach it); each field has its own units."""
+    correlated_snapshots(tmp_path / "pair.nc")
+    result = sample(store=DataStore(tmp_path), data="pair.nc", model=ModelConfig(kind="analytic"),
+                    noise=NoiseConfig(kind="white"), schedule=ScheduleConfig(kind="linear"),
+                    sampler=SamplerConfig(steps=6), count=3000, out="s.nc")
+    setup = result.setup
+    assert setup.variables == ("upper", "lower") and result.generated.samples.shape == (3000, 2, N, N)
+    closed = euler_cross_spectrum(setup.drift, uniform_grid(6))
+    measured = modal_cross_spectrum(result.generated.samples)
+    torch.testing.assert_close(half_grid_coherence(measured), half_grid_coherence(closed), rtol=0.0, atol=0.03)
+    data_coherence = half_grid_coherence(cross_noise_spectra("matched", N, setup.cross_shells))
+    assert (half_grid_coherence(closed) - data_coherence).abs().max() > 0.05
+    with xr.open_dataset(tmp_path / "s.nc") as ds:
+        assert ds["upper"].shape == (3000, N, N) and ds["lower"].attrs["units"] == "K"
+        assert list(ds.attrs["variables"]) == ["upper", "lower"] and "upper_spectrum" in ds
+        assert ds.attrs["coherence_error"] == pytest.approx(result.summary["coherence_error"])
+
+
+def test_a_two_field_generator_trains_samples_both_fields_and_refuses_data_without_them(tmp_path, capsys):
+    """The default state of ``--task generate`` is every field: the checkpoint records both with their scales
+    (each field's own pixel std), samples come back in each field's units, and data lacking a field is refused."""
+    correlated_snapshots(tmp_path / "pair.nc")
+    common = ["--data-dir", str(tmp_path)]
+    assert main([*common, "train", "--data", "pair.nc", "--task", "generate", "--out", "runs/g", "--steps", "2",
+                 "--batch-size", "4"]) == 0
+    recorded = torch.load(tmp_path / "runs/g/checkpoint.pt", weights_only=True)["data"]
+    with xr.open_dataset(tmp_path / "pair.nc") as ds:
+        stds = [float(ds[name].astype("float64").std()) for name in ("upper", "lower")]
+        ds[["upper"]].load().to_netcdf(tmp_path / "upper.nc")
+    assert recorded["variables"] == ["upper", "lower"] and recorded["cross_spectrum"].shape == (2, 2, N // 2 + 1)
+    np.testing.assert_allclose(recorded["scales"], stds, rtol=1e-5)
+    preview = model_preview(make_task("generate", path=tmp_path / "pair.nc"), tmp_path / "runs/g/checkpoint.pt")
+    assert preview["field"].shape == (N, N) and preview["variable"] == "upper"  # the Train tab draws the first
+    capsys.readouterr()
+    assert main([*common, "sample", "--data", "pair.nc", "--model", "unet", "--checkpoint", "runs/g/checkpoint.pt",
+                 "--steps", "2", "--count", "4", "--out", "g.nc", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {"upper_spectral_error", "lower_spectral_error", "coherence_error"} <= set(summary)
+    assert summary["spectral_error"] == pytest.approx((summary["upper_spectral_error"]
+                                                       + summary["lower_spectral_error"]) / 2)
+    with xr.open_dataset(tmp_path / "g.nc") as ds:
+        # an untrained U-Net's drift is zero: the samples are the matched noise, so each field keeps its own scale
+        ratio = float(ds["upper"].std()) / float(ds["lower"].std())
+        assert ratio == pytest.approx(stds[0] / stds[1], rel=0.5)
+    sample_argv = [*common, "sample", "--model", "unet", "--checkpoint", "runs/g/checkpoint.pt", "--steps", "2"]
+    assert refusal([*sample_argv, "--data", "upper.nc"], capsys) == "error: upper.nc: no variable lower; it has upper"
+    assert refusal([*sample_argv, "--data", "pair.nc", "--variables", "lower"], capsys) == (
+        "error: runs/g/checkpoint.pt was trained on states of upper, lower; the data gives lower")
+
+
+
+def test_a_two_field_refiner_estimates_the_noise_level_of_whole_states_and_refines_them(tmp_path):
+    """``--task refiner`` on two fields (white noise, vp): the spectral noise-level estimate reads each field's
+    shells, so data states read as clean (t* near 1) and white noise as noise (α(t*)² > 0.8); renoised to 20% and
+    refined, every state comes back with both fields, finite."""
+    correlated_snapshots(tmp_path / "pair.nc")
+    assert main(["--data-dir", str(tmp_path), "train", "--data", "pair.nc", "--task", "refiner", "--out", "runs/r",
+                 "--steps", "1", "--batch-size", "2"]) == 0
+    refiner = load_refiner(tmp_path / "runs/r/checkpoint.pt", torch.device("cpu"), renoise=0.2)
+    with xr.open_dataset(tmp_path / "pair.nc") as ds:
+        states = torch.from_numpy(np.stack([ds["upper"].values[:4], ds["lower"].values[:4]], 1))
+    assert refiner.noise_level(states).min() > 0.9
+    noise = refiner.colour_noise(torch.randn(4, 2, N, N, generator=torch.Generator().manual_seed(0)))
+    assert float(refiner.schedule(refiner.noise_level(noise)).alpha.min() ** 2) > 0.8  # 5 shells of 16²: ±0.1
+    refined, mask = refiner(states)
+    assert refined.shape == states.shape and bool(mask.all()) and torch.isfinite(refined).all()

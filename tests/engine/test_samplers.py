@@ -6,7 +6,7 @@ import torch
 from engine.data.grf import grf_power
 from engine.errors import EngineError
 from engine.interpolants import GaussianModel
-from engine.noise import noise_spectrum, sample_noise
+from engine.noise import colour, noise_spectrum, sample_noise
 from engine.oracle import (
     euler_multipliers,
     exact_spectral_errors,
@@ -107,7 +107,7 @@ def test_sde_samples_match_their_closed_form_variance_and_the_data():
     ts = uniform_grid(200)
     g = torch.Generator().manual_seed(2)
     x0 = sample_noise(model.noise_power, 4000, g, torch.float64)
-    x = sample_euler_maruyama(model, model.score, x0, ts, eps, model.noise_power, g)
+    x = sample_euler_maruyama(model, model.score, x0, ts, eps, lambda w: colour(w, model.noise_power), g)
     measured, expected = radial_spectrum(x), shell_sum(generated_power(model, ts, "sde", eps))
     assert torch.allclose(measured[1:], expected[1:], rtol=0.1)
     assert spectral_errors(measured, shell_sum(model.data_power), n)["spectral_error"] < 0.05
@@ -118,7 +118,7 @@ def test_sde_with_zero_diffusion_is_the_ode():
     x0 = sample_noise(model.noise_power, 2, torch.Generator().manual_seed(3), torch.float64)
     ts = uniform_grid(10)
     sde = sample_euler_maruyama(model, model.score, x0, ts, diffusion("constant", 0.0, model.schedule),
-                                model.noise_power, torch.Generator().manual_seed(4))
+                                lambda w: colour(w, model.noise_power), torch.Generator().manual_seed(4))
     assert torch.equal(sde, sample_euler(model, x0, ts))
 
 
