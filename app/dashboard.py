@@ -18,7 +18,7 @@ from panel.io.notifications import NotificationArea
 
 from app.busy import busy, page_loaded
 from app.export import save_view_button
-from app.generation_state import ANALYTIC, GenerationState, drift_choices
+from app.generation_state import ANALYTIC, GenerationState, drift_choices, field_choices
 from app.generation_views import SECTIONS
 from app.input_check import explain, handle_callback_error, watch_session
 from app.job_view import JobView
@@ -72,7 +72,7 @@ def dataset_line(store: DataStore, dataset: str, field_dataset: str) -> str:
         return (f"1-D series: shown in the Data view, trainable as `pdd` in Train. The other views keep "
                 f"`{field_dataset}`.")
     made = GENERATOR_TITLES.get(info.get("generator"))
-    fields = [name for name, sizes in info.get("variables", {}).items() if name != "spectrum" and on_grid(tuple(sizes))]
+    fields = field_choices(store, dataset)
     spacing = info.get("dt")
     return (f"`{info['name']}` · {f'generated here ({made})' if made else 'imported'}"
             + (f" · fields {', '.join(fields)}" if len(fields) > 1 else "")
@@ -87,8 +87,8 @@ class Studio(pn.viewable.Viewer):
     dataset = param.Selector(default=None, objects=[], doc="a dataset in the data folder: fields, or 1-D series "
                                                            "(Lorenz-96) shown in the Data view and trainable as PDD")
     tab = param.Selector(default="Data", objects=list(TABS), doc="the open tab")
-    field = param.String(default="", doc="the field drawn of a state of several (Data and Rollout), by its variable's "
-                                         "name; empty: each view's first")
+    field = param.String(default="", doc="the field drawn of a state of several (every view that draws fields), by "
+                                         "its variable's name; empty: each view's first")
     section = param.Selector(default=SECTIONS[0], objects=list(SECTIONS), doc="the Interpolant tab's open section")
     lam = param.Number(default=0.1, bounds=(0.0, 1.0), step=0.005, label="Diffusion scale λ",
                        doc="the coarse-graining level λ of the forward process: the Data view's coarse field, the "
@@ -120,7 +120,8 @@ class Studio(pn.viewable.Viewer):
         self.dataset_info = pn.pane.Markdown("", name="dataset-info", **STRETCH)
         self.working = pn.indicators.LoadingSpinner(value=False, size=20, label="working", visible=False)
         self.mapper = shared_mapper(1.0)  # the generation views' fields share one colour range
-        self.generation = GenerationState(self.store, self.mapper, self.alert, resolve_device(self.device))
+        self.generation = GenerationState(self.store, self.mapper, self.alert, resolve_device(self.device),
+                                          choose_field=lambda name: setattr(self, "field", name))
         self.new_data_view = NewDataView(self.store, manager(), self._dataset_created,
                                          scheduler=lambda: self.cluster.scheduler)
         self.notifications = NotificationArea()  # Panel's bundled toasts: "a job ended" when its tab is not open
@@ -159,6 +160,8 @@ class Studio(pn.viewable.Viewer):
                 self.safely(self._switch_dataset)
             else:
                 self._follow(event.name)
+                if event.name == "field" and self.generation.field_changed(self.field_dataset, self.field):
+                    self.redraw(drawing(FIELD_DATASET))
 
     def _follow(self, setting: str) -> None:
         """Let every built view that follows ``setting`` (``lam``, ``section``, ``dataset``, ``field_dataset``,

@@ -4,7 +4,7 @@ branches on no tab's name. Every function here takes the session's ``Studio`` (i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 import panel as pn
@@ -50,6 +50,11 @@ def dataset_controls(studio) -> list:
     return [pn.widgets.Select.from_param(studio.param.dataset, label="Dataset", **STRETCH), studio.dataset_info]
 
 
+def field_dataset_controls(studio) -> list:
+    """The dataset, and the field of it the generation tabs draw (shown for a dataset of several fields)."""
+    return [*dataset_controls(studio), studio.generation.field_control]
+
+
 def lam_control(studio) -> pn.widgets.FloatSlider:
     return pn.widgets.FloatSlider.from_param(studio.param.lam, format="0.000", **STRETCH)
 
@@ -84,12 +89,12 @@ def _sample(studio) -> SampleView:
 
 
 def _context(studio):
-    return studio.generation.ensure_context(studio.field_dataset, studio.noise, studio.schedule)
+    return studio.generation.ensure_context(studio.field_dataset, studio.field, studio.noise, studio.schedule)
 
 
 def _draw_sample(studio, view: SampleView) -> None:
-    context = _context(studio)
-    view.show(replace(context, setup=studio.generation.sampling_setup(studio.drift, studio.noise, studio.schedule)))
+    _context(studio)
+    view.show(studio.generation.sampling_context(studio.drift, studio.noise, studio.schedule))
 
 
 def _train(studio) -> TrainView:
@@ -146,18 +151,18 @@ TABS = {tab.name: tab for tab in (
         follows={"lam": _set_lam("coarse"), "dataset": lambda s, view: view.open(s.dataset),
                  "field": _set_field("variable")}),
     Tab("Interpolant", _interpolant,
-        lambda s, view: [*dataset_controls(s), *generation_controls(s)] if view.uses_generation_settings
+        lambda s, view: [*field_dataset_controls(s), *generation_controls(s)] if view.uses_generation_settings
         else view.controls(),
         draw=lambda s, view: view.show(_context(s)), redraw_on=GENERATING,
         follows={"section": lambda s, view: setattr(view.sections, "active", s.section)}),
     Tab("Sample", _sample,  # the sampler first: its Steps is what one changes most here (above the fold at 1000 px)
-        lambda s, view: [*dataset_controls(s),
+        lambda s, view: [*field_dataset_controls(s),
                          pn.Param(s.sampler_a, name="Sampler A", parameters=GENERATION_SAMPLER_PARAMETERS,
                                   widgets=GENERATION_SAMPLER_WIDGETS, **STRETCH),
                          drift_control(s), *generation_controls(s)],
         draw=_draw_sample, redraw_on=GENERATING | {DRIFT, SAMPLER_A}),
     Tab("Compare", lambda s: CompareView(s.view("Sample"), s.mapper, sampler=s.sampler_b),
-        lambda s, view: [*dataset_controls(s), *generation_controls(s), drift_control(s)],
+        lambda s, view: [*field_dataset_controls(s), *generation_controls(s), drift_control(s)],
         draw=lambda s, view: view.show(), redraw_on=GENERATING | {DRIFT, SAMPLER_A, SAMPLER_B}),
     Tab("Train", _train, lambda s, view: [*dataset_controls(s), *view.controls(),
                                           pn.pane.Markdown("**Generative tasks** use this noise and schedule:"),

@@ -196,6 +196,33 @@ def test_a_link_reopens_the_qg_jets_lower_layer_and_a_field_picked_in_rollout_mo
     assert errors == []
 
 
+def test_the_sample_tab_opens_the_qg_jets_lower_layer_from_a_link_and_its_field_control_moves_the_link(page,
+                                                                                                    server_url):
+    """``field`` in the URL reaches the generation tabs: Sample draws the QG jet's lower layer with its exact drift,
+    and choosing the upper layer in its *Field* redraws and rewrites the link."""
+    from engine.config import QGConfig
+    from engine.data.catalog import SHIPPED_QG, cached_name
+
+    qg = cached_name(QGConfig(**SHIPPED_QG))
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(server_url + f"?tab=Sample&dataset={qg}&field=pv_lower")
+    field = page.locator(".bk-input-group", has_text=re.compile("^Field")).locator("select").first
+    expect(field).to_have_value("pv_lower", timeout=60000)
+    page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('radial power spectrum')?.renderers"
+                           ".some(r => r.name === 'generated' && r.data_source.data.y.length > 0)", timeout=60000)
+    lower = _spectra(page, "radial power spectrum")["data"]
+    field.select_option("pv_upper")
+    page.wait_for_function("() => window.location.search.includes('field=pv_upper')", timeout=10000)
+    page.wait_for_function("(lower) => Bokeh.documents[0].get_model_by_name('radial power spectrum').renderers"
+                           ".find(r => r.name === 'data').data_source.data.y[0] !== lower", arg=lower[0],
+                           timeout=30000)
+    upper = _spectra(page, "radial power spectrum")["data"]
+    held = [(u, v) for u, v in zip(upper, lower) if u == u and v == v]  # the plot leaves empty shells as NaN
+    assert sum(u for u, _ in held) > 100 * sum(v for _, v in held)  # the upper layer: ≈ 23² times the variance
+    assert errors == []
+
+
 def test_a_link_reopens_the_same_interpolant_section_and_a_click_moves_the_link(page, server_url):
     page.goto(server_url + "?tab=Interpolant&section=Drift%20per%20noise")
     page.wait_for_function("(name) => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0]"

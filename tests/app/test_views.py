@@ -147,6 +147,39 @@ def test_sample_integrates_a_trained_generator_when_chosen_and_names_a_mismatch(
     assert str(tmp_path) not in studio.error.object
 
 
+def test_sample_draws_the_chosen_field_of_the_qg_jet_and_samples_a_two_layer_generator_whole(tmp_path):
+    """The generation tabs' *Field* on the two-layer QG set: the exact drift of the chosen layer (its own colour
+    range), and a generator of both layers samples whole states, draws the chosen layer with its errors and the
+    coherence error, and downloads both layers."""
+    from engine.cli import main
+
+    shutil.copy("assets/qg-64-test.nc", tmp_path / "qg.nc")
+    assert main(["--data-dir", str(tmp_path), "train", "--data", "qg.nc", "--task", "generate", "--out", "runs/g",
+                 "--steps", "1", "--batch-size", "2"]) == 0
+    studio = Studio(store=DataStore(tmp_path))
+    studio.dataset = "qg.nc"
+    studio.tab = "Sample"
+    view, control = studio.view("Sample"), studio.generation.field_control
+    assert control.visible and control.options == ["pv_upper", "pv_lower"] and control.value == "pv_upper"
+    upper = studio.mapper.high - studio.mapper.low
+    control.value = "pv_lower"
+    assert studio.field == "pv_lower" and view.context.data.variable == "pv_lower"
+    assert 10 < upper / (studio.mapper.high - studio.mapper.low) < 50  # the lower layer is 23× weaker
+    exact = view.result[0]
+    assert exact.samples.shape == (32, 64, 64) and "coherence" not in view.metrics.object
+    assert "runs/g/checkpoint.pt" in studio.param.drift.objects
+    studio.drift = "runs/g/checkpoint.pt"
+    assert not studio.error.visible, studio.error.object
+    drawn = view.result[0]
+    assert drawn.samples.shape == (32, 64, 64) and view.states.samples.shape == (32, 2, 64, 64)
+    torch.testing.assert_close(drawn.samples, view.states.samples[:, 1])
+    assert drawn.errors["spectral_error"] == view.states.errors["pv_lower_spectral_error"]
+    assert "pv_lower of states of pv_upper, pv_lower; coherence error" in view.metrics.object
+    with xr.open_dataset(view._samples_file()) as samples:
+        assert list(samples.attrs["variables"]) == ["pv_upper", "pv_lower"]
+        assert samples["pv_lower"].shape == (32, 64, 64)
+
+
 def test_each_tab_s_view_and_sidebar_are_made_once_so_revisits_leave_no_widget_linked_behind(tmp_path):
     """Widgets made from a parameter stay linked to it: a view or sidebar made anew at every visit would leave each
     old one updating with every change of the noise, schedule, samplers or dataset."""
