@@ -3,6 +3,7 @@ import torch
 
 from engine.errors import EngineError
 from engine.models import UNET_SIZES, build_fno, build_unet
+from engine.models.unet import CONVS, PERIODIC_CONVS, WrapPad
 
 
 def _randomized(size):
@@ -66,3 +67,23 @@ def test_the_fno_is_translation_equivariant_and_runs_at_any_resolution():
     assert net(torch.randn(1, 2, 64, 64)).shape == (1, 2, 64, 64)
     with pytest.raises(EngineError, match="takes"):
         net(torch.randn(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("ndim, stride", [(1, 1), (1, 2), (2, 1), (2, 2)])
+def test_the_periodic_convolution_is_the_circular_padded_one_in_values_and_gradients(ndim, stride):
+    """``PeriodicConv*d`` (``WrapPad``'s folded-back gradient) against torch's ``padding_mode="circular"``: the same
+    outputs and input and weight gradients, bit for bit; ``WrapPad`` passes gradcheck in float64."""
+    torch.manual_seed(0)
+    shape = (3, 4) + (12,) * ndim
+    ours = PERIODIC_CONVS[ndim](4, 5, 3, stride=stride)
+    theirs = CONVS[ndim](4, 5, 3, stride=stride, padding=1, padding_mode="circular")
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(shape, requires_grad=True)
+    results = []
+    for conv in (ours, theirs):
+        out = conv(x)
+        results.append((out, *torch.autograd.grad(out.square().sum(), (x, conv.weight))))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    small = torch.randn((2, 2) + (6,) * ndim, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda y: WrapPad.apply(y, 2, ndim), (small,))
