@@ -51,8 +51,7 @@ def training_rows(device: str, n: int, sizes: list[str], batch: int, steps: int,
         task = GenerativeTask(data, NoiseConfig(), ScheduleConfig())
         trainer = Trainer(task, ModelConfig(size=size), TrainingConfig(batch_size=batch, device=device,
                                                                         compile=compile), "/tmp/gpu-benchmark")
-        task.to(trainer.device)
-        model = trainer._model()
+        model = trainer.prepared_model()
 
         def run():
             for _ in range(steps):
@@ -69,7 +68,7 @@ def sampling_rows(device: str, n: int, sizes: list[str], batch: int, steps: int,
     for size in sizes:
         task = GenerativeTask(grf_fields(n, 16), NoiseConfig(), ScheduleConfig())
         trainer = Trainer(task, ModelConfig(size=size), TrainingConfig(device=device), "/tmp/gpu-benchmark")
-        model, x = trainer._model().eval(), torch.randn(batch, 1, n, n, device=trainer.device)
+        model, x = trainer.prepared_model().eval(), torch.randn(batch, 1, n, n, device=trainer.device)
         t = torch.full((batch,), 0.5, device=trainer.device)
 
         @torch.no_grad()

@@ -68,12 +68,13 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 
 class Accelerated(torch.nn.Module):
     """A network's forward under bf16 autocast (when asked), with 4-D inputs and weights in channels-last layout on CUDA
-    (what tensor cores read fastest); outputs (a tensor or a tuple of them) come back in float32."""
+    (what tensor cores read fastest; ``channels_last`` overrides it: ``benchmarks/training.py`` measures both on each
+    device); outputs (a tensor or a tuple of them) come back in float32."""
 
-    def __init__(self, net: torch.nn.Module, device: torch.device, precision: str):
+    def __init__(self, net: torch.nn.Module, device: torch.device, precision: str, channels_last: bool | None = None):
         super().__init__()
         self.net, self.device_type, self.dtype = net, device.type, autocast_dtype(device, precision)
-        self.channels_last = device.type == "cuda"
+        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
         if self.channels_last:
             net.to(memory_format=torch.channels_last)  # 4-D weights only; the net's own tensors, in place
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch.profiler import record_function
 
 import engine
 from engine.checkpoints import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -70,11 +71,12 @@ class Trainer:
         self.step, self.history = 0, []
         self.generator = torch.Generator(device=self.device).manual_seed(training.seed)  # the same on every rank
 
-    def _model(self) -> torch.nn.Module:
-        """The network the loss calls: under the precision asked for and channels-last on CUDA (``Accelerated``),
-        in DistributedDataParallel when several processes train (gradients averaged over ranks), compiled when
-        asked. Checkpoints keep ``self.net``'s own weights."""
+    def prepared_model(self) -> torch.nn.Module:
+        """The task's data on the device, and the network the loss calls: under the precision asked for and
+        channels-last on CUDA (``Accelerated``), in DistributedDataParallel when several processes train (gradients
+        averaged over ranks), compiled when asked. Checkpoints keep ``self.net``'s own weights."""
         cfg, device = self.training, self.device
+        self.task.to(device)
         model = Accelerated(self.net, device, cfg.precision)
         if self.world.distributed:
             device_ids = [device.index] if device.type == "cuda" else None
@@ -128,13 +130,19 @@ class Trainer:
         cfg = self.training
         for group in self.optimizer.param_groups:
             group["lr"] = cfg.lr * _lr_factor(self.step, cfg.steps)
-        loss = self.task.loss(model, self.world.share(self.task.draw(cfg.batch_size, self.generator)))
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
-        self.optimizer.step()
-        _ema_update(self.ema, self.net, cfg.ema_decay, self.step)
+        with record_function("draw"):  # the profiler's labels of the step's parts (benchmarks/training.py)
+            drawn = self.world.share(self.task.draw(cfg.batch_size, self.generator))
+        with record_function("loss"):
+            loss = self.task.loss(model, drawn)
+        with record_function("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with record_function("optimizer"):
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+        with record_function("ema"):
+            _ema_update(self.ema, self.net, cfg.ema_decay, self.step)
         self.step += 1
         return loss.detach()
 
@@ -146,8 +154,7 @@ class Trainer:
             self._resume()
             self.callback({"kind": "resumed", "step": self.step, "steps": self.training.steps})
         cfg, device, world = self.training, self.device, self.world
-        self.task.to(device)
-        model = self._model()
+        model = self.prepared_model()
         self.callback({"kind": "started", "world_size": world.size, "backend": world.backend,
                        "device": str(device), "step": self.step})
         start, running, count = time.monotonic(), torch.zeros((), device=device), 0

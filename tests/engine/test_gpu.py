@@ -89,8 +89,7 @@ def test_a_pdd_predictor_in_bf16_on_cpu_stays_close_to_float32():
 @cuda
 def test_a_training_step_on_cuda_never_syncs_with_the_host(grf, tmp_path):
     trainer = _trainer(grf, tmp_path, "cuda")
-    trainer.task.to(trainer.device)
-    model = trainer._model()
+    model = trainer.prepared_model()
     trainer.train_step(model)  # warm-up: lazy CUDA initialisation may sync once
     torch.cuda.set_sync_debug_mode("error")
     try:
