@@ -76,6 +76,8 @@ class TrainView(JobView):
                              doc="w of the smoothed loss s_i = w s_(i-1) + (1 − w) loss_i, debiased by 1 − w^i "
                                  "(TensorBoard's); 0 shows the raw loss")
     log_loss = param.Boolean(default=True, label="Log-scale loss", doc="the loss axis on a log scale")
+    field = param.Selector(default=None, objects=[], label="Field",
+                           doc="the field of the model's output drawn, for a model of several fields")
     compare = param.ListSelector(default=[], objects=[], label="Overlay runs",
                                  doc="runs whose loss curves are drawn beside this one, with the settings that differ")
 
@@ -89,6 +91,8 @@ class TrainView(JobView):
         self.forecast = ForecastConfig(name="Emulator")
         self.pdd = PDDConfig(name="PDD predictor")
         self.resume, self.ema = False, (0.0, 0)  # the live smoothed loss: (EMA sum, points)
+        self.last_preview: dict | None = None
+        self.field_select = pn.widgets.Select.from_param(self.param.field, width=200, visible=False)
         self.seed_shown = 0  # the group member whose loss is drawn
         self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280,
                               empty="the loss, live, once training starts", row_item=False)
@@ -163,15 +167,35 @@ class TrainView(JobView):
     def _show_event(self, event: dict) -> None:
         if event["kind"] != "preview":
             return
-        field = event["field"]
+        self.last_preview = event
+        variables = event.get("variables") or []
+        self.param.field.objects = variables
+        self.field_select.visible = len(variables) > 1
+        if variables and self.field not in variables:
+            self.field = variables[0]  # redraws through _field_changed
+        else:
+            self._draw_preview()
+
+    @param.depends("field", watch=True)
+    def _field_changed(self) -> None:
+        if self.last_preview is not None:
+            self._draw_preview()
+
+    def _draw_preview(self) -> None:
+        """The last preview's field (the chosen one of a state of several) and its spectra against the data's."""
+        event = self.last_preview
+        field, spectrum, data_spectrum = event["field"], event["spectrum"], event["data_spectrum"]
+        if event.get("variables"):
+            c = event["variables"].index(self.field)
+            field, spectrum, data_spectrum = field[c], spectrum[c], data_spectrum[c]
         limit = 3 * float(np.std(field)) or 1.0
         self.preview.figure.renderers[0].glyph.color_mapper.update(low=-limit, high=limit)
         self.preview.update(field)
-        if event.get("variable"):  # of a state of several fields, the first is shown: say which
-            self.preview.figure.title.text = f"model output at the last checkpoint: {event['variable']}"
-        shells = np.arange(1, len(event["spectrum"]))
-        self.spectrum.update("data", shells, event["data_spectrum"][1:])
-        self.spectrum.update("model", shells, event["spectrum"][1:])
+        name = self.field if event.get("variables") else None
+        self.preview.figure.title.text = "model output at the last checkpoint" + (f": {name}" if name else "")
+        shells = np.arange(1, len(spectrum))
+        self.spectrum.update("data", shells, data_spectrum[1:])
+        self.spectrum.update("model", shells, spectrum[1:])
 
     def _show_result(self, result: dict) -> None:
         self.status.object = f"{self.label} job {self.job.id} finished."
@@ -242,7 +266,8 @@ class TrainView(JobView):
                 pn.widgets.FloatSlider.from_param(self.param.smoothing, width=220),
                 pn.widgets.Checkbox.from_param(self.param.log_loss, align="end")), sizing_mode="stretch_width",
                 **stretching(520)),
-                self.preview.figure, self.spectrum.figure),
+                pn.Column(self.preview.figure, self.field_select),
+                self.spectrum.figure),
             pn.FlexBox(pn.Column(self.runs, width=520),
                        pn.Column(pn.widgets.MultiChoice.from_param(self.param.compare, width=400), self.differences,
                                  width=420)),

@@ -68,7 +68,7 @@ def mean_spectrum(fields: torch.Tensor, ndim: int) -> np.ndarray:
 def model_preview(task, checkpoint: Path) -> dict:
     """What the model does now: samples of a generator (8 Euler steps), one forecast of an emulator (4 sampler
     steps; SNS 50), or one noise-free λ = 0 step of a PDD predictor, from the first trajectory's first state;
-    physical units; of a state of several fields, the first."""
+    physical units; a state of several fields whole (C, n, n), with ``variables`` and a spectrum per field."""
     if task.kind == "generate":
         noise, schedule = (NoiseConfig(**task.configs["noise"]), ScheduleConfig(**task.configs["schedule"]))
         setup = checkpoint_setup(str(checkpoint), task.data, noise, schedule, torch.device("cpu"))
@@ -83,8 +83,11 @@ def model_preview(task, checkpoint: Path) -> dict:
             sampler = ForecastSamplerConfig(steps=SNS_PREVIEW_STEPS if task.kind in ("sns", "ddpm") else 4)
             fields = load_forecaster(checkpoint).step(state, sampler, generator)
         data = task.data.denormalize(task.data.fields[:, :16]).flatten(0, 1)
-    if getattr(task.data, "channels", 1) > 1:  # a state of several fields: its first is shown
-        fields, data = fields[:, 0], data[:, 0]
+    if getattr(task.data, "channels", 1) > 1:  # a state of several fields: every field, each with its spectra
+        channels = range(task.data.channels)
+        return {"field": fields[0], "variables": list(task.data.variables),
+                "spectrum": np.stack([mean_spectrum(fields[:, c], task.spatial_dims) for c in channels]),
+                "data_spectrum": np.stack([mean_spectrum(data[:, c], task.spatial_dims) for c in channels])}
     return {"field": fields[0], "spectrum": mean_spectrum(fields, task.spatial_dims),
             "data_spectrum": mean_spectrum(data, task.spatial_dims), "variable": task.data.variable}
 

@@ -2,15 +2,20 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 import xarray as xr
 
 from app.dashboard import Studio
 from app.rollout_view import RolloutView
 from app.superres_view import SuperresView
+from app.train_view import TrainView
 from engine.data.catalog import install_defaults
 from engine.data.store import DataStore
 from engine.jobs import JobManager
+from engine.pipelines.train import model_preview
+from engine.tasks import make_task
+from engine.worker import preview as downsampled
 
 
 def test_the_rollout_view_offers_the_data_an_emulator_fits_and_names_the_dt_it_needs_when_none_does(tmp_path):
@@ -150,7 +155,7 @@ def test_sample_integrates_a_trained_generator_when_chosen_and_names_a_mismatch(
 def test_sample_draws_the_chosen_field_of_the_qg_jet_and_samples_a_two_layer_generator_whole(tmp_path):
     """The generation tabs' *Field* on the two-layer QG set: the exact drift of the chosen layer (its own colour
     range), and a generator of both layers samples whole states, draws the chosen layer with its errors and the
-    coherence error, and downloads both layers."""
+    coherence error, and downloads both layers; the Train tab's preview of that generator draws the chosen layer."""
     from engine.cli import main
 
     shutil.copy("assets/qg-64-test.nc", tmp_path / "qg.nc")
@@ -178,6 +183,18 @@ def test_sample_draws_the_chosen_field_of_the_qg_jet_and_samples_a_two_layer_gen
     with xr.open_dataset(view._samples_file()) as samples:
         assert list(samples.attrs["variables"]) == ["pv_upper", "pv_lower"]
         assert samples["pv_lower"].shape == (32, 64, 64)
+    train = TrainView(store=studio.store, jobs=JobManager(), dataset=lambda: "qg.nc",
+                      generation_configs=lambda: (studio.noise, studio.schedule))
+    preview = model_preview(make_task("generate", path=tmp_path / "qg.nc"), tmp_path / "runs/g/checkpoint.pt")
+    field = downsampled(preview["field"])  # as the worker sends it
+    train._show_event({"kind": "preview", "step": 1, **preview, "field": field})
+    assert train.field_select.visible and train.param.field.objects == ["pv_upper", "pv_lower"]
+    train.field = "pv_lower"
+    np.testing.assert_array_equal(train.preview.source.data["image"][0], field[1])
+    assert train.preview.figure.title.text.endswith(": pv_lower")
+    drawn = train.spectrum.sources["data"].data["y"]
+    held = np.isfinite(drawn)  # the plot leaves empty shells out
+    np.testing.assert_allclose(drawn[held], preview["data_spectrum"][1][1:][held])
 
 
 def test_each_tab_s_view_and_sidebar_are_made_once_so_revisits_leave_no_widget_linked_behind(tmp_path):

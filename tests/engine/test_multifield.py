@@ -194,7 +194,8 @@ def test_a_two_field_generator_trains_samples_both_fields_and_refuses_data_witho
     assert recorded["variables"] == ["upper", "lower"] and recorded["cross_spectrum"].shape == (2, 2, N // 2 + 1)
     np.testing.assert_allclose(recorded["scales"], stds, rtol=1e-5)
     preview = model_preview(make_task("generate", path=tmp_path / "pair.nc"), tmp_path / "runs/g/checkpoint.pt")
-    assert preview["field"].shape == (N, N) and preview["variable"] == "upper"  # the Train tab draws the first
+    assert preview["field"].shape == (2, N, N) and preview["variables"] == ["upper", "lower"]  # the whole state
+    assert preview["spectrum"].shape == preview["data_spectrum"].shape == (2, N // 2 + 1)
     capsys.readouterr()
     assert main([*common, "sample", "--data", "pair.nc", "--model", "unet", "--checkpoint", "runs/g/checkpoint.pt",
                  "--steps", "2", "--count", "4", "--out", "g.nc", "--json"]) == 0
