@@ -28,7 +28,7 @@ from engine.diagnostics import spectra
 from engine.errors import EngineError
 from engine.jobs import JobManager
 from engine.pdd import load_pdd
-from engine.pipelines.superres import SuperresRequest, middle_frame, superres_inputs
+from engine.pipelines.superres import SuperresRequest, middle_frame, superres_inputs, superres_variables
 
 REVERSE_WIDGETS = {"steps": checked(pn.widgets.IntInput), "seed": checked(pn.widgets.IntInput)}
 LINES = ["coarse input", "super-resolved", "truth"]
@@ -51,6 +51,8 @@ class SuperresView(JobView):
     from_noise = param.Boolean(default=False, doc="generation: start from the Gaussian with the λ-marginal's "
                                                   "per-mode variance e^(2μλ)P_k + Q_k(λ) instead of the coarse data")
     sampler = param.ClassSelector(class_=PDDSamplerConfig, doc="the reverse-λ integration")
+    field = param.Selector(default=None, objects=[], label="Field",
+                           doc="the field drawn of a predictor of several (each with its own colour range)")
 
     def __init__(self, store: DataStore, jobs: JobManager, sidebar_dataset: Callable[[], str], **params):
         # 40 geometric steps of the reverse SDE: the shipped predictor's best high-band error (benchmarks/pdd.py)
@@ -67,6 +69,7 @@ class SuperresView(JobView):
                                                 filename="superres.nc", disabled=True,
                                                 label="Download result (netCDF)", width=240)
         self.model = self.data = None
+        self.preferred_field: Callable[[], str] = lambda: ""  # the session's field (app.tabs.sharing_field)
         if not self.refresh_checkpoints():  # a new choice opens the model by itself
             self.guarded(self.open_model)
 
@@ -101,7 +104,12 @@ class SuperresView(JobView):
         if self.model.ndim != 2:
             raise EngineError(f"{self.checkpoint} models 1-D series; this view super-resolves 2-D fields "
                               "(use python -m engine superres for 1-D data)")
-        found = datasets_for(self.store, self.model.n, self.model.dt)
+        names = superres_variables(self.model)
+        self.param.field.objects = names
+        if self.field not in names:
+            self.field = self.preferred_field() if self.preferred_field() in names else names[0]
+        found = [name for name in datasets_for(self.store, self.model.n, self.model.dt)
+                 if set(names) <= set(self.store.describe(name).get("variables", {}))]
         self.param.dataset.objects = found
         if not found:
             self.status.object = (f"No dataset in the folder holds {self.model.n}² fields saved every "
@@ -129,17 +137,28 @@ class SuperresView(JobView):
         """The chosen dataset's first sequence: draw the truth and the coarse input."""
         if self.model is None or self.dataset is None:
             return
-        self.data = load_sequences(self.store.path(self.dataset))
-        limit = 3 * self.data.std
-        self.mapper.update(low=self.data.mean - limit, high=self.data.mean + limit)
+        self.data = load_sequences(self.store.path(self.dataset), superres_variables(self.model))
         self.draw_input()
+
+    @param.depends("field", watch=True)
+    def _field_changed(self) -> None:
+        self.guarded(self.draw_input)
+
+    def _of_field(self, values):
+        """The chosen field of a state of several (its channel, the axis before the grid); one field as it is."""
+        if not self.model.variables:
+            return values
+        return values[..., self.model.variables.index(self.field), :, :]
 
     def draw_input(self) -> None:
         """The coarse input the job will start from (same seed, same draw), its spectrum, and the truth."""
         if self.data is None:
             return
         inputs = superres_inputs(self.model, self.data, sequences=1, sampler=self.sampler, from_noise=self.from_noise)
-        truth, coarse = self.model.denormalize(inputs.truth), self.model.denormalize(inputs.coarse)
+        truth = self._of_field(self.model.denormalize(inputs.truth))
+        coarse = self._of_field(self.model.denormalize(inputs.coarse))
+        mean, std = float(truth.mean()), float(truth.std())  # the field's own colour range
+        self.mapper.update(low=mean - 3 * std, high=mean + 3 * std)
         self.truth_plot.update(middle_frame(truth).numpy())
         self.coarse_plot.update(middle_frame(coarse).numpy())
         self._draw_spectrum("truth", truth[0])
@@ -171,17 +190,18 @@ class SuperresView(JobView):
 
     def _show_progress(self, events: list[dict]) -> None:
         last = events[-1]
-        self.output_plot.update(last["preview"])
+        self.output_plot.update(self._of_field(last["preview"]))
         self.status.object = (f"Super-resolution job {self.job.id}: λ = {last['lam']:.4f} "
                               f"(step {last['step']} / {last['steps']})")
 
     def _show_result(self, result: dict) -> None:
-        self.output_plot.update(result["output_field"])
-        power = result["spectra"]["output"]
+        self.output_plot.update(self._of_field(result["output_field"]))
+        scores = result["per_variable"][self.field] if self.model.variables else result
+        power = scores["spectra"]["output"]
         self.spectrum.update("super-resolved", np.arange(1, power.shape[0]), power[1:])
         self.download.disabled, self.download.filename = False, Path(result["out"]).name  # as stored
         self.shown_out = result["out"]
-        errors = " · ".join(f"{band}: {result['input_error'][band]:.2f} → {result['output_error'][band]:.2f}"
+        errors = " · ".join(f"{band}: {scores['input_error'][band]:.2f} → {scores['output_error'][band]:.2f}"
                             for band in ("low", "mid", "high"))
         self.status.object = (f"Super-resolved λ = {result['lam']:g} → 0 in {result['steps']} steps, "
                               f"{result['seconds']:.1f} s. Mean |log S/S_truth| input → output, {errors}")
@@ -192,6 +212,7 @@ class SuperresView(JobView):
         stretch = {"sizing_mode": "stretch_width"}
         return [pn.widgets.Select.from_param(self.param.checkpoint, label="PDD checkpoint", **stretch),
                 pn.widgets.Select.from_param(self.param.dataset, label="Data (grid and Δt as trained)", **stretch),
+                pn.widgets.Select.from_param(self.param.field, label="Field", **stretch),
                 pn.widgets.Checkbox.from_param(self.param.from_noise, label="Generate from the λ-marginal Gaussian"),
                 pn.Param(self.sampler, parameters=[p for p in self.sampler.param if p not in ("name", "lam")],
                          widgets=REVERSE_WIDGETS, **stretch)]

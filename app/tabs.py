@@ -111,7 +111,7 @@ def _rollout(studio) -> RolloutView:
 def _superres(studio) -> SuperresView:
     view = SuperresView(studio.store, manager(), lambda: studio.field_dataset)
     view.sampler.lam = studio.lam
-    return view
+    return sharing_field(studio, view, "field")
 
 
 def sharing_field(studio, view, name: str):
@@ -172,7 +172,7 @@ TABS = {tab.name: tab for tab in (
                                                                "λ = 0.")],
         follows={"field_dataset": lambda s, view: view.follow_sidebar(), "field": _set_field("field")}),
     Tab("Super-resolution", _superres, lambda s, view: [lam_control(s), *view.controls()],
-        follows={"lam": _set_lam("sampler"),
+        follows={"lam": _set_lam("sampler"), "field": _set_field("field"),
                  "field_dataset": lambda s, view: view.guarded(view.follow_sidebar)}),
     Tab("Jobs", lambda s: JobsView(manager(), s.store, s.cluster),
         lambda s, view: [pn.pane.Markdown(JOBS_NOTE), *view.controls()]),

@@ -92,7 +92,8 @@ class TrainView(JobView):
         self.pdd = PDDConfig(name="PDD predictor")
         self.resume, self.ema = False, (0.0, 0)  # the live smoothed loss: (EMA sum, points)
         self.last_preview: dict | None = None
-        self.field_select = pn.widgets.Select.from_param(self.param.field, width=200, visible=False)
+        self.field_select = pn.widgets.Select.from_param(self.param.field, label="Field of the preview", visible=False,
+                                                         sizing_mode="stretch_width")
         self.seed_shown = 0  # the group member whose loss is drawn
         self.loss = CurvePlot("training loss", ["loss", "smoothed"], "step", "loss", log_x=False, height=280,
                               empty="the loss, live, once training starts", row_item=False)
@@ -256,7 +257,8 @@ class TrainView(JobView):
                 pn.Param(self.forecast, parameters=["sigma", "lead", "unroll", "levels"],
                          name="Emulator (forecast and sns tasks)", **stretch),
                 pn.Param(self.pdd, widgets={"a": checked(pn.widgets.FloatInput)}, name="PDD predictor (task pdd)",
-                         **stretch)]
+                         **stretch),
+                self.field_select]
 
     def __panel__(self):
         return pn.Column(
@@ -266,8 +268,7 @@ class TrainView(JobView):
                 pn.widgets.FloatSlider.from_param(self.param.smoothing, width=220),
                 pn.widgets.Checkbox.from_param(self.param.log_loss, align="end")), sizing_mode="stretch_width",
                 **stretching(520)),
-                pn.Column(self.preview.figure, self.field_select),
-                self.spectrum.figure),
+                self.preview.figure, self.spectrum.figure),
             pn.FlexBox(pn.Column(self.runs, width=520),
                        pn.Column(pn.widgets.MultiChoice.from_param(self.param.compare, width=400), self.differences,
                                  width=420)),

@@ -287,11 +287,17 @@ def _by_lead(scores: dict) -> str:
     return ", ".join(f"{k}: {v:.3f}" for k, v in list(zip(scores["lead_steps"], scores["vrmse"]))[:10])
 
 
+def without_spectra(summary: dict) -> dict:
+    """A super-resolution summary without its spectra (arrays; the netCDF output holds them), per variable too."""
+    return {key: without_spectra(value) if isinstance(value, dict) else value for key, value in summary.items()
+            if key != "spectra"}
+
+
 def _superres(args) -> None:
     with _ProgressBar("λ step") as bar:
         result = request_from_args(SuperresRequest, args).run(store=DataStore(args.data_dir),
                                                                callback=None if args.json else bar)
-    summary = {key: value for key, value in result.summary.items() if key != "spectra"}
+    summary = without_spectra(result.summary)
     if args.json:
         print(json.dumps(summary))
     else:

@@ -48,17 +48,21 @@ Tensor = torch.Tensor
 LAM_FLOOR = 1e-3  # Q_k(λ) is evaluated at max(λ, LAM_FLOOR): the path model needs a positive variance
 
 
-def mode_power(fields: Tensor, ndim: int) -> Tensor:
-    """Per-mode variance ``P_k = mean |x̂_k|²`` (ortho FFT) over every leading index: (..., *grid) → grid, float64."""
+def mode_power(fields: Tensor, ndim: int, channels: int = 1) -> Tensor:
+    """Per-mode variance ``P_k = mean |x̂_k|²`` (ortho FFT) over every leading index: (..., *grid) → grid, float64;
+    states of C > 1 fields (..., C, *grid) → (C, *grid), each field's."""
     xh = ortho_fft(fields.to(torch.float64), ndim)
-    return (xh.real**2 + xh.imag**2).reshape(-1, *fields.shape[-ndim:]).mean(0)
+    state = fields.shape[-ndim - 1:] if channels > 1 else fields.shape[-ndim:]
+    return (xh.real**2 + xh.imag**2).reshape(-1, *state).mean(0)
 
 
 def forward_sample(x: Tensor, lam: Tensor, process: OUProcess, generator: torch.Generator | None = None) -> Tensor:
-    """Every frame of x (batch, frames, *grid) at its sample's λ (batch,): ``e^{μλ} x̂ + sqrt(Q(λ)) ε̂``."""
+    """Every frame of x (batch, frames, *state) at its sample's λ (batch,): ``e^{μλ} x̂ + sqrt(Q(λ)) ε̂`` (state: the
+    grid, or (C, *grid) for C fields, each damped alike)."""
     n, ndim = x.shape[-1], process.ndim
-    damping = process.damping(lam, n, x.device).to(x.dtype).unsqueeze(1)
-    spread = process.variance(lam, n, x.device).sqrt().to(x.dtype).unsqueeze(1)
+    per_sample = (x.shape[0],) + (1,) * (x.dim() - 1 - ndim) + x.shape[-ndim:]
+    damping = process.damping(lam, n, x.device).to(x.dtype).reshape(per_sample)
+    spread = process.variance(lam, n, x.device).sqrt().to(x.dtype).reshape(per_sample)
     white = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return ortho_ifft(damping * ortho_fft(x, ndim) + spread * ortho_fft(white, ndim), ndim)
 
@@ -77,11 +81,19 @@ def window_stack(x: Tensor, window: int) -> Tensor:
     return windows.movedim(-1, 2).reshape(-1, window, *x.shape[2:])
 
 
-def increments(net: torch.nn.Module, x: Tensor, lam: Tensor, window: int) -> Tensor:
-    """``F_θ`` for every transition of x (batch, T, *grid) at λ (batch,): (batch, T − 1, *grid)."""
+def net_increment(net: torch.nn.Module, windows: Tensor, lam: Tensor, ndim: int) -> Tensor:
+    """``F_θ`` of windows (batch, w, *state) at λ (batch,) → (batch, *state); a state of C fields (C, *grid) reaches
+    the network as w·C channels and comes back as C."""
+    several = windows.dim() == 3 + ndim
+    out = net(windows.flatten(1, 2) if several else windows, lam.float())
+    return (out if several else out[:, 0]).float()
+
+
+def increments(net: torch.nn.Module, x: Tensor, lam: Tensor, window: int, ndim: int) -> Tensor:
+    """``F_θ`` for every transition of x (batch, T, *state) at λ (batch,): (batch, T − 1, *state)."""
     batch, frames = x.shape[:2]
-    out = net(window_stack(x, window), lam.float().repeat_interleave(frames - 1))[:, 0]
-    return out.float().reshape(batch, frames - 1, *x.shape[2:])
+    out = net_increment(net, window_stack(x, window), lam.repeat_interleave(frames - 1), ndim)
+    return out.reshape(batch, frames - 1, *x.shape[2:])
 
 
 def mean_variance(process: OUProcess, lam: Tensor, n: int) -> Tensor:
@@ -99,12 +111,13 @@ class PDD:
     window: int
     frames: int
     std_ratio: float
-    mean: float
-    std: float
+    mean: float | Tensor  # one per field (C, 1, 1) for states of several
+    std: float | Tensor
     dt: float
-    power: Tensor  # P_k of the normalized data, on the full FFT grid
+    power: Tensor  # P_k of the normalized data, on the full FFT grid; (C, *grid) for C fields
     variable: str = "vorticity"
     nfe: int = 0
+    variables: tuple[str, ...] = ()  # the fields of a state of several
 
     @property
     def n(self) -> int:
@@ -139,7 +152,8 @@ class PDD:
     def predict(self, x: Tensor, lam: float) -> Tensor:
         """F_θ for every transition of x (batch, T, *grid), normalized units."""
         self.nfe += 1
-        return increments(self.net, x, torch.full((x.shape[0],), float(lam), device=x.device), self.window)
+        return increments(self.net, x, torch.full((x.shape[0],), float(lam), device=x.device), self.window,
+                          self.ndim)
 
     def action(self, x: Tensor, lam: float, kind: str = "spectral") -> Tensor:
         """``S(x; λ)`` per sequence: x (batch, T, *grid) → (batch,)."""
@@ -250,7 +264,7 @@ class Stepper:
         self.history = (self.history + [x])[-model.window:]
         window = torch.stack([torch.zeros_like(x)] * (model.window - len(self.history)) + self.history, 1)
         model.nfe += 1
-        x_next = x + model.net(window, torch.full((x.shape[0],), self.lam, device=x.device))[:, 0].float()
+        x_next = x + net_increment(model.net, window, torch.full((x.shape[0],), self.lam, device=x.device), model.ndim)
         if self.noise:
             white = torch.randn(x.shape, generator=self.generator, device=x.device)
             x_next = x_next + ortho_ifft(self.spread * ortho_fft(white, model.ndim), model.ndim)
@@ -298,10 +312,13 @@ def load_pdd(path: str | Path, device: torch.device | str = "cpu", precision: st
         raise EngineError(f"{path} holds a '{state.get('task', 'generate')}' model, not a PDD predictor; "
                           "train one with --task pdd")
     configs, data = state["configs"], state["data"]
-    config = configs["pdd"]
-    net = build_unet(configs["model"]["size"], in_channels=config["window"], ndim=data["ndim"]).to(device)
+    config, variables = configs["pdd"], tuple(data.get("variables", ()))
+    fields = max(1, len(variables))
+    net = build_unet(configs["model"]["size"], in_channels=config["window"] * fields, out_channels=fields,
+                     ndim=data["ndim"]).to(device)
     net.load_state_dict(state["ema_state"])
     process = OUProcess(config["a"], config["b2"], data["ndim"])
     runner = accelerate(net.eval(), torch.device(device), precision, compile)
-    return PDD(runner, process, config["window"], config["frames"], config["std_ratio"], data["mean"], data["std"],
-               data["dt"], data["power"].to(device), data["variable"])
+    mean, std = (torch.as_tensor(data[key]).to(device) if variables else data[key] for key in ("mean", "std"))
+    return PDD(runner, process, config["window"], config["frames"], config["std_ratio"], mean, std,
+               data["dt"], data["power"].to(device), data["variable"], variables=variables)

@@ -16,7 +16,6 @@ import torch
 from engine.data.fields import (
     FieldStates,
     check_fields,
-    field_variable,
     grid_variables,
     on_grid,
     state_variables,
@@ -146,18 +145,22 @@ def dataset_fits(store: DataStore, name: str, n: int, dt: float) -> bool:
         return False
 
 
-def load_sequences(path: str | Path, variable: str | None = None) -> Trajectories:
-    """Normalized ``(trajectory, time, n, n)`` fields, or ``(trajectory, time, n)`` for 1-D data (Lorenz-96
+def load_sequences(path: str | Path, variables: str | list[str] | None = None) -> Trajectories:
+    """Normalized fields ``(trajectory, time, n, n)`` (``(trajectory, time, C, n, n)`` for states of several:
+    ``load_trajectories``, every field by default), or ``(trajectory, time, n)`` of one 1-D variable (Lorenz-96
     ``slow``)."""
     path = Path(path)
+    names = [variables] if isinstance(variables, str) else list(variables or [])
     with open_dataset(path) as ds:
-        if variable is None:
+        if not names:
             two_d = bool(grid_variables(ds))
         else:  # a missing variable goes to load_trajectories too, which names the ones there are
-            two_d = variable not in ds.data_vars or on_grid(ds[variable].dims)
-        if two_d:  # PDD learns one field: the variable asked for, else the first
-            return load_trajectories(path, variable or field_variable(ds, None, path.name), min_length=2)
-        names = [variable] if variable else [n for n, da in ds.data_vars.items() if "time" in da.dims[:-1]]
+            two_d = names[0] not in ds.data_vars or on_grid(ds[names[0]].dims)
+        if two_d:
+            return load_trajectories(path, names or None, min_length=2)
+        if len(names) > 1:
+            raise EngineError(f"{path.name}: a 1-D state is one variable; name one of {', '.join(names)}")
+        names = names or [n for n, da in ds.data_vars.items() if "time" in da.dims[:-1]]
         if not names:
             raise EngineError(f"{path.name}: no variable with a time dim and a spatial dim after it")
         da = ds[names[0]]

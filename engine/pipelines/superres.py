@@ -72,14 +72,20 @@ def superres_inputs(model: PDD, data: Trajectories, *, sequences: int, sampler: 
     return SuperresInputs(truth, coarse, generator)
 
 
+def superres_variables(model: PDD, variable: str | None = None) -> list[str]:
+    """The data variables a predictor super-resolves: the fields of its state, or its one (``variable`` if named)."""
+    return list(model.variables) or [variable or model.variable]
+
+
 def open_superres(*, store: DataStore, checkpoint: str, data: str, variable: str | None = None,
                   device: torch.device | str = "cpu", precision: str = "auto",
                   compile: bool = False) -> tuple[PDD, Trajectories]:
     """The PDD predictor (run at ``precision``, compiled if asked) and the test sequences it applies to (same
-    grid, same Δt), or a one-line error."""
+    grid, same Δt; the fields it was trained on, else ``variable`` or its own variable's name), or a one-line
+    error."""
     model = load_pdd(store.path(checkpoint), device, precision, compile)
-    sequences = load_sequences(store.path(data), variable)
-    ndim = sequences.fields.dim() - 2
+    sequences = load_sequences(store.path(data), superres_variables(model, variable))
+    ndim = sequences.fields.dim() - 2 - (sequences.channels > 1)
     if sequences.n != model.n or ndim != model.ndim:
         raise EngineError(f"{checkpoint} was trained on {model.n}-point {model.ndim}-D fields; {data} has "
                           f"{sequences.n}-point {ndim}-D fields")
@@ -88,26 +94,58 @@ def open_superres(*, store: DataStore, checkpoint: str, data: str, variable: str
     return model, sequences
 
 
-def superres_dataset(model: PDD, fields: dict[str, Tensor], *, sampler: PDDSamplerConfig, summary: dict,
+def per_variable(model: PDD, fields: dict[str, Tensor]) -> dict[str, dict[str, Tensor]]:
+    """``fields`` (input/output/truth → (sequence, frame, *state)) split by the model's variables: one field's as
+    they are, each of a state of several fields its channel."""
+    if not model.variables:
+        return {model.variable: fields}
+    return {name: {key: value[:, :, c] for key, value in fields.items()} for c, name in enumerate(model.variables)}
+
+
+def field_scores(model: PDD, fields: dict[str, Tensor]) -> dict:
+    """One field's spectra (mean over sequences and frames) and the per-band mean |log S/S_truth| of input and
+    output."""
+    power = {key: spectra(value, model.ndim).reshape(-1, model.n // 2 + 1).mean(0) for key, value in fields.items()}
+    errors = {key: band_log_errors(power[key], power["truth"]) for key in ("input", "output")}
+    return {**{f"{key}_error": {band: errors[key][band] for band in BANDS} for key in errors},
+            "spectra": {key: value.numpy() for key, value in power.items()}}
+
+
+def mean_scores(scores: dict[str, dict]) -> dict:
+    """The variables' band errors averaged over them, and the first variable's spectra (one field: its own)."""
+    first = next(iter(scores.values()))
+    means = {key: {band: float(np.mean([s[key][band] for s in scores.values()])) for band in BANDS}
+             for key in ("input_error", "output_error")}
+    return {**means, "spectra": first["spectra"]}
+
+
+def superres_dataset(model: PDD, fields: dict[str, Tensor], *, sampler: PDDSamplerConfig, scores: dict,
                      **attrs) -> xr.Dataset:
-    """``{var}_coarse``, ``{var}`` (super-resolved), ``{var}_truth`` over (sequence, frame, grid) and their spectra;
-    ``fields`` maps input/output/truth to physical-unit tensors (sequence, frame, *grid)."""
+    """``{var}_coarse``, ``{var}`` (super-resolved), ``{var}_truth`` over (sequence, frame, grid) for each of the
+    model's variables, and their spectra (``spectrum``, ``{var}_spectrum`` for several); ``fields`` maps
+    input/output/truth to physical-unit tensors (sequence, frame, *state), ``scores`` each variable's
+    ``field_scores``."""
     grid = ("y", "x") if model.ndim == 2 else ("k",)
     dims = ("sequence", "frame", *grid)
     coord = np.arange(model.n) * (2 * math.pi / model.n) if model.ndim == 2 else np.arange(model.n)
-    name = model.variable
-    power = np.stack([summary["spectra"][key] for key in FIELDS])
+    variables = {}
+    for name, values in per_variable(model, fields).items():
+        power = np.stack([scores[name]["spectra"][key] for key in FIELDS])
+        variables.update({
+            f"{name}_coarse": (dims, values["input"].numpy(),
+                               {"long_name": f"{name} coarse-grained at λ = {sampler.lam}"}),
+            name: (dims, values["output"].numpy(), {"long_name": f"{name} super-resolved by reverse-λ integration"}),
+            f"{name}_truth": (dims, values["truth"].numpy(), {"long_name": f"{name} of the fine simulation"}),
+            f"{name}_spectrum" if model.variables else "spectrum": (
+                ("field", "wavenumber"), power,
+                {"long_name": f"power spectrum of {name}, mean over sequences and frames"})})
     return xr.Dataset(
-        {f"{name}_coarse": (dims, fields["input"].numpy(),
-                            {"long_name": f"{name} coarse-grained at λ = {sampler.lam}"}),
-         name: (dims, fields["output"].numpy(), {"long_name": f"{name} super-resolved by reverse-λ integration"}),
-         f"{name}_truth": (dims, fields["truth"].numpy(), {"long_name": f"{name} of the fine simulation"}),
-         "spectrum": (("field", "wavenumber"), power, {"long_name": "power spectrum, mean over sequences and frames"})},
+        variables,
         coords={"sequence": np.arange(fields["input"].shape[0]),
                 "frame": ("frame", np.arange(fields["input"].shape[1]) * model.dt, {"units": "model time"}),
                 **{g: coord for g in grid}, "field": list(FIELDS), "wavenumber": np.arange(model.n // 2 + 1),
                 "lam": sampler.lam},
-        attrs=provenance("engine.pdd", **options(sampler), seconds=summary["seconds"], nfe=summary["nfe"], **attrs))
+        attrs=provenance("engine.pdd", **options(sampler), **attrs))
 
 
 def frame_preview(model: PDD, callback: Callable[[dict], None]) -> Callable[[dict], None]:
@@ -129,7 +167,8 @@ class SuperresRequest(Request):
     checkpoint: str = option("checkpoint of a pdd run (name in the data folder)", required=True)
     data: str | None = option("test trajectories (name in the data folder; default: the built-in Kolmogorov set "
                               "saved at the checkpoint's Δt)")
-    variable: str | None = option("data variable (default: the first field, or the first 1-D variable)")
+    variable: str | None = option("data variable of a one-field predictor (default: the one it was trained on; a "
+                                  "predictor of several fields uses its own)")
     sequences: int = option("sequences of the model's frame count to super-resolve (default: 1)", default=1,
                             type=int)
     from_noise: bool = option("start from the Gaussian with the λ-marginal's variance e^(2μλ)P_k + Q_k(λ) per mode "
@@ -173,14 +212,15 @@ def run_superres(*, store: DataStore, checkpoint: str, data: str, sampler: PDDSa
                           "or the gaussian integrator")
     normalized = dict(zip(FIELDS, (inputs.coarse, output, inputs.truth)))
     fields = {key: model.denormalize(value).cpu() for key, value in normalized.items()}
-    power = {key: spectra(value, model.ndim).reshape(-1, model.n // 2 + 1).mean(0) for key, value in fields.items()}
-    errors = {key: band_log_errors(power[key], power["truth"]) for key in ("input", "output")}
+    scores = {name: field_scores(model, values) for name, values in per_variable(model, fields).items()}
     summary = {"lam": sampler.lam, "steps": sampler.steps, "sequences": sequences, "frames": model.frames,
                "seconds": round(seconds, 3), "nfe": model.nfe, "from_noise": from_noise,
-               **{f"{key}_error": {band: errors[key][band] for band in BANDS} for key in errors},
-               "spectra": {key: value.numpy() for key, value in power.items()}, "out": out}
-    dataset = superres_dataset(model, fields, sampler=sampler, summary=summary, checkpoint=str(checkpoint),
-                               data=str(data), from_noise=int(from_noise), device=str(resolve_device(device)))
+               **mean_scores(scores), "out": out}
+    if model.variables:
+        summary["per_variable"] = scores
+    dataset = superres_dataset(model, fields, sampler=sampler, scores=scores, seconds=summary["seconds"],
+                               nfe=summary["nfe"], checkpoint=str(checkpoint), data=str(data),
+                               from_noise=int(from_noise), device=str(resolve_device(device)))
     if out:
         write_dataset(dataset, target)
     return SuperresResult(summary, dataset, {key: middle_frame(value).numpy() for key, value in fields.items()})

@@ -111,8 +111,8 @@ class TrainRequest(Request):
     out: str = option("run folder in the data folder for checkpoint.pt, e.g. runs/si (resumed if present)",
                       required=True)
     variables: list[str] | None = option("the data variables one state is made of, e.g. pv_upper pv_lower (default: "
-                                         "every (..., y, x) variable on the first one's grid, in file order; "
-                                         "pdd learns one field: the first, or the one named)",
+                                         "every (..., y, x) variable on the first one's grid, in file order; a "
+                                         "1-D Lorenz-96 state is one variable)",
                                          nargs="+")
     noise: NoiseConfig = configs(NoiseConfig, *NOISE_FLAGS)
     schedule: ScheduleConfig = configs(ScheduleConfig, *SCHEDULE_FLAGS)

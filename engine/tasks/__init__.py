@@ -21,22 +21,16 @@ from engine.tasks.generative import GenerativeTask, StateGenerativeTask
 from engine.tasks.pdd import PDDTask
 
 TASKS = ("generate", "refiner", "forecast", "noise_baseline", "diffusion", "ddpm", "pointwise", "fno", "sns", "pdd")
-ONE_FIELD_TASKS = ("pdd",)  # its coarse-graining and λ-conditioned predictor are of one field
 
 
 def make_task(kind: str, *, path: str | Path, variables: str | list[str] | None = None,
               noise: NoiseConfig | None = None, schedule: ScheduleConfig | None = None,
               forecast: ForecastConfig | None = None, spectral_weight: float = 0.0, pdd: PDDConfig | None = None):
     """The training task ``kind`` over the ``variables`` of the dataset file at ``path`` (see the module doc for the
-    kinds): all but PDD learn whole states (every field variable by default); PDD one field."""
+    kinds): every task learns whole states (every field variable by default; a 1-D Lorenz-96 state is one
+    variable)."""
     if kind not in TASKS:
         raise EngineError(f"task must be one of {', '.join(TASKS)}, not {kind!r}")
-    if isinstance(variables, str):
-        variables = [variables]
-    if kind in ONE_FIELD_TASKS and variables and len(variables) > 1:
-        raise EngineError(f"--task {kind} learns one field; name one of {', '.join(variables)} (the other tasks, "
-                          f"{', '.join(t for t in TASKS if t not in ONE_FIELD_TASKS)}, learn several)")
-    variable = variables[0] if variables else None
     if kind in ("generate", "refiner"):
         noise, schedule = noise or NoiseConfig(), schedule or ScheduleConfig()
         if kind == "refiner":
@@ -45,6 +39,6 @@ def make_task(kind: str, *, path: str | Path, variables: str | list[str] | None 
         task = StateGenerativeTask if isinstance(fields, StateFieldData) else GenerativeTask
         return task(fields, noise, schedule, spectral_weight, Path(path).name)
     if kind == "pdd":
-        return PDDTask(load_sequences(path, variable), pdd or PDDConfig())
+        return PDDTask(load_sequences(path, variables), pdd or PDDConfig())
     forecast = ForecastConfig(**{**options(forecast or ForecastConfig()), "task": kind})
     return ForecastTask(load_trajectories(path, variables), forecast)

@@ -25,7 +25,7 @@ class PDDTask:
     kind = "pdd"
 
     def __init__(self, data: Trajectories, config: PDDConfig):
-        self.data, self.spatial_dims = data, data.fields.dim() - 2
+        self.data, self.spatial_dims = data, 1 if data.fields.dim() == 3 else 2  # Lorenz-96 (…, k), or fields
         a = config.a if config.a is not None else reference_a(self.spatial_dims)
         self.config = PDDConfig(**{**options(config), "a": a})
         self.process = OUProcess(a, config.b2, self.spatial_dims)
@@ -35,17 +35,19 @@ class PDDTask:
                               f"frames")
 
     def network(self, size: str) -> torch.nn.Module:
-        """The predictor: a U-Net over the window's frames (1-D or 2-D)."""
-        return build_unet(size, in_channels=self.window, ndim=self.spatial_dims)
+        """The predictor: a U-Net over the window's frames (1-D or 2-D), each frame's C fields as channels."""
+        channels = self.data.channels
+        return build_unet(size, in_channels=self.window * channels, out_channels=channels, ndim=self.spatial_dims)
 
     def to(self, device: torch.device) -> None:
         self.device, self.fields = device, self.data.fields.to(device)
 
     def describe(self) -> dict:
+        several = {"variables": list(self.data.variables)} if self.data.channels > 1 else {}
         return {"configs": {"pdd": options(self.config)},
                 "data": {"n": self.data.n, "ndim": self.spatial_dims, "mean": self.data.mean, "std": self.data.std,
                          "dt": self.data.dt, "variable": self.data.variable, "source": Path(self.data.source).name,
-                         "power": mode_power(self.data.fields, self.spatial_dims)}}
+                         "power": mode_power(self.data.fields, self.spatial_dims, self.data.channels), **several}}
 
     def sequences(self, batch: int, generator: torch.Generator) -> Tensor:
         """(batch, frames, *grid): consecutive frames from random trajectories and start times."""
@@ -63,7 +65,7 @@ class PDDTask:
     def loss(self, net: torch.nn.Module, drawn: tuple) -> Tensor:
         """``mean(((x_{n+1} − x_n) − F_θ(x_n; λ))² / mean_k Q_k(λ))`` over a drawn batch."""
         lam, x = drawn
-        prediction = increments(net, x, lam, self.window)
+        prediction = increments(net, x, lam, self.window, self.spatial_dims)
         residual = (x[:, 1:] - x[:, :-1]) - prediction
         variance = mean_variance(self.process, lam, self.data.n).float()
         return torch.mean(residual.pow(2).flatten(1) / variance[:, None])

@@ -55,6 +55,34 @@ def test_the_superres_view_opens_the_data_its_predictor_was_trained_at_and_follo
     assert view.dataset == "mine.nc" and not view.failure.visible
 
 
+def test_the_superres_view_draws_the_chosen_layer_of_a_two_layer_pdd_predictor_and_its_result(tmp_path):
+    """A PDD predictor of both QG layers: *Field* lists them, the coarse input and the truth are drawn for the chosen
+    layer in its own colour range, and the finished job's output, spectrum and band errors are that layer's."""
+    from engine.cli import main
+
+    store = DataStore(tmp_path)
+    shutil.copy("assets/qg-64-test.nc", tmp_path / "qg.nc")
+    assert main(["--data-dir", str(tmp_path), "train", "--data", "qg.nc", "--task", "pdd", "--out", "runs/pdd-qg",
+                 "--steps", "1", "--batch-size", "2", "--frames", "4"]) == 0
+    view = SuperresView(store, JobManager(), lambda: "qg.nc")
+    view.checkpoint = "runs/pdd-qg/checkpoint.pt"
+    assert view.param.field.objects == ["pv_upper", "pv_lower"] and view.dataset == "qg.nc", view.failure.object
+    upper = view.mapper.high - view.mapper.low
+    view.field = "pv_lower"
+    assert 10 < upper / (view.mapper.high - view.mapper.low) < 50  # the lower layer is 23× weaker
+    view.sampler.steps = 2
+    view.start()  # the real job, in a worker process
+    assert view.job.wait(120), view.failure.object
+    view.poll()
+    result = view.job.result
+    with xr.open_dataset(tmp_path / result["out"]) as ds:
+        assert ds["pv_lower"].dims == ("sequence", "frame", "y", "x") and "pv_upper_spectrum" in ds
+        middle = ds["pv_lower"].isel(sequence=0, frame=ds.sizes["frame"] // 2).values
+    np.testing.assert_allclose(view.output_plot.source.data["image"][0], middle, rtol=1e-5, atol=1e-12)
+    lower = result["per_variable"]["pv_lower"]
+    assert f"high: {lower['input_error']['high']:.2f} → {lower['output_error']['high']:.2f}" in view.status.object
+
+
 def test_an_upload_whose_name_is_not_a_plain_file_name_is_refused_with_its_reason(tmp_path):
     from app.new_data_view import NewDataView
 

@@ -14,6 +14,7 @@ from engine.errors import EngineError
 from engine.forecast import Forecaster, forecast_network, load_forecaster
 from engine.noise import cross_noise_spectra, sample_cross_noise
 from engine.oracle import euler_cross_spectrum
+from engine.pdd import load_pdd, simulate_at_lambda
 from engine.pipelines.sample import sample
 from engine.pipelines.train import model_preview
 from engine.refine import load_refiner
@@ -107,7 +108,7 @@ def refusal(argv: list[str], capsys) -> str:
     return lines[0]
 
 
-def test_a_two_field_emulator_refuses_data_without_its_fields_and_one_field_tasks_refuse_two(folder, capsys):
+def test_a_two_field_emulator_refuses_data_without_its_fields(folder, capsys):
     common = ["--data-dir", str(folder)]
     assert main([*common, "train", "--data", "layers.nc", "--task", "pointwise", "--out", "runs/two",
                  "--steps", "1", "--batch-size", "2"]) == 0  # the default: both fields
@@ -118,9 +119,6 @@ def test_a_two_field_emulator_refuses_data_without_its_fields_and_one_field_task
         "error: upper.nc has no lower, which runs/two/checkpoint.pt was trained on (upper, lower); it has upper")
     assert "trained on upper, lower; it cannot be rolled out on lower" in refusal(
         [*rollout, "--data", "layers.nc", "--variables", "lower"], capsys)
-    assert "--task pdd learns one field; name one of upper, lower" in refusal(
-        [*common, "train", "--data", "layers.nc", "--task", "pdd", "--variables", "upper", "lower",
-         "--out", "runs/g", "--steps", "1"], capsys)
 
 
 def test_a_two_field_rollout_animates_one_row_per_field(folder, capsys):
@@ -229,3 +227,33 @@ def test_a_two_field_refiner_estimates_the_noise_level_of_whole_states_and_refin
     assert float(refiner.schedule(refiner.noise_level(noise)).alpha.min() ** 2) > 0.8  # 5 shells of 16²: ±0.1
     refined, mask = refiner(states)
     assert refined.shape == states.shape and bool(mask.all()) and torch.isfinite(refined).all()
+
+
+def test_a_two_field_pdd_predictor_trains_simulates_and_super_resolves_each_field(folder, capsys):
+    """Paper 002's predictor on both fields: the checkpoint records them with each one's modal power P_k, a
+    fixed-λ rollout and a super-resolution come back per field in its own units, and the summary's band errors are
+    the mean of the fields'."""
+    common = ["--data-dir", str(folder)]
+    assert main([*common, "train", "--data", "layers.nc", "--task", "pdd", "--out", "runs/p", "--steps", "2",
+                 "--batch-size", "2", "--frames", "4"]) == 0
+    recorded = torch.load(folder / "runs/p/checkpoint.pt", weights_only=True)["data"]
+    assert recorded["variables"] == ["upper", "lower"] and recorded["power"].shape == (2, N, N)
+    np.testing.assert_allclose(recorded["power"].sum((1, 2)) / N**2, [1.0, 1.0], rtol=1e-3)  # Parseval: unit std
+    model = load_pdd(folder / "runs/p/checkpoint.pt")
+    data = load_trajectories(folder / "layers.nc")
+    state = data.denormalize(data.fields[:, 0])  # (trajectory, field, y, x), physical units
+    after = simulate_at_lambda(model, state, lam=0.0, steps=1, noise=False)[:, 1]
+    assert after.shape == state.shape and torch.isfinite(after).all()
+    change = (after - state).flatten(2).std(2) / state.flatten(2).std(2)  # each field moves in its own units
+    assert float(change.max()) < 10
+    capsys.readouterr()
+    assert main([*common, "superres", "--checkpoint", "runs/p/checkpoint.pt", "--data", "layers.nc", "--lam-steps",
+                 "2", "--out", "sr.nc", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    fields = summary["per_variable"]
+    assert summary["output_error"]["high"] == pytest.approx(
+        (fields["upper"]["output_error"]["high"] + fields["lower"]["output_error"]["high"]) / 2)
+    with xr.open_dataset(folder / "sr.nc") as ds:
+        for name, (std, mean) in SCALES.items():
+            assert ds[name].dims == ("sequence", "frame", "y", "x") and ds[f"{name}_spectrum"].shape == (3, N // 2 + 1)
+            assert abs(float(ds[f"{name}_truth"].mean()) - mean) < 5 * std  # each field in its own units
