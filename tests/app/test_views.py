@@ -211,6 +211,10 @@ def test_sample_draws_the_chosen_field_of_the_qg_jet_and_samples_a_two_layer_gen
     with xr.open_dataset(view._samples_file()) as samples:
         assert list(samples.attrs["variables"]) == ["pv_upper", "pv_lower"]
         assert samples["pv_lower"].shape == (32, 64, 64)
+    studio.tab = "Compare"  # sampler B on the same two-layer generator, the same layer drawn
+    compare = studio.view("Compare")
+    assert not studio.error.visible, studio.error.object
+    assert compare.b_plot.source.data["image"][0].shape == (64, 64) and "| B |" in compare.metrics.object
     train = TrainView(store=studio.store, jobs=JobManager(), dataset=lambda: "qg.nc",
                       generation_configs=lambda: (studio.noise, studio.schedule))
     preview = model_preview(make_task("generate", path=tmp_path / "qg.nc"), tmp_path / "runs/g/checkpoint.pt")
