@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 
@@ -19,7 +20,7 @@ from engine.devices import accelerate
 from engine.errors import EngineError
 from engine.interpolants import CrossSpectralModel, GaussianModel, ScheduleTransfer, ScoreFromDrift
 from engine.models import build_unet
-from engine.noise import colour, colour_across, cross_noise_spectra, matched_spectrum, noise_generator, noise_spectrum
+from engine.noise import colour, cross_colouring, cross_noise_spectra, matched_spectrum, noise_generator, noise_spectrum
 from engine.samplers import (
     CountedDrift,
     diffusion,
@@ -32,6 +33,7 @@ from engine.samplers import (
 )
 from engine.schedules import make_schedule, spectral_ratio_at_highest_wavenumber
 from engine.spectral import (
+    apply_mode_matrix,
     coherence_error,
     isotropic_cross_spectrum,
     radial_spectrum,
@@ -88,11 +90,16 @@ class Setup:
         """One state's shape: (n, n), or (C, n, n)."""
         return tuple(self.data_power.shape)
 
+    @cached_property
+    def noise_colouring(self) -> torch.Tensor | None:
+        """The noise's colouring across fields (``engine.noise.cross_colouring``), once; None for one field."""
+        return None if self.noise_cross is None else cross_colouring(self.noise_cross)
+
     def colour(self, white: torch.Tensor) -> torch.Tensor:
         """Unit white noise (count, *state_shape) coloured to the noise's covariance (across fields if several)."""
-        if self.noise_cross is None:
+        if self.noise_colouring is None:
             return colour(white, self.noise_power.to(white.device))
-        return colour_across(white, self.noise_cross.to(white.device))
+        return apply_mode_matrix(white, self.noise_colouring.to(white.device))
 
 
 def _spectra(data: FieldData, noise: NoiseConfig) -> tuple[torch.Tensor, torch.Tensor]:

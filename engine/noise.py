@@ -93,7 +93,14 @@ def sample_cross_noise(cross: Tensor, count: int, generator: torch.Generator | N
 
 def colour_across(white: Tensor, cross: Tensor) -> Tensor:
     """Colour unit white noise (..., C, n, n) to the cross-spectral matrix ``cross`` (n, n/2 + 1, C, C)."""
-    return apply_mode_matrix(white, psd_factor(cross) * white.shape[-1])
+    return apply_mode_matrix(white, cross_colouring(cross))
+
+
+def cross_colouring(cross: Tensor) -> Tensor:
+    """The per-mode matrix ``N L_k`` (``L_k L_kᴴ = S_k``, ``psd_factor``) that ``apply_mode_matrix`` turns unit
+    white noise into noise of the cross-spectral matrix ``cross`` (n, n/2 + 1, C, C) with: made once, applied at
+    every draw."""
+    return psd_factor(cross) * cross.shape[0]
 
 
 def cross_noise_spectra(kind: str, n: int, cross_shells: Tensor, exponent: float = 2.0) -> Tensor:

@@ -18,7 +18,7 @@ from engine.errors import EngineError
 from engine.generation import build_schedule, state_schedule, state_spectra
 from engine.interpolants import apply_modal, interpolate, velocity_target
 from engine.models import build_unet
-from engine.noise import matched_spectrum, noise_spectrum, psd_factor, sample_noise
+from engine.noise import cross_colouring, matched_spectrum, noise_spectrum, sample_noise
 from engine.spectral import apply_mode_matrix
 
 T_EPS = 1e-3  # keeps training times off the ends, where √-type schedules have unbounded derivatives
@@ -60,12 +60,13 @@ class GenerativeTask:
     """Generation from noise: regress ``b_θ(t, x_t)`` on ``α' x0 + β' x1 + γ' z`` with x0 of the chosen spectrum."""
 
     kind, spatial_dims = "generate", 2
+    make_problem = staticmethod(make_problem)
 
     def __init__(self, data: FieldData, noise: NoiseConfig, schedule: ScheduleConfig, spectral_weight: float = 0.0,
                  data_source: str = ""):
         self.data, self.data_source, self.spectral_weight = data, data_source, spectral_weight
         self.configs = {"noise": options(noise), "schedule": options(schedule)}
-        self.problem = make_problem(data, noise, schedule)
+        self.problem = self.make_problem(data, noise, schedule)
         self.uses_gamma = float(self.problem.schedule(0.5).gamma) != 0
 
     def network(self, size: str) -> torch.nn.Module:
@@ -136,23 +137,16 @@ class StateGenerativeTask(GenerativeTask):
     """Generation of states of C fields: the same regression on (C, n, n), with noise coloured across the fields
     by its cross-spectral matrix (``engine.noise.cross_noise_spectra``) and one U-Net over all C channels."""
 
-    def __init__(self, data: StateFieldData, noise: NoiseConfig, schedule: ScheduleConfig,
-                 spectral_weight: float = 0.0, data_source: str = ""):
-        self.data, self.data_source, self.spectral_weight = data, data_source, spectral_weight
-        self.configs = {"noise": options(noise), "schedule": options(schedule)}
-        self.problem = make_state_problem(data, noise, schedule)
-        self.uses_gamma = float(self.problem.schedule(0.5).gamma) != 0
+    make_problem = staticmethod(make_state_problem)
 
     def network(self, size: str) -> torch.nn.Module:
         """The drift b_θ(t, x): a U-Net over the C fields of a state."""
-        channels = len(self.data.variables)
-        return build_unet(size, channels, channels)
+        return build_unet(size, self.data.channels, self.data.channels)
 
     def to(self, device: torch.device) -> None:
         self.device = device
         self.fields = self.problem.fields.to(device)
-        n = self.data.n
-        self.noise_factor = (psd_factor(self.problem.spectra["noise_cross"]) * n).to(device)
+        self.noise_factor = cross_colouring(self.problem.spectra["noise_cross"]).to(device)
         self.weights = loss_weights(self.problem.spectra["noise_power"].mean(0).to(device), self.spectral_weight)
 
     def describe(self) -> dict:
