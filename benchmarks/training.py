@@ -110,6 +110,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--agreement-steps", type=int, default=30, help="steps of the loss-curve comparison")
     args = parser.parse_args()
+    for flag in ("steps", "repeats", "agreement_steps"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     folder = Path(tempfile.mkdtemp(prefix="es-train-bench-"))
     print(f"# training throughput: 64² Kolmogorov, batch {BATCH}, {torch.get_num_threads()} threads, "
           f"{args.steps} steps × {args.repeats} alternating repeats, medians\n")
