@@ -13,9 +13,8 @@ held-out trajectories (seed 1) of 64 snapshots. QG: `python -m engine data qg` d
 every 36000 s) with 12 jets × 200 snapshots, seed 0, split into 8 training and 4 held-out test jets (one spin-up
 batch; the jets start from independent random PV). The models emulate the whole state, both layers' PV
 (``--variables pv_upper`` the upper layer alone, as before the state had several fields: the one-layer figures); a
-state of several fields is scored per field and by the mean over the fields, and the spectral-estimate refiner, a
-model of one field, is left out. Both datasets are generated into the data folder on first use (QG: ≈ 30 min on 2
-cores).
+state of several fields is scored per field and by the mean over the fields. Both datasets are generated into the
+data folder on first use (QG: ≈ 30 min on 2 cores).
 ``--shipped`` runs the Kolmogorov tables on the shipped checkpoints (the same training data, 2000 steps each)
 instead of training; the Gaussian-noise and DDPM baselines are not shipped, so their rows are left out (as with
 ``--no-train`` for any run folder that is missing).
@@ -32,14 +31,11 @@ import torch
 from report import main_publishing
 
 from engine.config import (
-    ForecastConfig,
     ForecastSamplerConfig,
     KolmogorovConfig,
     ModelConfig,
-    NoiseConfig,
     QGConfig,
     RolloutConfig,
-    ScheduleConfig,
     TrainingConfig,
 )
 from engine.data.catalog import ensure, install_defaults
@@ -51,8 +47,7 @@ from engine.forecast import load_forecaster
 from engine.refine import load_refiner
 from engine.rollout import evaluate, initial_conditions, rollout
 from engine.spectral import band_masks, held_shells, shell_counts
-from engine.tasks.forecast import ForecastTask
-from engine.tasks.generative import GenerativeTask
+from engine.tasks import make_task
 from engine.training import Trainer
 
 LEADS = (1, 10, 50)
@@ -88,12 +83,8 @@ def datasets(system: str, store: DataStore) -> tuple[Path, Path]:
 
 def train_all(train_path: Path, runs: Path, steps: int, size: str, variables: list[str] | None) -> dict[str, Path]:
     """Train (or resume) every model on the state of ``variables`` (default: every field); returns their
-    checkpoints (no spectral refiner for a state of several fields: it models one)."""
-    trajectories = load_trajectories(train_path, variables)
-    tasks = {name: ForecastTask(trajectories, ForecastConfig(task=name)) for name in RUNS if name != "refiner"}
-    if trajectories.channels == 1:
-        tasks["refiner"] = GenerativeTask(load_fields(train_path, trajectories.variable), NoiseConfig(kind="white"),
-                                          ScheduleConfig(kind="vp"))
+    checkpoints."""
+    tasks = {name: make_task(name, path=train_path, variables=variables) for name in RUNS}
     checkpoints = {}
     for name, task in tasks.items():
         start = time.perf_counter()
@@ -208,9 +199,8 @@ def main() -> None:
     test = load_trajectories(test_path, args.variables)
     truth = test.denormalize(test.fields)
     si, pointwise = load_forecaster(checkpoints["forecast"]), load_forecaster(checkpoints["pointwise"])
-    spectral = "refiner" in checkpoints and test.channels == 1  # a model of one field
     refiners = {"spectral": load_refiner(checkpoints["refiner"], torch.device("cpu"), renoise=RENOISE_FLOOR)
-                if spectral else None,
+                if "refiner" in checkpoints else None,
                 "SNS": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps,
                                     renoise=RENOISE_FLOOR),  # our floor (--renoise 0.1)
                 "SNS, paper's levels": load_refiner(checkpoints["sns"], torch.device("cpu"), sns_steps=args.sns_steps)}
@@ -322,7 +312,7 @@ def long_table(train_path, truth, test, models, refiners, args) -> None:
         if key not in args.long_rows:
             continue
         long.refine_every = every
-        if every and ref is None:  # the spectral refiner models one field
+        if every and ref is None:  # a refiner whose run folder is missing (--no-train)
             continue
         result, _ = run(model, sampler, truth, long, test, ref, callback=milestones(label))
         first, within = band_exits(result, data_spectrum, test.n)
