@@ -61,9 +61,14 @@ def data_dir() -> Path:
     return path
 
 
+# parameters added after data were named by their digests: left out at these defaults, so the earlier names hold
+LATER_DEFAULTS = {"scheme": "cn_rk4"}
+
+
 def parameter_digest(parameters: dict) -> str:
-    """8 hex digits naming a parameter set (the device does not change the data)."""
-    kept = {k: v for k, v in sorted(parameters.items()) if k != "device"}
+    """8 hex digits naming a parameter set (the device does not change the data; ``LATER_DEFAULTS`` are left out)."""
+    kept = {k: v for k, v in sorted(parameters.items())
+            if k != "device" and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
     return hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 

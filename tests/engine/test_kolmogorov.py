@@ -189,3 +189,24 @@ def test_etdrk4_converges_at_fourth_order_on_a_linear_problem_with_a_stiff_part(
         errors.append(abs(complex(u[0]) - exact))
     rates = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
     assert all(abs(r - 4) < 0.5 for r in rates), rates
+
+
+def test_the_schemes_agree_on_a_short_run_and_name_their_data_apart():
+    """ETDRK4 and the IMEX RK4 from the same flow agree to their error at the CFL step; the default scheme keeps the
+    names data had before the parameter existed, the other gets its own."""
+    from engine.config import KolmogorovConfig
+    from engine.data.catalog import cached_name
+    from engine.data.kolmogorov import simulate_kolmogorov
+    from engine.data.store import parameter_digest
+
+    shape = dict(size=32, trajectories=2, snapshots=2, spin_up=1.0, save_interval=0.5)
+    imex = simulate_kolmogorov(KolmogorovConfig(**shape))
+    exponential = simulate_kolmogorov(KolmogorovConfig(**shape, scheme="etdrk4"))
+    a, b = imex["vorticity"].values, exponential["vorticity"].values
+    assert 0 < abs(a - b).max() < 1e-5 * abs(a).max()
+    assert (imex.attrs["scheme"], exponential.attrs["scheme"]) == ("cn_rk4", "etdrk4")
+    assert "ETDRK4" in exponential.attrs["method"]
+    default = KolmogorovConfig()
+    before = {k: v for k, v in default.param.values().items() if k not in ("name", "scheme")}
+    assert cached_name(default) == f"kolmogorov-64-{parameter_digest(before)}.nc"
+    assert cached_name(KolmogorovConfig(scheme="etdrk4")) != cached_name(default)
