@@ -25,11 +25,11 @@ def solver_rate(seconds: float, threads: int) -> float:
     """Kolmogorov field-steps per second over ``seconds`` (64², 4 trajectories, dt = 5·10⁻³)."""
     import torch
 
-    from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4, random_vorticity
+    from engine.data.kolmogorov import KolmogorovFlow, random_vorticity, time_stepper
 
     torch.set_num_threads(threads)
     flow = KolmogorovFlow(64)
-    step = crank_nicolson_rk4(flow.explicit_terms, flow.implicit_terms, flow.implicit_solve, 5e-3, flow.linear)
+    step = time_stepper(flow, "cn_rk4", 5e-3)
     omega_hat = torch.fft.rfft2(random_vorticity(64, 4, torch.Generator().manual_seed(0)))
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:

@@ -52,7 +52,7 @@ SHIPPED_ALLEN_CAHN_FILE = "allen-cahn-64-test.nc"
 
 
 def cached_name(config: param.Parameterized) -> str:
-    """``kind-size-digest.nc``: the digest covers every parameter except the device."""
+    """``kind-size-digest.nc``: the digest covers every parameter except the device (``parameter_digest``)."""
     kind = GENERATOR_NAMES[type(config)]
     size = getattr(config, "size", getattr(config, "slow", ""))
     return f"{kind}-{size}-{parameter_digest(options(config))}.nc"
