@@ -68,8 +68,9 @@ class KolmogorovFlow:
         # one batched inverse FFT gives (u, v) from dealiased ω̂: u = ∂ψ/∂y, v = −∂ψ/∂x, ψ̂ = ω̂/|k|²
         self.velocity_multipliers = torch.stack([self.iky * self.inverse_laplacian,
                                                  -self.ikx * self.inverse_laplacian]) * self.dealias
-        # −u·∇ω = (k_x² − k_y²) (uv)^ + k_x k_y (v² − u²)^ in Fourier space (Basdevant's form), dealiased
-        self.advection_multipliers = torch.stack([kx**2 - ky**2, kx * ky]) * self.dealias
+        # −u·∇ω = (k_x² − k_y²) (uv)^ + k_x k_y (v² − u²)^ in Fourier space (Basdevant's form), dealiased; stored
+        # complex, as the spectra they multiply, so no step casts them
+        self.advection_multipliers = (torch.stack([kx**2 - ky**2, kx * ky]) * self.dealias).to(self.forcing_hat.dtype)
         self._buffers, self._solvers = {}, {}
 
     def velocity(self, omega_hat: Tensor) -> tuple[Tensor, Tensor]:
@@ -114,6 +115,19 @@ class KolmogorovFlow:
         return omega_hat * self._solvers[step]
 
 
+def _cast_once(multipliers: tuple[Tensor, ...]) -> Callable[[torch.dtype], tuple[Tensor, ...]]:
+    """The ``multipliers`` in a state's (complex) dtype, cast on first use per dtype: a real multiplier times a
+    complex spectrum would be cast again on every call."""
+    cast: dict[torch.dtype, tuple[Tensor, ...]] = {}
+
+    def of(dtype: torch.dtype) -> tuple[Tensor, ...]:
+        if dtype not in cast:
+            cast[dtype] = tuple(m.to(dtype) for m in multipliers)
+        return cast[dtype]
+
+    return of
+
+
 def crank_nicolson_rk4(explicit: Callable[[Tensor], Tensor], implicit: Callable[[Tensor], Tensor],
                        implicit_solve: Callable[[Tensor, float], Tensor], dt: float,
                        diagonal: Tensor | None = None) -> Callable[[Tensor], Tensor]:
@@ -126,8 +140,8 @@ def crank_nicolson_rk4(explicit: Callable[[Tensor], Tensor], implicit: Callable[
     alpha, beta, gamma = CN_RK4_ALPHA, CN_RK4_BETA, CN_RK4_GAMMA
     mus = [0.5 * dt * (alpha[k + 1] - alpha[k]) for k in range(len(beta))]
     if diagonal is not None:
-        fused = [((1 + mu * diagonal) / (1 - mu * diagonal), gamma[k] * dt / (1 - mu * diagonal))
-                 for k, mu in enumerate(mus)]
+        fused = _cast_once(tuple(m for k, mu in enumerate(mus) for m in ((1 + mu * diagonal) / (1 - mu * diagonal),
+                                                                      gamma[k] * dt / (1 - mu * diagonal))))
 
     def step(u: Tensor) -> Tensor:
         h = explicit(u)
@@ -135,7 +149,8 @@ def crank_nicolson_rk4(explicit: Callable[[Tensor], Tensor], implicit: Callable[
             if k:
                 h = explicit(u).add_(h, alpha=beta[k])
             if diagonal is not None:
-                u = torch.addcmul(u * fused[k][0], h, fused[k][1])
+                p_k, q_k = fused(u.dtype)[2 * k:2 * k + 2]
+                u = torch.mul(u, p_k).addcmul_(h, q_k)
             else:
                 u = implicit_solve(torch.add(u, h, alpha=gamma[k] * dt).add_(implicit(u), alpha=mus[k]), mus[k])
         return u
@@ -171,20 +186,17 @@ def etdrk4(explicit: Callable[[Tensor], Tensor], linear: Tensor, dt: float) -> C
         a = E₂u + Q N(u),  b = E₂u + Q N(a),  c = E₂a + Q (2N(b) − N(u)),
         u ← E u + f₁ N(u) + 2 f₂ (N(a) + N(b)) + f₃ N(c)   (``etdrk4_coefficients``)."""
     coefficients = etdrk4_coefficients(linear, dt)
-    cast: dict[torch.dtype, tuple[Tensor, ...]] = {}  # the coefficients in each state precision, made once
+    cast = _cast_once(coefficients)
 
     def step(u: Tensor) -> Tensor:
-        real = u.real.dtype
-        if real not in cast:
-            cast[real] = tuple(c.to(real) for c in coefficients)
-        e_, e2_, q_, f1_, f2_, f3_ = cast[real]
+        e_, e2_, q_, f1_, f2_, f3_ = cast(u.dtype)
         nu = explicit(u)
-        a = e2_ * u + q_ * nu
+        e2u = e2_ * u
+        a = torch.addcmul(e2u, q_, nu)
         na = explicit(a)
-        b = e2_ * u + q_ * na
-        nb = explicit(b)
-        c = e2_ * a + q_ * (2 * nb - nu)
-        return e_ * u + f1_ * nu + 2 * f2_ * (na + nb) + f3_ * explicit(c)
+        nb = explicit(torch.addcmul(e2u, q_, na))
+        c = torch.mul(e2_, a).addcmul_(q_, nb, value=2).addcmul_(q_, nu, value=-1)
+        return torch.mul(e_, u).addcmul_(f1_, nu).addcmul_(f2_, na.add_(nb), value=2).addcmul_(f3_, explicit(c))
 
     return step
 
