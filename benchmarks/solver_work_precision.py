@@ -7,10 +7,11 @@ dt = 0.02 … 0.0025 in float32 and float64, and is scored by the relative L2 er
 in float64 at the smallest dt / 16. Wall time: the median of ``--repeats`` runs, alternating between the steppers,
 after one warm-up run each. Prints every (stepper, precision, dt) point and, per error target, each stepper's
 fastest point that reaches it and the time ratio to the IMEX Crank–Nicolson RK4 (the engine's data generator).
-Steppers: ``cn_rk4`` (IMEX low-storage RK4, five nonlinear evaluations a step) and ``etdrk4`` (Cox–Matthews
-exponential RK4, four, the viscous part exact); with the ``[bench]`` extra installed, jax-cfd's spectral CN–RK4 on
-the same equation, scored against itself alike (compiled before timing), and the last table compares the engine's
-fastest point at each error target with the best peer's; with exponax installed too, its ETDRK2 and ETDRK4.
+Steppers: ``cn_rk4`` (IMEX low-storage RK4, five nonlinear evaluations a step), ``etdrk4`` (Cox–Matthews
+exponential RK4, four, the viscous part exact) and ``dopri5`` (explicit Dormand–Prince RK5, six); with the
+``[bench]`` extra installed, jax-cfd's spectral CN–RK4 on the same equation, scored against itself alike (compiled
+before timing), and the last table compares the engine's fastest point at each error target with the best peer's;
+with exponax installed too, its ETDRK2 and ETDRK4.
 """
 from __future__ import annotations
 

@@ -6,7 +6,9 @@ with velocity ``u = (∂ψ/∂y, −∂ψ/∂x)``, ``−∇²ψ = ω``. Pseudo-s
 the stiff linear part ``(−ν|k|² − μ) ω̂`` is treated implicitly (Crank–Nicolson) and advection and forcing
 explicitly by the low-storage IMEX RK4 of Carpenter & Kennedy, in the style of jax-cfd's
 ``crank_nicolson_rk4`` (``scheme="cn_rk4"``, the default), or exactly by the exponential RK4 of Cox & Matthews
-(``scheme="etdrk4"``). Batched over trajectories, in torch, on CUDA when the state is there.
+(``scheme="etdrk4"``); ``scheme="dopri5"`` steps the whole right-hand side by the explicit Dormand–Prince RK5 (the
+viscous part is not stiff at the CFL step of these flows: ν|k|²dt ≪ 1). Batched over trajectories, in torch, on
+CUDA when the state is there.
 
 Reference: docs/science.md §3 and §5 (PDD setup: ν = 10⁻³, drag 0.1, forcing −4 cos 4y); jax-cfd
 ``jax_cfd/spectral/equations.py`` and ``time_stepping.py``.
@@ -201,15 +203,58 @@ def etdrk4(explicit: Callable[[Tensor], Tensor], linear: Tensor, dt: float) -> C
     return step
 
 
-SCHEMES = {"cn_rk4": "IMEX Crank-Nicolson RK4", "etdrk4": "ETDRK4 (Cox-Matthews, Kassam-Trefethen coefficients)"}
+# Dormand & Prince (1980) RK5(4): the stages' a_ij and the fifth-order weights b_j (b₂ = 0; its seventh stage serves
+# only the embedded error estimate, which a fixed step does not use)
+DOPRI5_A = ((), (1 / 5,), (3 / 40, 9 / 40), (44 / 45, -56 / 15, 32 / 9),
+            (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+            (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656))
+DOPRI5_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
+DOPRI5_DIFFUSIVE_BOUND = 3.3  # its stability interval on the negative real axis: |L| dt ≤ 3.3
+
+
+def dormand_prince5(rhs: Callable[[Tensor], Tensor], dt: float) -> Callable[[Tensor], Tensor]:
+    """Fixed-step explicit Dormand–Prince RK5 for ``u' = F(u)``: six evaluations of F a step,
+
+        k_i = F(u + dt Σ_{j<i} a_ij k_j),  u ← u + dt Σ_j b_j k_j   (``DOPRI5_A``, ``DOPRI5_B``)."""
+
+    def step(u: Tensor) -> Tensor:
+        stages: list[Tensor] = []
+        for row in DOPRI5_A:
+            x = u
+            for j, a in enumerate(row):
+                x = torch.add(x, stages[j], alpha=dt * a) if j == 0 else x.add_(stages[j], alpha=dt * a)
+            stages.append(rhs(x))
+        out = torch.add(u, stages[0], alpha=dt * DOPRI5_B[0])
+        for k, b in zip(stages[2:], DOPRI5_B[2:]):
+            out.add_(k, alpha=dt * b)
+        return out
+
+    return step
+
+
+def full_right_hand_side(equation: KolmogorovFlow, dt: float) -> Callable[[Tensor], Tensor]:
+    """``F(ω̂) = L ω̂ + N(ω̂)`` for a fully explicit scheme, refused where the viscous modes would set the step:
+    ``max |L| dt`` beyond Dormand–Prince's stability interval."""
+    stiffness = float(equation.linear.abs().max()) * dt
+    if stiffness > DOPRI5_DIFFUSIVE_BOUND:
+        raise EngineError(f"dopri5 treats viscosity and drag explicitly and max|L| dt = {stiffness:.3g} exceeds its "
+                          f"stability bound {DOPRI5_DIFFUSIVE_BOUND}: use cn_rk4 or etdrk4, or a smaller dt")
+    linear = _cast_once((equation.linear,))
+    return lambda u: equation.explicit_terms(u).addcmul_(linear(u.dtype)[0], u)
+
+
+SCHEMES = {"cn_rk4": "IMEX Crank-Nicolson RK4", "etdrk4": "ETDRK4 (Cox-Matthews, Kassam-Trefethen coefficients)",
+           "dopri5": "explicit Dormand-Prince RK5"}
 
 
 def time_stepper(equation: KolmogorovFlow, scheme: str, dt: float) -> Callable[[Tensor], Tensor]:
-    """One step of ``dt`` by ``scheme``: ``cn_rk4`` (IMEX RK4, the diagonal stage fused) or ``etdrk4``."""
+    """One step of ``dt`` by ``scheme``: ``cn_rk4`` (IMEX RK4, the diagonal stage fused), ``etdrk4`` or ``dopri5``."""
     if scheme not in SCHEMES:
         raise EngineError(f"scheme must be one of {', '.join(SCHEMES)}, not {scheme!r}")
     if scheme == "etdrk4":
         return etdrk4(equation.explicit_terms, equation.linear, dt)
+    if scheme == "dopri5":
+        return dormand_prince5(full_right_hand_side(equation, dt), dt)
     return crank_nicolson_rk4(equation.explicit_terms, equation.implicit_terms, equation.implicit_solve, dt,
                               equation.linear)
 
