@@ -320,8 +320,15 @@ def test_the_rollout_view_rolls_a_shipped_emulator_out_live(page, server_url, ar
     page.set_viewport_size({"width": 1500, "height": 1000})
     _tab(page, "Rollout", "VRMSE vs lead time")
     steps = page.locator(".bk-input-group", has_text="Rollout steps").locator("input").first
-    steps.fill("24")
-    steps.press("Enter")
+    for _ in range(5):  # the widget's model holds 24 before the click (a tab still rendering can drop a fill)
+        steps.fill("24")
+        steps.press("Enter")
+        if page.evaluate("""() => [...Bokeh.documents[0].all_models]
+                              .some(m => m.title === "Rollout steps" && m.value === 24)"""):
+            break
+        page.wait_for_timeout(500)
+    else:
+        pytest.fail("the Rollout steps box never held 24")
     page.get_by_role("button", name="Roll out").click()
     page.get_by_text("starting a worker").first.wait_for(timeout=30000)  # not an earlier rollout's result
     page.get_by_text("No blow-up").wait_for(timeout=120000)
