@@ -23,8 +23,6 @@ from engine.diagnostics import spectra
 from engine.tasks.generative import GenerativeTask
 from engine.training import Trainer
 
-EVALUATIONS = {"cn_rk4": 5, "etdrk4": 4, "dopri5": 6}  # nonlinear evaluations per step of each scheme
-
 
 def timed(run, device: str, repeats: int) -> float:
     """Median seconds of ``run()`` over ``repeats`` runs after one warm-up, synchronized on CUDA."""
@@ -103,7 +101,7 @@ def solver_rows(device: str, sizes: list[int], batch: int, steps: int, repeats: 
             row = f"| Kolmogorov solver {scheme}, float64 | {n}² batch {batch} | {rate:,.0f} field-steps/s"
             if peak:
                 # a lower bound on the bytes one field-step moves: its evaluations × ~12 complex128 half-grid passes
-                moved = EVALUATIONS[scheme] * 12 * n * (n // 2 + 1) * 16
+                moved = SCHEMES[scheme].evaluations * 12 * n * (n // 2 + 1) * 16
                 row += f" ({rate * moved / peak:.0%} of {peak / 1e12:.1f} TB/s)"
             rows.append(row + " |")
     return rows

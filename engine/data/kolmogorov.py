@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import xarray as xr
@@ -243,8 +243,16 @@ def full_right_hand_side(equation: KolmogorovFlow, dt: float) -> Callable[[Tenso
     return lambda u: equation.explicit_terms(u).addcmul_(linear(u.dtype)[0], u)
 
 
-SCHEMES = {"cn_rk4": "IMEX Crank-Nicolson RK4", "etdrk4": "ETDRK4 (Cox-Matthews, Kassam-Trefethen coefficients)",
-           "dopri5": "explicit Dormand-Prince RK5"}
+class Scheme(NamedTuple):
+    """A time stepper's name in the data's provenance and its evaluations of the nonlinear term N a step."""
+
+    method: str
+    evaluations: int
+
+
+SCHEMES = {"cn_rk4": Scheme("IMEX Crank-Nicolson RK4", 5),
+           "etdrk4": Scheme("ETDRK4 (Cox-Matthews, Kassam-Trefethen coefficients)", 4),
+           "dopri5": Scheme("explicit Dormand-Prince RK5", 6)}
 
 
 def time_stepper(equation: KolmogorovFlow, scheme: str, dt: float) -> Callable[[Tensor], Tensor]:
@@ -324,4 +332,4 @@ def simulate_kolmogorov(config: KolmogorovConfig, callback: Callable[[dict], Non
         coords=saved_coords(config, range(config.trajectories)[select]),
         attrs=provenance("engine.data.kolmogorov", **options(config), dt=dt,
                          forcing="sin(n y) in the x-velocity; vorticity forcing -n cos(n y)",
-                         method=f"pseudo-spectral, 2/3 dealiasing, {SCHEMES[config.scheme]}"))
+                         method=f"pseudo-spectral, 2/3 dealiasing, {SCHEMES[config.scheme].method}"))

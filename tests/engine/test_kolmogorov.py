@@ -14,12 +14,29 @@ def _grid(n):
     return torch.meshgrid(x, x, indexing="ij")  # (y, x)
 
 
-def _run(equation, omega, dt, steps):
-    step = crank_nicolson_rk4(equation.explicit_terms, equation.implicit_terms, equation.implicit_solve, dt)
+def _integrate(step, omega, steps):
+    """ω after ``steps`` of ``step`` on its rfft2."""
     omega_hat = torch.fft.rfft2(omega)
     for _ in range(steps):
         omega_hat = step(omega_hat)
     return torch.fft.irfft2(omega_hat, s=omega.shape[-2:])
+
+
+def _run(equation, omega, dt, steps):
+    """The IMEX RK4 in its generic form (explicit terms, implicit terms and solve as three callables)."""
+    step = crank_nicolson_rk4(equation.explicit_terms, equation.implicit_terms, equation.implicit_solve, dt)
+    return _integrate(step, omega, steps)
+
+
+def _convergence_rates(make_step, exact, steps=(10, 20, 40)):
+    """log₂ of successive error ratios at t = 1 of u(0) = 1 integrated by ``make_step(dt)`` at dt = 1/steps."""
+    errors = []
+    for count in steps:
+        step, u = make_step(1.0 / count), torch.ones(1, dtype=torch.complex128)
+        for _ in range(count):
+            u = step(u)
+        errors.append(abs(complex(u[0]) - exact))
+    return [math.log2(a / b) for a, b in zip(errors, errors[1:])]
 
 
 def test_taylor_green_vortex_decays_exactly():
@@ -46,16 +63,9 @@ def test_kolmogorov_laminar_state_is_steady():
 @pytest.mark.parametrize("explicit_rate,implicit_rate,order", [(-1.0 + 2j, 0.0, 4), (0.0, -3.0, 2)])
 def test_stepper_converges_at_its_order_on_a_linear_problem(explicit_rate, implicit_rate, order):
     # u' = (a + b) u with a explicit, b implicit: RK4 is 4th order, Crank–Nicolson 2nd
-    exact = math.e ** ((explicit_rate + implicit_rate) * 1.0)
-    errors = []
-    for steps in (10, 20, 40):
-        step = crank_nicolson_rk4(lambda u: explicit_rate * u, lambda u: implicit_rate * u,
-                                  lambda u, mu: u / (1 - mu * implicit_rate), 1.0 / steps)
-        u = torch.ones(1, dtype=torch.complex128)
-        for _ in range(steps):
-            u = step(u)
-        errors.append(abs(complex(u[0]) - exact))
-    rates = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
+    rates = _convergence_rates(lambda dt: crank_nicolson_rk4(lambda u: explicit_rate * u, lambda u: implicit_rate * u,
+                                                             lambda u, mu: u / (1 - mu * implicit_rate), dt),
+                               math.e ** (explicit_rate + implicit_rate))
     assert all(abs(r - order) < 0.3 for r in rates), rates
 
 
@@ -152,11 +162,7 @@ def test_the_advection_term_is_the_closed_form_and_the_convective_products():
 def _run_etdrk4(equation, omega, dt, steps):
     from engine.data.kolmogorov import etdrk4
 
-    step = etdrk4(equation.explicit_terms, equation.linear, dt)
-    omega_hat = torch.fft.rfft2(omega)
-    for _ in range(steps):
-        omega_hat = step(omega_hat)
-    return torch.fft.irfft2(omega_hat, s=omega.shape[-2:])
+    return _integrate(etdrk4(equation.explicit_terms, equation.linear, dt), omega, steps)
 
 
 def test_etdrk4_integrates_the_linear_part_exactly():
@@ -180,16 +186,9 @@ def test_etdrk4_converges_at_fourth_order_on_a_linear_problem_with_a_stiff_part(
     from engine.data.kolmogorov import etdrk4
 
     linear, rate = torch.tensor([-50.0], dtype=torch.float64), -1.0 + 2j
-    exact = math.e ** ((linear.item() + rate) * 1.0)
-    errors = []
-    for steps in (40, 80, 160):  # past the pre-asymptotic range of |L| dt ≥ 1
-        step = etdrk4(lambda u: rate * u, linear, 1.0 / steps)
-        u = torch.ones(1, dtype=torch.complex128)
-        for _ in range(steps):
-            u = step(u)
-        errors.append(abs(complex(u[0]) - exact))
-    rates = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
-    assert all(abs(r - 4) < 0.5 for r in rates), rates
+    rates = _convergence_rates(lambda dt: etdrk4(lambda u: rate * u, linear, dt), math.e ** (linear.item() + rate),
+                               steps=(40, 80, 160))  # past the pre-asymptotic range of |L| dt ≥ 1
+    assert all(abs(r - 4) < 0.3 for r in rates), rates
 
 
 def test_the_schemes_agree_on_a_short_run_and_name_their_data_apart():
@@ -236,14 +235,7 @@ def test_dopri5_converges_at_fifth_order_on_a_linear_problem():
     from engine.data.kolmogorov import dormand_prince5
 
     rate = -1.0 + 2j
-    errors = []
-    for steps in (10, 20, 40):
-        step = dormand_prince5(lambda u: rate * u, 1.0 / steps)
-        u = torch.ones(1, dtype=torch.complex128)
-        for _ in range(steps):
-            u = step(u)
-        errors.append(abs(complex(u[0]) - math.e**rate))
-    rates = [math.log2(a / b) for a, b in zip(errors, errors[1:])]
+    rates = _convergence_rates(lambda dt: dormand_prince5(lambda u: rate * u, dt), math.e**rate)
     assert all(abs(r - 5) < 0.3 for r in rates), rates
 
 
@@ -266,10 +258,22 @@ def test_dopri5_matches_the_other_schemes_and_refuses_a_stiff_step():
     nu, drag = 0.05, 0.1
     decaying = KolmogorovFlow(32, viscosity=nu, drag=drag)
     decaying.forcing_hat = torch.zeros_like(decaying.forcing_hat)
-    step, state = time_stepper(decaying, "dopri5", 0.1), torch.fft.rfft2((2 * torch.sin(x) * torch.sin(y))[None])
-    for _ in range(10):
-        state = step(state)
-    exact = 2 * torch.sin(x) * torch.sin(y) * math.exp(-(2 * nu + drag) * 1.0)
-    assert torch.allclose(torch.fft.irfft2(state, s=(32, 32))[0], exact, atol=1e-9)
+    omega0 = (2 * torch.sin(x) * torch.sin(y))[None]
+    decayed = _integrate(time_stepper(decaying, "dopri5", 0.1), omega0, 10)
+    assert torch.allclose(decayed, omega0 * math.exp(-(2 * nu + drag) * 1.0), atol=1e-9)
     with pytest.raises(EngineError, match="dopri5 treats viscosity.*exceeds its stability bound 3.3"):
         time_stepper(KolmogorovFlow(32, viscosity=1.0), "dopri5", 0.02)
+
+
+@pytest.mark.parametrize("scheme", ["cn_rk4", "etdrk4", "dopri5"])
+def test_each_scheme_makes_the_evaluations_its_table_names_and_the_config_offers_it(scheme):
+    """A step calls N as often as ``SCHEMES`` says (the GPU benchmark's bandwidth estimate counts on it)."""
+    from engine.config import KolmogorovConfig
+    from engine.data.kolmogorov import SCHEMES, time_stepper
+
+    equation, calls = KolmogorovFlow(16), []
+    explicit = equation.explicit_terms
+    equation.explicit_terms = lambda omega_hat: calls.append(1) or explicit(omega_hat)
+    time_stepper(equation, scheme, 0.01)(torch.zeros(1, 16, 9, dtype=torch.complex128))
+    assert len(calls) == SCHEMES[scheme].evaluations
+    assert KolmogorovConfig.param.scheme.objects == list(SCHEMES)
