@@ -38,14 +38,21 @@ class WrapPad(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        w = ctx.width
-        for axis in range(grad.dim() - ctx.ndim, grad.dim()):
-            n = grad.shape[axis] - 2 * w
-            core = grad.narrow(axis, w, n).clone()
-            core.narrow(axis, 0, w).add_(grad.narrow(axis, n + w, w))  # the right pad copies the first w
-            core.narrow(axis, n - w, w).add_(grad.narrow(axis, 0, w))  # the left pad copies the last w
-            grad = core
-        return grad, None, None
+        return _fold(grad, tuple(range(grad.dim() - ctx.ndim, grad.dim())), ctx.width, fresh=True), None, None
+
+
+def _fold(grad: torch.Tensor, axes: tuple[int, ...], w: int, fresh: bool) -> torch.Tensor:
+    """The gradient of a wrap-pad by ``w`` over ``axes``: each pad's gradient added onto the edge it copies (the
+    right pad's onto the first w, the left's onto the last w), the first axis folded first. Only the interior is
+    copied (once, when ``fresh``); the pads of the last axis are folded as strips and added on."""
+    if not axes:
+        return grad.clone() if fresh else grad
+    *rest, axis = axes
+    n = grad.shape[axis] - 2 * w
+    core = _fold(grad.narrow(axis, w, n), tuple(rest), w, fresh=True)
+    core.narrow(axis, 0, w).add_(_fold(grad.narrow(axis, n + w, w), tuple(rest), w, fresh=False))
+    core.narrow(axis, n - w, w).add_(_fold(grad.narrow(axis, 0, w), tuple(rest), w, fresh=False))
+    return core
 
 
 class _Periodic:
