@@ -29,7 +29,7 @@ class WrapPad(torch.autograd.Function):
     """Periodic padding of the last ``ndim`` axes by ``width`` on each side, ``F.pad(mode="circular")``, with its
     gradient folded back in place: the pads' gradients added onto the edges they copy. Autograd's own backward of
     the circular pad (or of slices and a concatenation) fills a zeroed buffer and copies per slice, 28% of a tiny
-    U-Net's training step at 64² on CPU (``benchmarks/training.py``); this one copies the interior once per axis."""
+    U-Net's training step at 64² on CPU (``benchmarks/training.py``); this one copies the interior once (``_fold``)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, width: int, ndim: int) -> torch.Tensor:
