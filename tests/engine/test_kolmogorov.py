@@ -4,7 +4,7 @@ import shutil
 import pytest
 import torch
 
-from engine.data.kolmogorov import KolmogorovFlow, crank_nicolson_rk4
+from engine.data.kolmogorov import SCHEMES, KolmogorovFlow, crank_nicolson_rk4
 from engine.errors import EngineError
 from tests.engine.resuming import interrupt_and_resume
 
@@ -39,16 +39,19 @@ def _convergence_rates(make_step, exact, steps=(10, 20, 40)):
     return [math.log2(a / b) for a, b in zip(errors, errors[1:])]
 
 
-def test_taylor_green_vortex_decays_exactly():
-    # ψ = sin x sin y, ω = 2 sin x sin y: u·∇ω ≡ 0, so ω(t) = ω(0) exp(−(2ν + μ) t) with no forcing
-    n, nu, drag = 32, 0.05, 0.1
+def _taylor_green(n=32, nu=0.05, drag=0.1):
+    """ψ = sin x sin y, ω = 2 sin x sin y with no forcing: u·∇ω ≡ 0, so ω(t) = ω(0) exp(−(2ν + μ) t). Returns the
+    equation, ω(0) and t ↦ ω(t)."""
     y, x = _grid(n)
     omega0 = (2 * torch.sin(x) * torch.sin(y))[None]
-    eq = KolmogorovFlow(n, viscosity=nu, drag=drag)
-    eq.forcing_hat = torch.zeros_like(eq.forcing_hat)
-    omega = _run(eq, omega0, dt=0.05, steps=40)
-    expected = omega0 * math.exp(-(2 * nu + drag) * 2.0)
-    assert torch.allclose(omega, expected, atol=1e-8)
+    equation = KolmogorovFlow(n, viscosity=nu, drag=drag)
+    equation.forcing_hat = torch.zeros_like(equation.forcing_hat)
+    return equation, omega0, lambda t: omega0 * math.exp(-(2 * nu + drag) * t)
+
+
+def test_taylor_green_vortex_decays_exactly():
+    eq, omega0, exact = _taylor_green()
+    assert torch.allclose(_run(eq, omega0, dt=0.05, steps=40), exact(2.0), atol=1e-8)
 
 
 def test_kolmogorov_laminar_state_is_steady():
@@ -168,14 +171,10 @@ def _run_etdrk4(equation, omega, dt, steps):
 def test_etdrk4_integrates_the_linear_part_exactly():
     """The Taylor–Green vortex (no advection, no forcing) decays as e^(−(2ν + μ) t) and the laminar state (constant
     N = f) stays steady to rounding: the exponential integrator is exact where N is constant in time."""
-    n, nu, drag = 32, 0.05, 0.1
-    y, x = _grid(n)
-    omega0 = (2 * torch.sin(x) * torch.sin(y))[None]
-    eq = KolmogorovFlow(n, viscosity=nu, drag=drag)
-    eq.forcing_hat = torch.zeros_like(eq.forcing_hat)
-    expected = omega0 * math.exp(-(2 * nu + drag) * 2.0)
-    assert torch.allclose(_run_etdrk4(eq, omega0, dt=0.5, steps=4), expected, atol=1e-12)  # dt 10× the CN test's
-    k, nu = 4, 1e-2
+    eq, omega0, exact = _taylor_green()
+    assert torch.allclose(_run_etdrk4(eq, omega0, dt=0.5, steps=4), exact(2.0), atol=1e-12)  # dt 10× the CN test's
+    n, k, nu, drag = 32, 4, 1e-2, 0.1
+    y, _ = _grid(n)
     steady = (-k * torch.cos(k * y) / (nu * k**2 + drag))[None]
     forced = KolmogorovFlow(n, viscosity=nu, drag=drag, forcing_wavenumber=k)
     assert torch.allclose(_run_etdrk4(forced, steady, 0.2, 25), steady, atol=1e-11)
@@ -213,7 +212,7 @@ def test_the_schemes_agree_on_a_short_run_and_name_their_data_apart():
 
 
 @pytest.mark.filterwarnings("ignore:Torchinductor does not support code generation for complex")
-@pytest.mark.parametrize("scheme", ["cn_rk4", "etdrk4", "dopri5"])
+@pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_the_compiled_step_equals_the_eager_one(scheme):
     """``torch.compile`` of a scheme's step (inductor, float64, a turbulent 16² start) agrees with eager to 1e-6."""
     from engine.data.kolmogorov import random_vorticity, time_stepper
@@ -254,22 +253,17 @@ def test_dopri5_matches_the_other_schemes_and_refuses_a_stiff_step():
         ends[scheme] = state
     difference = float((ends["dopri5"] - ends["etdrk4"]).abs().max() / ends["etdrk4"].abs().max())
     assert 0 < difference < 1e-5
-    y, x = _grid(32)
-    nu, drag = 0.05, 0.1
-    decaying = KolmogorovFlow(32, viscosity=nu, drag=drag)
-    decaying.forcing_hat = torch.zeros_like(decaying.forcing_hat)
-    omega0 = (2 * torch.sin(x) * torch.sin(y))[None]
-    decayed = _integrate(time_stepper(decaying, "dopri5", 0.1), omega0, 10)
-    assert torch.allclose(decayed, omega0 * math.exp(-(2 * nu + drag) * 1.0), atol=1e-9)
+    decaying, omega0, exact = _taylor_green()
+    assert torch.allclose(_integrate(time_stepper(decaying, "dopri5", 0.1), omega0, 10), exact(1.0), atol=1e-9)
     with pytest.raises(EngineError, match="dopri5 treats viscosity.*exceeds its stability bound 3.3"):
         time_stepper(KolmogorovFlow(32, viscosity=1.0), "dopri5", 0.02)
 
 
-@pytest.mark.parametrize("scheme", ["cn_rk4", "etdrk4", "dopri5"])
+@pytest.mark.parametrize("scheme", list(SCHEMES))
 def test_each_scheme_makes_the_evaluations_its_table_names_and_the_config_offers_it(scheme):
     """A step calls N as often as ``SCHEMES`` says (the GPU benchmark's bandwidth estimate counts on it)."""
     from engine.config import KolmogorovConfig
-    from engine.data.kolmogorov import SCHEMES, time_stepper
+    from engine.data.kolmogorov import time_stepper
 
     equation, calls = KolmogorovFlow(16), []
     explicit = equation.explicit_terms
